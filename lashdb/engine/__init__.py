@@ -1,0 +1,51 @@
+"""lashdb.engine: the importable storage library (no CLI dependencies).
+
+Import what you need from here: ``Store``, ``SessionStoreFactory``, the data types and the errors.
+"""
+
+from .codec import BlobProfile, Descriptor
+from .errors import (
+    BackendError,
+    BlobDecodeError,
+    BlobError,
+    BlobNotFound,
+    ChecksumMismatch,
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseNotFound,
+    DecompressionLimitExceeded,
+    GcAborted,
+    HeadRevisionConflict,
+    LashdbError,
+    LookupFailed,
+    NotALashDatabase,
+    QueuedWorkClaimExpired,
+    RuntimeTurnCommitConflict,
+    SchemaVersionError,
+    SessionBindingMismatch,
+    SessionExecutionLeaseExpired,
+    StoreError,
+    UnsupportedReadScope,
+    UnsupportedRecordSchemaVersion,
+)
+from .factory import SessionStoreCreateRequest, SessionStoreFactory, safe_session_file_name
+from .model import (
+    GcReport,
+    GraphNode,
+    HydratedCheckpoint,
+    SessionCheckpoint,
+    SessionGraph,
+    SessionHead,
+    SessionHeadMeta,
+    SessionMeta,
+    SessionPickerInfo,
+    SessionRelation,
+    StoredCheckpoint,
+    TokenLedgerEntry,
+    TokenUsage,
+    VacuumReport,
+)
+from .schema import classify
+from .store import GcPolicy, ReadOnlyStore, Store, StoreOptions
+
+__all__ = [name for name in dir() if not name.startswith("_")]

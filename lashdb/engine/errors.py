@@ -1,0 +1,250 @@
+"""Typed errors of lashdb.
+
+Contract: every failure the engine reports is a subclass of :class:`LashdbError`. Each names the
+thing it is about (file, session, blob hash) as an attribute and, through :attr:`hint`, says what
+to do. Errors whose text is fixed by upstream (the runtime-contract store errors) keep that text
+exactly in ``str()``; their advice lives only in ``hint``. Nothing is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class LashdbError(Exception):
+    """Root of every lashdb error; ``hint`` says what the operator or caller can do."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+# --- files and databases --------------------------------------------------------------------------
+
+
+class DatabaseError(LashdbError):
+    """A database file cannot be used: missing, unreadable, not SQLite, I/O failure."""
+
+    def __init__(self, path: os.PathLike[str] | str | None, message: str, *, hint: str | None = None):
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(message, hint=hint)
+
+
+class DatabaseNotFound(DatabaseError):
+    """The named database file does not exist."""
+
+    def __init__(self, path: os.PathLike[str] | str):
+        super().__init__(
+            path,
+            f"{os.fspath(path)}: no such database file",
+            hint="check the path, or list sessions with `lashdb sessions list`",
+        )
+
+
+class NotALashDatabase(DatabaseError):
+    """The file exists but is not a lash database of the expected kind."""
+
+    def __init__(self, path: os.PathLike[str] | str, reason: str, *, expected: str | None = None):
+        self.reason = reason
+        self.expected = expected
+        what = f"not a lash {expected} database" if expected else "not a lash database"
+        super().__init__(
+            path,
+            f"{os.fspath(path)}: {what} ({reason})",
+            hint="point lashdb at a session database (*.db) written by lash or lashdb",
+        )
+
+
+class SchemaVersionError(LashdbError):
+    """A database's ``PRAGMA user_version`` is not the one supported schema (no migrations)."""
+
+    def __init__(self, kind: str, expected: int, found: int, path: os.PathLike[str] | str | None = None):
+        self.kind = kind
+        self.expected = expected
+        self.found = found
+        self.path = None if path is None else os.fspath(path)
+        # Upstream's wording, so operators who know the Rust runtime recognise it.
+        message = (
+            f"Unsupported lash {kind} schema: this binary supports schema version {expected}, "
+            f"but the database reports version {found}. There is no migration chain — delete the "
+            f"{kind} database and start fresh."
+        )
+        if self.path:
+            message = f"{self.path}: {message}"
+        super().__init__(
+            message,
+            hint="inspect it read-only (blob ls/cat/verify, sessions show) or delete it and start fresh",
+        )
+
+
+# --- blobs ------------------------------------------------------------------------------------------
+
+
+class BlobError(LashdbError):
+    """A problem with one stored blob, named by its hash."""
+
+    def __init__(self, blob_hash: str | None, message: str, *, hint: str | None = None):
+        self.blob_hash = blob_hash
+        super().__init__(message, hint=hint)
+
+
+class BlobNotFound(BlobError):
+    """No blob row with that hash."""
+
+    def __init__(self, blob_hash: str, where: str | None = None):
+        self.where = where
+        loc = f" in {where}" if where else ""
+        super().__init__(blob_hash, f"blob {blob_hash}{loc}: not found",
+                         hint="list blobs with `lashdb blob ls SESSION`")
+
+
+class BlobDecodeError(BlobError):
+    """A stored blob's envelope, compression stream or typed value cannot be decoded."""
+
+    def __init__(self, blob_hash: str | None, reason: str):
+        self.reason = reason
+        name = blob_hash if blob_hash else "(unhashed)"
+        super().__init__(
+            blob_hash,
+            f"blob {name}: cannot decode: {reason}",
+            hint="run `lashdb blob verify` on the session; the row is damaged or not a lash envelope",
+        )
+
+
+class DecompressionLimitExceeded(BlobDecodeError):
+    """A compressed blob inflates past the configured limit; refused before using the memory."""
+
+    def __init__(self, blob_hash: str | None, limit: int):
+        self.limit = limit
+        super().__init__(blob_hash, f"content inflates past the {limit}-byte decompression limit")
+
+
+class ChecksumMismatch(BlobError):
+    """A blob's logical content does not hash to the row's hash."""
+
+    def __init__(self, expected: str, got: str):
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            expected,
+            f"blob {expected}: content hashes to {got}",
+            hint="the stored bytes were altered; restore the database from a copy",
+        )
+
+
+# --- session store (runtime contract, upstream display texts) ------------------------------------
+
+
+class StoreError(LashdbError):
+    """A session-store operation failed; ``str()`` is upstream's display text."""
+
+
+class SessionBindingMismatch(StoreError):
+    hint = "each database holds one session; open the database of the session you meant"
+
+    def __init__(self, bound_session_id: str, attempted_session_id: str):
+        self.bound_session_id = bound_session_id
+        self.attempted_session_id = attempted_session_id
+        super().__init__(
+            f"store is already bound to session `{bound_session_id}` and cannot be reused for "
+            f"`{attempted_session_id}`"
+        )
+
+
+class UnsupportedReadScope(StoreError):
+    def __init__(self, scope: object):
+        self.scope = scope
+        super().__init__(f"store does not support read scope {scope!r}")
+
+
+class HeadRevisionConflict(StoreError):
+    hint = "reload the session head and retry the commit on the new revision"
+
+    def __init__(self, expected: int | None, actual: int):
+        self.expected = expected
+        self.actual = actual
+        shown = "None" if expected is None else f"Some({expected})"
+        super().__init__(f"store head revision conflict: expected {shown}, actual {actual}")
+
+
+class RuntimeTurnCommitConflict(StoreError):
+    hint = "a turn id may be committed once; use a new turn id for different content"
+
+    def __init__(self, session_id: str, turn_id: str):
+        self.session_id = session_id
+        self.turn_id = turn_id
+        super().__init__(
+            f"runtime turn `{turn_id}` for session `{session_id}` was already committed with a "
+            f"different commit hash"
+        )
+
+
+class QueuedWorkClaimExpired(StoreError):
+    hint = "claim the queued work again"
+
+    def __init__(self, session_id: str, claim_id: str):
+        self.session_id = session_id
+        self.claim_id = claim_id
+        super().__init__(
+            f"queued work claim `{claim_id}` for session `{session_id}` is missing or expired"
+        )
+
+
+class SessionExecutionLeaseExpired(StoreError):
+    hint = "claim the session execution lease again before committing"
+
+    def __init__(self, session_id: str):
+        self.session_id = session_id
+        super().__init__(f"session execution lease for session `{session_id}` is missing or expired")
+
+
+class UnsupportedRecordSchemaVersion(StoreError):
+    def __init__(self, record_kind: str, actual: int, expected: int):
+        self.record_kind = record_kind
+        self.actual = actual
+        self.expected = expected
+        super().__init__(
+            f"{record_kind} schema_version {actual} is not supported by this binary (expected {expected})"
+        )
+
+
+class BackendError(StoreError):
+    """SQLite (or a stored row) failed underneath a store operation; the transaction rolled back."""
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None):
+        self.message = message
+        self.path = path
+        super().__init__(f"store backend error: {message}", hint=hint)
+
+
+class DatabaseBusy(BackendError):
+    """Another connection held the write lock past the busy timeout."""
+
+    hint = "another process is writing this database; retry when it is done"
+
+
+class GcAborted(BackendError):
+    """GC found a live checkpoint manifest it cannot decode and deleted nothing."""
+
+    hint = "run `lashdb blob verify` on the session; nothing was deleted"
+
+    def __init__(self, blob_hash: str, reason: str):
+        self.blob_hash = blob_hash
+        self.reason = reason
+        super().__init__(f"gc: live checkpoint manifest `{blob_hash}` could not be decoded ({reason})")
+
+
+# --- lookups ------------------------------------------------------------------------------------------
+
+
+class LookupFailed(LashdbError):
+    """A session, blob or file named by the caller could not be resolved to exactly one thing."""
+
+    def __init__(self, query: str, message: str, candidates: list[str] | tuple[str, ...] = (), *,
+                 hint: str | None = None):
+        self.query = query
+        self.candidates = tuple(candidates)
+        super().__init__(message, hint=hint)

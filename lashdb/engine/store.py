@@ -1,0 +1,528 @@
+"""The session store: one SQLite database holding one lash session (SPEC §5).
+
+Contract:
+- ``Store.open``/``open_with_options`` open (creating if needed) a session database, WAL mode,
+  applying the cutover rule; ``open_readonly`` opens for inspection and never writes a byte;
+  ``memory`` is a private in-memory store (blob profile ``LowLatency``).
+- Every write runs in one ``BEGIN IMMEDIATE`` transaction and raises on failure after rolling back;
+  nothing is logged and ignored (upstream swallowed these errors).
+- Every read that touches more than one statement runs in one read transaction, so it sees one
+  consistent state. Rows that cannot be decoded raise :class:`BackendError` or a blob error naming
+  the row; they are never skipped silently.
+- A ``Store`` may be shared between threads; its operations are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+
+from . import blobs, codec, gc
+from . import graph as graph_rows
+from .codec import BlobProfile, Descriptor
+from .connection import (
+    open_memory,
+    open_readonly,
+    open_write,
+    query_one,
+    read_snapshot,
+    sidecar,
+    translate,
+    write_transaction,
+)
+from .errors import BackendError, BlobDecodeError, LashdbError
+from .model import (
+    GcReport,
+    GraphNode,
+    HydratedCheckpoint,
+    SessionCheckpoint,
+    SessionGraph,
+    SessionHead,
+    SessionHeadMeta,
+    SessionMeta,
+    SessionPickerInfo,
+    SessionRelation,
+    StoredCheckpoint,
+    TokenLedgerEntry,
+    TokenUsage,
+    VacuumReport,
+    dumps,
+    merge_ledger,
+)
+from .schema import SESSION, Classification, classify_connection, ensure_schema
+
+DURABLE = "durable"
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch, from the system clock."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class GcPolicy:
+    """Run GC after every N-th successful commit (``None`` or 0: never)."""
+
+    auto_run_every_commits: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How a store compresses blobs, when it collects garbage, and where it reads the time."""
+
+    blob_profile: BlobProfile = BlobProfile.BALANCED
+    gc_policy: GcPolicy = field(default_factory=GcPolicy)
+    decompression_limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT
+    clock: Callable[[], int] | None = None
+
+
+class ReadOnlyStore(LashdbError):
+    """A write was attempted on a store opened read-only."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        super().__init__(f"{path}: opened read-only; this operation writes",
+                         hint="open the store with Store.open to write")
+
+
+class Store:
+    """A lash session database. Use as a context manager or call :meth:`close`."""
+
+    durability_tier = DURABLE
+
+    def __init__(self, conn: apsw.Connection, path: str | None, options: StoreOptions, *,
+                 readonly: bool = False, classification: Classification | None = None) -> None:
+        self._conn = conn
+        self.path = path
+        self.options = options
+        self.readonly = readonly
+        self.classification = classification
+        self._lock = threading.RLock()
+        self._clock = options.clock or wall_clock_ms
+        # Per-open count of successful commits, for the auto-GC cadence (runtime contract §2.4).
+        self.commit_count = 0
+        self.last_auto_gc_error: LashdbError | None = None
+
+    # --- opening ----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Store:
+        """Open or create the session database at ``path`` with default options."""
+        return cls.open_with_options(path, StoreOptions())
+
+    @classmethod
+    def open_with_options(cls, path: str | os.PathLike[str], options: StoreOptions) -> Store:
+        """Open or create a session database; refuse a foreign schema without changing it."""
+        path = os.fspath(path)
+        conn = open_write(path)
+        try:
+            ensure_schema(conn, SESSION, path)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, options)
+
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike[str], options: StoreOptions | None = None) -> Store:
+        """Open for inspection only: no write, no sidecar, no changed byte; foreign schemas allowed."""
+        path = os.fspath(path)
+        conn = open_readonly(path)
+        try:
+            found = classify_connection(conn, path)
+        except apsw.Error as exc:
+            conn.close()
+            raise translate(exc, path) from exc
+        if found.kind is not SESSION:
+            conn.close()
+            found.require(SESSION)
+        return cls(conn, path, options or StoreOptions(), readonly=True, classification=found)
+
+    @classmethod
+    def memory(cls, options: StoreOptions | None = None) -> Store:
+        """A private in-memory session store (default blob profile ``LowLatency``)."""
+        conn = open_memory()
+        ensure_schema(conn, SESSION)
+        return cls(conn, None, options or StoreOptions(blob_profile=BlobProfile.LOW_LATENCY))
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def foreign(self) -> bool:
+        """True when opened read-only on a session database of another schema version."""
+        return bool(self.classification and self.classification.foreign)
+
+    def now_ms(self) -> int:
+        """The store's clock (injectable through ``StoreOptions.clock``)."""
+        return int(self._clock())
+
+    # --- transaction plumbing ---------------------------------------------------------------------
+
+    def _write(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+        if self.readonly:
+            raise ReadOnlyStore(self.path)
+        with self._lock, write_transaction(self._conn, self.path) as conn:
+            return fn(conn)
+
+    def _read(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+        with self._lock, read_snapshot(self._conn, self.path) as conn:
+            return fn(conn)
+
+    @property
+    def _limit(self) -> int:
+        return self.options.decompression_limit
+
+    # --- session meta -----------------------------------------------------------------------------
+
+    def save_session_meta(self, meta: SessionMeta) -> None:
+        """Replace the session meta row."""
+        relation = dumps(meta.relation.to_json())
+        self._write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO session_meta "
+            "(singleton, session_id, session_name, created_at, model, cwd, relation_json) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?)",
+            (meta.session_id, meta.session_name, meta.created_at, meta.model, meta.cwd, relation)))
+
+    def load_session_meta(self) -> SessionMeta | None:
+        """The session meta, or ``None`` when never saved."""
+        return self._read(_load_meta)
+
+    # --- head -------------------------------------------------------------------------------------
+
+    def save_session_head_meta(self, meta: SessionHeadMeta) -> None:
+        """Replace the head row; ``head_revision`` is written to both the column and the JSON."""
+        self._write(lambda c: save_head_row(c, meta))
+
+    def load_session_head_meta(self) -> SessionHeadMeta | None:
+        """The head meta (revision from the column), or ``None`` when there is no head."""
+        return self._read(load_head_meta)
+
+    def load_session_head(self) -> SessionHead | None:
+        """The head with its full graph (leaf set from the head) and merged token ledger."""
+        def read(c: apsw.Connection) -> SessionHead | None:
+            meta = load_head_meta(c)
+            if meta is None:
+                return None
+            return SessionHead(
+                meta.session_id, meta.head_revision, meta.config, meta.agent_frames,
+                meta.current_agent_frame_id,
+                SessionGraph(tuple(graph_rows.load_nodes(c)), meta.leaf_node_id),
+                meta.checkpoint_ref, merge_ledger(_load_usage(c)),
+            )
+        return self._read(read)
+
+    # --- graph ------------------------------------------------------------------------------------
+
+    def replace_session_graph(self, graph: SessionGraph | Iterable[GraphNode]) -> None:
+        """Delete every graph row (tombstoned too) and insert the given nodes in order."""
+        nodes = list(graph.nodes if isinstance(graph, SessionGraph) else graph)
+        self._write(lambda c: graph_rows.replace_nodes(c, nodes))
+
+    def append_session_graph_nodes(self, nodes: Iterable[GraphNode]) -> None:
+        """Append nodes in order; a duplicate node id rolls the whole append back."""
+        nodes = list(nodes)
+        if nodes:
+            self._write(lambda c: graph_rows.insert_nodes(c, nodes))
+
+    def load_session_graph(self) -> SessionGraph:
+        """Every live node in ``seq`` order (no leaf)."""
+        return SessionGraph(tuple(self._read(graph_rows.load_nodes)), None)
+
+    def load_active_path(self, leaf_node_id: str | None = None) -> SessionGraph:
+        """The chain from the root to ``leaf_node_id`` (default: the head's leaf), root first."""
+        def read(c: apsw.Connection) -> SessionGraph:
+            leaf = leaf_node_id
+            if leaf is None:
+                meta = load_head_meta(c)
+                leaf = meta.leaf_node_id if meta else None
+            if leaf is None:
+                return SessionGraph((), None)
+            return SessionGraph(tuple(graph_rows.active_path(c, leaf)), leaf)
+        return self._read(read)
+
+    def load_node(self, node_id: str) -> GraphNode | None:
+        """The live node ``node_id``, or ``None``."""
+        return self._read(lambda c: graph_rows.load_node(c, node_id))
+
+    def tombstone_nodes(self, node_ids: Iterable[str]) -> None:
+        """Hide nodes from every read until :meth:`vacuum` removes them; unknown ids are ignored."""
+        ids = list(node_ids)
+        if ids:
+            self._write(lambda c: graph_rows.tombstone(c, ids))
+
+    # --- blobs ------------------------------------------------------------------------------------
+
+    def put_blob(self, content: bytes) -> str:
+        """Store bytes as a ``GenericBlob``; return the content hash."""
+        return self.put_artifact_blob(Descriptor.generic(), content)
+
+    def put_artifact_blob(self, descriptor: Descriptor, content: bytes) -> str:
+        """Store bytes under ``descriptor`` (compressed per the blob profile); return the hash."""
+        profile = self.options.blob_profile
+        return self._write(lambda c: blobs.put_content(c, descriptor, content, profile))
+
+    def get_blob(self, blob_ref: str) -> bytes | None:
+        """The verified logical content of a blob, or ``None`` when absent."""
+        decoded = self._read(lambda c: blobs.get_decoded(c, blob_ref, self._limit))
+        return None if decoded is None else decoded.content
+
+    def put_typed_blob(self, value: Any) -> str:
+        """Store a value (CBOR) as a ``GenericBlob``; return its hash."""
+        return self.put_typed_artifact_blob(Descriptor.generic(), value)
+
+    def put_typed_artifact_blob(self, descriptor: Descriptor, value: Any) -> str:
+        """Store a value (CBOR) under ``descriptor``; return its hash."""
+        profile = self.options.blob_profile
+        return self._write(lambda c: blobs.put_value(c, descriptor, value, profile))
+
+    def get_typed_blob(self, blob_ref: str) -> Any:
+        """Decode a value blob written by lashdb (CBOR) or upstream (MessagePack); ``None`` if absent."""
+        return self._read(lambda c: blobs.get_value(c, blob_ref, self._limit))
+
+    def blob_exists(self, blob_ref: str) -> bool:
+        """True when a row with that hash is stored."""
+        return self._read(lambda c: query_one(c, "SELECT 1 FROM blobs WHERE hash = ?", (blob_ref,)) is not None)
+
+    def get_blob_envelope(self, blob_ref: str) -> codec.Envelope | None:
+        """The parsed envelope of a blob (without inflating it), or ``None`` when absent."""
+        stored = self._read(lambda c: blobs.get_stored(c, blob_ref))
+        return None if stored is None else codec.parse_envelope(stored, blob_ref)
+
+    def iter_blob_rows(self, hashes: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(hash, stored bytes)`` rows, all (hash order) or the given ones."""
+        with self._lock, read_snapshot(self._conn, self.path) as c:
+            yield from blobs.iter_rows(c, hashes)
+
+    def blob_hashes(self, prefix: str = "") -> list[str]:
+        """Stored blob hashes starting with ``prefix``."""
+        return self._read(lambda c: blobs.hashes_with_prefix(c, prefix))
+
+    def blob_count_and_size(self) -> tuple[int, int]:
+        """(number of blob rows, total stored bytes)."""
+        return self._read(blobs.count_and_size)
+
+    # --- checkpoints ------------------------------------------------------------------------------
+
+    def put_checkpoint(self, checkpoint: HydratedCheckpoint) -> StoredCheckpoint:
+        """Store given snapshots, then the manifest, in one transaction."""
+        profile = self.options.blob_profile
+        return self._write(lambda c: put_checkpoint_rows(c, checkpoint, profile))
+
+    def get_checkpoint(self, blob_ref: str) -> HydratedCheckpoint | None:
+        """A hydrated checkpoint; ``None`` if the manifest is absent (a missing child reads as ``None``)."""
+        return self._read(lambda c: load_checkpoint(c, blob_ref, self._limit))
+
+    # --- usage ------------------------------------------------------------------------------------
+
+    def append_usage_deltas(self, entries: Iterable[TokenLedgerEntry]) -> None:
+        """Append one ``usage_deltas`` row per entry, in order."""
+        entries = list(entries)
+        if entries:
+            self._write(lambda c: insert_usage(c, entries))
+
+    def load_usage_deltas(self) -> list[TokenLedgerEntry]:
+        """Every usage row in ``seq`` order, unmerged."""
+        return self._read(_load_usage)
+
+    def load_token_ledger(self) -> tuple[TokenLedgerEntry, ...]:
+        """The merged ledger: zero-total rows dropped, equal (source, model) pairs summed."""
+        return merge_ledger(self.load_usage_deltas())
+
+    # --- artifacts --------------------------------------------------------------------------------
+
+    def put_module_artifact(self, artifact_ref: str, content: bytes) -> str:
+        """Store a compiled module as a ``LashlangModule`` blob and root it under ``artifact_ref``."""
+        profile = self.options.blob_profile
+
+        def write(c: apsw.Connection) -> str:
+            blob_ref = blobs.put_content(c, Descriptor.lashlang_module(), content, profile)
+            c.execute("INSERT OR REPLACE INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)",
+                      (artifact_ref, blob_ref))
+            return blob_ref
+        return self._write(write)
+
+    def get_module_artifact(self, artifact_ref: str) -> bytes | None:
+        """The module bytes rooted under ``artifact_ref``, or ``None``."""
+        def read(c: apsw.Connection) -> bytes | None:
+            row = query_one(c, "SELECT blob_ref FROM artifact_refs WHERE artifact_ref = ?", (artifact_ref,))
+            decoded = None if row is None else blobs.get_decoded(c, row[0], self._limit)
+            return None if decoded is None else decoded.content
+        return self._read(read)
+
+    def list_artifact_refs(self) -> list[tuple[str, str]]:
+        """Every ``(artifact_ref, blob_ref)`` pair, ordered by artifact ref."""
+        return self._read(lambda c: [tuple(r) for r in c.execute(
+            "SELECT artifact_ref, blob_ref FROM artifact_refs ORDER BY artifact_ref")])
+
+    # --- picker -----------------------------------------------------------------------------------
+
+    def load_picker_info(self) -> SessionPickerInfo | None:
+        """First user message, user message count, cwd and relation; ``None`` without meta."""
+        def read(c: apsw.Connection) -> SessionPickerInfo | None:
+            meta = _load_meta(c)
+            if meta is None:
+                return None
+            users = [n for n in graph_rows.load_nodes(c) if n.role == "User"]
+            return SessionPickerInfo(meta.session_id, meta.cwd, meta.relation,
+                                     users[0].text if users else "", len(users))
+        return self._read(read)
+
+    # --- maintenance ------------------------------------------------------------------------------
+
+    def gc_unreachable(self, *, dry_run: bool = False, progress: gc.Progress | None = None) -> GcReport:
+        """Collect blobs unreachable from the head checkpoint and artifact refs (SPEC §6)."""
+        if dry_run:
+            # A dry run only looks; a read snapshot gives it the same consistent view.
+            with self._lock, read_snapshot(self._conn, self.path) as c:
+                return gc.collect(c, limit=self._limit, dry_run=True, progress=progress)
+        return self._write(lambda c: gc.collect(c, limit=self._limit, progress=progress))
+
+    def vacuum(self, *, compact: bool = False) -> VacuumReport:
+        """Delete tombstoned nodes; with ``compact``, also return free pages to the file system."""
+        removed = self._write(graph_rows.remove_tombstoned)
+        if not compact:
+            return VacuumReport(removed)
+        with self._lock:
+            before = self.size_on_disk()
+            try:
+                self._conn.execute("VACUUM")
+                if self.path is not None:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except apsw.Error as exc:
+                raise translate(exc, self.path) from exc
+            return VacuumReport(removed, True, before, self.size_on_disk())
+
+    def size_on_disk(self) -> int:
+        """Bytes of the database file plus its ``-wal`` (0 for an in-memory store)."""
+        if self.path is None:
+            return 0
+        total = 0
+        for name in (self.path, sidecar(self.path, "-wal")):
+            try:
+                total += os.path.getsize(name)
+            except FileNotFoundError:
+                pass
+        return total
+
+    # --- used by the runtime-contract layer and the CLI -------------------------------------------
+
+    def read(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+        """Run ``fn(connection)`` inside one read snapshot (engine-internal use)."""
+        return self._read(fn)
+
+    def write(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+        """Run ``fn(connection)`` inside one ``BEGIN IMMEDIATE`` transaction (engine-internal use)."""
+        return self._write(fn)
+
+
+# --- row helpers shared with the commit path -------------------------------------------------------
+
+
+def _load_meta(c: apsw.Connection) -> SessionMeta | None:
+    row = query_one(c, "SELECT session_id, session_name, created_at, model, cwd, relation_json "
+                       "FROM session_meta WHERE singleton = 1")
+    if row is None:
+        return None
+    session_id, name, created_at, model, cwd, relation_json = row
+    return SessionMeta(session_id, name, created_at, model, cwd, SessionRelation.from_column(relation_json))
+
+
+def load_head_meta(c: apsw.Connection) -> SessionHeadMeta | None:
+    """Read the head row; the column revision wins; bad JSON is ``BackendError``."""
+    row = query_one(c, "SELECT head_json, head_revision FROM session_head WHERE singleton = 1")
+    if row is None:
+        return None
+    head_json, revision = row
+    try:
+        return SessionHeadMeta.from_json(json.loads(head_json), int(revision))
+    except (ValueError, TypeError) as exc:
+        raise BackendError(f"decode session head: {exc}") from exc
+
+
+def save_head_row(c: apsw.Connection, meta: SessionHeadMeta) -> None:
+    """Write the head singleton row (column and JSON revision alike)."""
+    c.execute("INSERT OR REPLACE INTO session_head (singleton, session_id, head_json, head_revision) "
+              "VALUES (1, ?, ?, ?)", (meta.session_id, dumps(meta.to_json()), meta.head_revision))
+
+
+
+def _load_usage(c: apsw.Connection) -> list[TokenLedgerEntry]:
+    out = []
+    for seq, source, model, i, o, cached, r in c.execute(
+            "SELECT seq, source, model, input_tokens, output_tokens, cached_input_tokens, "
+            "reasoning_tokens FROM usage_deltas ORDER BY seq"):
+        if not all(isinstance(v, int) for v in (i, o, cached, r)) or not isinstance(source, str) \
+                or not isinstance(model, str):
+            raise BackendError(f"usage_deltas row {seq} cannot be read: non-integer counters")
+        out.append(TokenLedgerEntry(source, model, TokenUsage(i, o, cached, r)))
+    return out
+
+
+def insert_usage(c: apsw.Connection, entries: list[TokenLedgerEntry]) -> None:
+    """Append usage rows in order."""
+    c.executemany(
+        "INSERT INTO usage_deltas (source, model, input_tokens, output_tokens, cached_input_tokens, "
+        "reasoning_tokens) VALUES (?, ?, ?, ?, ?, ?)",
+        [(e.source, e.model, e.usage.input_tokens, e.usage.output_tokens, e.usage.cached_input_tokens,
+          e.usage.reasoning_tokens) for e in entries])
+
+
+def put_checkpoint_rows(c: apsw.Connection, checkpoint: HydratedCheckpoint, profile: BlobProfile) -> StoredCheckpoint:
+    """Write tool state, plugin snapshot, execution state (those given), then the manifest."""
+    tool_ref = checkpoint.tool_state_ref
+    if checkpoint.tool_state is not None:
+        tool_ref = blobs.put_value(c, Descriptor.tool_state(), checkpoint.tool_state, profile)
+    plugin_ref = checkpoint.plugin_snapshot_ref
+    if checkpoint.plugin_snapshot is not None:
+        plugin_ref = blobs.put_value(c, Descriptor.plugin_session_snapshot(), checkpoint.plugin_snapshot, profile)
+    exec_ref = checkpoint.execution_state_ref
+    if checkpoint.execution_state is not None:
+        exec_ref = blobs.put_value(c, Descriptor.execution_state_snapshot(), bytes(checkpoint.execution_state),
+                                   profile)
+    manifest = SessionCheckpoint(checkpoint.turn_state, tool_ref, plugin_ref,
+                                 checkpoint.plugin_snapshot_revision, exec_ref)
+    ref = blobs.put_value(c, Descriptor.checkpoint_manifest(), manifest.to_json(), profile)
+    return StoredCheckpoint(ref, manifest)
+
+
+def load_checkpoint(c: apsw.Connection, blob_ref: str, limit: int) -> HydratedCheckpoint | None:
+    """Decode a manifest and its children; absent parts are ``None``, damaged ones raise."""
+    value = blobs.get_value(c, blob_ref, limit)
+    if value is None:
+        return None
+    try:
+        manifest = SessionCheckpoint.from_json(value)
+    except ValueError as exc:
+        raise BlobDecodeError(blob_ref, f"not a checkpoint manifest: {exc}") from exc
+    tool = blobs.get_value(c, manifest.tool_state_ref, limit) if manifest.tool_state_ref else None
+    plugin = blobs.get_value(c, manifest.plugin_snapshot_ref, limit) if manifest.plugin_snapshot_ref else None
+    execution = None
+    if manifest.execution_state_ref:
+        raw = blobs.get_value(c, manifest.execution_state_ref, limit)
+        if raw is not None:
+            execution = _value_bytes(raw, manifest.execution_state_ref)
+    return HydratedCheckpoint(manifest.turn_state, manifest.tool_state_ref, tool, manifest.plugin_snapshot_ref,
+                              plugin, manifest.plugin_snapshot_revision, manifest.execution_state_ref, execution)
+
+
+def _value_bytes(value: Any, blob_ref: str) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
+        return bytes(value)  # upstream v4 wrote Vec<u8> as an array of integers
+    raise BlobDecodeError(blob_ref, f"execution state is {type(value).__name__}, not bytes")
