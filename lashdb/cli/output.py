@@ -1,0 +1,153 @@
+"""Rendering: one ``emit`` for every table and JSON document, progress bars, warnings.
+
+Contract: data goes to stdout, diagnostics and progress to stderr. ``--json`` prints exactly one
+JSON document. Rich tables only on a terminal without ``NO_COLOR``; otherwise plain aligned text.
+Progress bars only when stderr is a terminal and neither ``--json`` nor ``--quiet`` is set.
+rich is imported only when a table or bar is actually drawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json as _json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+Column = tuple[str, str]
+"""(key in each row, header)."""
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dict, list)):
+        return _json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def dumps(doc: Any) -> str:
+    """Pretty JSON text of a document (bytes as hex, objects through their ``to_json``)."""
+    return _json.dumps(doc, indent=2, ensure_ascii=False, default=_default)
+
+
+def use_rich(stream: Any = None) -> bool:
+    """True when ``stream`` (default stdout) is a terminal and ``NO_COLOR`` is unset."""
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def emit(rows: Any, columns: Sequence[Column] | None = None, *, json: bool = False,
+         title: str | None = None) -> None:
+    """Render a list of row dicts as a table, or a document (dict) as key/value lines; or as JSON."""
+    if json:
+        sys.stdout.write(dumps(rows) + "\n")
+        return
+    if columns is None:
+        _emit_document(rows, title)
+        return
+    rows = list(rows)
+    if use_rich():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False, header_style="bold")
+        for _key, header in columns:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*(_plain(row.get(key)) for key, _h in columns))
+        Console().print(table)
+        return
+    cells = [[header for _k, header in columns]] + [[_plain(r.get(k)) for k, _h in columns] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    if title:
+        sys.stdout.write(title + "\n")
+    for line in cells:
+        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
+
+
+def _emit_document(doc: Any, title: str | None, indent: int = 0) -> None:
+    if title:
+        sys.stdout.write(title + "\n")
+    if not isinstance(doc, Mapping):
+        sys.stdout.write(dumps(doc) + "\n")
+        return
+    pad = "  " * indent
+    width = max((len(str(k)) for k in doc), default=0)
+    for key, value in doc.items():
+        if isinstance(value, Mapping) and value:
+            sys.stdout.write(f"{pad}{key}:\n")
+            _emit_document(value, None, indent + 1)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            sys.stdout.write(f"{pad}{key}:\n")
+            for item in value:
+                sys.stdout.write(f"{pad}  - " + ", ".join(f"{k}={_plain(v)}" for k, v in item.items()) + "\n")
+        else:
+            sys.stdout.write(f"{pad}{str(key).ljust(width)}  {_plain(value)}\n")
+
+
+def warn(message: str) -> None:
+    """One ``lashdb: warning:`` line on stderr."""
+    sys.stderr.write(f"lashdb: warning: {message}\n")
+
+
+def info(message: str, *, quiet: bool = False) -> None:
+    """A diagnostic line on stderr (suppressed by ``--quiet``)."""
+    if not quiet:
+        sys.stderr.write(message + "\n")
+
+
+ProgressFn = Callable[[int], None]
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str, *, enabled: bool = True) -> Iterator[ProgressFn]:
+    """Yield ``advance(n)``; draws a bar on stderr only when enabled and stderr is a terminal."""
+    if not enabled or not sys.stderr.isatty() or total <= 1:
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def iso_ms(epoch_ms: int | None) -> str | None:
+    """ISO 8601 UTC text of an epoch-milliseconds value (``None`` stays ``None``)."""
+    if epoch_ms is None:
+        return None
+    try:
+        return _dt.datetime.fromtimestamp(epoch_ms / 1000, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def iso_s(epoch_s: float | None) -> str | None:
+    """ISO 8601 UTC text of an epoch-seconds value."""
+    return None if epoch_s is None else iso_ms(int(epoch_s * 1000))
+
+
+def one_line(text: str | None, width: int = 60) -> str:
+    """First line of ``text``, cut to ``width`` characters with an ellipsis."""
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
