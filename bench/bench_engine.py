@@ -1,0 +1,147 @@
+"""Engine benchmarks: active-path cost vs depth, GC of 100,000 blobs, commit latency WAL vs not.
+
+Each comparison is a ratio of two measurements taken in this same run, on this machine; nothing
+here is a pass/fail test. Run through ``bench/run`` (or directly: ``python bench/bench_engine.py``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import apsw
+
+from lashdb.engine import Descriptor, GraphNode, SessionHeadMeta, Store, StoreOptions
+from lashdb.engine.codec import BlobProfile
+
+QUICK = os.environ.get("LASHDB_BENCH_QUICK") == "1"
+
+
+def _median_time(fn, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def bench_active_path(tmp: Path) -> dict:
+    """Active path on a 100,000-node graph: leaf at depth 10 vs depth 1,000."""
+    total = 20_000 if QUICK else 100_000
+    path = tmp / "graph.db"
+    nodes = []
+    # One deep chain of 1,000 plus many shallow chains of 10: the graph's size is the same for both reads.
+    deep = [f"d{i}" for i in range(1000)]
+    for i, node_id in enumerate(deep):
+        nodes.append(GraphNode.message(node_id, "User", "x" * 100, timestamp="t",
+                                       parent_node_id=deep[i - 1] if i else None))
+    chain = 0
+    while len(nodes) < total:
+        ids = [f"s{chain}-{i}" for i in range(10)]
+        for i, node_id in enumerate(ids):
+            nodes.append(GraphNode.message(node_id, "User", "x" * 100, timestamp="t",
+                                           parent_node_id=ids[i - 1] if i else None))
+        chain += 1
+    with Store.open(path) as store:
+        store.replace_session_graph(nodes)
+        shallow = _median_time(lambda: store.load_active_path("s5-9"), 50)
+        deep_t = _median_time(lambda: store.load_active_path("d999"), 20)
+        assert len(store.load_active_path("d999").nodes) == 1000
+    return {"name": f"active path on {total:,} nodes: depth 1,000 vs depth 10",
+            "baseline_s": shallow, "measured_s": deep_t, "ratio": deep_t / shallow,
+            "note": "cost follows depth: ~100x the nodes walked"}
+
+
+def _committer(path: str, stop, latencies) -> None:
+    store = Store.open(path)
+    rev = 0
+    out = []
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        store.put_artifact_blob(Descriptor.checkpoint_manifest(), os.urandom(64))
+        rev += 1
+        out.append(time.perf_counter() - t0)
+    latencies.extend(out)
+    store.close()
+
+
+def bench_gc(tmp: Path) -> dict:
+    """GC of a session with 100,000 blobs, half unreachable; longest pause a concurrent writer sees."""
+    count = 20_000 if QUICK else 100_000
+    path = tmp / "gc.db"
+    with Store.open(path) as store:
+        def fill(c: apsw.Connection) -> list[str]:
+            from lashdb.engine import blobs
+
+            return [blobs.put_content(c, Descriptor.generic(), i.to_bytes(8, "big") * 8, BlobProfile.BALANCED)
+                    for i in range(count)]
+        hashes = store.write(fill)
+        keep = hashes[: count // 2]
+        store.write(lambda c: c.executemany(
+            "INSERT INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)", [(f"a{i}", h) for i, h in enumerate(keep)]))
+        store.save_session_head_meta(SessionHeadMeta("bench", 1, {}))
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        latencies = manager.list()
+        stop = ctx.Event()
+        proc = ctx.Process(target=_committer, args=(str(path), stop, latencies))
+        proc.start()
+        with Store.open(path) as store:
+            time.sleep(0.5)  # let the writer reach steady state before collecting
+            t0 = time.perf_counter()
+            report = store.gc_unreachable()
+            gc_s = time.perf_counter() - t0
+        time.sleep(0.5)
+        stop.set()
+        proc.join()
+        lat = sorted(latencies)
+    assert report.deleted_blob_count >= count // 2
+    return {"name": f"GC of {count:,} blobs, half unreachable", "measured_s": gc_s,
+            "deleted": report.deleted_blob_count,
+            "writer_p50_ms": 1000 * lat[len(lat) // 2], "writer_max_pause_ms": 1000 * lat[-1],
+            "writer_ops": len(lat)}
+
+
+def bench_wal(tmp: Path) -> dict:
+    """Write latency p50/p99 with WAL vs the rollback journal (same writes, same machine)."""
+    n = 300 if QUICK else 2000
+    results = {}
+    for mode in ("wal", "delete"):
+        path = tmp / f"lat-{mode}.db"
+        with Store.open(path) as store:
+            if mode == "delete":
+                store.write(lambda c: None)
+                store._conn.execute("PRAGMA journal_mode = DELETE")
+            samples = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                store.put_artifact_blob(Descriptor.tool_state(), i.to_bytes(8, "big") * 1024)
+                samples.append(time.perf_counter() - t0)
+        samples.sort()
+        results[mode] = (samples[len(samples) // 2], samples[int(len(samples) * 0.99)])
+    return {"name": "write latency, WAL vs rollback journal (p50 / p99)",
+            "wal_p50_ms": 1000 * results["wal"][0], "wal_p99_ms": 1000 * results["wal"][1],
+            "delete_p50_ms": 1000 * results["delete"][0], "delete_p99_ms": 1000 * results["delete"][1],
+            "ratio_p50": results["delete"][0] / results["wal"][0]}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for bench in (bench_active_path, bench_gc, bench_wal):
+            result = bench(tmp)
+            name = result.pop("name")
+            print(f"{name}:")
+            for key, value in result.items():
+                print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
