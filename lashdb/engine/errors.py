@@ -237,6 +237,17 @@ class GcAborted(BackendError):
         super().__init__(f"gc: live checkpoint manifest `{blob_hash}` could not be decoded ({reason})")
 
 
+# --- deployment stores (deployment-stores §0.3: str() is upstream's bare message) ----------------
+
+
+class ProcessRegistryError(StoreError):
+    """A process-registry operation failed; nothing it started was committed."""
+
+
+class TriggerStoreError(StoreError):
+    """A trigger-store operation failed; nothing it started was committed."""
+
+
 # --- lookups ------------------------------------------------------------------------------------------
 
 
