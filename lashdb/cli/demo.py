@@ -1,9 +1,54 @@
-"""`lashdb demo` commands (not written yet)."""
+"""`lashdb demo`: create a demo sessions root and print what to try next.
+
+JSON document (``--json``): root, sessions — each: session_id, name, path, model,
+parent_session_id, turns, user_messages, live_nodes, tombstoned_nodes, head_revision,
+leaf_node_id, checkpoint_ref, first_user_message, created_at_epoch_ms, modified_at_epoch_ms,
+artifact_refs, sidecars.
+"""
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from . import common, output
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+
+    @app.command("demo")
+    def demo(
+        directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="New or empty directory to fill.")]
+        = Path("lashdb-demo"),
+        sessions: Annotated[int, typer.Option("--sessions", min=1, help="Root sessions to create (plus one "
+                                              "child).")] = 4,
+        json: common.JsonOpt = False,
+    ) -> None:
+        """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
+        from lashdb.demo import build_demo
+
+        summary = build_demo(directory, sessions)
+        if json:
+            output.emit(summary.to_json(), json=True)
+            return
+        root = shlex.quote(str(directory))
+        first = summary.sessions[0].session_id[:8]
+        typer.echo(f"Created {len(summary.root_sessions)} root session(s) and {len(summary.child_sessions)} "
+                   f"child session in {directory}.")
+        typer.echo("Try next:")
+        for command in (
+            "sessions list",
+            f"sessions show {first}",
+            f"head dump {first} --checkpoint",
+            f"graph show {first} --tombstoned",
+            f"graph show {first} --active-path",
+            f"blob ls {first} --unreachable",
+            "gc --all --dry-run",
+            "vacuum --all",
+            "doctor",
+        ):
+            typer.echo(f"  lashdb --root {root} {command}")

@@ -1,9 +1,37 @@
-"""`lashdb head` commands (not written yet)."""
+"""`lashdb head dump`.
+
+JSON document (the same pretty JSON with or without ``--json``): path, status, foreign,
+schema_version, session_id, head_revision (from the column), head (the stored head meta, its
+``head_revision`` replaced by the column's), and with ``--checkpoint`` a ``checkpoint`` object:
+ref, present, format, manifest (decoded; bytes as hex), children (role, ref, present, kind,
+compression, stored_bytes, logical_bytes), error.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from . import common, output
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    group = typer.Typer(help="Show a session's head.", no_args_is_help=True)
+    app.add_typer(group, name="head")
+
+    @group.command("dump")
+    def dump(
+        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+        json: common.JsonOpt = False,
+        checkpoint: Annotated[bool, typer.Option("--checkpoint", help="Add the decoded checkpoint manifest.")]
+        = False,
+    ) -> None:
+        """The head meta (revision from the column) as pretty JSON."""
+        from lashdb.engine import inspect
+
+        doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)
+        if doc.foreign:
+            output.warn(f"{doc.path.name}: foreign schema (session v{doc.schema_version}); shown read-only")
+        output.emit(doc.to_json(), json=True)

@@ -151,3 +151,25 @@ def one_line(text: str | None, width: int = 60) -> str:
         return ""
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def human_bytes(n: int | None) -> str | None:
+    """Byte count for tables: ``812 B``, ``118.8 KiB``, ``3.2 MiB`` (JSON keeps plain bytes)."""
+    if n is None:
+        return None
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def short_time(epoch_ms: int | None) -> str | None:
+    """``YYYY-MM-DD HH:MM`` (UTC) for tables; JSON keeps ISO text and the epoch value."""
+    if epoch_ms is None:
+        return None
+    try:
+        return _dt.datetime.fromtimestamp(epoch_ms / 1000, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return None

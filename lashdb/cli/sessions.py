@@ -1,9 +1,128 @@
-"""`lashdb sessions` commands (not written yet)."""
+"""`lashdb sessions list|show|delete`.
+
+JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 8601 UTC plus
+``<name>_epoch_ms``):
+- ``list``: an array of ``SessionSummary.to_json()`` objects — path, file, kind, status, foreign,
+  schema_version, session_id, session_name, model, cwd, relation, parent_session_id, created_at(+_epoch_ms),
+  modified_at(+_epoch_ms), head_revision, live_nodes, tombstoned_nodes, user_messages, blobs, blob_bytes,
+  size_bytes, first_user_message, sidecars.
+- ``show``: ``SessionDetails.to_json()`` — path, status, foreign, schema_version,
+  supported_schema_version, meta, relation, head, user_messages, token_ledger, token_totals, blobs,
+  execution_lease, queued_work, attachments, turn_commits, sidecars, files.
+- ``delete``: path, session_id, dry_run, files (path, bytes), removed, sidecars_kept.
+"""
 
 from __future__ import annotations
 
+import enum
+from typing import Annotated, Optional
+
 import typer
+
+from . import common, output
+
+LIST_COLUMNS = [
+    ("id", "session"), ("session_name", "name"), ("model", "model"), ("created", "created"),
+    ("modified", "modified"), ("head_revision", "rev"), ("live_nodes", "nodes"), ("user_messages", "msgs"),
+    ("blobs", "blobs"), ("size", "size"), ("first", "first user message"), ("status", "status"),
+]
+ALL_COLUMNS = LIST_COLUMNS[:1] + [("kind", "kind")] + LIST_COLUMNS[1:]
+
+
+class SortKey(str, enum.Enum):
+    """What `sessions list` sorts by (newest/largest first; name A→Z)."""
+
+    modified = "modified"
+    created = "created"
+    size = "size"
+    name = "name"
+
+
+def _list_row(row: dict, short: dict[str, str]) -> dict:
+    parent = row["parent_session_id"]
+    ident = short.get(row["session_id"] or "", row["session_id"]) or row["file"]
+    return dict(row, id=ident + (f" ← {short.get(parent, parent)}" if parent else ""),
+                created=output.short_time(row["created_at_epoch_ms"]),
+                modified=output.short_time(row["modified_at_epoch_ms"]), size=output.human_bytes(row["size_bytes"]),
+                first=output.one_line(row["first_user_message"], 50))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    group = typer.Typer(help="List, show and delete session databases.", no_args_is_help=True)
+    app.add_typer(group, name="sessions")
+
+    @group.command("list")
+    def list_(
+        sort: Annotated[SortKey, typer.Option("--sort", help="Sort by modified, created, size (newest/largest "
+                                              "first) or name.")] = SortKey.modified,
+        limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N rows.")] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Also list the non-session databases, with their kind.")]
+        = False,
+        json: common.JsonOpt = False,
+    ) -> None:
+        """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
+        from lashdb.engine import inspect
+
+        st = common.state()
+        rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit)
+        docs = [r.to_json() for r in rows]
+        foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
+        if foreign:
+            output.warn(f"{len(foreign)} session file(s) have a foreign schema and are shown read-only: "
+                        + ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else ""))
+        if not docs and not json:
+            output.info(f"no sessions under {st.root}; create some to explore with `lashdb demo DIR` "
+                        "and then `lashdb --root DIR sessions list`", quiet=st.quiet)
+            return
+        short = inspect.short_ids([d["session_id"] for d in docs if d["session_id"]], 8)
+        output.emit(docs if json else [_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS,
+                    json=json)
+
+    @group.command("show")
+    def show(
+        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+        json: common.JsonOpt = False,
+    ) -> None:
+        """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
+        from lashdb.engine import inspect
+
+        details = inspect.session_details(common.resolve(session))
+        if details.foreign:
+            output.warn(f"{details.path.name}: foreign schema (session v{details.schema_version}, this lashdb "
+                        f"supports v4); shown read-only, columns this version lacks are empty")
+        output.emit(details.to_json(), json=json, title=None if json else str(details.path))
+
+    @group.command("delete")
+    def delete(
+        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+        yes: common.YesOpt = False,
+        dry_run: common.DryRunOpt = False,
+        json: common.JsonOpt = False,
+    ) -> None:
+        """Delete a session database and its -wal/-shm (asks first unless --yes)."""
+        from lashdb.engine import discovery, inspect
+        from lashdb.engine.errors import NotALashDatabase
+        from lashdb.engine.factory import delete_database_files
+
+        path = common.resolve(session)
+        found = discovery.examine(path)
+        if not found.is_session:
+            raise found.error or NotALashDatabase(path, f"its tables identify {found.kind_name}", expected="session")
+        summary = inspect.session_summary(discovery.Found(path, found.classification))
+        files = [{"path": str(p), "bytes": p.stat().st_size} for p in inspect.database_files(path)]
+        kept = [str(p) for p in discovery.sidecars_of(path).values()]
+        removed: list[str] = []
+        if not dry_run:
+            common.require_yes(yes, f"delete session {summary.session_id or path.name} ({path})")
+            removed = [str(p) for p in delete_database_files(path)]
+        doc = {"path": str(path), "session_id": summary.session_id, "dry_run": dry_run, "files": files,
+               "removed": removed, "sidecars_kept": kept}
+        if json:
+            output.emit(doc, json=True)
+            return
+        verb = "would delete" if dry_run else "deleted"
+        for f in files if dry_run else [{"path": p} for p in removed]:
+            typer.echo(f"{verb} {f['path']}")
+        for p in kept:
+            output.info(f"kept sidecar {p} (delete it separately if it is no longer needed)", quiet=common.state().quiet)
