@@ -1,0 +1,1 @@
+complete --command lashdb --no-files --arguments "(env _LASHDB_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) lashdb)" --condition "env _LASHDB_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) lashdb"
