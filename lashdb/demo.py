@@ -111,10 +111,12 @@ class DemoSummary:
 
     @property
     def root_sessions(self) -> tuple[DemoSession, ...]:
+        """The sessions without a parent."""
         return tuple(s for s in self.sessions if s.parent_session_id is None)
 
     @property
     def child_sessions(self) -> tuple[DemoSession, ...]:
+        """The sessions with a parent."""
         return tuple(s for s in self.sessions if s.parent_session_id is not None)
 
     def to_json(self) -> dict[str, Any]:
@@ -213,6 +215,7 @@ class _Timeline:
         self.now_ms = start_ms
 
     def advance(self, ms: int) -> int:
+        """Move the clock forward and return the new time."""
         self.now_ms += ms
         return self.now_ms
 
@@ -329,6 +332,7 @@ class _SessionWriter:
         return _node_id(self.session_id, label), _iso(self.timeline.advance(_STEP_MS))
 
     def turn(self, number: int, turn: _Turn) -> None:
+        """Write one turn: nodes, tombstones, checkpoint, usage, then the head."""
         nodes: list[GraphNode] = []
         dropped: list[str] = []
         if turn.edited_from is not None:

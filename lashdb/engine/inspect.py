@@ -149,9 +149,11 @@ class FileSizes:
 
     @property
     def size_bytes(self) -> int:
+        """db + wal bytes."""
         return self.db_bytes + self.wal_bytes
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         return {"db_bytes": self.db_bytes, "wal_bytes": self.wal_bytes, "shm_bytes": self.shm_bytes,
                 "size_bytes": self.size_bytes, **_time_pair("modified_at", self.modified_ms)}
 
@@ -191,9 +193,11 @@ class MetaView:
 
     @property
     def created_ms(self) -> int | None:
+        """``created_at`` as epoch ms (``None`` when absent or unparsable)."""
         return parse_timestamp_ms(self.created_at_raw)
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         return {"session_id": self.session_id, "session_name": self.session_name, "model": self.model,
                 "cwd": self.cwd, **_time_pair("created_at", self.created_ms),
                 "created_at_raw": self.created_at_raw}
@@ -361,9 +365,11 @@ class SessionSummary:
 
     @property
     def display_name(self) -> str:
+        """Session name, else session id, else file name."""
         return self.session_name or self.session_id or self.path.name
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         return {
             "path": str(self.path), "file": self.path.name, "kind": self.kind, "status": self.status,
             "foreign": self.foreign, "schema_version": self.schema_version,
@@ -457,6 +463,7 @@ class BlobStats:
     artifact_refs: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         return {
             "count": self.count, "stored_bytes": self.stored_bytes, "logical_bytes": self.logical_bytes,
             "compressed_count": self.compressed_count,
@@ -515,6 +522,7 @@ class LeaseView:
     now_ms: int
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         held = self.state != "released"
         return {"state": self.state, "owner_id": self.owner_id, "fencing_token": self.fencing_token,
                 **_time_pair("claimed_at", self.claimed_ms if held else None),
@@ -602,6 +610,7 @@ class SessionDetails:
     files: FileSizes
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         relation = self.meta.relation if self.meta else SessionRelation.root()
         totals = TokenUsage()
         for entry in self.token_ledger:
@@ -671,6 +680,7 @@ class HeadDocument:
     checkpoint: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         out = {"path": str(self.path), "status": self.status, "foreign": self.foreign,
                "schema_version": self.schema_version, "session_id": self.session_id,
                "head_revision": self.head.revision if self.head else None,
@@ -761,6 +771,7 @@ class NodeView:
 
     @property
     def first_line(self) -> str:
+        """The first non-empty line of the node's text."""
         return self.text.strip().splitlines()[0] if self.text.strip() else ""
 
 
@@ -809,9 +820,11 @@ class GraphView:
     omitted: int
 
     def short_ids(self) -> dict[str, str]:
+        """Unique short prefixes of the shown node ids."""
         return short_ids(n.node_id for n in self.nodes)
 
     def node_json(self, node: NodeView, short: str) -> dict[str, Any]:
+        """One node's JSON object (documented keys)."""
         return {
             "node_id": node.node_id, "short_id": short, "parent_node_id": node.parent_node_id, "seq": node.seq,
             "depth": self.depths.get(node.node_id, 0), "kind": node.kind, "role": node.role,
@@ -822,6 +835,7 @@ class GraphView:
         }
 
     def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
         shorts = self.short_ids()
         return {"path": str(self.path), "status": self.status, "foreign": self.foreign,
                 "session_id": self.session_id, "mode": self.mode, "leaf_node_id": self.leaf_node_id,
@@ -846,14 +860,17 @@ class _Graph:
         self.order = f" ORDER BY {seq}"
 
     def all(self, tombstoned: bool) -> list[NodeView]:
+        """Every row in append order (tombstoned ones only on request)."""
         where = " WHERE tombstoned = 0" if self.has_tombstoned and not tombstoned else ""
         return [_node_view(*row) for row in self.c.execute(self.select + where + self.order)]
 
     def one(self, node_id: str) -> NodeView | None:
+        """The row with ``node_id`` (tombstoned or not), or ``None``."""
         row = query_one(self.c, self.select + " WHERE node_id = ?", (node_id,))
         return None if row is None else _node_view(*row)
 
     def with_prefix(self, prefix: str) -> list[str]:
+        """Up to 11 node ids starting with ``prefix`` (index range scan)."""
         return [r[0] for r in self.c.execute(
             "SELECT node_id FROM graph_nodes WHERE node_id >= ? AND node_id < ? ORDER BY node_id LIMIT 11",
             (prefix, prefix + "\uffff"))]
