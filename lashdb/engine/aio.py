@@ -86,3 +86,31 @@ async def memory_store(options: Any = None) -> AsyncFacade[Any]:
     from .store import Store
 
     return await AsyncFacade.create(Store.memory, options)
+
+
+async def open_process_registry(path: str | os.PathLike[str], *, clock: Any = None) -> AsyncFacade[Any]:
+    """Open a process registry behind an asyncio facade whose waits do not block its thread."""
+    from .process_registry import AsyncProcessRegistry, ProcessRegistry
+
+    return await AsyncProcessRegistry.create(ProcessRegistry.open, path, clock=clock)
+
+
+async def memory_process_registry(*, clock: Any = None) -> AsyncFacade[Any]:
+    """An in-memory process registry behind an asyncio facade."""
+    from .process_registry import AsyncProcessRegistry, ProcessRegistry
+
+    return await AsyncProcessRegistry.create(ProcessRegistry.memory, clock=clock)
+
+
+async def open_trigger_store(path: str | os.PathLike[str], *, clock: Any = None) -> AsyncFacade[Any]:
+    """Open a trigger store behind an asyncio facade."""
+    from .triggers import TriggerStore
+
+    return await AsyncFacade.create(TriggerStore.open, path, clock=clock)
+
+
+async def memory_trigger_store(*, clock: Any = None) -> AsyncFacade[Any]:
+    """An in-memory trigger store behind an asyncio facade."""
+    from .triggers import TriggerStore
+
+    return await AsyncFacade.create(TriggerStore.memory, clock=clock)

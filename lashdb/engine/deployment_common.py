@@ -1,0 +1,84 @@
+"""Plumbing shared by the two deployment stores (process registry, trigger store).
+
+Contract:
+- :func:`open_deployment_file` opens a registry/trigger file for writing only after checking,
+  read-only, that it is empty or of the right kind at the supported version. A foreign or
+  other-kind file is refused with :class:`SchemaVersionError`/:class:`NotALashDatabase` before
+  anything (journal mode included) is changed, so a newer upstream file is never modified.
+- :func:`to_i64`/:func:`from_i64` store unsigned 64-bit values the way upstream does (a plain
+  signed cast) and read them back; :data:`I64_MAX` bounds query cursors.
+- :func:`driver_message` is the SQLite driver's own text of a translated backend error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import apsw
+
+from . import schema
+from .connection import open_write
+from .errors import BackendError, NotALashDatabase, SchemaVersionError
+from .schema import SchemaKind, ensure_schema
+
+DURABLE = "durable"
+I64_MAX = 2**63 - 1
+U64_MAX = 2**64 - 1
+
+Clock = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch, from the system clock."""
+    return time.time_ns() // 1_000_000
+
+
+def to_i64(value: int) -> int:
+    """The signed integer upstream stores for an unsigned 64-bit value (two's complement)."""
+    value = min(max(int(value), 0), U64_MAX)
+    return value - 2**64 if value > I64_MAX else value
+
+
+def from_i64(value: int) -> int:
+    """The unsigned 64-bit value a stored signed integer stands for."""
+    return value + 2**64 if value < 0 else value
+
+
+def clamp_cursor(value: int) -> int:
+    """A u64 query bound clamped into SQLite's signed range (upstream's cast would go negative)."""
+    return min(max(int(value), 0), I64_MAX)
+
+
+def driver_message(exc: BackendError) -> str:
+    """The SQLite driver's own message behind a translated backend error."""
+    cause = exc.__cause__
+    if isinstance(cause, apsw.Error):
+        return str(cause)
+    return exc.message
+
+
+def _refuse_unless_usable(path: str, kind: SchemaKind) -> None:
+    found = schema.classify(path)
+    if found.kind is None:
+        if found.tables:
+            raise NotALashDatabase(path, "its tables identify no lash database kind", expected=kind.name)
+        if found.user_version != 0:
+            raise SchemaVersionError(kind.name, kind.version, found.user_version, path)
+        return
+    found.require(kind)
+
+
+def open_deployment_file(path: str | os.PathLike[str], kind: SchemaKind) -> apsw.Connection:
+    """Open (creating if absent) a deployment store file, refusing foreign files untouched."""
+    path = os.fspath(path)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        _refuse_unless_usable(path, kind)
+    conn = open_write(path)
+    try:
+        ensure_schema(conn, kind, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
