@@ -48,4 +48,48 @@ from .model import (
 from .schema import classify
 from .store import GcPolicy, ReadOnlyStore, Store, StoreOptions
 
+# Deployment stores: process registry and trigger store (deployment-stores.md).
+from .deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
+from .errors import ProcessRegistryError, TriggerStoreError
+from .process_model import (
+    CausalRef,
+    DedupeKey,
+    InvalidDeploymentValue,
+    ProcessAwaitOutput,
+    ProcessEvent,
+    ProcessEventAppendRequest,
+    ProcessEventAppendResult,
+    ProcessEventType,
+    ProcessExternalRef,
+    ProcessHandleDescriptor,
+    ProcessHandleGrant,
+    ProcessIdentity,
+    ProcessInput,
+    ProcessLease,
+    ProcessLeaseCompletion,
+    ProcessListFilter,
+    ProcessOriginator,
+    ProcessProvenance,
+    ProcessRecord,
+    ProcessRegistration,
+    ProcessSessionDeleteReport,
+    ProcessWakeDelivery,
+    Selector,
+    SessionScope,
+    TerminalSpec,
+    WaitState,
+    WakeSpec,
+)
+from .process_registry import AsyncProcessRegistry, ProcessRegistry, ProcessWaitTimeout
+from .triggers import (
+    InputBinding,
+    TriggerDeliveryReservation,
+    TriggerOccurrenceRecord,
+    TriggerOccurrenceRequest,
+    TriggerStore,
+    TriggerSubscriptionDraft,
+    TriggerSubscriptionFilter,
+    TriggerSubscriptionRecord,
+)
+
 __all__ = [name for name in dir() if not name.startswith("_")]
