@@ -297,3 +297,11 @@ def test_delete_a_foreign_session_is_allowed(tmp_path):
     shutil.copy(V38 / "durable-core.db", tmp_path / "old.db")
     result = run(tmp_path, "sessions", "delete", str(tmp_path / "old.db"), "--yes")
     assert result.exit_code == 0 and not (tmp_path / "old.db").exists()
+
+
+def test_foreign_session_resolves_by_id_and_prefix(tmp_path):
+    shutil.copy(V38 / "durable-core.db", tmp_path / "upstream.db")
+    for form in ("durable-read-fixture", "durable-read"):
+        result = run(tmp_path, "sessions", "show", form, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["path"] == str(tmp_path / "upstream.db")

@@ -110,24 +110,24 @@ def is_sidecar_name(path: Path) -> bool:
 
 def _session_id_of(path: Path) -> str | None:
     # Local import: the store pulls in apsw and the codec, which plain discovery does not need.
+    # inspect.read_meta reads the id of foreign schemas too (v38's meta has no session_name).
+    from .inspect import read_meta
     from .store import Store
 
     try:
         with Store.open_readonly(path) as store:
-            meta = store.load_session_meta()
+            meta = store.read(read_meta)
     except LashdbError:
-        return None  # unreadable or foreign: it cannot match by id; `doctor` reports it
+        return None  # unreadable: it cannot match by id; `doctor` reports it
     return meta.session_id if meta else None
 
 
 def session_ids(root: str | os.PathLike[str], *, recursive: bool = False) -> dict[Path, str | None]:
-    """Map every supported session database under root to its stored session id."""
+    """Map every session database under root (foreign schemas too) to its stored session id."""
     out: dict[Path, str | None] = {}
     for item in discover(root, recursive=recursive):
-        if item.is_session and item.classification and item.classification.supported:
+        if item.is_session:
             out[item.path] = _session_id_of(item.path)
-        elif item.is_session:
-            out[item.path] = None
     return out
 
 
