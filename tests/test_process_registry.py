@@ -988,3 +988,11 @@ def test_apsw_is_not_leaking_through_public_errors(registry):
     with pytest.raises(ProcessRegistryError):
         registry.get_process("x")
     assert not issubclass(ProcessRegistryError, apsw.Error)
+
+
+def test_scope_ids_parse_back_into_scopes():
+    for scope in (SessionScope("s"), SessionScope("s", "f"), SessionScope("a/frame:b", "c")):
+        assert SessionScope.parse(scope.scope_id) == scope
+    assert SessionScope.parse("session:s/frame:") == SessionScope("s/frame:")
+    with pytest.raises(InvalidDeploymentValue):
+        SessionScope.parse("host")

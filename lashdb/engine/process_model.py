@@ -136,6 +136,16 @@ class SessionScope:
             return f"session:{self.session_id}/frame:{self.agent_frame_id}"
         return f"session:{self.session_id}"
 
+    @classmethod
+    def parse(cls, scope_id: str) -> SessionScope:
+        """The scope a ``session:<id>[/frame:<frame>]`` scope id names (as stored in grants)."""
+        if not isinstance(scope_id, str) or not scope_id.startswith("session:"):
+            raise InvalidDeploymentValue(f"scope id {scope_id!r} does not start with `session:`")
+        session, marker, frame = scope_id[len("session:"):].rpartition("/frame:")
+        if marker and frame:
+            return cls(session, frame)
+        return cls(scope_id[len("session:"):])
+
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"session_id": self.session_id}
         if self.agent_frame_id is not None:
