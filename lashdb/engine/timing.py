@@ -1,0 +1,43 @@
+"""Millisecond timestamps, TTLs and counters crossing into SQLite INTEGER (runtime contract §0.1, W17).
+
+Contract: caller-supplied TTLs, revisions, counts and timestamps are checked before the database is
+touched — not an ``int`` (or a ``bool``) raises ``TypeError``, a negative value raises
+``ValueError``, and a stored value above 2^63−1 raises ``ValueError``. A TTL may be any
+non-negative size: every computed instant (now + TTL) saturates at 2^63−1, the largest value
+SQLite INTEGER holds, so nothing is ever stored negative.
+"""
+
+from __future__ import annotations
+
+MAX_MS = (1 << 63) - 1
+
+
+def _require_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative (got {value})")
+    return value
+
+
+def stored(name: str, value: object) -> int:
+    """Return ``value`` if it is an int in 0..2^63−1 (storable as is); raise otherwise."""
+    value = _require_int(name, value)
+    if value > MAX_MS:
+        raise ValueError(f"{name} {value} does not fit in a SQLite INTEGER (max {MAX_MS})")
+    return value
+
+
+def ttl(name: str, value: object) -> int:
+    """Return a non-negative TTL in ms (any size: the deadline it produces saturates)."""
+    return _require_int(name, value)
+
+
+def deadline(now_ms: int, ttl_ms: int) -> int:
+    """``now + ttl``, clamped to 2^63−1."""
+    return min(now_ms + ttl_ms, MAX_MS)
+
+
+def clock_now(value: object) -> int:
+    """Validate one clock reading: a negative or non-int clock is a caller bug, not a timestamp."""
+    return min(_require_int("clock reading", value), MAX_MS)
