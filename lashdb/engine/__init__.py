@@ -3,7 +3,17 @@
 Import what you need from here: ``Store``, ``SessionStoreFactory``, the data types and the errors.
 """
 
+from .attachments import AttachmentIntent, AttachmentManifestEntry
 from .codec import BlobProfile, Descriptor
+from .commit import (
+    GraphDelta,
+    PersistedSessionRead,
+    RuntimeCommit,
+    RuntimeCommitResult,
+    SessionReadScope,
+    TurnStamp,
+    turn_commit_hash,
+)
 from .errors import (
     BackendError,
     BlobDecodeError,
@@ -29,6 +39,7 @@ from .errors import (
     UnsupportedRecordSchemaVersion,
 )
 from .factory import SessionStoreCreateRequest, SessionStoreFactory, safe_session_file_name
+from .leases import SessionExecutionLease, SessionExecutionLeaseCompletion, SessionExecutionLeaseFence
 from .model import (
     GcReport,
     GraphNode,
@@ -44,6 +55,18 @@ from .model import (
     TokenLedgerEntry,
     TokenUsage,
     VacuumReport,
+)
+from .queued_work import (
+    DeliveryPolicy,
+    MergeKey,
+    QueuedWorkBatch,
+    QueuedWorkBatchDraft,
+    QueuedWorkClaim,
+    QueuedWorkClaimBoundary,
+    QueuedWorkCompletion,
+    QueuedWorkItem,
+    QueuedWorkPayload,
+    SlotPolicy,
 )
 from .schema import classify
 from .store import GcPolicy, ReadOnlyStore, Store, StoreOptions

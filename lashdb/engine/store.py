@@ -24,7 +24,8 @@ from typing import Any
 
 import apsw
 
-from . import blobs, codec, gc
+from . import attachments, blobs, codec, gc, leases, queued_work, timing
+from . import commit as commit_ops
 from . import graph as graph_rows
 from .codec import BlobProfile, Descriptor
 from .connection import (
@@ -109,6 +110,9 @@ class Store:
         # Per-open count of successful commits, for the auto-GC cadence (runtime contract §2.4).
         self.commit_count = 0
         self.last_auto_gc_error: LashdbError | None = None
+        # Enqueue nonces: random per open plus a counter, separate from commit_count (W8).
+        self._enqueue_nonce = queued_work.NonceSource()
+        self._graph_count_hint = commit_ops.GraphCountHint()
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -429,6 +433,145 @@ class Store:
         """Run ``fn(connection)`` inside one ``BEGIN IMMEDIATE`` transaction (engine-internal use)."""
         return self._write(fn)
 
+    # --- runtime contract: commits, leases, queued work, attachments (runtime-contract §2–§5) -----
+    # Thin entry points: the rules live in commit.py, leases.py, queued_work.py, attachments.py.
+
+    def _op_now(self) -> int:
+        # One validated clock reading per operation, taken inside its transaction (W19).
+        return timing.clock_now(self.now_ms())
+
+    def commit_runtime_state(self, commit: commit_ops.RuntimeCommit) -> commit_ops.RuntimeCommitResult:
+        """Apply one runtime commit atomically (all checks, then all writes); replays return the first result."""
+        commit_ops.check(commit)
+        prepared = commit_ops.prepare_checkpoint(commit.checkpoint, self.options.blob_profile)
+        result = self.write(lambda c: commit_ops.apply(c, commit, prepared, self._op_now(), self._graph_count_hint))
+        with self._lock:
+            self.commit_count += 1
+            number = self.commit_count
+        commit_ops.auto_gc(self, number)
+        return result
+
+    def load_session(self, scope: commit_ops.SessionReadScope | None = None) -> commit_ops.PersistedSessionRead | None:
+        """The session (full graph, or an active path) with checkpoint and ledger; ``None`` without a head."""
+        scope = scope or commit_ops.SessionReadScope.full_graph()
+        return self.read(lambda c: commit_ops.load_session(c, scope, self._limit))
+
+    def try_claim_session_execution_lease(self, session_id: str, owner_id: str,
+                                          lease_ttl_ms: int) -> leases.SessionExecutionLease | None:
+        """Take the session's execution lease unless a live one exists (then ``None``)."""
+        ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
+        return self.write(lambda c: leases.try_claim(c, session_id, owner_id, ttl, self._op_now()))
+
+    def renew_session_execution_lease(self, fence: leases.SessionExecutionLeaseFence,
+                                      lease_ttl_ms: int) -> leases.SessionExecutionLease:
+        """Set the live holder's expiry to now + TTL; anyone else gets ``SessionExecutionLeaseExpired``."""
+        ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
+        leases.check_fence(fence)
+        return self.write(lambda c: leases.renew(c, fence, ttl, self._op_now()))
+
+    def release_session_execution_lease(self, completion: leases.SessionExecutionLeaseCompletion) -> None:
+        """Release the lease if ``completion`` names its exact holder; otherwise change nothing."""
+        leases.check_fence(completion)
+        self.write(lambda c: leases.release(c, completion))
+
+    def enqueue_queued_work(self, draft: queued_work.QueuedWorkBatchDraft) -> queued_work.QueuedWorkBatch:
+        """Store a batch (or return the stored batch with the same session and source key)."""
+        queued_work.check_draft(draft)
+        return self.write(lambda c: queued_work.enqueue(c, draft, self._op_now(), self._enqueue_nonce()))
+
+    def claim_ready_queued_work(self, session_id: str, session_execution_lease: leases.SessionExecutionLeaseFence,
+                                owner_id: str, boundary: queued_work.QueuedWorkClaimBoundary | str,
+                                lease_ttl_ms: int, max_batches: int) -> queued_work.QueuedWorkClaim | None:
+        """Claim the next selectable prefix of ready batches under a live session lease fence."""
+        boundary = queued_work.QueuedWorkClaimBoundary(boundary)
+        ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
+        if timing.ttl("max_batches", max_batches) == 0:
+            return None
+        leases.check_fence(session_execution_lease)
+        return self.write(lambda c: queued_work.claim_ready(
+            c, session_id, session_execution_lease, owner_id, boundary, ttl, max_batches, self._op_now()))
+
+    def claim_ready_queued_work_by_batch_ids(
+            self, session_id: str, session_execution_lease: leases.SessionExecutionLeaseFence, owner_id: str,
+            boundary: queued_work.QueuedWorkClaimBoundary | str, lease_ttl_ms: int,
+            batch_ids: list[str] | tuple[str, ...]) -> queued_work.QueuedWorkClaim | None:
+        """Claim exactly ``batch_ids`` if they are the next claimable prefix, else ``None``."""
+        boundary = queued_work.QueuedWorkClaimBoundary(boundary)
+        ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
+        batch_ids = tuple(batch_ids)
+        if not batch_ids:
+            return None
+        leases.check_fence(session_execution_lease)
+        return self.write(lambda c: queued_work.claim_by_batch_ids(
+            c, session_id, session_execution_lease, owner_id, boundary, ttl, batch_ids, self._op_now()))
+
+    def renew_queued_work_claim(self, claim: queued_work.QueuedWorkClaim,
+                                lease_ttl_ms: int) -> queued_work.QueuedWorkClaim:
+        """Extend every batch of the claim, or raise ``QueuedWorkClaimExpired`` and extend none."""
+        ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
+        return self.write(lambda c: queued_work.renew_claim(c, claim, ttl, self._op_now()))
+
+    def abandon_queued_work_claim(self, claim: queued_work.QueuedWorkClaim) -> None:
+        """Free the claim's batches for the next claimant (fencing counters kept)."""
+        self.write(lambda c: queued_work.abandon(c, claim))
+
+    def cancel_queued_work_batch(self, session_id: str, batch_id: str) -> queued_work.QueuedWorkBatch | None:
+        """Delete a free batch and return it; ``None`` if it is missing or held by a live claim."""
+        return self.write(lambda c: queued_work.cancel(c, session_id, batch_id, self._op_now()))
+
+    def list_queued_work(self, session_id: str) -> list[queued_work.QueuedWorkBatch]:
+        """Every batch of the session, held or free, in enqueue order."""
+        return self.read(lambda c: queued_work.list_all(c, session_id))
+
+    def list_pending_queued_work(self, session_id: str) -> list[queued_work.QueuedWorkBatch]:
+        """The session's unheld batches (future ones included), in enqueue order."""
+        return self.read(lambda c: queued_work.list_pending(c, session_id, self._op_now()))
+
+    def record_intent(self, intent: attachments.AttachmentIntent) -> None:
+        """Write the attachment's manifest row before its bytes; an existing row is kept as it is."""
+        timing.stored("intent_at_epoch_ms", intent.intent_at_epoch_ms)
+        self.write(lambda c: attachments.record_intent(c, intent))
+
+    def commit_refs(self, session_id: str, attachment_ids: list[str] | tuple[str, ...]) -> None:
+        """Stamp the session's not-yet-committed manifest rows among ``attachment_ids`` as committed now."""
+        ids = tuple(attachment_ids)
+        if ids:
+            self.write(lambda c: attachments.stamp_committed(c, session_id, ids, self._op_now()))
+
+    def list_uncommitted(self, older_than_epoch_ms: int) -> list[attachments.AttachmentManifestEntry]:
+        """Never-committed manifest rows with intent at or before the cutoff, oldest first."""
+        cutoff = timing.stored("older_than_epoch_ms", older_than_epoch_ms)
+        return self.read(lambda c: attachments.list_uncommitted(c, cutoff))
+
+    list_uncommitted_older_than = list_uncommitted
+
+    def forget(self, attachment_id: str) -> None:
+        """Delete the manifest row of ``attachment_id`` (absent: no-op)."""
+        self.write(lambda c: attachments.forget(c, attachment_id))
+
+    def put_process_execution_env(self, env_ref: str, content: bytes) -> str:
+        """Store a process execution env (kind ``ProcessExecutionEnv``) rooted under ``env_ref``."""
+        profile = self.options.blob_profile
+
+        def write(c: apsw.Connection) -> str:
+            blob_ref = blobs.put_content(c, Descriptor.process_execution_env(), content, profile)
+            c.execute("INSERT OR REPLACE INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)",
+                      (env_ref, blob_ref))
+            return blob_ref
+        return self.write(write)
+
+    def get_process_execution_env(self, env_ref: str) -> bytes | None:
+        """The env bytes rooted under ``env_ref``; ``None`` if unknown; a dangling ref is ``BackendError``."""
+        def read(c: apsw.Connection) -> bytes | None:
+            row = query_one(c, "SELECT blob_ref FROM artifact_refs WHERE artifact_ref = ?", (env_ref,))
+            if row is None:
+                return None
+            decoded = blobs.get_decoded(c, row[0], self._limit)
+            if decoded is None:
+                raise BackendError(f"process execution env `{env_ref}` points at a missing blob")
+            return decoded.content
+        return self.read(read)
+
 
 # --- row helpers shared with the commit path -------------------------------------------------------
 
@@ -484,20 +627,9 @@ def insert_usage(c: apsw.Connection, entries: list[TokenLedgerEntry]) -> None:
 
 def put_checkpoint_rows(c: apsw.Connection, checkpoint: HydratedCheckpoint, profile: BlobProfile) -> StoredCheckpoint:
     """Write tool state, plugin snapshot, execution state (those given), then the manifest."""
-    tool_ref = checkpoint.tool_state_ref
-    if checkpoint.tool_state is not None:
-        tool_ref = blobs.put_value(c, Descriptor.tool_state(), checkpoint.tool_state, profile)
-    plugin_ref = checkpoint.plugin_snapshot_ref
-    if checkpoint.plugin_snapshot is not None:
-        plugin_ref = blobs.put_value(c, Descriptor.plugin_session_snapshot(), checkpoint.plugin_snapshot, profile)
-    exec_ref = checkpoint.execution_state_ref
-    if checkpoint.execution_state is not None:
-        exec_ref = blobs.put_value(c, Descriptor.execution_state_snapshot(), bytes(checkpoint.execution_state),
-                                   profile)
-    manifest = SessionCheckpoint(checkpoint.turn_state, tool_ref, plugin_ref,
-                                 checkpoint.plugin_snapshot_revision, exec_ref)
-    ref = blobs.put_value(c, Descriptor.checkpoint_manifest(), manifest.to_json(), profile)
-    return StoredCheckpoint(ref, manifest)
+    prepared = commit_ops.prepare_checkpoint(checkpoint, profile)
+    c.executemany("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)", prepared.rows)
+    return StoredCheckpoint(prepared.checkpoint_ref, prepared.manifest)
 
 
 def load_checkpoint(c: apsw.Connection, blob_ref: str, limit: int) -> HydratedCheckpoint | None:
