@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from . import attachments, canonical, codec, leases, queued_work, timing
+from . import jsonread as jr
 from . import graph as graph_rows
 from . import store as store_rows
 from .codec import BlobProfile, Descriptor
@@ -92,8 +93,8 @@ class TurnStamp:
 
     @classmethod
     def from_json(cls, doc: Any) -> TurnStamp:
-        doc = _object(doc, "turn commit stamp")
-        return cls(_text(doc, "session_id"), _text(doc, "turn_id"), _text(doc, "turn_commit_hash"))
+        doc = jr.obj(doc, "turn commit stamp")
+        return cls(jr.text(doc, "session_id"), jr.text(doc, "turn_id"), jr.text(doc, "turn_commit_hash"))
 
 
 UNCHANGED, APPEND, REPLACE_FULL = "Unchanged", "Append", "ReplaceFull"
@@ -135,14 +136,14 @@ class GraphDelta:
 
     @classmethod
     def from_json(cls, doc: Any) -> GraphDelta:
-        doc = _object(doc, "graph delta")
+        doc = jr.obj(doc, "graph delta")
         if len(doc) != 1:
             raise ValueError("graph delta must have exactly one variant key")
         (kind, body), = doc.items()
         if kind not in (UNCHANGED, APPEND, REPLACE_FULL):
             raise ValueError(f"unknown graph delta variant {kind!r}")
-        body = _object(body, f"{kind} graph delta")
-        leaf = _opt_text(body, "leaf_node_id")
+        body = jr.obj(body, f"{kind} graph delta")
+        leaf = jr.opt_text(body, "leaf_node_id")
         if kind == UNCHANGED:
             return cls.unchanged(leaf)
         raw_nodes = body.get("nodes", [] if kind == REPLACE_FULL else None)
@@ -229,7 +230,7 @@ class RuntimeCommit:
     @classmethod
     def from_json(cls, doc: Any) -> RuntimeCommit:
         """Read a §1.8 document; a document upstream would reject raises ``ValueError``."""
-        doc = _object(doc, "runtime commit")
+        doc = jr.obj(doc, "runtime commit")
         for key in ("config", "agent_frames", "current_agent_frame_id", "graph", "checkpoint", "usage_deltas",
                     "completed_queue_claims", "committed_attachment_ids"):
             if key not in doc:
@@ -247,20 +248,20 @@ class RuntimeCommit:
         release = doc.get("release_session_execution_lease")
         stamp = doc.get("turn_commit")
         return cls(
-            session_id=_text(doc, "session_id"),
+            session_id=jr.text(doc, "session_id"),
             config=doc["config"],
             agent_frames=tuple(frames),
-            current_agent_frame_id=_text(doc, "current_agent_frame_id"),
+            current_agent_frame_id=jr.text(doc, "current_agent_frame_id"),
             graph=GraphDelta.from_json(doc["graph"]),
             checkpoint=HydratedCheckpoint.from_json(doc["checkpoint"]),
-            usage_deltas=tuple(TokenLedgerEntry.from_json(e) for e in _list(doc, "usage_deltas")),
+            usage_deltas=tuple(TokenLedgerEntry.from_json(e) for e in jr.array(doc, "usage_deltas")),
             expected_head_revision=revision,
             session_execution_lease=None if fence is None else SessionExecutionLeaseFence.from_json(fence),
             release_session_execution_lease=(
                 None if release is None else SessionExecutionLeaseCompletion.from_json(release)),
             turn_commit=None if stamp is None else TurnStamp.from_json(stamp),
             completed_queue_claims=tuple(
-                QueuedWorkCompletion.from_json(c) for c in _list(doc, "completed_queue_claims")),
+                QueuedWorkCompletion.from_json(c) for c in jr.array(doc, "completed_queue_claims")),
             committed_attachment_ids=tuple(ids),
         )
 
@@ -279,13 +280,13 @@ class RuntimeCommitResult:
 
     @classmethod
     def from_json(cls, doc: Any) -> RuntimeCommitResult:
-        doc = _object(doc, "runtime commit result")
+        doc = jr.obj(doc, "runtime commit result")
         revision = doc.get("head_revision")
         if isinstance(revision, bool) or not isinstance(revision, int):
             raise ValueError("missing integer field `head_revision`")
         if "manifest" not in doc:
             raise ValueError("missing field `manifest`")
-        return cls(revision, _text(doc, "checkpoint_ref"), SessionCheckpoint.from_json(doc["manifest"]))
+        return cls(revision, jr.text(doc, "checkpoint_ref"), SessionCheckpoint.from_json(doc["manifest"]))
 
 
 @dataclass(frozen=True)
@@ -318,33 +319,6 @@ class PersistedSessionRead:
     checkpoint_ref: str | None
     checkpoint: HydratedCheckpoint | None
     token_ledger: tuple[TokenLedgerEntry, ...]
-
-
-def _object(doc: Any, what: str) -> dict:
-    if not isinstance(doc, dict):
-        raise ValueError(f"{what} is {type(doc).__name__}, expected an object")
-    return doc
-
-
-def _text(doc: dict, key: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"missing text field `{key}`")
-    return value
-
-
-def _opt_text(doc: dict, key: str) -> str | None:
-    value = doc.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field `{key}` is not text")
-    return value
-
-
-def _list(doc: dict, key: str) -> list:
-    value = doc.get(key)
-    if not isinstance(value, list):
-        raise ValueError(f"missing list field `{key}`")
-    return value
 
 
 # --- the turn commit hash ---------------------------------------------------------------------------

@@ -22,34 +22,15 @@ from typing import Any
 
 import apsw
 
+from . import jsonread as jr
 from . import timing
 from .connection import query_one
 from .errors import SessionExecutionLeaseExpired
 
 
-def _text(doc: dict, key: str, what: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{what} has no text `{key}`")
-    return value
-
-
-def _count(doc: dict, key: str, what: str) -> int:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} has no non-negative integer `{key}`")
-    return value
-
-
-def _object(doc: Any, what: str) -> dict:
-    if not isinstance(doc, dict):
-        raise ValueError(f"{what} is {type(doc).__name__}, expected an object")
-    return doc
-
-
 @dataclass(frozen=True)
-class SessionExecutionLeaseFence:
-    """Proof of holding a session's lease ("I am still the owner"), checked by commits and claims."""
+class _Holder:
+    """The four fields that name one holding of a session's lease."""
 
     session_id: str
     owner_id: str
@@ -57,40 +38,29 @@ class SessionExecutionLeaseFence:
     fencing_token: int
 
     def to_json(self) -> dict[str, Any]:
-        """The fence as upstream serialises it."""
+        """The four fields as upstream serialises them."""
         return {"session_id": self.session_id, "owner_id": self.owner_id,
                 "lease_token": self.lease_token, "fencing_token": self.fencing_token}
 
     @classmethod
-    def from_json(cls, doc: Any) -> SessionExecutionLeaseFence:
-        """Read a fence; every key is required."""
-        doc = _object(doc, "session execution lease fence")
-        what = "session execution lease fence"
-        return cls(_text(doc, "session_id", what), _text(doc, "owner_id", what),
-                   _text(doc, "lease_token", what), _count(doc, "fencing_token", what))
+    def from_json(cls, doc: Any) -> Any:
+        """Read the four fields; every key is required."""
+        doc = jr.obj(doc, cls.__name__)
+        return cls(jr.text(doc, "session_id"), jr.text(doc, "owner_id"), jr.text(doc, "lease_token"),
+                   jr.count(doc, "fencing_token"))
+
+
+# Same fields, separate types: a fence says "I am still the owner", a completion "release it".
 
 
 @dataclass(frozen=True)
-class SessionExecutionLeaseCompletion:
+class SessionExecutionLeaseFence(_Holder):
+    """Proof of holding a session's lease, checked by commits and queued-work claims."""
+
+
+@dataclass(frozen=True)
+class SessionExecutionLeaseCompletion(_Holder):
     """What releases a session's lease; matches only the exact holder it was made from."""
-
-    session_id: str
-    owner_id: str
-    lease_token: str
-    fencing_token: int
-
-    def to_json(self) -> dict[str, Any]:
-        """The completion as upstream serialises it."""
-        return {"session_id": self.session_id, "owner_id": self.owner_id,
-                "lease_token": self.lease_token, "fencing_token": self.fencing_token}
-
-    @classmethod
-    def from_json(cls, doc: Any) -> SessionExecutionLeaseCompletion:
-        """Read a completion; every key is required."""
-        doc = _object(doc, "session execution lease completion")
-        what = "session execution lease completion"
-        return cls(_text(doc, "session_id", what), _text(doc, "owner_id", what),
-                   _text(doc, "lease_token", what), _count(doc, "fencing_token", what))
 
 
 @dataclass(frozen=True)
@@ -122,11 +92,10 @@ class SessionExecutionLease:
     @classmethod
     def from_json(cls, doc: Any) -> SessionExecutionLease:
         """Read a lease; every key is required."""
-        doc = _object(doc, "session execution lease")
-        what = "session execution lease"
-        return cls(_text(doc, "session_id", what), _text(doc, "owner_id", what),
-                   _text(doc, "lease_token", what), _count(doc, "fencing_token", what),
-                   _count(doc, "claimed_at_epoch_ms", what), _count(doc, "expires_at_epoch_ms", what))
+        doc = jr.obj(doc, "session execution lease")
+        return cls(jr.text(doc, "session_id"), jr.text(doc, "owner_id"),
+                   jr.text(doc, "lease_token"), jr.count(doc, "fencing_token"),
+                   jr.count(doc, "claimed_at_epoch_ms"), jr.count(doc, "expires_at_epoch_ms"))
 
 
 @dataclass(frozen=True)

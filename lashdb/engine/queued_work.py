@@ -42,6 +42,7 @@ from typing import Any
 
 import apsw
 
+from . import jsonread as jr
 from . import leases, timing
 from .connection import query_one
 from .errors import BackendError, QueuedWorkClaimExpired
@@ -226,13 +227,13 @@ class QueuedWorkBatchDraft:
     @classmethod
     def from_json(cls, doc: Any) -> QueuedWorkBatchDraft:
         """Read a draft (merge key defaults to ``never``, availability to 0)."""
-        doc = _object(doc, "queued work draft")
-        return cls(_text(doc, "session_id"), DeliveryPolicy(doc.get("delivery_policy")),
+        doc = jr.obj(doc, "queued work draft")
+        return cls(jr.text(doc, "session_id"), DeliveryPolicy(doc.get("delivery_policy")),
                    SlotPolicy(doc.get("slot_policy")),
-                   tuple(QueuedWorkPayload.from_json(p) for p in _list(doc, "payloads")),
-                   _opt_text(doc, "source_key"),
+                   tuple(QueuedWorkPayload.from_json(p) for p in jr.array(doc, "payloads")),
+                   jr.opt_text(doc, "source_key"),
                    MergeKey.from_json(doc["merge_key"]) if "merge_key" in doc else MergeKey.never(),
-                   _int(doc, "available_at_ms", 0))
+                   jr.count(doc, "available_at_ms", 0))
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,8 @@ class QueuedWorkItem:
 
     @classmethod
     def from_json(cls, doc: Any) -> QueuedWorkItem:
-        doc = _object(doc, "queued work item")
-        return cls(_text(doc, "item_id"), QueuedWorkPayload.from_json(doc.get("payload")))
+        doc = jr.obj(doc, "queued work item")
+        return cls(jr.text(doc, "item_id"), QueuedWorkPayload.from_json(doc.get("payload")))
 
 
 @dataclass(frozen=True)
@@ -284,12 +285,12 @@ class QueuedWorkBatch:
 
     @classmethod
     def from_json(cls, doc: Any) -> QueuedWorkBatch:
-        doc = _object(doc, "queued work batch")
-        return cls(_text(doc, "batch_id"), _text(doc, "session_id"), _int(doc, "enqueue_seq"),
-                   _opt_text(doc, "source_key"), DeliveryPolicy(doc.get("delivery_policy")),
+        doc = jr.obj(doc, "queued work batch")
+        return cls(jr.text(doc, "batch_id"), jr.text(doc, "session_id"), jr.count(doc, "enqueue_seq"),
+                   jr.opt_text(doc, "source_key"), DeliveryPolicy(doc.get("delivery_policy")),
                    SlotPolicy(doc.get("slot_policy")), MergeKey.from_json(doc.get("merge_key")),
-                   _int(doc, "available_at_ms"), _int(doc, "enqueued_at_ms"),
-                   tuple(QueuedWorkItem.from_json(i) for i in _list(doc, "items")))
+                   jr.count(doc, "available_at_ms"), jr.count(doc, "enqueued_at_ms"),
+                   tuple(QueuedWorkItem.from_json(i) for i in jr.array(doc, "items")))
 
 
 @dataclass(frozen=True)
@@ -310,11 +311,11 @@ class QueuedWorkCompletion:
 
     @classmethod
     def from_json(cls, doc: Any) -> QueuedWorkCompletion:
-        doc = _object(doc, "queued work completion")
-        ids = _list(doc, "batch_ids")
+        doc = jr.obj(doc, "queued work completion")
+        ids = jr.array(doc, "batch_ids")
         if not all(isinstance(i, str) for i in ids):
             raise ValueError("queued work completion batch_ids are not all text")
-        return cls(_text(doc, "session_id"), _text(doc, "claim_id"), _text(doc, "lease_token"), tuple(ids))
+        return cls(jr.text(doc, "session_id"), jr.text(doc, "claim_id"), jr.text(doc, "lease_token"), tuple(ids))
 
 
 @dataclass(frozen=True)
@@ -346,48 +347,11 @@ class QueuedWorkClaim:
 
     @classmethod
     def from_json(cls, doc: Any) -> QueuedWorkClaim:
-        doc = _object(doc, "queued work claim")
-        return cls(_text(doc, "session_id"), _text(doc, "claim_id"), _text(doc, "owner_id"),
-                   _text(doc, "lease_token"), _int(doc, "fencing_token"), _int(doc, "claimed_at_epoch_ms"),
-                   _int(doc, "expires_at_epoch_ms"),
-                   tuple(QueuedWorkBatch.from_json(b) for b in _list(doc, "batches")))
-
-
-# --- small JSON readers -----------------------------------------------------------------------------
-
-
-def _object(doc: Any, what: str) -> dict:
-    if not isinstance(doc, dict):
-        raise ValueError(f"{what} is {type(doc).__name__}, expected an object")
-    return doc
-
-
-def _text(doc: dict, key: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"missing text field `{key}`")
-    return value
-
-
-def _opt_text(doc: dict, key: str) -> str | None:
-    value = doc.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field `{key}` is not text")
-    return value
-
-
-def _int(doc: dict, key: str, default: int | None = None) -> int:
-    value = doc.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"missing non-negative integer field `{key}`")
-    return value
-
-
-def _list(doc: dict, key: str) -> list:
-    value = doc.get(key)
-    if not isinstance(value, list):
-        raise ValueError(f"missing list field `{key}`")
-    return value
+        doc = jr.obj(doc, "queued work claim")
+        return cls(jr.text(doc, "session_id"), jr.text(doc, "claim_id"), jr.text(doc, "owner_id"),
+                   jr.text(doc, "lease_token"), jr.count(doc, "fencing_token"), jr.count(doc, "claimed_at_epoch_ms"),
+                   jr.count(doc, "expires_at_epoch_ms"),
+                   tuple(QueuedWorkBatch.from_json(b) for b in jr.array(doc, "batches")))
 
 
 # --- ids and the claim state machine ---------------------------------------------------------------

@@ -351,14 +351,7 @@ class Store:
 
     def put_module_artifact(self, artifact_ref: str, content: bytes) -> str:
         """Store a compiled module as a ``LashlangModule`` blob and root it under ``artifact_ref``."""
-        profile = self.options.blob_profile
-
-        def write(c: apsw.Connection) -> str:
-            blob_ref = blobs.put_content(c, Descriptor.lashlang_module(), content, profile)
-            c.execute("INSERT OR REPLACE INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)",
-                      (artifact_ref, blob_ref))
-            return blob_ref
-        return self._write(write)
+        return self._put_artifact_ref(artifact_ref, Descriptor.lashlang_module(), content)
 
     def get_module_artifact(self, artifact_ref: str) -> bytes | None:
         """The module bytes rooted under ``artifact_ref``, or ``None``."""
@@ -551,12 +544,16 @@ class Store:
 
     def put_process_execution_env(self, env_ref: str, content: bytes) -> str:
         """Store a process execution env (kind ``ProcessExecutionEnv``) rooted under ``env_ref``."""
+        return self._put_artifact_ref(env_ref, Descriptor.process_execution_env(), content)
+
+    def _put_artifact_ref(self, artifact_ref: str, descriptor: Descriptor, content: bytes) -> str:
+        # One transaction: the blob and the root that keeps GC from collecting it.
         profile = self.options.blob_profile
 
         def write(c: apsw.Connection) -> str:
-            blob_ref = blobs.put_content(c, Descriptor.process_execution_env(), content, profile)
+            blob_ref = blobs.put_content(c, descriptor, content, profile)
             c.execute("INSERT OR REPLACE INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)",
-                      (env_ref, blob_ref))
+                      (artifact_ref, blob_ref))
             return blob_ref
         return self.write(write)
 
