@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from lashdb.engine import (
     DeliveryPolicy,
     GraphDelta,
@@ -65,3 +68,23 @@ def table_counts(store: Store) -> dict[str, int]:
         counts["total_changes"] = c.total_changes()
         return counts
     return store.read(read)
+
+
+def race(fn: Callable[[int], object], count: int) -> list:
+    """Run ``fn(i)`` on ``count`` threads released together; each result, or the exception it raised."""
+    gate = threading.Barrier(count)
+    outcomes: list = [None] * count
+
+    def run(i: int) -> None:
+        gate.wait()
+        try:
+            outcomes[i] = fn(i)
+        except Exception as exc:  # handed back for the test to classify
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes

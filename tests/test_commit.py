@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import threading
 
 import apsw
 import pytest
@@ -35,7 +34,7 @@ from lashdb.engine import (
     TokenUsage,
     turn_commit_hash,
 )
-from runtime_support import CONFIG, LEASE_TTL, FakeClock, commit_for, open_file, table_counts, text_draft
+from runtime_support import CONFIG, LEASE_TTL, FakeClock, commit_for, open_file, race, table_counts, text_draft
 
 
 @pytest.fixture
@@ -72,22 +71,8 @@ def test_cas_across_two_connections_gives_one_winner_and_one_clean_conflict(tmp_
     with Store.open(path) as setup:
         fence = lease_for(setup, owner="session-owner").fence()
     stores = [Store.open(path) for _ in range(2)]
-    gate = threading.Barrier(2)
-    outcomes: list = [None, None]
-
-    def run(i: int) -> None:
-        gate.wait()
-        try:
-            outcomes[i] = stores[i].commit_runtime_state(
-                commit_for(expected_head_revision=0, session_execution_lease=fence))
-        except Exception as exc:  # classified below
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(lambda i: stores[i].commit_runtime_state(
+        commit_for(expected_head_revision=0, session_execution_lease=fence)), 2)
     for s in stores:
         s.close()
     assert sum(isinstance(o, RuntimeCommitResult) for o in outcomes) == 1, outcomes
@@ -129,22 +114,7 @@ def test_foreign_schema_version_is_refused_with_both_versions(tmp_path):
 
 def test_sixteen_threads_opening_a_new_file_all_succeed(tmp_path):
     path = tmp_path / "fresh.db"
-    gate = threading.Barrier(16)
-    errors: list = []
-
-    def run() -> None:
-        gate.wait()
-        try:
-            Store.open(path).close()
-        except Exception as exc:  # reported by the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert race(lambda i: Store.open(path).close(), 16) == [None] * 16
     conn = apsw.Connection(str(path))
     assert conn.execute("PRAGMA user_version").fetchall() == [(4,)]
     conn.close()

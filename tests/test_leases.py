@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 import pytest
 
@@ -16,7 +15,7 @@ from lashdb.engine import (
     StoreOptions,
 )
 from lashdb.engine.timing import MAX_MS
-from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file
+from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, race
 
 
 @pytest.fixture
@@ -163,18 +162,8 @@ def test_two_handles_racing_for_a_first_claim_exactly_one_wins(tmp_path):
     path = tmp_path / "race.db"
     Store.open(path).close()
     stores = [Store.open(path) for _ in range(2)]
-    gate = threading.Barrier(len(stores))
-    results: list = [None] * len(stores)
-
-    def claim(i: int) -> None:
-        gate.wait()
-        results[i] = stores[i].try_claim_session_execution_lease("first-claim-race", f"owner-{i}", LEASE_TTL)
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda i: stores[i].try_claim_session_execution_lease("first-claim-race", f"owner-{i}",
+                                                                         LEASE_TTL), 2)
     for s in stores:
         s.close()
     winners = [r for r in results if r is not None]

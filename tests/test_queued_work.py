@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 
 import pytest
 
@@ -30,7 +29,7 @@ from lashdb.engine.queued_work import (
     rust_debug_str,
     select_claim_prefix,
 )
-from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, table_counts, text_draft
+from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, race, table_counts, text_draft
 
 IDLE = QueuedWorkClaimBoundary.IDLE
 CHECKPOINT = QueuedWorkClaimBoundary.ACTIVE_TURN_CHECKPOINT
@@ -492,21 +491,7 @@ def test_two_connections_racing_for_one_batch_at_most_one_wins_and_renews_elsewh
         setup.enqueue_queued_work(text_draft("root", "contended"))
         fence = setup.try_claim_session_execution_lease("root", "runner", LEASE_TTL).fence()
     stores = [Store.open(path) for _ in range(2)]
-    gate = threading.Barrier(2)
-    outcomes: list = [None, None]
-
-    def run(i: int) -> None:
-        gate.wait()
-        try:
-            outcomes[i] = stores[i].claim_ready_queued_work("root", fence, f"w{i}", IDLE, LEASE_TTL, 10)
-        except Exception as exc:  # the assertion below reports it
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(lambda i: stores[i].claim_ready_queued_work("root", fence, f"w{i}", IDLE, LEASE_TTL, 10), 2)
     for s in stores:
         s.close()
     assert not any(isinstance(o, Exception) for o in outcomes), outcomes
