@@ -115,4 +115,30 @@ from .triggers import (
     TriggerSubscriptionRecord,
 )
 
+# Effect replay host (runtime-contract §6) and its read-only inspection.
+from .effects import (
+    AsyncEffectController,
+    AsyncEffectHost,
+    EffectCancelled,
+    EffectCommand,
+    EffectController,
+    EffectControllerError,
+    EffectEnvelope,
+    EffectHost,
+    EffectInvocation,
+    EffectReplayOptions,
+    EffectRow,
+    ExecutionScope,
+    ReplayStep,
+    RuntimeScope,
+    durable_step_executor,
+    durable_step_outcome,
+    effects_info,
+    list_effects,
+    prepared_tool_call,
+    replay_plan,
+    replay_step_for,
+    stale_in_progress,
+)
+
 __all__ = [name for name in dir() if not name.startswith("_")]

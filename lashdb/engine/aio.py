@@ -114,3 +114,13 @@ async def memory_trigger_store(*, clock: Any = None) -> AsyncFacade[Any]:
     from .triggers import TriggerStore
 
     return await AsyncFacade.create(TriggerStore.memory, clock=clock)
+
+
+async def open_effect_host(path: str | os.PathLike[str] | None = None, options: Any = None, *,
+                           clock: Any = None) -> AsyncFacade[Any]:
+    """Open an effect replay host (in memory when ``path`` is None); its effects run concurrently."""
+    from .effects import AsyncEffectHost, EffectHost
+
+    if path is None:
+        return await AsyncEffectHost.create(EffectHost.memory, options, clock=clock)
+    return await AsyncEffectHost.create(EffectHost.open, path, options, clock=clock)
