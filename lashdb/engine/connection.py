@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,7 +134,10 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     except OSError as exc:
         raise DatabaseError(path, f"{path}: cannot read ({exc.strerror})",
                             hint="check the file's permissions") from exc
-    params = {"mode": "ro"} if os.path.exists(sidecar(path, "-wal")) else {"immutable": "1"}
+    has_wal = os.path.exists(sidecar(path, "-wal"))
+    if has_wal and not os.path.exists(sidecar(path, "-shm")):
+        return _open_readonly_copy(path)
+    params = {"mode": "ro"} if has_wal else {"immutable": "1"}
     conn = None
     try:
         conn = apsw.Connection(_uri(path, params), flags=_READ_FLAGS)
@@ -145,6 +151,31 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
         if isinstance(exc, apsw.Error):
             raise translate(exc, path) from exc
         raise
+
+
+def _open_readonly_copy(path: str) -> apsw.Connection:
+    """Read a database whose ``-wal`` has no ``-shm`` from a private copy.
+
+    SQLite would create the missing ``-shm`` even for a read-only open; no writer can be live
+    without one, so a copy of the database and its WAL shows exactly what is on disk.
+    """
+    tmpdir = tempfile.mkdtemp(prefix="lashdb-ro-")
+    copy = os.path.join(tmpdir, "copy.db")
+    try:
+        shutil.copyfile(path, copy)
+        shutil.copyfile(sidecar(path, "-wal"), sidecar(copy, "-wal"))
+        conn = apsw.Connection(_uri(copy, {"mode": "ro"}), flags=_READ_FLAGS)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except OSError as exc:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise DatabaseError(path, f"{path}: cannot copy for a read-only look ({exc.strerror})",
+                            hint="free space in the temporary directory") from exc
+    except apsw.Error as exc:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise translate(exc, path) from exc
+    # The copy lives exactly as long as the connection.
+    weakref.finalize(conn, shutil.rmtree, tmpdir, True)
+    return conn
 
 
 @contextlib.contextmanager
