@@ -12,9 +12,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from lashdb.engine.schema import SchemaKind
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -116,3 +119,76 @@ def require_yes(yes: bool, what: str) -> None:
 def debug() -> bool:
     """Tracebacks on request: ``LASHDB_DEBUG=1``."""
     return os.environ.get("LASHDB_DEBUG", "") not in ("", "0")
+
+
+# --- deployment-scoped stores (process registry, trigger store, effect journal) --------------------
+
+DbOpt = Annotated[Optional[Path], typer.Option(
+    "--db", metavar="PATH", help="Read this store file instead of a session's sidecar.", show_default=False)]
+StoreSessionArg = Annotated[Optional[str], typer.Argument(
+    metavar="SESSION", help="Session whose sidecar to read: path, file name, session id or unique prefix.",
+    show_default=False)]
+
+
+def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
+    """The store file a sidecar command reads: ``--db PATH``, SESSION's ``role`` sidecar, or the only one under root.
+
+    ``role`` is a sidecar role of ``discovery.SIDECAR_SUFFIXES`` with a schema kind: ``processes``,
+    ``triggers`` or ``effects``. Raises a lashdb error naming the file (exit 3), or exits 2 when
+    both SESSION and ``--db`` are given. Only reads.
+    """
+    from lashdb.engine import discovery, schema
+    from lashdb.engine.errors import LookupFailed
+
+    kind = {"processes": schema.PROCESS_REGISTRY, "triggers": schema.TRIGGER_STORE,
+            "effects": schema.EFFECT_REPLAY}[role]
+    if session is not None and db is not None:
+        raise fail("give SESSION or --db PATH, not both", EXIT_USAGE)
+    if db is not None:
+        return _require_kind(db, kind, role)
+    st = state()
+    if session is not None:
+        path = resolve(session)
+        found = discovery.examine(path)
+        if found.classification is not None and found.classification.kind is kind:
+            return path  # SESSION named the store file itself
+        if not found.is_session:
+            return _require_kind(path, kind, role)  # raises: not a session and not the store
+        sidecar = discovery.sidecars_of(path).get(role)
+        if sidecar is None:
+            raise LookupFailed(session, f"{path}: this session has no {kind.name} "
+                               f"(no {path.name}{discovery.SIDECAR_SUFFIXES[role]} beside it)",
+                               hint=f"name the {kind.name} file with --db PATH")
+        return _require_kind(sidecar, kind, role)
+    candidates = [f.path for f in discovery.discover(st.root, recursive=st.recursive)
+                  if f.classification is not None and f.classification.kind is kind]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise LookupFailed("", f"no {kind.name} under {st.root}",
+                           hint=f"name a SESSION or --db PATH (`lashdb demo DIR` writes one)")
+    shown = [str(p.relative_to(st.root)) if p.is_relative_to(st.root) else str(p) for p in candidates]
+    raise LookupFailed("", f"{len(candidates)} {kind.name} files under {st.root}: " + ", ".join(shown),
+                       [str(p) for p in candidates], hint="name a SESSION or --db PATH")
+
+
+def _require_kind(path: Path, kind: SchemaKind, role: str) -> Path:
+    """``path`` when it is a database of ``kind`` (any schema version); else the error naming it."""
+    from lashdb.engine import discovery
+    from lashdb.engine.errors import NotALashDatabase
+
+    found = discovery.examine(path)
+    name = kind.name
+    hint = f"name a {name} file (a session's *.db{discovery.SIDECAR_SUFFIXES[role]} sidecar)"
+    if found.error is not None:
+        if not isinstance(found.error, NotALashDatabase):
+            raise found.error
+        err = NotALashDatabase(path, found.error.reason, expected=name)
+    elif found.classification is None or found.classification.kind is not kind:
+        err = NotALashDatabase(path, f"its tables identify {found.kind_name}", expected=name)
+        if found.is_session:
+            hint = f"pass a session as SESSION (without --db) to read its {name} sidecar"
+    else:
+        return path
+    err.hint = hint
+    raise err

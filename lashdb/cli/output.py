@@ -145,6 +145,20 @@ def iso_s(epoch_s: float | None) -> str | None:
     return None if epoch_s is None else iso_ms(int(epoch_s * 1000))
 
 
+def with_iso(doc: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """``doc`` with each named ``<name>_ms`` time key replaced, in place, by ``<name>`` (ISO 8601
+    UTC; None for None or 0, upstream's "unset") and ``<name>_epoch_ms`` (the raw value)."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in keys and key.endswith("_ms"):
+            name = key[:-3]
+            out[name] = iso_ms(value) if value else None
+            out[name + "_epoch_ms"] = value
+        else:
+            out[key] = value
+    return out
+
+
 def one_line(text: str | None, width: int = 60) -> str:
     """First line of ``text``, cut to ``width`` characters with an ellipsis."""
     if not text:
