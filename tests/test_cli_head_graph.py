@@ -158,7 +158,9 @@ def test_demo_command_prints_what_to_try(tmp_path):
     assert lines[1] == "Try next:"
     assert f"  lashdb --root '{target}' sessions list" in lines
     assert any(line.endswith("gc --all --dry-run") for line in lines)
-    assert len(list(target.glob("*.db"))) == 3
+    # Three sessions, plus the first one's process registry and trigger store sidecars.
+    assert len(list(target.glob("*.db"))) == 5
+    assert sorted(p.name.split(".", 1)[1] for p in target.glob("*.db.*.db")) == ["db.processes.db", "db.triggers.db"]
     listed = json.loads(run(target, "sessions", "list", "--json").stdout)
     assert len(listed) == 3
     show = [line for line in lines if " sessions show " in line][0]

@@ -99,7 +99,7 @@ def test_list_all_adds_other_kinds(demo):
     assert len(rows) == 5
     result = run(demo.root, "sessions", "list", "--all", "--json")
     rows = {r["file"]: r for r in json.loads(result.stdout)}
-    assert len(rows) == 7
+    assert len(rows) == 9  # five sessions, the demo's registry and trigger store, and the two files above
     assert rows["registry.db"]["kind"] == "process registry" and rows["registry.db"]["status"] == "foreign v24"
     assert rows["junk.db"]["kind"] == "unreadable"
     table = run(demo.root, "sessions", "list", "--all").stdout

@@ -67,7 +67,7 @@ def test_summary_of_the_first_demo_session(demo):
     assert doc["blobs"] == 12 and doc["blob_bytes"] == 5743
     assert doc["size_bytes"] == first.path.stat().st_size
     assert doc["first_user_message"] == first.first_user_message
-    assert doc["sidecars"] == {}
+    assert doc["sidecars"] == {"processes": str(first.sidecars["processes"]), "triggers": str(first.sidecars["triggers"])}
 
 
 def test_list_sorts_limits_and_children(demo):
@@ -94,7 +94,7 @@ def test_list_all_adds_other_databases(demo):
     (demo.root / "notes.db").write_bytes(b"not sqlite at all" * 100)
     assert len(inspect.list_sessions(demo.root)) == 5
     rows = {r.path.name: r for r in inspect.list_sessions(demo.root, include_all=True)}
-    assert len(rows) == 7
+    assert len(rows) == 9  # five sessions, the demo's registry and trigger store, and the two files above
     assert rows["journal.db"].kind == "effect replay" and rows["journal.db"].status == "foreign v11"
     assert rows["notes.db"].kind == "unreadable" and rows["notes.db"].status.startswith("unreadable: ")
     assert rows["journal.db"].session_id is None
@@ -209,7 +209,8 @@ def test_details_sidecars(demo):
     first = demo.sessions[0]
     sidecar = Path(str(first.path) + ".effects.db")
     shutil.copy(V38 / "effects.db", sidecar)
-    assert inspect.session_details(first.path).to_json()["sidecars"] == {"effects": str(sidecar)}
+    assert inspect.session_details(first.path).to_json()["sidecars"] == {
+        "effects": str(sidecar), "processes": str(first.sidecars["processes"]), "triggers": str(first.sidecars["triggers"])}
 
 
 def test_details_of_upstream_v38_in_place():
