@@ -3,7 +3,11 @@
 JSON document (``--json``): root, sessions — each: session_id, name, path, model,
 parent_session_id, turns, user_messages, live_nodes, tombstoned_nodes, head_revision,
 leaf_node_id, checkpoint_ref, first_user_message, created_at_epoch_ms, modified_at_epoch_ms,
-artifact_refs, sidecars.
+artifact_refs, sidecars; deployment — session_id, registry, trigger_store, processes (role → process
+id), subscriptions (handle → name), occurrences.
+
+The command writes with the wall clock (whole seconds) as the demo's "now" (``build_demo`` defaults
+to a fixed instant), so the lease the demo leaves live is live when the printed commands are tried.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
         from lashdb.demo import build_demo
+        from lashdb.engine.deployment_common import wall_clock_ms
 
-        summary = build_demo(directory, sessions)
+        summary = build_demo(directory, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
         if json:
             output.emit(summary.to_json(), json=True)
             return
@@ -49,6 +54,10 @@ def register(app: typer.Typer) -> None:
             f"blob ls {first} --unreachable",
             "gc --all --dry-run",
             "vacuum --all",
+            f"processes list {first} --status running",
+            *([f"processes show {summary.deployment.processes['ci_watch']}"] if summary.deployment else []),
+            "triggers list",
+            "triggers occurrences --source-type ci.run.finished",
             "doctor",
         ):
             typer.echo(f"  lashdb --root {root} {command}")
