@@ -64,7 +64,7 @@ def test_summary_of_the_first_demo_session(demo):
     assert doc["created_at"] == "2026-05-28T09:00:00Z" and doc["created_at_epoch_ms"] == 1_779_958_800_000
     assert doc["modified_at"] == "2026-05-28T09:12:20Z" and doc["modified_at_epoch_ms"] == 1_779_959_540_000
     assert (doc["head_revision"], doc["live_nodes"], doc["tombstoned_nodes"], doc["user_messages"]) == (3, 8, 2, 3)
-    assert doc["blobs"] == 12 and doc["blob_bytes"] == 5743
+    assert doc["blobs"] == 12 and doc["blob_bytes"] == 5744
     assert doc["size_bytes"] == first.path.stat().st_size
     assert doc["first_user_message"] == first.first_user_message
     assert doc["sidecars"] == {"processes": str(first.sidecars["processes"]), "triggers": str(first.sidecars["triggers"])}
@@ -139,9 +139,9 @@ def test_details_of_the_first_demo_session(demo):
     assert doc["token_totals"] == {"input_tokens": 10635, "output_tokens": 1096, "cached_input_tokens": 2400,
                                    "reasoning_tokens": 128, "total_tokens": 11859}
     blobs = doc["blobs"]
-    assert (blobs["count"], blobs["stored_bytes"], blobs["logical_bytes"]) == (12, 5743, 25577)
+    assert (blobs["count"], blobs["stored_bytes"], blobs["logical_bytes"]) == (12, 5744, 25577)
     assert blobs["compressed_count"] == 3 and blobs["compressed_share"] == 0.25
-    assert blobs["unreachable_count"] == 7 and blobs["unreachable_bytes"] == 3328
+    assert blobs["unreachable_count"] == 7 and blobs["unreachable_bytes"] == 3327
     assert blobs["by_kind"]["PluginSessionSnapshot"] == {"count": 3, "stored_bytes": 1270, "logical_bytes": 17261}
     assert blobs["by_format"] == {"cbor": 12} and blobs["artifact_refs"] == 1
     assert doc["execution_lease"] is None
