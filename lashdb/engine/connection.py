@@ -6,7 +6,8 @@ Contract:
   ``synchronous=NORMAL``, ``foreign_keys=ON`` and ``cache_size=-2000``.
 - An in-memory connection gets the same pragmas minus WAL.
 - A read-only connection never writes a byte or creates a sidecar: with no ``-wal`` beside the
-  database it opens with ``immutable=1``; with one (a writer may be live) it opens ``mode=ro``.
+  database it opens with ``immutable=1``; with one (a writer may be live) it opens ``mode=ro``
+  with the ``-shm`` read-only (``readonly_shm=1``), so not even SQLite's read marks are written.
 - :func:`write_transaction` is the only way to write: ``BEGIN IMMEDIATE``, commit on success,
   roll back on any exception, and turn SQLite failures into typed lashdb errors.
 """
@@ -137,7 +138,10 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     has_wal = os.path.exists(sidecar(path, "-wal"))
     if has_wal and not os.path.exists(sidecar(path, "-shm")):
         return _open_readonly_copy(path)
-    params = {"mode": "ro"} if has_wal else {"immutable": "1"}
+    # readonly_shm: a plain mode=ro reader still writes its read marks into the -shm; with the
+    # -shm opened read-only SQLite reads the WAL without writing a byte (a live writer's commits
+    # stay visible).
+    params = {"mode": "ro", "readonly_shm": "1"} if has_wal else {"immutable": "1"}
     conn = None
     try:
         conn = apsw.Connection(_uri(path, params), flags=_READ_FLAGS)

@@ -19,9 +19,8 @@ from collections.abc import Callable
 import apsw
 
 from . import schema
-from .connection import open_write
-from .errors import BackendError, NotALashDatabase, SchemaVersionError
-from .schema import SchemaKind, ensure_schema
+from .errors import BackendError
+from .schema import SchemaKind
 
 DURABLE = "durable"
 I64_MAX = 2**63 - 1
@@ -59,26 +58,7 @@ def driver_message(exc: BackendError) -> str:
     return exc.message
 
 
-def _refuse_unless_usable(path: str, kind: SchemaKind) -> None:
-    found = schema.classify(path)
-    if found.kind is None:
-        if found.tables:
-            raise NotALashDatabase(path, "its tables identify no lash database kind", expected=kind.name)
-        if found.user_version != 0:
-            raise SchemaVersionError(kind.name, kind.version, found.user_version, path)
-        return
-    found.require(kind)
-
-
 def open_deployment_file(path: str | os.PathLike[str], kind: SchemaKind) -> apsw.Connection:
     """Open (creating if absent) a deployment store file, refusing foreign files untouched."""
-    path = os.fspath(path)
-    if os.path.lexists(path) and not os.path.isdir(path):
-        _refuse_unless_usable(path, kind)
-    conn = open_write(path)
-    try:
-        ensure_schema(conn, kind, path)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    # The one shared open-for-writing path of every store kind (the session store uses it too).
+    return schema.open_for_kind(path, kind)

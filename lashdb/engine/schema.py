@@ -7,6 +7,9 @@ Contract:
   ``user_version`` gets any missing objects; an empty one (version 0, no user objects) is created
   and stamped; anything else is refused with :class:`SchemaVersionError`, changing nothing.
 - :func:`classify` decides a file's kind by its tables, never by its name, and never writes.
+- :func:`open_for_kind` is how every store opens its file for writing: it classifies an existing
+  file read-only first, so a foreign, other-kind or non-lash file is refused before anything
+  (journal mode included) is written and before any sidecar is created.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 
 import apsw
 
-from .connection import open_readonly, query_one, translate, write_transaction
-from .errors import NotALashDatabase, SchemaVersionError
+from .connection import open_readonly, open_write, query_one, translate, write_transaction
+from .errors import LashdbError, NotALashDatabase, SchemaVersionError
 
 SESSION_DDL = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -295,7 +298,7 @@ def has_user_objects(conn: apsw.Connection) -> bool:
     """True when the database holds any table, index, trigger or view not owned by SQLite."""
     row = query_one(
         conn,
-        "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+        "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND type IN ('table', 'index', 'trigger', 'view')",
     )
     return bool(row[0])
@@ -319,7 +322,7 @@ def ensure_schema(conn: apsw.Connection, kind: SchemaKind, path: str | None = No
 def table_names(conn: apsw.Connection) -> set[str]:
     """Names of the user tables in the database."""
     return {row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
 
 
 def kind_of_tables(tables: set[str]) -> SchemaKind | None:
@@ -377,8 +380,75 @@ def classify(path: str | os.PathLike[str]) -> Classification:
         conn.close()
 
 
+# How often the read-only pre-check re-reads a file that changed while it was being read.
+_PRECHECK_ATTEMPTS = 3
+
+
+def _file_state(path: str) -> tuple[int, int, int, bool]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns, os.path.exists(path + "-wal")
+
+
+def _refusal(path: str, kind: SchemaKind) -> LashdbError | None:
+    # The error the cutover rule would raise for this file, read without writing; None if usable.
+    conn = open_readonly(path)
+    try:
+        found = classify_connection(conn, path)
+        objects = has_user_objects(conn)
+    except apsw.Error as exc:
+        raise translate(exc, path) from exc
+    finally:
+        conn.close()
+    if found.kind is not None and found.kind is not kind:
+        return NotALashDatabase(path, f"its tables identify {found.kind_name}", expected=kind.name)
+    if found.user_version == kind.version or (found.user_version == 0 and not objects):
+        return None
+    return SchemaVersionError(kind.name, kind.version, found.user_version, path)
+
+
+def check_openable(path: str | os.PathLike[str], kind: SchemaKind) -> None:
+    """Raise, writing nothing, if the existing file at ``path`` would be refused as ``kind`` (SPEC §3.5)."""
+    path = os.fspath(path)
+    for _ in range(_PRECHECK_ATTEMPTS):
+        try:
+            before = _file_state(path)
+        except FileNotFoundError:
+            return  # absent: the writable open creates it
+        try:
+            refusal = _refusal(path, kind)
+        except LashdbError:
+            # Not readable as SQLite read-only (e.g. not a database): the writable open reports
+            # it, and SQLite writes nothing to a file it cannot parse.
+            return
+        if refusal is None:
+            return
+        try:
+            after = _file_state(path)
+        except FileNotFoundError:
+            return
+        if before == after:
+            raise refusal
+        # The file changed under the read (a live writer): the reading may be torn; look again.
+    # Still changing: leave the decision to ensure_schema, which holds the write lock.
+
+
+def open_for_kind(path: str | os.PathLike[str], kind: SchemaKind) -> apsw.Connection:
+    """Open ``path`` writable as ``kind`` (created if absent); a file the cutover refuses is refused before any write."""
+    path = os.fspath(path)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        check_openable(path, kind)
+    conn = open_write(path)
+    try:
+        ensure_schema(conn, kind, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 __all__ = [
     "Classification", "EFFECT_REPLAY", "KINDS", "PROCESS_REGISTRY", "SESSION",
-    "SchemaKind", "TRIGGER_STORE", "classify", "classify_connection", "ensure_schema",
-    "has_user_objects", "kind_of_tables", "table_names", "user_version",
+    "SchemaKind", "TRIGGER_STORE", "check_openable", "classify", "classify_connection",
+    "ensure_schema", "has_user_objects", "kind_of_tables", "open_for_kind", "table_names",
+    "user_version",
 ]

@@ -31,7 +31,6 @@ from .codec import BlobProfile, Descriptor
 from .connection import (
     open_memory,
     open_readonly,
-    open_write,
     query_one,
     read_snapshot,
     sidecar,
@@ -57,7 +56,7 @@ from .model import (
     dumps,
     merge_ledger,
 )
-from .schema import SESSION, Classification, classify_connection, ensure_schema
+from .schema import SESSION, Classification, classify_connection, ensure_schema, open_for_kind
 
 DURABLE = "durable"
 
@@ -125,12 +124,8 @@ class Store:
     def open_with_options(cls, path: str | os.PathLike[str], options: StoreOptions) -> Store:
         """Open or create a session database; refuse a foreign schema without changing it."""
         path = os.fspath(path)
-        conn = open_write(path)
-        try:
-            ensure_schema(conn, SESSION, path)
-        except BaseException:
-            conn.close()
-            raise
+        # Classifies an existing file read-only first: a foreign file is refused byte-for-byte intact.
+        conn = open_for_kind(path, SESSION)
         return cls(conn, path, options)
 
     @classmethod
