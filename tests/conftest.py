@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite: the upstream fixture directory, a fresh database path, and
+"nothing changed on disk" snapshots.
+
+- ``fixtures_dir``: ``<checkout>/../shared/fixtures/upstream-v38`` (read-only; never write there).
+  Tests that need it are skipped when it is absent.
+- ``tmp_db``: a path inside ``tmp_path`` where no file exists yet.
+- ``snapshot_dir(path)`` / ``file_sha256(path)``: plain helpers, also importable as
+  ``from conftest import snapshot_dir, file_sha256``; compare two snapshots to prove a directory
+  gained, lost and changed no file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Lowercase hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def snapshot_dir(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{relative file name: SHA-256}`` of every regular file under ``path`` (recursively)."""
+    root = Path(path)
+    return {p.relative_to(root).as_posix(): file_sha256(p)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The read-only upstream v38 fixture directory; skips the test when it is not there."""
+    if not FIXTURES_DIR.is_dir():
+        pytest.skip(f"upstream fixtures not present at {FIXTURES_DIR}")
+    return FIXTURES_DIR
+
+
+@pytest.fixture
+def tmp_db(tmp_path: Path) -> Path:
+    """A not-yet-existing database path in a fresh temporary directory."""
+    return tmp_path / "session.db"
+
+
+@pytest.fixture(name="snapshot_dir")
+def snapshot_dir_fixture():
+    """The :func:`snapshot_dir` helper, for tests that prefer fixtures to imports."""
+    return snapshot_dir
+
+
+@pytest.fixture(name="file_sha256")
+def file_sha256_fixture():
+    """The :func:`file_sha256` helper, for tests that prefer fixtures to imports."""
+    return file_sha256

@@ -1,0 +1,195 @@
+"""Connections (SPEC §2): writable pragmas, read-only inspection that changes nothing on disk,
+and many processes creating one new database at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+from pathlib import Path
+
+import apsw
+import pytest
+from conftest import snapshot_dir
+
+from lashdb.engine import connection, schema
+from lashdb.engine.errors import BackendError, DatabaseError, DatabaseNotFound
+from lashdb.engine.model import GraphNode, SessionMeta
+from lashdb.engine.store import Store
+
+# fork: the children need no re-import (spawn costs ~0.5 s of imports per child); the parent holds no
+# SQLite connection when it forks.
+CTX = mp.get_context("fork")
+OPENERS = 8
+
+
+def _pragmas(conn: apsw.Connection) -> dict[str, object]:
+    return {name: conn.execute(f"PRAGMA {name}").fetchall()[0][0]
+            for name in ("busy_timeout", "journal_mode", "synchronous", "foreign_keys", "cache_size")}
+
+
+def test_writable_connection_pragmas(tmp_db):
+    conn = connection.open_write(tmp_db)
+    try:
+        assert _pragmas(conn) == {"busy_timeout": 15_000, "journal_mode": "wal", "synchronous": 1,
+                                  "foreign_keys": 1, "cache_size": -2000}
+    finally:
+        conn.close()
+
+
+def test_memory_connection_pragmas():
+    conn = connection.open_memory()
+    try:
+        assert _pragmas(conn) == {"busy_timeout": 15_000, "journal_mode": "memory", "synchronous": 1,
+                                  "foreign_keys": 1, "cache_size": -2000}
+    finally:
+        conn.close()
+
+
+def test_write_transaction_rolls_back_everything_on_error(tmp_db):
+    conn = connection.open_write(tmp_db)
+    try:
+        conn.execute("CREATE TABLE t (x UNIQUE)")
+        with pytest.raises(Exception, match="UNIQUE"):
+            with connection.write_transaction(conn, str(tmp_db)) as c:
+                c.execute("INSERT INTO t VALUES (1)")
+                c.execute("INSERT INTO t VALUES (1)")
+        assert conn.get_autocommit()
+        assert conn.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+    finally:
+        conn.close()
+
+
+# --- read-only inspection changes nothing ---------------------------------------------------------
+
+
+def _seed(store: Store) -> str:
+    store.save_session_meta(SessionMeta("s1", "s1", "unix:1700000000", "m", "/w"))
+    store.append_session_graph_nodes([GraphNode.message("n1", "User", "hello", timestamp="t1")])
+    return store.put_blob(b"payload")
+
+
+def _inspect(path: Path, ref: str) -> None:
+    with Store.open_readonly(path) as store:
+        assert store.load_session_meta().session_id == "s1"
+        assert [n.node_id for n in store.load_session_graph().nodes] == ["n1"]
+        assert store.get_blob(ref) == b"payload"
+        assert store.load_picker_info().first_user_message == "hello"
+        with pytest.raises(BackendError, match="readonly database"):
+            store.read(lambda c: c.execute("INSERT INTO blobs VALUES ('x', x'00')"))
+
+
+def test_readonly_open_without_wal_changes_nothing(tmp_path):
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    src.mkdir()
+    with Store.open(src / "s.db") as store:
+        ref = _seed(store)
+    assert sorted(os.listdir(src)) == ["s.db"]  # a clean close leaves no -wal
+    shutil.copytree(src, copy)
+    before = snapshot_dir(copy)
+    _inspect(copy / "s.db", ref)
+    assert snapshot_dir(copy) == before
+
+
+@pytest.fixture
+def live_wal_copy(tmp_path):
+    """A copy of db, -wal and -shm taken while a writer holds the database open with unmerged WAL."""
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    src.mkdir()
+    writer = Store.open(src / "s.db")
+    writer.write(lambda c: c.execute("PRAGMA wal_autocheckpoint = 0"))
+    ref = _seed(writer)
+    assert sorted(os.listdir(src)) == ["s.db", "s.db-shm", "s.db-wal"]
+    shutil.copytree(src, copy)
+    yield copy, ref, writer
+    writer.close()
+
+
+def test_readonly_open_with_wal_changes_nothing(live_wal_copy):
+    copy, ref, _writer = live_wal_copy
+    before = snapshot_dir(copy)
+    assert set(before) == {"s.db", "s.db-wal", "s.db-shm"}
+    _inspect(copy / "s.db", ref)  # the rows live only in the -wal: they are read from it
+    assert snapshot_dir(copy) == before
+
+
+def test_readonly_open_in_a_read_only_directory(live_wal_copy, tmp_path):
+    copy, ref, _writer = live_wal_copy
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with Store.open(plain / "s.db") as store:
+        plain_ref = _seed(store)
+    snapshots = {copy: snapshot_dir(copy), plain: snapshot_dir(plain)}
+    # Root ignores the mode bits, so the assertion is on the files, not on a permission error.
+    for directory in snapshots:
+        directory.chmod(0o555)
+    try:
+        _inspect(copy / "s.db", ref)
+        _inspect(plain / "s.db", plain_ref)
+    finally:
+        for directory in snapshots:
+            directory.chmod(0o755)
+    for directory, before in snapshots.items():
+        assert snapshot_dir(directory) == before
+
+
+def test_readonly_reader_beside_a_live_writer_sees_new_commits(live_wal_copy, tmp_path):
+    _copy, ref, writer = live_wal_copy
+    src = Path(writer.path).parent
+    reader = Store.open_readonly(writer.path)
+    try:
+        assert reader.get_blob(ref) == b"payload"
+        second = writer.put_blob(b"second")
+        assert reader.get_blob(second) == b"second"
+        assert sorted(os.listdir(src)) == ["s.db", "s.db-shm", "s.db-wal"]
+    finally:
+        reader.close()
+
+
+def test_readonly_open_errors_name_the_path(tmp_path):
+    with pytest.raises(DatabaseNotFound) as err:
+        connection.open_readonly(tmp_path / "missing.db")
+    assert err.value.path == str(tmp_path / "missing.db")
+    with pytest.raises(DatabaseError, match="is a directory"):
+        connection.open_readonly(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+# --- concurrent first open ------------------------------------------------------------------------
+
+
+def _open_and_write(path: str, index: int, gate, results) -> None:
+    try:
+        gate.wait(timeout=60)
+        with Store.open(path) as store:
+            store.put_blob(f"opener {index}".encode())
+        results.put((index, "ok"))
+    except BaseException as exc:  # reported to the parent, which asserts on it
+        results.put((index, f"{type(exc).__name__}: {exc}"))
+
+
+def test_eight_processes_create_one_new_file_at_once(tmp_path):
+    path = tmp_path / "fresh.db"
+    gate, results = CTX.Barrier(OPENERS), CTX.Queue()
+    workers = [CTX.Process(target=_open_and_write, args=(str(path), i, gate, results)) for i in range(OPENERS)]
+    for worker in workers:
+        worker.start()
+    outcomes = dict(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == {i: "ok" for i in range(OPENERS)}
+    assert [w.exitcode for w in workers] == [0] * OPENERS
+
+    reference = tmp_path / "reference.db"
+    Store.open(reference).close()
+    conn, ref = connection.open_readonly(path), connection.open_readonly(reference)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchall() == [(4,)]
+        master = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+        assert conn.execute(master).fetchall() == ref.execute(master).fetchall()  # one schema, once
+        assert schema.kind_of_tables(schema.table_names(conn)) is schema.SESSION
+        assert conn.execute("SELECT count(*) FROM blobs").fetchall() == [(OPENERS,)]
+    finally:
+        conn.close()
+        ref.close()
