@@ -529,13 +529,21 @@ def durable_step_executor(step: Callable[[Any], Any]) -> LocalExecutor:
 
 @dataclass(frozen=True)
 class EffectReplayOptions:
-    """``lease_ttl_ms`` (default 30 s; 0 becomes 1 ms); ``strict_in_flight_replay`` opts into W21."""
+    """``lease_ttl_ms`` (default 30 s; 0 becomes 1 ms); ``strict_in_flight_replay`` opts into W21.
+
+    ``owner_id`` fixes the host's lease owner id (default ``pid<pid>-<n>-<ms>``, unique per host);
+    a fixed id must be unique among the hosts that share the file — it exists for reproducible
+    journals (the demo, tests), not for production hosts.
+    """
 
     lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS
     strict_in_flight_replay: bool = False
+    owner_id: str | None = None
 
     def __post_init__(self) -> None:
         ttl("lease_ttl_ms", self.lease_ttl_ms)
+        if self.owner_id is not None and _blank(self.owner_id):
+            raise ValueError("EffectReplayOptions.owner_id must be a non-blank string (or None)")
 
     @property
     def effective_ttl_ms(self) -> int:
@@ -564,7 +572,7 @@ class _Shared:
         self.closed = False
         with _owner_counter_lock:
             sequence = next(_owner_counter)
-        self.owner_id = f"pid{os.getpid()}-{sequence}-{self.now()}"
+        self.owner_id = options.owner_id or f"pid{os.getpid()}-{sequence}-{self.now()}"
         self._tokens = itertools.count(1)
         self._token_lock = threading.Lock()
 

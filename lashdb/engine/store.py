@@ -81,6 +81,9 @@ class StoreOptions:
     gc_policy: GcPolicy = field(default_factory=GcPolicy)
     decompression_limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT
     clock: Callable[[], int] | None = None
+    # Enqueue nonces (default: random per open plus a counter). Inject only for reproducible batch
+    # ids (the demo, tests): ids of batches enqueued in the same millisecond must still differ.
+    enqueue_nonce: Callable[[], int] | None = None
 
 
 class ReadOnlyStore(LashdbError):
@@ -110,7 +113,7 @@ class Store:
         self.commit_count = 0
         self.last_auto_gc_error: LashdbError | None = None
         # Enqueue nonces: random per open plus a counter, separate from commit_count (W8).
-        self._enqueue_nonce = queued_work.NonceSource()
+        self._enqueue_nonce = options.enqueue_nonce or queued_work.NonceSource()
         self._graph_count_hint = commit_ops.GraphCountHint()
 
     # --- opening ----------------------------------------------------------------------------------
