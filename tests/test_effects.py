@@ -460,19 +460,50 @@ def test_recorded_failure_is_permanent_and_missing_executor_is_recorded():
 # --- leases: two controllers, theft, expiry (§6.5–§6.7) ------------------------------------------------------
 
 
-def test_renewed_lease_keeps_a_second_controller_busy_then_it_replays(tmp_path):
-    path = tmp_path / "effect-renewal.db"
-    options = EffectReplayOptions(lease_ttl_ms=50)
-    first = EffectController.open(path, ExecutionScope.turn("session", "turn"), options)
-    second = EffectController.open(path, ExecutionScope.turn("session", "turn"), options)
+class Timeline:
+    """Injected time shared by several controllers; each view counts its reads so a test can wait
+    for "the controller has looked at the clock again" instead of sleeping."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+        self.changed = threading.Condition()
+
+    def advance(self, ms: int) -> None:
+        with self.changed:
+            self.now += ms
+
+    def view(self) -> "ClockView":
+        return ClockView(self)
+
+
+class ClockView:
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self.reads = 0
+
+    def __call__(self) -> int:
+        with self.timeline.changed:
+            self.reads += 1
+            self.timeline.changed.notify_all()
+            return self.timeline.now
+
+    def wait_reads(self, count: int) -> bool:
+        with self.timeline.changed:
+            return self.timeline.changed.wait_for(lambda: self.reads >= count, JOIN_S)
+
+
+def _renewal_case(path, options, first_clock=None, second_clock=None):
+    """Two controllers on one file; the first blocks inside its executor until released."""
+    first = EffectController.open(path, ExecutionScope.turn("session", "turn"), options, clock=first_clock)
+    second = EffectController.open(path, ExecutionScope.turn("session", "turn"), options, clock=second_clock)
     envelope = exec_envelope("renewed-lease", "work")
     entered, release = threading.Event(), threading.Event()
     owner = in_thread(lambda: first.execute_effect(envelope, blocking("stale-owner", entered, release)))
     assert entered.wait(JOIN_S)
-    time.sleep(0.15)  # the contract is about elapsed time: three TTLs pass while the owner renews
-    competitor = in_thread(lambda: second.execute_effect(envelope, returning("stolen-owner")))
-    assert not competitor["done"].wait(0.15), "a renewed in-progress lease must keep the competitor busy"
-    assert raw_row(path, "renewed-lease")["lease_owner_id"] == first.owner_id
+    return first, second, envelope, owner, release
+
+
+def _finish_renewal_case(first, second, envelope, owner, competitor, release):
     release.set()
     assert owner["done"].wait(JOIN_S) and competitor["done"].wait(JOIN_S)
     assert marker_of(owner["result"]) == "stale-owner"
@@ -481,6 +512,39 @@ def test_renewed_lease_keeps_a_second_controller_busy_then_it_replays(tmp_path):
     assert marker_of(second.execute_effect(envelope, FailingExecutor())) == "stale-owner"
     first.close()
     second.close()
+
+
+def test_renewed_lease_keeps_a_second_controller_busy_then_it_replays(tmp_path):
+    # §7.4 with its TTL of 20 ms, on injected time: three TTLs pass while the owner renews.
+    path = tmp_path / "effect-renewal.db"
+    timeline = Timeline(1_700_000_000_000)
+    owner_clock, rival_clock = timeline.view(), timeline.view()
+    first, second, envelope, owner, release = _renewal_case(path, EffectReplayOptions(lease_ttl_ms=20),
+                                                            owner_clock, rival_clock)
+    for _ in range(6):
+        timeline.advance(10)
+        # While its executor blocks, the owner reads the clock only to renew; the second read
+        # after the advance means a renewal at the new time has committed.
+        assert owner_clock.wait_reads(owner_clock.reads + 2)
+    row = raw_row(path, "renewed-lease")
+    assert (row["lease_owner_id"], row["lease_expires_at_ms"]) == (first.owner_id, 1_700_000_000_080)
+    assert row["created_at_ms"] == 1_700_000_000_000
+    competitor = in_thread(lambda: second.execute_effect(envelope, returning("stolen-owner")))
+    # Each busy round reads the clock twice (prepare, back-off): two rounds and it is still waiting.
+    assert rival_clock.wait_reads(rival_clock.reads + 4)
+    assert not competitor["done"].is_set(), "a renewed in-progress lease must keep the competitor busy"
+    _finish_renewal_case(first, second, envelope, owner, competitor, release)
+
+
+def test_renewal_on_the_wall_clock_keeps_a_second_controller_busy(tmp_path):
+    # The same case on real time. Its TTL is 100 ms, not 20: on a loaded two-core box a Python
+    # thread can go unscheduled for longer than 20 ms, and then the lease is genuinely lost.
+    first, second, envelope, owner, release = _renewal_case(tmp_path / "effect-renewal.db",
+                                                            EffectReplayOptions(lease_ttl_ms=100))
+    time.sleep(0.3)  # the contract is about elapsed time: three TTLs pass while the owner renews
+    competitor = in_thread(lambda: second.execute_effect(envelope, returning("stolen-owner")))
+    assert not competitor["done"].wait(0.3), "a renewed in-progress lease must keep the competitor busy"
+    _finish_renewal_case(first, second, envelope, owner, competitor, release)
 
 
 def test_stolen_lease_fails_the_running_owner_with_lease_lost(tmp_path):

@@ -756,6 +756,8 @@ class EffectController:
         waiter = cancel or threading.Event()
         attempt = 0
         while True:
+            # The lease's clock starts when prepare reads the time, so renewals count from here.
+            prepared_at = time.monotonic()
             decision = self._prepare(envelope)
             if isinstance(decision, _ReplayOutcome):
                 self._wait_until(decision.due_at_ms, waiter, cancel, envelope)
@@ -768,7 +770,7 @@ class EffectController:
                     raise EffectCancelled(self.scope_id, envelope.replay_key or "")
                 attempt += 1
                 continue
-            return self._run_claimed(decision, envelope, local_executor, cancel)
+            return self._run_claimed(decision, envelope, local_executor, cancel, prepared_at)
 
     def _wait_until(self, due_at_ms: int | None, waiter: threading.Event, cancel: threading.Event | None,
                     envelope: EffectEnvelope) -> None:
@@ -898,7 +900,7 @@ class EffectController:
              now)))
 
     def _run_claimed(self, claim: _Claimed, envelope: EffectEnvelope, local_executor: LocalExecutor | None,
-                     cancel: threading.Event | None) -> Any:
+                     cancel: threading.Event | None, prepared_at: float) -> Any:
         shared = self._shared
         cancelled = threading.Event()
         done = threading.Event()
@@ -929,7 +931,7 @@ class EffectController:
         interval = max(shared.ttl_ms // 3, 1) / 1000
         worker.start()
         try:
-            self._supervise(claim, done, cancelled, interval, cancel)
+            self._supervise(claim, done, cancelled, interval, cancel, prepared_at + interval)
         except BaseException:
             # Whatever ends the wait early (lost lease, caller cancel, KeyboardInterrupt) also
             # tells the executor to stop.
@@ -946,9 +948,10 @@ class EffectController:
         return _parse_json(text)
 
     def _supervise(self, claim: _Claimed, done: threading.Event, cancelled: threading.Event, interval: float,
-                   cancel: threading.Event | None) -> None:
+                   cancel: threading.Event | None, next_renewal: float) -> None:
         """Renew the lease every ``interval`` seconds until the worker is done (§6.6)."""
-        next_renewal = time.monotonic() + interval
+        # ``next_renewal`` counts from the claim, not from here: starting the worker thread can
+        # take a sizeable part of a short TTL on a loaded machine.
         while True:
             timeout = max(next_renewal - time.monotonic(), 0.0)
             if cancel is not None:
@@ -959,7 +962,8 @@ class EffectController:
             if cancel is not None and cancel.is_set():
                 cancelled.set()
                 self._release_then(claim, EffectCancelled(self.scope_id, claim.replay_key))
-            if time.monotonic() < next_renewal:
+            renewing_at = time.monotonic()
+            if renewing_at < next_renewal:
                 continue
             try:
                 self._renew(claim)
@@ -972,7 +976,7 @@ class EffectController:
                 except EffectControllerError as finalize_error:
                     raise finalize_error from renew_error
                 raise
-            next_renewal = time.monotonic() + interval
+            next_renewal = renewing_at + interval
 
     def _release_then(self, claim: _Claimed, exc: BaseException) -> None:
         try:
