@@ -56,13 +56,12 @@ from .deployment_common import (
     Clock,
     driver_message,
     from_i64,
-    open_deployment_file,
     wall_clock_ms,
 )
 from .deployment_inspect import StoreInfo
 from .errors import BackendError, LashdbError, NotALashDatabase, StoreError
 from .process_model import CausalRef
-from .schema import EFFECT_REPLAY, classify_connection, ensure_schema
+from .schema import EFFECT_REPLAY, classify_connection, ensure_schema, open_for_kind
 from .timing import MAX_MS, clock_now, deadline, stored, ttl
 
 __all__ = [
@@ -611,7 +610,8 @@ def _open_shared(path: str | os.PathLike[str] | None, options: EffectReplayOptio
         ensure_schema(conn, EFFECT_REPLAY)
         return _Shared(conn, None, options, clock)
     path = os.fspath(path)
-    return _Shared(open_deployment_file(path, EFFECT_REPLAY), path, options, clock)
+    # Classifies an existing file read-only first: a foreign file is refused before any write.
+    return _Shared(open_for_kind(path, EFFECT_REPLAY), path, options, clock)
 
 
 # --- prepare / renew / finalize ---------------------------------------------------------------------------
