@@ -114,6 +114,7 @@ def test_list_effects_filters_by_scope_and_status(effects_db):
     assert [r.replay_key for r in list_effects(effects_db, status="in_progress")] == ["k3", "k4"]
     assert [r.replay_key for r in list_effects(effects_db, scope="turn-a", status="failed")] == ["k2", "k7"]
     assert list_effects(effects_db, scope="no-such-scope") == []
+    assert all(r.structured_scope_id is None for r in list_effects(effects_db))
     assert list_effects(effects_db, scope="turn-a' OR '1'='1") == []
 
 
@@ -207,9 +208,14 @@ def test_upstream_v11_fixture_is_read_in_place_without_a_byte_changed():
         1_700_000_000_000, 1_700_000_000_000, 0, None)
     assert row.outcome["result"]["Ok"]["terminal_finish"] == {"fixture": 887}
     assert row.error is None and row.decode_error is None
+    assert row.structured_scope_id == "durable-read-effect-turn"
     plan = replay_plan(path, row.scope_id)
     assert [(s.replay_key, s.action, s.foreign) for s in plan] == [("durable-read-exec-replay", "replay_outcome",
                                                                     True)]
+    # Newer upstream stores a structured scope; its bare execution id selects the same rows.
+    assert replay_plan(path, "durable-read-effect-turn") == plan
+    assert [r.replay_key for r in list_effects(path, scope="durable-read-effect-turn")] == [row.replay_key]
+    assert list_effects(path, scope="durable-read-fixture") == []
     assert stale_in_progress(path) == []
     assert list_effects(path, status="failed") == []
     assert _snapshot(FIXTURES) == before

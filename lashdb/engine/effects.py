@@ -1181,6 +1181,20 @@ class EffectRow:
                 return f"{name}: {reason}"
         return None
 
+    @property
+    def structured_scope_id(self) -> str | None:
+        """Of a foreign row whose ``scope_id`` is a structured scope (newer upstream:
+        ``{"kind":…,"execution_id":…}``), the bare execution id; otherwise None."""
+        if not self.foreign or not self.scope_id.startswith("{"):
+            return None
+        doc, _ = _lenient(self.scope_id)
+        execution_id = doc.get("execution_id") if isinstance(doc, dict) else None
+        return execution_id if isinstance(execution_id, str) else None
+
+    def matches_scope(self, scope: str) -> bool:
+        """True when ``scope`` is this row's scope id (or, on a foreign row, its bare execution id)."""
+        return self.scope_id == scope or self.structured_scope_id == scope
+
     def to_json(self) -> dict[str, Any]:
         """Stable keys; times are raw epoch ms."""
         return {
@@ -1292,16 +1306,22 @@ def effects_info(path: str | os.PathLike[str]) -> StoreInfo:
 
 def list_effects(path: str | os.PathLike[str], scope: str | None = None,
                  status: str | None = None) -> list[EffectRow]:
-    """Rows of an effects file in creation order, optionally of one scope id and/or status (read-only)."""
+    """Rows of an effects file in creation order, optionally of one scope id and/or status (read-only).
+
+    On a foreign file whose scope ids are structured (newer upstream), ``scope`` also matches a
+    row's bare execution id, so the same ``--scope`` works on both.
+    """
     clauses, params = [], []
     if scope is not None:
-        clauses.append("scope_id = ?")
+        # Structured scope ids are JSON objects; fetch those too and match them below.
+        clauses.append("(scope_id = ? OR substr(scope_id, 1, 1) = '{')")
         params.append(scope)
     if status is not None:
         clauses.append("status = ?")
         params.append(status)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    return _read_rows(path, where, tuple(params))
+    rows = _read_rows(path, where, tuple(params))
+    return rows if scope is None else [row for row in rows if row.matches_scope(scope)]
 
 
 def replay_step_for(row: EffectRow, now_ms: int) -> ReplayStep:
