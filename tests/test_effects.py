@@ -30,7 +30,7 @@ from lashdb.engine import (
     durable_step_executor,
     prepared_tool_call,
 )
-from lashdb.engine.aio import open_effect_host
+from lashdb.engine.aio import memory_effect_host, open_effect_host
 from lashdb.engine.effects import busy_delay_ms
 from lashdb.engine.errors import NotALashDatabase, SchemaVersionError
 
@@ -830,7 +830,7 @@ def test_other_kind_file_is_refused(tmp_path):
 
 def test_async_host_runs_effects_concurrently_and_replays():
     async def main():
-        async with await open_effect_host() as host:
+        async with await memory_effect_host() as host:
             controller = host.scoped(ExecutionScope.turn("s", "turn"))
             gate = threading.Barrier(2, timeout=JOIN_S)
 

@@ -124,3 +124,10 @@ async def open_effect_host(path: str | os.PathLike[str] | None = None, options: 
     if path is None:
         return await AsyncEffectHost.create(EffectHost.memory, options, clock=clock)
     return await AsyncEffectHost.create(EffectHost.open, path, options, clock=clock)
+
+
+async def memory_effect_host(options: Any = None, *, clock: Any = None) -> AsyncFacade[Any]:
+    """An in-memory effect replay host behind an asyncio facade; its effects run concurrently."""
+    from .effects import AsyncEffectHost, EffectHost
+
+    return await AsyncEffectHost.create(EffectHost.memory, options, clock=clock)
