@@ -129,6 +129,7 @@ from .effects import (
     EffectReplayOptions,
     EffectRow,
     ExecutionScope,
+    ProcessExecutor,
     ReplayStep,
     RuntimeScope,
     durable_step_executor,

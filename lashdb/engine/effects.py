@@ -28,8 +28,10 @@ Contract:
   their columns allow.
 
 Scope ids are stored bare (W20): a turn and a process with the same id share replay history, so
-ids must be globally unique. Process commands are handed to the local executor like any other
-command (the executor owns the process registry); the store itself interprets only ``sleep``.
+ids must be globally unique. The controller itself runs two kinds of command: ``sleep`` (a durable
+timer) and ``process`` (an operation on the process registry that a :class:`ProcessExecutor`
+supplies; registry failures are recorded as code ``plugin``). Every other command goes to the
+local executor.
 """
 
 from __future__ import annotations
@@ -60,14 +62,24 @@ from .deployment_common import (
 )
 from .deployment_inspect import StoreInfo
 from .errors import BackendError, LashdbError, NotALashDatabase, StoreError
-from .process_model import CausalRef
+from .process_model import (
+    CausalRef,
+    ProcessEventAppendRequest,
+    ProcessEventType,
+    ProcessHandleDescriptor,
+    ProcessIdentity,
+    ProcessInput,
+    ProcessProvenance,
+    ProcessRegistration,
+    SessionScope,
+)
 from .schema import EFFECT_REPLAY, classify_connection, ensure_schema, open_for_kind
 from .timing import MAX_MS, clock_now, deadline, stored, ttl
 
 __all__ = [
     "AsyncEffectController", "AsyncEffectHost", "EFFECT_KINDS", "EffectCancelled", "EffectCommand",
     "EffectController", "EffectControllerError", "EffectEnvelope", "EffectHost", "EffectInvocation",
-    "EffectReplayOptions", "EffectRow", "ExecutionScope", "LocalExecutor", "ReplayStep",
+    "EffectReplayOptions", "EffectRow", "ExecutionScope", "LocalExecutor", "ProcessExecutor", "ReplayStep",
     "RuntimeScope", "SLEEP_OUTCOME", "busy_delay_ms", "durable_step_executor", "durable_step_outcome",
     "effects_info", "list_effects", "prepared_tool_call", "replay_plan", "replay_step_for", "stale_in_progress",
 ]
@@ -371,6 +383,13 @@ class EffectCommand:
             raise ValueError("command fields must not repeat the `type` tag")
         if self.kind == "sleep":
             stored("sleep duration_ms", self.fields.get("duration_ms"))
+        if self.kind == "process":
+            # Upstream's envelope is typed, so a malformed process operation cannot exist there;
+            # refuse it here rather than record it as a permanent failure later.
+            try:
+                _parse_process_op(self.fields.get("command"))
+            except (ValueError, TypeError) as exc:
+                raise _error("runtime_effect_process_command", f"invalid process command: {exc}") from exc
 
     @classmethod
     def of(cls, kind: str, fields: Mapping[str, Any]) -> EffectCommand:
@@ -396,6 +415,58 @@ class EffectCommand:
     def tool_attempt(cls, call: Mapping[str, Any], attempt: int, max_attempts: int) -> EffectCommand:
         """One attempt of a prepared tool call (build ``call`` with :func:`prepared_tool_call`)."""
         return cls("tool_attempt", {"call": dict(call), "attempt": attempt, "max_attempts": max_attempts})
+
+    # Process-registry operations (§6.5): the ``command`` field is tagged by ``op``, fields in
+    # upstream's declared order; the controller runs them against a :class:`ProcessExecutor`.
+
+    @classmethod
+    def process(cls, command: Mapping[str, Any]) -> EffectCommand:
+        """A process operation from its ``op``-tagged document (prefer the ``process_*`` builders)."""
+        return cls("process", {"command": dict(command)})
+
+    @classmethod
+    def process_start(cls, registration: ProcessRegistration, grant_scope: SessionScope | str | None = None,
+                      descriptor: ProcessHandleDescriptor | None = None) -> EffectCommand:
+        """Register a process, then (when ``grant_scope`` is given) grant that scope its handle."""
+        doc: dict[str, Any] = {"op": "start", "registration": registration.to_json()}
+        if grant_scope is not None:
+            doc["grant"] = {"session_scope": _session_scope(grant_scope).to_json(),
+                            "descriptor": (descriptor or ProcessHandleDescriptor()).to_json()}
+        return cls.process(doc)
+
+    @classmethod
+    def process_list(cls, scope: SessionScope | str, mode: str = "live") -> EffectCommand:
+        """List a scope's handle grants: ``live`` (running processes) or ``all``."""
+        return cls.process({"op": "list", "session_scope": _session_scope(scope).to_json(), "mode": mode})
+
+    @classmethod
+    def process_transfer(cls, from_scope: SessionScope | str, to_scope: SessionScope | str,
+                         process_ids: list[str] | tuple[str, ...]) -> EffectCommand:
+        """Move handle grants from one scope to another, all or nothing."""
+        return cls.process({"op": "transfer", "from_scope": _session_scope(from_scope).to_json(),
+                            "to_scope": _session_scope(to_scope).to_json(), "process_ids": list(process_ids)})
+
+    @classmethod
+    def process_delete_session(cls, session_id: str) -> EffectCommand:
+        """Delete a session's process state (grants, wake targets)."""
+        return cls.process({"op": "delete_session", "session_id": session_id})
+
+    @classmethod
+    def process_await(cls, process_id: str) -> EffectCommand:
+        """Wait for a process to finish and record its await output."""
+        return cls.process({"op": "await", "process_id": process_id})
+
+    @classmethod
+    def process_cancel(cls, process_id: str, reason: str | None = None) -> EffectCommand:
+        """Request cancellation of a process (``reason`` is always written, null when absent)."""
+        return cls.process({"op": "cancel", "process_id": process_id, "reason": reason})
+
+    @classmethod
+    def process_signal(cls, process_id: str, signal_name: str, signal_id: str,
+                       request: ProcessEventAppendRequest) -> EffectCommand:
+        """Append a signal event to a process."""
+        return cls.process({"op": "signal", "process_id": process_id, "signal_name": signal_name,
+                            "signal_id": signal_id, "request": _append_request_json(request)})
 
     def to_json(self) -> dict[str, Any]:
         """``{"type": kind, …fields}``."""
@@ -521,6 +592,188 @@ def durable_step_executor(step: Callable[[Any], Any]) -> LocalExecutor:
         return durable_step_outcome(step(envelope.command.fields.get("input")))
 
     return run
+
+
+# --- process operations (§6.5) -----------------------------------------------------------------------------
+
+PROCESS_LIST_MODES = ("live", "all")
+# How often a blocked `await` looks at its cancellation event.
+_PROCESS_AWAIT_POLL_S = 0.05
+
+
+def _session_scope(value: SessionScope | str) -> SessionScope:
+    return SessionScope(value) if isinstance(value, str) else value
+
+
+def _append_request_json(request: ProcessEventAppendRequest) -> dict[str, Any]:
+    doc: dict[str, Any] = {"event_type": request.event_type, "payload": canonical.sorted_json(request.payload)}
+    if request.replay_key is not None:
+        doc["replay"] = {"key": request.replay_key}
+    if request.wake_target_scope is not None:
+        doc["wake_target_scope"] = request.wake_target_scope.to_json()
+    return doc
+
+
+def _field(doc: Mapping[str, Any], key: str, what: str) -> Any:
+    if key not in doc:
+        raise ValueError(f"{what}: missing field `{key}`")
+    return doc[key]
+
+
+def _text(doc: Mapping[str, Any], key: str, what: str) -> str:
+    value = _field(doc, key, what)
+    if not isinstance(value, str):
+        raise ValueError(f"{what}: `{key}` must be a string")
+    return value
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{what} must be an object")
+    return value
+
+
+def _registration_from_json(doc: Any) -> ProcessRegistration:
+    doc = _object(doc, "process registration")
+    wake_target = doc.get("wake_target")
+    env_ref = doc.get("env_ref")
+    if env_ref is not None and not isinstance(env_ref, str):
+        raise ValueError("process registration: `env_ref` must be a string")
+    types = doc.get("event_types")
+    if types is None:
+        types = []  # upstream's serde default for a missing list
+    if not isinstance(types, list):
+        raise ValueError("process registration: `event_types` must be an array")
+    return ProcessRegistration(
+        _text(doc, "id", "process registration"),
+        ProcessInput.from_json(_field(doc, "input", "process registration")),
+        ProcessIdentity.from_json(_field(doc, "identity", "process registration")),
+        tuple(ProcessEventType.from_json(t) for t in types),
+        ProcessProvenance.from_json(_field(doc, "provenance", "process registration")),
+        env_ref,
+        None if wake_target is None else SessionScope.from_json(wake_target),
+    )
+
+
+def _append_request_from_json(doc: Any) -> ProcessEventAppendRequest:
+    doc = _object(doc, "event append request")
+    replay = doc.get("replay")
+    key = None
+    if replay is not None:
+        key = _text(_object(replay, "event append request `replay`"), "key", "event append request replay")
+    scope = doc.get("wake_target_scope")
+    return ProcessEventAppendRequest(_text(doc, "event_type", "event append request"),
+                                     _field(doc, "payload", "event append request"), key,
+                                     None if scope is None else SessionScope.from_json(scope))
+
+
+def _parse_process_op(doc: Any) -> tuple[str, dict[str, Any]]:
+    """The op and typed arguments of a process command document; ValueError names what is wrong."""
+    doc = _object(doc, "process command")
+    op = doc.get("op")
+    what = f"process command `{op}`"
+    if op == "start":
+        grant = doc.get("grant")
+        if grant is not None:
+            grant = _object(grant, "process start grant")
+            grant = (SessionScope.from_json(_field(grant, "session_scope", "process start grant")),
+                     ProcessHandleDescriptor.from_json(_field(grant, "descriptor", "process start grant")))
+        return op, {"registration": _registration_from_json(_field(doc, "registration", what)), "grant": grant}
+    if op == "list":
+        mode = doc.get("mode", "live")
+        if mode not in PROCESS_LIST_MODES:
+            raise ValueError(f"{what}: unknown list mode {mode!r} (expected `live` or `all`)")
+        return op, {"scope": SessionScope.from_json(_field(doc, "session_scope", what)), "mode": mode}
+    if op == "transfer":
+        ids = _field(doc, "process_ids", what)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError(f"{what}: `process_ids` must be an array of strings")
+        return op, {"from": SessionScope.from_json(_field(doc, "from_scope", what)),
+                    "to": SessionScope.from_json(_field(doc, "to_scope", what)), "ids": tuple(ids)}
+    if op == "delete_session":
+        return op, {"session_id": _text(doc, "session_id", what)}
+    if op == "await":
+        return op, {"process_id": _text(doc, "process_id", what)}
+    if op == "cancel":
+        reason = doc.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError(f"{what}: `reason` must be a string or null")
+        return op, {"process_id": _text(doc, "process_id", what), "reason": reason}
+    if op == "signal":
+        _text(doc, "signal_name", what)
+        _text(doc, "signal_id", what)
+        return op, {"process_id": _text(doc, "process_id", what),
+                    "request": _append_request_from_json(_field(doc, "request", what))}
+    raise ValueError(f"unknown process command op {op!r}")
+
+
+class ProcessExecutor:
+    """The local executor of ``process`` commands: it supplies the process registry they run against.
+
+    Handed any other command it fails with ``runtime_effect_local_executor_mismatch`` (upstream's
+    process executor does the same).
+    """
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def __call__(self, envelope: EffectEnvelope, cancelled: threading.Event) -> Any:
+        raise _error("runtime_effect_local_executor_mismatch",
+                     f"process executor cannot execute {envelope.command.kind} command directly")
+
+
+def _await_process(registry: Any, process_id: str, cancelled: threading.Event) -> Any:
+    from .process_registry import ProcessWaitTimeout
+
+    # Wait in slices so a lost lease or a cancelled caller does not leave the worker blocked forever.
+    while True:
+        try:
+            return registry.await_process(process_id, timeout=_PROCESS_AWAIT_POLL_S)
+        except ProcessWaitTimeout:
+            if cancelled.is_set():
+                raise _error("runtime_effect_cancelled",
+                             f"awaiting process `{process_id}` was cancelled") from None
+
+
+def _run_process_op(registry: Any, doc: Any, cancelled: threading.Event) -> dict[str, Any]:
+    """Run one process operation against ``registry``; registry failures become code ``plugin``."""
+    op, args = _parse_process_op(doc)
+    try:
+        if op == "start":
+            registration = args["registration"]
+            record = registry.register_process(registration)
+            if args["grant"] is not None:
+                scope, descriptor = args["grant"]
+                registry.grant_handle(scope, registration.id, descriptor)
+            result: dict[str, Any] = {"op": "start", "record": record.to_json()}
+        elif op == "list":
+            lister = registry.list_live_handle_grants if args["mode"] == "live" else registry.list_handle_grants
+            result = {"op": "list", "entries": [[grant.to_json(), record.to_json()]
+                                                for grant, record in lister(args["scope"])]}
+        elif op == "transfer":
+            registry.transfer_handle_grants(args["from"], args["to"], args["ids"])
+            result = {"op": "transfer"}
+        elif op == "delete_session":
+            result = {"op": "delete_session", "report": registry.delete_session_process_state(
+                args["session_id"]).to_json()}
+        elif op == "await":
+            result = {"op": "await", "output": _await_process(registry, args["process_id"], cancelled).to_json()}
+        elif op == "cancel":
+            process_id = args["process_id"]
+            registry.append_event(process_id, ProcessEventAppendRequest.cancel_requested(process_id, args["reason"]))
+            record = registry.get_process(process_id)
+            if record is None:
+                raise _error("plugin", f"plugin session error: unknown process `{process_id}`")
+            result = {"op": "cancel", "record": record.to_json()}
+        else:
+            appended = registry.append_event(args["process_id"], args["request"])
+            result = {"op": "signal", "event": appended.event.to_json()}
+    except EffectControllerError:
+        raise
+    except LashdbError as exc:
+        # Upstream's registry reports failures as a plugin session error; keep its display form.
+        raise _error("plugin", f"plugin session error: {exc}") from exc
+    return {"type": "process", "result": result}
 
 
 # --- options and shared state ---------------------------------------------------------------------------
@@ -914,6 +1167,11 @@ class EffectController:
                         if remaining > 0:
                             cancelled.wait(remaining / 1000)
                     result["ok"] = dict(SLEEP_OUTCOME)
+                elif envelope.command.kind == "process":
+                    if not isinstance(local_executor, ProcessExecutor):
+                        raise _error(CODE_EXECUTOR_UNAVAILABLE, "no process executor is available for process command")
+                    result["ok"] = _run_process_op(local_executor.registry, envelope.command.fields.get("command"),
+                                                   cancelled)
                 elif local_executor is None:
                     raise _error(CODE_EXECUTOR_UNAVAILABLE,
                                  f"no local executor is available for {envelope.command.kind}")
