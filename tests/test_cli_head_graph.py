@@ -48,7 +48,11 @@ def test_head_dump_is_pretty_json_with_or_without_flag(demo):
     assert doc["head"]["leaf_node_id"] == first.leaf_node_id
     assert doc["head"]["checkpoint_ref"] == first.checkpoint_ref
     assert doc["head"]["agent_frames"] == [{"frame_id": "main", "agent": "default"}]
-    assert [e["source"] for e in doc["head"]["token_ledger"]] == ["turn", "compaction"]
+    # The first session's turns are runtime commits, which keep usage in usage_deltas rows only; the
+    # sessions written with separate calls also carry the ledger in their head.
+    assert "token_ledger" not in doc["head"]
+    notes = json.loads(run(demo.root, "head", "dump", demo.sessions[1].session_id).stdout)
+    assert [e["source"] for e in notes["head"]["token_ledger"]] == ["turn", "compaction"]
 
 
 def test_head_dump_checkpoint(demo):
@@ -158,9 +162,10 @@ def test_demo_command_prints_what_to_try(tmp_path):
     assert lines[1] == "Try next:"
     assert f"  lashdb --root '{target}' sessions list" in lines
     assert any(line.endswith("gc --all --dry-run") for line in lines)
-    # Three sessions, plus the first one's process registry and trigger store sidecars.
-    assert len(list(target.glob("*.db"))) == 5
-    assert sorted(p.name.split(".", 1)[1] for p in target.glob("*.db.*.db")) == ["db.processes.db", "db.triggers.db"]
+    # Three sessions, plus the first one's effect journal, process registry and trigger store sidecars.
+    assert len(list(target.glob("*.db"))) == 6
+    assert sorted(p.name.split(".", 1)[1] for p in target.glob("*.db.*.db")) == [
+        "db.effects.db", "db.processes.db", "db.triggers.db"]
     listed = json.loads(run(target, "sessions", "list", "--json").stdout)
     assert len(listed) == 3
     show = [line for line in lines if " sessions show " in line][0]

@@ -99,7 +99,7 @@ def test_list_all_adds_other_kinds(demo):
     assert len(rows) == 5
     result = run(demo.root, "sessions", "list", "--all", "--json")
     rows = {r["file"]: r for r in json.loads(result.stdout)}
-    assert len(rows) == 9  # five sessions, the demo's registry and trigger store, and the two files above
+    assert len(rows) == 10  # five sessions, the demo's journal, registry and trigger store, the two files above
     assert rows["registry.db"]["kind"] == "process registry" and rows["registry.db"]["status"] == "foreign v24"
     assert rows["junk.db"]["kind"] == "unreadable"
     table = run(demo.root, "sessions", "list", "--all").stdout
@@ -143,7 +143,9 @@ def test_show_json_by_prefix(demo):
     assert doc["blobs"]["unreachable_count"] == 7 and doc["blobs"]["compressed_share"] == 0.25
     assert doc["token_totals"]["total_tokens"] == 11859
     assert doc["files"]["size_bytes"] == first.path.stat().st_size
-    assert set(doc["execution_lease"] or {}) == set()
+    assert set(doc["execution_lease"]) == {"state", "owner_id", "fencing_token", "claimed_at", "claimed_at_epoch_ms",
+                                           "expires_at", "expires_at_epoch_ms", "expires_in_ms"}
+    assert doc["execution_lease"]["state"] == "expired"  # its runtime died four days ago
     assert set(doc["queued_work"]) == {"batches", "pending", "claimed", "ready", "items"}
 
 

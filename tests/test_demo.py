@@ -22,7 +22,7 @@ def test_layout_four_roots_and_one_child(demo):
     files = sorted(p.name for p in demo.root.iterdir())
     first = safe_session_file_name(demo.sessions[0].session_id)
     assert files == sorted([safe_session_file_name(s.session_id) for s in demo.sessions]
-                           + [first + ".processes.db", first + ".triggers.db"])
+                           + [first + ".effects.db", first + ".processes.db", first + ".triggers.db"])
     assert [s.name for s in demo.root_sessions] == [
         "Fix the flaky parser test", "Release notes for 0.4", "Investigate slow start-up", "Plan the storage cut-over"]
     child = demo.child_sessions[0]
@@ -166,7 +166,8 @@ HOUR = 3_600_000
 def test_process_registry_beside_the_first_session(demo):
     first, child = demo.sessions[0], demo.child_sessions[0]
     deployment = demo.deployment
-    assert first.sidecars == {"processes": Path(f"{first.path}.processes.db"),
+    assert first.sidecars == {"effects": Path(f"{first.path}.effects.db"),
+                              "processes": Path(f"{first.path}.processes.db"),
                               "triggers": Path(f"{first.path}.triggers.db")}
     assert (deployment.registry, deployment.trigger_store) == (first.sidecars["processes"], first.sidecars["triggers"])
     assert all(not s.sidecars for s in demo.sessions[1:])

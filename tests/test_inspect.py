@@ -67,7 +67,8 @@ def test_summary_of_the_first_demo_session(demo):
     assert doc["blobs"] == 12 and doc["blob_bytes"] == 5744
     assert doc["size_bytes"] == first.path.stat().st_size
     assert doc["first_user_message"] == first.first_user_message
-    assert doc["sidecars"] == {"processes": str(first.sidecars["processes"]), "triggers": str(first.sidecars["triggers"])}
+    assert doc["sidecars"] == {"effects": str(first.sidecars["effects"]), "processes": str(first.sidecars["processes"]),
+                              "triggers": str(first.sidecars["triggers"])}
 
 
 def test_list_sorts_limits_and_children(demo):
@@ -94,7 +95,7 @@ def test_list_all_adds_other_databases(demo):
     (demo.root / "notes.db").write_bytes(b"not sqlite at all" * 100)
     assert len(inspect.list_sessions(demo.root)) == 5
     rows = {r.path.name: r for r in inspect.list_sessions(demo.root, include_all=True)}
-    assert len(rows) == 9  # five sessions, the demo's registry and trigger store, and the two files above
+    assert len(rows) == 10  # five sessions, the demo's journal, registry and trigger store, the two files above
     assert rows["journal.db"].kind == "effect replay" and rows["journal.db"].status == "foreign v11"
     assert rows["notes.db"].kind == "unreadable" and rows["notes.db"].status.startswith("unreadable: ")
     assert rows["journal.db"].session_id is None
@@ -144,9 +145,18 @@ def test_details_of_the_first_demo_session(demo):
     assert blobs["unreachable_count"] == 7 and blobs["unreachable_bytes"] == 3327
     assert blobs["by_kind"]["PluginSessionSnapshot"] == {"count": 3, "stored_bytes": 1270, "logical_bytes": 17261}
     assert blobs["by_format"] == {"cbor": 12} and blobs["artifact_refs"] == 1
-    assert doc["execution_lease"] is None
+    # Its runtime committed turns 1-3 and died in turn 4 (09:12:20), holding a five-minute lease.
+    claimed = 1_779_959_540_000
+    assert doc["execution_lease"] == {
+        "state": "expired", "owner_id": "lash@demo-laptop:pid4711", "fencing_token": 4,
+        "claimed_at": "2026-05-28T09:12:20Z", "claimed_at_epoch_ms": claimed,
+        "expires_at": "2026-05-28T09:17:20Z", "expires_at_epoch_ms": claimed + 300_000,
+        "expires_in_ms": claimed + 300_000 - NOW}
     assert doc["queued_work"] == {"batches": 0, "pending": 0, "claimed": 0, "ready": 0, "items": 0}
-    assert doc["attachments"]["uncommitted"] == 0 and doc["turn_commits"]["count"] == 0
+    assert doc["attachments"] == {"committed": 1, "uncommitted": 1, "oldest_uncommitted_at": "2026-05-28T09:12:20Z",
+                                  "oldest_uncommitted_at_epoch_ms": claimed, "oldest_uncommitted_age_ms": NOW - claimed}
+    assert doc["turn_commits"] == {"count": 3, "last_committed_at": "2026-05-28T09:09:20Z",
+                                   "last_committed_at_epoch_ms": 1_779_959_360_000}
     assert doc["files"]["db_bytes"] == first.path.stat().st_size and doc["files"]["wal_bytes"] == 0
 
 
@@ -159,7 +169,7 @@ def test_details_of_the_child(demo):
 
 
 def test_details_lease_queue_attachments_turn_commits(demo):
-    first = demo.sessions[0]
+    first = demo.sessions[1]  # a session the demo wrote without runtime rows
     sid = first.session_id
     _write(
         first.path,
