@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from lashdb.cli.main import app
 from lashdb.demo import DEMO_NOW_MS, build_demo
 from lashdb.engine import Store, inspect, list_effects, replay_plan, stale_in_progress
+from lashdb.engine.deployment_common import wall_clock_ms
 
 NOW = DEMO_NOW_MS
 MINUTE = 60_000
@@ -206,3 +208,16 @@ def test_demo_json_has_the_runtime(tmp_path):
     assert doc["runtime"]["expired_lease_session_id"] is None
     assert doc["runtime"]["live_lease_session_id"] == doc["sessions"][0]["session_id"]
     assert doc["sessions"][0]["sidecars"]["effects"] == doc["runtime"]["effects"]
+
+
+def test_sessions_show_table_gives_lease_expiry_and_attachment_age_as_durations(tmp_path):
+    summary = build_demo(tmp_path / "r", 2, clock=lambda: wall_clock_ms() // 1000 * 1000)
+    newest = run(summary.root, "sessions", "show", summary.runtime.live_lease_session_id)
+    assert newest.exit_code == 0
+    assert re.search(r"^  expires +in 2[789]m$", newest.stdout, re.M), newest.stdout
+    first = run(summary.root, "sessions", "show", summary.runtime.committed_session_id)
+    # Two days ago its runtime died twelve minutes into the session, holding a five-minute lease.
+    assert re.search(r"^  expires +expired 1d ago$", first.stdout, re.M), first.stdout
+    assert re.search(r"^  oldest_uncommitted_age +1d$", first.stdout, re.M)
+    as_json = json.loads(run(summary.root, "sessions", "show", summary.runtime.committed_session_id, "--json").stdout)
+    assert "expires" not in as_json["execution_lease"] and "oldest_uncommitted_age" not in as_json["attachments"]

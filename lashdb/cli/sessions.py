@@ -47,6 +47,21 @@ def _list_row(row: dict, short: dict[str, str]) -> dict:
                 first=output.one_line(row["first_user_message"], 50))
 
 
+def _show_view(doc: dict) -> dict:
+    """``sessions show`` for humans: the lease's expiry and the oldest uncommitted attachment's age as durations."""
+    from .processes import span
+
+    view = dict(doc)
+    lease = doc["execution_lease"]
+    if lease and lease["expires_in_ms"] is not None:
+        left = lease["expires_in_ms"]
+        view["execution_lease"] = dict(lease, expires=f"in {span(left)}" if left > 0 else f"expired {span(left)} ago")
+    attachments = doc["attachments"]
+    if attachments and attachments["oldest_uncommitted_age_ms"] is not None:
+        view["attachments"] = dict(attachments, oldest_uncommitted_age=span(attachments["oldest_uncommitted_age_ms"]))
+    return view
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="List, show and delete session databases.", no_args_is_help=True)
@@ -91,7 +106,8 @@ def register(app: typer.Typer) -> None:
         if details.foreign:
             output.warn(f"{details.path.name}: foreign schema (session v{details.schema_version}, this lashdb "
                         f"supports v4); shown read-only, columns this version lacks are empty")
-        output.emit(details.to_json(), json=json, title=None if json else str(details.path))
+        doc = details.to_json()
+        output.emit(doc if json else _show_view(doc), json=json, title=None if json else str(details.path))
 
     @group.command("delete")
     def delete(
