@@ -123,6 +123,24 @@ def test_undecodable_head_aborts_gc(populated):
     assert len(stored_lengths(store)) == count
 
 
+@pytest.mark.parametrize("head_json, reason", [
+    ("[]", "session head is list, expected an object"),
+    ('{"config":{},"checkpoint_ref":5}', "session head.checkpoint_ref is int, expected a string"),
+    ('{"checkpoint_ref":"CKPT"}', "missing field `config`"),
+], ids=["list", "numeric-ref", "no-config"])
+def test_json_that_is_not_a_head_aborts_gc_instead_of_dropping_the_checkpoint(populated, head_json, reason):
+    # W2: upstream read such a head as "no head", so its sweep deleted the live checkpoint tree.
+    store, head, kept, _garbage = populated
+    store.write(lambda c: c.execute("UPDATE session_head SET head_json = ?",
+                                    (head_json.replace("CKPT", head.checkpoint_ref),)))
+    lengths = stored_lengths(store)
+    for dry_run in (True, False):
+        with pytest.raises(BackendError) as err:
+            store.gc_unreachable(dry_run=dry_run)
+        assert str(err.value) == f"store backend error: decode session head: {reason}"
+    assert stored_lengths(store) == lengths and kept <= set(lengths)
+
+
 def test_no_roots_collects_everything(tmp_db):
     with Store.open(tmp_db) as store:
         refs = [store.put_blob(f"blob {i}".encode()) for i in range(5)]

@@ -19,7 +19,7 @@ import apsw
 from . import blobs, codec
 from .connection import query_one
 from .errors import BackendError, BlobError, GcAborted
-from .model import GcReport, SessionCheckpoint
+from .model import GcReport, SessionCheckpoint, SessionHeadMeta
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``; phases are ``mark`` and ``sweep``."""
@@ -38,12 +38,13 @@ def head_checkpoint_ref(conn: apsw.Connection) -> str | None:
     row = query_one(conn, "SELECT head_json FROM session_head WHERE singleton = 1")
     if row is None:
         return None
+    # The full head decode, as every store read does: a head that parses as JSON but is not a head
+    # (a list, a numeric checkpoint_ref, no config) must abort GC, not read as "no root" and let the
+    # sweep delete the live checkpoint (runtime-contract W2).
     try:
-        doc = json.loads(row[0])
-    except ValueError as exc:
+        return SessionHeadMeta.from_json(json.loads(row[0])).checkpoint_ref
+    except (ValueError, TypeError) as exc:
         raise BackendError(f"decode session head: {exc}") from exc
-    ref = doc.get("checkpoint_ref") if isinstance(doc, dict) else None
-    return ref if isinstance(ref, str) else None
 
 
 def find_reachable_objects(conn: apsw.Connection, limit: int, progress: Progress | None = None) -> Reachability:
