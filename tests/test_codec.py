@@ -328,7 +328,7 @@ _BOMB = textwrap.dedent("""
     elapsed = time.monotonic() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     verify = codec.verify_blob("b" * 64, stored)
-    print(json.dumps({"outcome": outcome, "elapsed": elapsed, "stream": len(stream),
+    print(json.dumps({"outcome": outcome, "elapsed": elapsed, "stream": len(stream), "peak_kib": peak,
                       "peak_delta_kib": peak - base, "verify": verify.status}))
 """)
 
@@ -340,6 +340,7 @@ def test_zlib_bomb_is_refused_quickly_without_the_memory():
     assert report["outcome"] == {"refused": True, "limit": 1 << 30, "hash": "b" * 64}
     assert 512 << 10 < report["stream"] < 2 << 20  # about 1 MB on disk...
     assert report["peak_delta_kib"] < 300 * 1024   # ...never 1 GiB in memory
+    assert report["peak_kib"] < 300 * 1024         # the whole process included (interpreter, stream)
     assert report["elapsed"] < 20
     assert report["verify"] == "undecodable"
 
