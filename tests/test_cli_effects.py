@@ -343,6 +343,9 @@ def test_upstream_v11_journal_in_place(tmp_path):
     assert plan.exit_code == 0 and plan.stderr == warning
     doc = json.loads(plan.stdout)
     assert doc["foreign"] is True and [s["action"] for s in doc["steps"]] == ["replay_outcome"]
+    # A bare id selects upstream's structured scope too.
+    bare = run(tmp_path, "effects", "replay", "--db", str(V11), "--scope", "durable-read-effect-turn", "--json")
+    assert bare.exit_code == 0 and json.loads(bare.stdout)["steps"] == doc["steps"]
     key = run(tmp_path, "effects", "replay", "--db", str(V11), "--scope", V11_SCOPE, "--key", "durable-read-exec-replay")
     assert key.exit_code == 0 and key.stderr == warning
     assert json.loads(key.stdout)["result"]["Ok"]["duration_ms"] == 887
