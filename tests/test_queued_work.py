@@ -22,11 +22,11 @@ from lashdb.engine import (
     SlotPolicy,
     Store,
 )
+from lashdb.engine.canonical import rust_debug_str
 from lashdb.engine.queued_work import (
     ClaimCandidate,
     ClaimLease,
     derive_batch_id,
-    rust_debug_str,
     select_claim_prefix,
 )
 from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, race, table_counts, text_draft

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import unicodedata
 from typing import Any
 
 __all__ = [
@@ -159,3 +160,29 @@ def json_equal(left: Any, right: Any) -> bool:
     if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
         return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right))
     return False
+
+
+def rust_debug_str(text: str) -> str:
+    """``text`` in Rust's ``{:?}`` notation: quoted, with Rust's escapes."""
+    out = ['"']
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\0":
+            out.append("\\0")
+        elif not ch.isprintable() or unicodedata.category(ch) in ("Mn", "Me"):
+            # Python's isprintable() rejects the same categories Rust's is_printable() does
+            # (control, format, surrogate, private use, unassigned, separators except space).
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

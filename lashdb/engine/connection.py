@@ -183,10 +183,9 @@ def _open_readonly_copy(path: str) -> apsw.Connection:
 
 
 @contextlib.contextmanager
-def write_transaction(conn: apsw.Connection, path: str | None = None) -> Iterator[apsw.Connection]:
-    """Run the body in ``BEGIN IMMEDIATE``; commit on success, roll back on any exception."""
+def _transaction(conn: apsw.Connection, begin: str, path: str | None) -> Iterator[apsw.Connection]:
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
     except apsw.Error as exc:
         raise translate(exc, path) from exc
     try:
@@ -207,6 +206,11 @@ def write_transaction(conn: apsw.Connection, path: str | None = None) -> Iterato
         raise translate(exc, path) from exc
 
 
+def write_transaction(conn: apsw.Connection, path: str | None = None) -> contextlib.AbstractContextManager:
+    """Run the body in ``BEGIN IMMEDIATE``; commit on success, roll back on any exception."""
+    return _transaction(conn, "BEGIN IMMEDIATE", path)
+
+
 @contextlib.contextmanager
 def read_snapshot(conn: apsw.Connection, path: str | None = None) -> Iterator[apsw.Connection]:
     """Run several reads in one deferred transaction so they see one consistent state."""
@@ -214,22 +218,8 @@ def read_snapshot(conn: apsw.Connection, path: str | None = None) -> Iterator[ap
         # Already inside a transaction (e.g. a read helper called from a write): reuse it.
         yield conn
         return
-    try:
-        conn.execute("BEGIN")
-    except apsw.Error as exc:
-        raise translate(exc, path) from exc
-    try:
+    with _transaction(conn, "BEGIN", path):
         yield conn
-    except BaseException as exc:
-        with contextlib.suppress(apsw.Error):
-            conn.execute("ROLLBACK")
-        if isinstance(exc, apsw.Error):
-            raise translate(exc, path) from exc
-        raise
-    try:
-        conn.execute("COMMIT")
-    except apsw.Error as exc:
-        raise translate(exc, path) from exc
 
 
 def query_one(conn: apsw.Connection, sql: str, params: Any = ()) -> tuple | None:

@@ -13,10 +13,9 @@ Contract:
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
-from .canonical import dumps, json_equal, sorted_json, string_form
+from .canonical import dumps, json_equal, rust_debug_str, sorted_json, string_form
 from .errors import ProcessRegistryError
 from .process_model import (
     EVENT_IDENTITY,
@@ -153,33 +152,9 @@ def _as_f64(value: Any) -> float | None:
     return float(value) if _is_number(value) else None
 
 
-def _debug_string(text: str) -> str:
-    # Upstream quotes strings with its language's debug escapes, not JSON's.
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\0":
-            out.append("\\0")
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Mn", "Me"):
-            out.append(f"\\u{{{ord(ch):x}}}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def _display(value: Any) -> str:
     if isinstance(value, str):
-        return _debug_string(value)
+        return rust_debug_str(value)
     return dumps(sorted_json(value))
 
 

@@ -35,7 +35,6 @@ import json
 import logging
 import secrets
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +45,7 @@ from . import jsonread as jr
 from . import leases, timing
 from .connection import query_one
 from .errors import BackendError, QueuedWorkClaimExpired
+from .canonical import rust_debug_str
 from .leases import SessionExecutionLeaseFence
 from .model import dumps
 
@@ -355,32 +355,6 @@ class QueuedWorkClaim:
 
 
 # --- ids and the claim state machine ---------------------------------------------------------------
-
-
-def rust_debug_str(text: str) -> str:
-    """``text`` in Rust's ``{:?}`` notation: quoted, with Rust's escapes."""
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\0":
-            out.append("\\0")
-        elif not ch.isprintable() or unicodedata.category(ch) in ("Mn", "Me"):
-            # Python's isprintable() rejects the same categories Rust's is_printable() does
-            # (control, format, surrogate, private use, unassigned, separators except space).
-            out.append(f"\\u{{{ord(ch):x}}}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def derive_batch_id(session_id: str, source_key: str | None, now_ms: int, nonce: int | None = None) -> str:
