@@ -9,6 +9,7 @@ imported inside commands. Every lashdb error raised by a command becomes one
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -21,10 +22,21 @@ from lashdb import __version__
 from . import blob, common, demo, doctor, effects, graph, head, maintenance, processes, sessions, triggers
 
 
+def _tolerant_streams() -> None:
+    """Let file names that are not UTF-8 (surrogate-escaped by Python) print as escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A stream that cannot be reconfigured (already in use) keeps its strict handler.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 class LashdbGroup(TyperGroup):
     """Root command group: turns lashdb errors into one line and an exit code, for every command."""
 
     def invoke(self, ctx: Any) -> Any:
+        _tolerant_streams()
         try:
             return super().invoke(ctx)
         except Exception as exc:
