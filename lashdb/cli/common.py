@@ -2,8 +2,8 @@
 
 Contract: options are declared once here and reused; commands read the global state (root,
 recursive, quiet) from :func:`state`. :func:`exit_code` is the single mapping from a lashdb error to
-the documented exit code (CLI.md): 1 the command ran and found problems (GC aborted), 3 the target
-is unusable. Only typer and the standard library are imported at module level.
+the documented exit code (CLI.md): 1 the command ran and found problems (GC aborted), 2 malformed
+input (``UsageError``), 3 the target is unusable. Only typer and the standard library are imported at module level.
 """
 
 from __future__ import annotations
@@ -84,12 +84,36 @@ def resolve(query: str) -> Path:
     return resolve_session(st.root, query, recursive=st.recursive)
 
 
+def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) -> list[Path]:
+    """What a multi-session command acts on: each SESSION/``--session`` resolved, plus with ``--all``
+    every session database under root and every ``*.db`` that SQLite finds damaged (it may be a
+    session; not one named as a sidecar), so no broken session is skipped silently; duplicates
+    removed; nothing named → exit 2."""
+    targets = session_targets(args, opts)
+    if not targets and not all_:
+        raise fail("name a SESSION (or --session ID), or pass --all", EXIT_USAGE)
+    paths = [resolve(t) for t in targets]
+    if all_:
+        from lashdb.engine.discovery import discover, is_sidecar_name
+        from lashdb.engine.verify import is_damage
+
+        st = state()
+        paths += [f.path for f in discover(st.root, recursive=st.recursive)
+                  if f.is_session or (f.error is not None and is_damage(f.error) and not is_sidecar_name(f.path))]
+    unique: dict[str, Path] = {}
+    for path in paths:
+        unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
+
+
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for a lashdb error."""
-    from lashdb.engine.errors import GcAborted
+    from lashdb.engine.errors import GcAborted, UsageError
 
     if isinstance(exc, GcAborted):
         return EXIT_PROBLEMS
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
     return EXIT_UNUSABLE
 
 

@@ -1,9 +1,60 @@
-"""`lashdb doctor` commands (not written yet)."""
+"""`lashdb doctor`: read-only health checks over every database under the root (or the given paths).
+
+JSON document (keys are stable; sizes in bytes): ok, paths, checked_at, checked_at_epoch_ms, checked,
+problem_files, errors, warnings, files — each: path, file, kind, schema_version,
+supported_schema_version, db_bytes, wal_bytes, ok, checks (check name → ok/problems), findings (check,
+severity error/warning, subject, message). Exit 1 when anything is wrong; 3 when a PATH does not exist.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from . import common, output
+
+COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result")]
+FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+
+    @app.command("doctor")
+    def doctor(
+        paths: Annotated[Optional[list[Path]], typer.Argument(
+            metavar="[PATH]...", help="Databases or directories to check [default: the root].", show_default=False)]
+        = None,
+        json: common.JsonOpt = False,
+    ) -> None:
+        """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
+        from lashdb.engine import doctor as checks
+
+        st = common.state()
+        report = checks.run(paths or [st.root], now_ms=time.time_ns() // 1_000_000, recursive=st.recursive)
+        doc = report.to_json()
+        if json:
+            output.emit(doc, json=True)
+        else:
+            _render(doc)
+        if not report.ok:
+            raise typer.Exit(common.EXIT_PROBLEMS)
+
+
+def _render(doc: dict) -> None:
+    rows = [dict(f, schema=(f"v{f['schema_version']}" + ("" if f["schema_version"] == f["supported_schema_version"]
+                                                           else f" (supports v{f['supported_schema_version']})"))
+                 if f["schema_version"] is not None else None,
+                 wal=output.human_bytes(f["wal_bytes"]) if f["wal_bytes"] else None,
+                 result="ok" if f["ok"] else f"{len(f['findings'])} problem(s)") for f in doc["files"]]
+    output.emit(rows, COLUMNS)
+    findings = [dict(x, file=f["file"]) for f in doc["files"] for x in f["findings"]]
+    if findings:
+        typer.echo("")
+        output.emit(findings, FINDING_COLUMNS, title="problems:")
+    typer.echo(f"\n{doc['checked']} file(s) checked: "
+               + ("no problems" if doc["ok"] else f"{doc['errors']} error(s), {doc['warnings']} warning(s) "
+                  f"in {doc['problem_files']} file(s)"))

@@ -136,7 +136,10 @@ def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool
     root = Path(root)
     if not query:
         raise LookupFailed(query, "empty session name", hint="name a session id, file name or path")
-    direct = Path(query).expanduser()
+    try:
+        direct = Path(query).expanduser()
+    except RuntimeError:  # `~user` of an unknown user: take it as typed
+        direct = Path(query)
     if os.path.lexists(direct):
         if direct.is_dir():
             raise DatabaseError(str(direct), f"{direct}: is a directory, not a session database",
@@ -146,8 +149,11 @@ def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool
         if "/" in name or name in (".", ".."):
             break
         candidate = root / name
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # e.g. a name too long for the file system: no such file
+            break
     sessions = session_ids(root, recursive=recursive)
     by_id = [p for p, sid in sessions.items() if sid == query]
     if len(by_id) == 1:

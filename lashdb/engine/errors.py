@@ -259,3 +259,18 @@ class LookupFailed(LashdbError):
         self.query = query
         self.candidates = tuple(candidates)
         super().__init__(message, hint=hint)
+
+
+class UsageError(LashdbError):
+    """The caller's input is malformed (a usage error: exit 2 in the CLI), as opposed to not found."""
+
+
+class InvalidBlobHash(UsageError):
+    """A blob hash or prefix that cannot name a blob: not hex, too short or too long."""
+
+    def __init__(self, query: str, reason: str):
+        self.query = query
+        self.reason = reason
+        shown = query if len(query) <= 80 else query[:40] + "…"  # a pasted file must not flood the line
+        super().__init__(f"`{shown}` is not a blob hash: {reason}",
+                         hint="give the lowercase hex SHA-256 or a unique prefix of 6+ hex digits")
