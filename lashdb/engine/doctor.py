@@ -30,7 +30,7 @@ from . import codec, discovery, gc, verify
 from .connection import open_readonly, sidecar, translate
 from .errors import DatabaseNotFound, LashdbError
 from .inspect import _columns, _one_line, iso_ms
-from .schema import PROCESS_REGISTRY, SESSION
+from .schema import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION
 
 ERROR = "error"
 WARNING = "warning"
@@ -284,6 +284,25 @@ def process_leases(found: discovery.Found, ctx: Context) -> list[Finding] | None
             out.append(Finding("stuck_processes", WARNING,
                                f"process `{stuck.process_id}` ({stuck.status}) looks stuck: {stuck.detail}",
                                stuck.process_id))
+    return out
+
+
+@check
+def stale_effects(found: discovery.Found, ctx: Context) -> list[Finding] | None:
+    """No effect stays in progress past its lease (its runner died; a replay would run it again)."""
+    if not _openable(found) or not _kind_is(found, EFFECT_REPLAY):
+        return None
+    from . import effects
+
+    out = []
+    for row in effects.stale_in_progress(found.path, now_ms=ctx.now_ms):
+        expires = row.lease_expires_at_ms or 0
+        lease = (f"its lease held by `{row.lease_owner_id}` expired at {iso_ms(expires)} "
+                 f"({ago(ctx.now_ms - expires)} ago)" if expires and row.lease_owner_id else "no lease holds it")
+        out.append(Finding("stale_effects", WARNING,
+                           f"effect `{row.replay_key}` of scope `{row.scope_id}` is still in progress and {lease}; "
+                           f"a replay would execute it again (`lashdb effects replay --db {found.path} "
+                           f"--scope {row.scope_id}`)", f"{row.scope_id} {row.replay_key}"))
     return out
 
 
