@@ -145,3 +145,19 @@ def test_cli_doctor_names_the_stale_effect_and_exits_1(tmp_path):
     # Wall-clock "now": every in-progress row of the journal is long past its lease.
     assert [f["subject"] for f in file["findings"] if f["check"] == "stale_effects"] == [
         "turn-a k2", "turn-a k3", "turn-a k4"]
+
+
+def test_the_suggested_command_is_shell_quoted(tmp_path):
+    path = tmp_path / "odd dir" / "root.db.effects.db"
+    path.parent.mkdir()
+    scope_id = '{"kind":"turn","id":"t 1"}'
+    clock = Clock(T)
+    with EffectHost.open(path, EffectReplayOptions(lease_ttl_ms=TTL, owner_id=OWNER), clock=clock) as host:
+        with pytest.raises(Died):
+            host.scoped(ExecutionScope.turn("s", scope_id)).execute_effect(envelope("k1"), _died)
+    (finding,) = doctor.run([path], now_ms=T + 2 * TTL, jobs=1).files[0].findings
+    assert finding.message.endswith(f"(`lashdb effects replay --db '{path}' --scope '{scope_id}'`)")
+
+
+def _died(_e, _c):
+    raise Died  # released at once: in progress, no lease

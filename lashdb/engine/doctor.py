@@ -19,6 +19,7 @@ Contract:
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,8 +302,8 @@ def stale_effects(found: discovery.Found, ctx: Context) -> list[Finding] | None:
                  f"({ago(ctx.now_ms - expires)} ago)" if expires and row.lease_owner_id else "no lease holds it")
         out.append(Finding("stale_effects", WARNING,
                            f"effect `{row.replay_key}` of scope `{row.scope_id}` is still in progress and {lease}; "
-                           f"a replay would execute it again (`lashdb effects replay --db {found.path} "
-                           f"--scope {row.scope_id}`)", f"{row.scope_id} {row.replay_key}"))
+                           f"a replay would execute it again (`lashdb effects replay --db {shlex.quote(str(found.path))} "
+                           f"--scope {shlex.quote(row.scope_id)}`)", f"{row.scope_id} {row.replay_key}"))
     return out
 
 
