@@ -143,7 +143,7 @@ def test_details_of_the_first_demo_session(demo):
     assert (blobs["count"], blobs["stored_bytes"], blobs["logical_bytes"]) == (12, 5744, 25577)
     assert blobs["compressed_count"] == 3 and blobs["compressed_share"] == 0.25
     assert blobs["unreachable_count"] == 7 and blobs["unreachable_bytes"] == 3327
-    assert blobs["by_kind"]["PluginSessionSnapshot"] == {"count": 3, "stored_bytes": 1270, "logical_bytes": 17261}
+    assert blobs["by_kind"]["PluginSessionSnapshot"] == {"count": 3, "stored_bytes": 1272, "logical_bytes": 17261}
     assert blobs["by_format"] == {"cbor": 12} and blobs["artifact_refs"] == 1
     # Its runtime committed turns 1-3 and died in turn 4 (09:12:20), holding a five-minute lease.
     claimed = 1_779_959_540_000

@@ -83,23 +83,18 @@ def sidecars_of(db: Path) -> dict[str, Path]:
 
 
 def examine(path: Path) -> Found:
-    """Classify one file read-only; an unreadable file is returned with its error."""
+    """Classify one file read-only (a session gets its sidecars); an unreadable file carries its error."""
     try:
-        return Found(path, classify(path))
+        found = Found(path, classify(path))
     except LashdbError as exc:
         return Found(path, None, exc)
+    return Found(path, found.classification, None, sidecars_of(path)) if found.is_session else found
 
 
 def discover(root: str | os.PathLike[str], *, recursive: bool = False) -> list[Found]:
     """Every ``*.db`` under root, classified, with sidecars grouped onto their session."""
     root = Path(root)
-    found = [examine(p) for p in _db_files(root, recursive)]
-    out = []
-    for item in found:
-        if item.is_session:
-            item = Found(item.path, item.classification, item.error, sidecars_of(item.path))
-        out.append(item)
-    return out
+    return [examine(p) for p in _db_files(root, recursive)]
 
 
 def is_sidecar_name(path: Path) -> bool:
