@@ -160,3 +160,13 @@ def test_v4_int_array_envelopes_read_through_a_store(tmp_db):
         envelope = store.get_blob_envelope(blob_hash)
         assert (envelope.format, envelope.kind) == ("msgpack", "CheckpointManifest")
     assert codec.verify_blob(blob_hash, stored).status == "ok"
+
+
+def test_gc_on_a_read_only_foreign_session_is_the_cutover_error(fixtures_dir) -> None:
+    """GC (even a dry run) refuses a foreign session schema with the cutover error, reading nothing."""
+    from lashdb.engine import SchemaVersionError, Store
+
+    with Store.open_readonly(fixtures_dir / "durable-core.db") as store:
+        with pytest.raises(SchemaVersionError) as info:
+            store.gc_unreachable(dry_run=True)
+    assert (info.value.expected, info.value.found) == (4, 38)

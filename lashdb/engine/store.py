@@ -37,7 +37,7 @@ from .connection import (
     translate,
     write_transaction,
 )
-from .errors import BackendError, BlobDecodeError, LashdbError
+from .errors import BackendError, BlobDecodeError, LashdbError, SchemaVersionError
 from .model import (
     GcReport,
     GraphNode,
@@ -382,6 +382,9 @@ class Store:
     def gc_unreachable(self, *, dry_run: bool = False, progress: gc.Progress | None = None) -> GcReport:
         """Collect blobs unreachable from the head checkpoint and artifact refs (SPEC §6)."""
         if dry_run:
+            if self.foreign:
+                # GC reads the head by this schema's columns; on another version it would misjudge roots.
+                raise SchemaVersionError(SESSION.name, SESSION.version, self.classification.user_version, self.path)
             # A dry run only looks; a read snapshot gives it the same consistent view.
             with self._lock, read_snapshot(self._conn, self.path) as c:
                 return gc.collect(c, limit=self._limit, dry_run=True, progress=progress)
