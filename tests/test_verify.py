@@ -387,3 +387,30 @@ def test_is_damage_follows_the_cause():
     assert not verify.is_damage(apsw.NotADBError("file is not a database"))
     assert verify.error_text("/x/y.db", ValueError("boom")) == "/x/y.db: boom"
     assert verify.error_text("/x/y.db", ValueError("/x/y.db: boom")) == "/x/y.db: boom"
+
+
+def test_streaming_verification_agrees_with_the_codec():
+    from lashdb.engine import codec
+
+    big = b"snapshot line, compressible\n" * 40_000  # ~1.1 MB: several inflate chunks
+    small = b"tiny"
+    packed = codec.encode_envelope(Descriptor.tool_state(), big, BlobProfile.BALANCED)
+    plain = codec.encode_envelope(Descriptor.generic(), small, BlobProfile.BALANCED)
+    env = cbor2.loads(packed)
+    stream = env["content"]
+    legacy = b"legacy raw bytes"
+    upstream = msgpack.packb({"descriptor": {"kind": "ToolState", "hints": ["Compressible"]},
+                              "compression": "None", "content": list(small)})
+    h_big, h_small = hashlib.sha256(big).hexdigest(), hashlib.sha256(small).hexdigest()
+    rows = [
+        (h_big, packed), (h_small, plain), (h_small, upstream), (h_big, plain), (h_small, packed),
+        (h_big, cbor2.dumps({**env, "content": stream[:-10]})),             # truncated stream
+        (h_big, cbor2.dumps({**env, "content": stream + b"junk"})),         # bytes after the stream
+        (h_big, cbor2.dumps({**env, "content": stream[:100] + bytes(50) + stream[150:]})),  # damaged
+        (hashlib.sha256(legacy).hexdigest(), legacy), ("0" * 64, legacy), (h_big, b"\xa3"),
+    ]
+    for limit in (codec.DEFAULT_DECOMPRESSION_LIMIT, 1000):
+        for blob_hash, stored in rows:
+            assert verify.verify_one(blob_hash, stored, limit) == codec.verify_blob(blob_hash, stored, limit)
+    assert verify.verify_one(h_big, packed).status == "ok"
+    assert verify.verify_one(h_big, packed, 1000).status == "undecodable"
