@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -48,10 +49,18 @@ def sidecar(path: str | os.PathLike[str], suffix: str) -> str:
     return os.fspath(path) + suffix
 
 
+_URI_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def _uri(path: str | os.PathLike[str], params: dict[str, str]) -> str:
     # os.fsencode keeps non-UTF-8 file names intact; quote() makes '?' and '#' in names safe.
-    quoted = urllib.parse.quote(os.fsencode(os.path.abspath(os.fspath(path))))
-    query = urllib.parse.urlencode(params)
+    absolute = os.path.abspath(os.fspath(path))
+    # quote() leaves exactly these characters as they are; most paths have no other, and skipping
+    # it saves ~40 µs an open (`sessions list` opens every file under the root).
+    plain_path = isinstance(absolute, str) and _URI_SAFE.fullmatch(absolute)
+    quoted = absolute if plain_path else urllib.parse.quote(os.fsencode(absolute))
+    plain = all(_URI_SAFE.fullmatch(k + v) and "/" not in k + v for k, v in params.items())
+    query = "&".join(f"{k}={v}" for k, v in params.items()) if plain else urllib.parse.urlencode(params)
     return f"file:{quoted}" + (f"?{query}" if query else "")
 
 

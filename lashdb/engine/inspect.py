@@ -33,10 +33,10 @@ from typing import Any
 import apsw
 
 from . import blobs, codec, discovery, gc
-from .connection import query_one, sidecar
+from .connection import open_readonly, query_one, read_snapshot, sidecar, translate
 from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed
 from .model import GraphNode, SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
-from .schema import SESSION
+from .schema import SESSION, classify_connection
 from .store import Store
 
 SORT_KEYS = ("modified", "created", "size", "name")
@@ -246,18 +246,30 @@ class HeadView:
     graph_node_count: int | None
 
 
+_ABSENT = object()
+_HEAD_COLUMNS = ("head_revision", "leaf_node_id", "checkpoint_ref", "session_id")
+
+
 def read_head(c: apsw.Connection) -> HeadView | None:
     """The head; the ``head_revision`` column wins, and so do v38's leaf/checkpoint columns."""
     cols = _columns(c, "session_head")
     if "head_json" not in cols:
         return None
-    extra = [k for k in ("head_revision", "leaf_node_id", "checkpoint_ref", "session_id") if k in cols]
+    extra = [k for k in _HEAD_COLUMNS if k in cols]
     row = query_one(c, f"SELECT {', '.join(['head_json'] + extra)} FROM session_head" + _singleton_sql(cols))
     if row is None:
         return None
     values = dict(zip(["head_json"] + extra, row))
+    return _head_view(values["head_json"], *(values.get(k, _ABSENT) for k in _HEAD_COLUMNS))
+
+
+def _head_view(head_json: Any, head_revision: Any = _ABSENT, leaf_node_id: Any = _ABSENT,
+               checkpoint_ref: Any = _ABSENT, session_id_col: Any = _ABSENT) -> HeadView:
+    """Decode a head row; a column given (not ``_ABSENT``) overrides the JSON, as :func:`read_head` says."""
+    values = {k: v for k, v in zip(_HEAD_COLUMNS, (head_revision, leaf_node_id, checkpoint_ref, session_id_col))
+              if v is not _ABSENT}
     try:
-        doc = json.loads(values["head_json"])
+        doc = json.loads(head_json)
     except (ValueError, TypeError) as exc:
         raise BackendError(f"decode session head: {exc}") from exc
     if not isinstance(doc, dict):
@@ -399,17 +411,143 @@ def session_summary(found: discovery.Found) -> SessionSummary:
         return SessionSummary(**base)
     try:
         with Store.open_readonly(found.path) as store:
-            store.read(lambda c: _fill_summary(c, base))
+            store.read(lambda c: _fill_summary(c, base, v4=cls.supported))
     except LashdbError as exc:
         base["status"] = f"unreadable: {_one_line(exc)}"
     return SessionSummary(**base)
+
+
+def _db_files(root: Path, recursive: bool, listings: dict[Path, frozenset[str]]) -> list[Path]:
+    """``discovery``'s ``*.db`` files of root, from one directory read (names kept in ``listings``)."""
+    if recursive or not root.is_dir():
+        return list(discovery._db_files(root, recursive))
+    with os.scandir(root) as entries:
+        found = [(e.name, e.is_file()) for e in entries]
+    listings[root] = frozenset(name for name, _ in found)
+    return [root / name for name in sorted(name for name, is_file in found if is_file and name.endswith(".db"))]
+
+
+def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> SessionSummary | None:
+    """What :func:`session_summary` of ``discovery.examine(path)`` gives, from one read-only open
+    (discovery would open each file once to classify it and again to read it): ``None`` for a file
+    that is not a session unless ``include_all``. ``siblings`` are the names in its directory, so the
+    sidecars are found without a ``stat`` per suffix."""
+    try:
+        conn = open_readonly(path)
+    except LashdbError as exc:
+        return session_summary(discovery.Found(path, None, exc)) if include_all else None
+    try:
+        # A v4 session (nearly every file) is read, classification included, by one statement;
+        # one statement is one snapshot, so no transaction is needed around it either.
+        row = _v4_summary_row(conn)
+        if row is not None:
+            base = _scan_base(path, siblings, "session", False, SESSION.version)
+            try:
+                _fill_v4_summary(conn, base, row)
+            except LashdbError as exc:
+                base["status"] = f"unreadable: {_one_line(exc)}"
+            return SessionSummary(**base)
+        try:
+            cls = classify_connection(conn, str(path))
+        except apsw.Error as exc:
+            error = translate(exc, str(path))
+            return session_summary(discovery.Found(path, None, error)) if include_all else None
+        if cls.kind is not SESSION:
+            return session_summary(discovery.Found(path, cls)) if include_all else None
+        base = _scan_base(path, siblings, cls.kind_name, cls.foreign, cls.user_version)
+        try:
+            with read_snapshot(conn, str(path)):
+                _fill_summary(conn, base)  # the one-statement path did not fit this file
+        except LashdbError as exc:
+            base["status"] = f"unreadable: {_one_line(exc)}"
+        return SessionSummary(**base)
+    finally:
+        conn.close()
+
+
+def _scan_base(path: Path, siblings: frozenset[str], kind: str, foreign: bool, version: int) -> dict[str, Any]:
+    if path.name + "-wal" in siblings:
+        sizes = file_sizes(path)
+        size, modified = sizes.size_bytes, sizes.modified_ms
+    else:  # what file_sizes gives without a -wal, from one stat
+        try:
+            st = os.stat(path)
+            size, modified = st.st_size, st.st_mtime_ns // 1_000_000
+        except OSError:
+            size, modified = 0, None
+    sidecars = {role: Path(f"{path}{suffix}") for role, suffix in discovery.SIDECAR_SUFFIXES.items()
+                if path.name + suffix in siblings}
+    return {"path": path, "size_bytes": size, "modified_ms": modified, "sidecars": sidecars,
+            "kind": kind, "foreign": foreign, "schema_version": version,
+            "status": f"foreign v{version}" if foreign else "ok"}
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _fill_summary(c: apsw.Connection, out: dict[str, Any]) -> None:
+# Everything a `sessions list` row needs from a v4 session, and the file's user_version, in one
+# statement: on a fresh connection every statement is parsed and planned anew, so one statement
+# instead of eleven is most of the cost. One scan of graph_nodes counts live, tombstoned and user
+# nodes and finds the first user node; instr() spares the JSON functions the nodes that cannot be
+# user messages, and a node that is not JSON fails the statement (json_extract raises), which sends
+# the file down the step-by-step path that skips such nodes.
+_V4_USER = ("instr(node_json, '\"User\"') > 0 AND json_extract(node_json, '$.kind') = 'event' "
+            "AND json_extract(node_json, '$.event.Conversation.role') = 'User'")
+_V4_SUMMARY = (
+    "SELECT m.session_id, m.session_name, m.model, m.cwd, m.created_at, m.relation_json, b.n, b.bytes, "
+    "g.live, g.dead, g.users, (SELECT node_json FROM graph_nodes WHERE seq = g.first_user), "
+    "h.head_json, h.head_revision, h.session_id, (SELECT user_version FROM pragma_user_version) "
+    "FROM (SELECT count(*) AS n, coalesce(sum(length(content)), 0) AS bytes FROM blobs) AS b "
+    "CROSS JOIN (SELECT count(*) FILTER (WHERE tombstoned = 0) AS live, "
+    "count(*) FILTER (WHERE tombstoned <> 0) AS dead, "
+    f"count(*) FILTER (WHERE tombstoned = 0 AND {_V4_USER}) AS users, "
+    f"min(seq) FILTER (WHERE tombstoned = 0 AND {_V4_USER}) AS first_user FROM graph_nodes) AS g "
+    "LEFT JOIN session_meta AS m ON m.singleton = 1 LEFT JOIN session_head AS h ON h.singleton = 1"
+)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _v4_summary_row(c: apsw.Connection) -> tuple | None:
+    """The :data:`_V4_SUMMARY` row when the file is a v4 session it can read; else ``None``."""
+    try:
+        row = query_one(c, _V4_SUMMARY)
+    except apsw.Error:
+        return None  # not a v4 session, or damaged: the step-by-step path says which
+    return row if row is not None and row[-1] == SESSION.version else None
+
+
+def _fill_v4_summary(c: apsw.Connection, out: dict[str, Any], row: tuple | None = None) -> bool:
+    """The v4 fast path of :func:`_fill_summary`, with its results; ``False`` (nothing filled) when
+    the statement fails, so the column-tolerant path runs and keeps what it reads before a failure."""
+    row = row or _v4_summary_row(c)
+    if row is None:
+        return False
+    (sid, name, model, cwd, created, relation_json, blob_count, blob_bytes, live, dead, users, first,
+     head_json, head_revision, head_sid, _version) = row
+    if sid is not None:
+        relation = SessionRelation.from_column(relation_json)
+        out.update(session_id=_str_or_none(sid), session_name=_str_or_none(name), model=_str_or_none(model),
+                   cwd=_str_or_none(cwd), relation=relation.kind, parent_session_id=relation.parent_session_id,
+                   created_ms=parse_timestamp_ms(_str_or_none(created)))
+    out["blob_count"], out["blob_bytes"] = int(blob_count), int(blob_bytes)
+    out["live_nodes"], out["tombstoned_nodes"] = int(live or 0), int(dead or 0)
+    out["user_messages"] = int(users or 0)
+    out["first_user_message"] = GraphNode("", "", json.loads(first)).text if first is not None else ""
+    if head_json is not None:
+        head = _head_view(head_json, head_revision, session_id_col=head_sid)
+        out["head_revision"] = head.revision
+        if out.get("session_id") is None:
+            out["session_id"] = head.session_id
+    return True
+
+
+def _fill_summary(c: apsw.Connection, out: dict[str, Any], *, v4: bool = False) -> None:
+    if v4 and _fill_v4_summary(c, out):
+        return
     # Filled step by step so that a failure late in the row keeps what was read before it.
     meta = read_meta(c)
     if meta is not None:
@@ -431,8 +569,15 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
     """Summaries of the sessions under root (``include_all``: every ``*.db``), sorted, at most ``limit``."""
     if sort not in SORT_KEYS:
         raise LookupFailed(sort, f"unknown sort key `{sort}`", SORT_KEYS, hint="sort by " + ", ".join(SORT_KEYS))
-    rows = [session_summary(f) for f in discovery.discover(root, recursive=recursive)
-            if include_all or f.is_session]
+    rows = []
+    listings: dict[Path, frozenset[str]] = {}
+    for path in _db_files(Path(root), recursive, listings):
+        names = listings.get(path.parent)
+        if names is None:
+            names = listings[path.parent] = frozenset(os.listdir(path.parent))
+        row = _scan_summary(path, names, include_all)
+        if row is not None:
+            rows.append(row)
     if sort == "name":
         rows.sort(key=lambda r: (r.display_name.casefold(), str(r.path)))
     else:
