@@ -88,6 +88,11 @@ for _module in (sessions, head, graph, blob, maintenance, doctor, effects, proce
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:] == ["--version"]:
+        # Answered before Typer builds every command's parser (~25 ms of signature inspection), so
+        # `lashdb --version` costs little more than importing typer; the output is _version()'s.
+        sys.stdout.write(f"lashdb {__version__}\n")
+        return
     try:
         app()
     except Exception as exc:  # noqa: BLE001 - errors raised outside a command (e.g. in a callback)
