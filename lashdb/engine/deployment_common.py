@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 from collections.abc import Callable
 
 import apsw
@@ -62,3 +63,29 @@ def open_deployment_file(path: str | os.PathLike[str], kind: SchemaKind) -> apsw
     """Open (creating if absent) a deployment store file, refusing foreign files untouched."""
     # The one shared open-for-writing path of every store kind (the session store uses it too).
     return schema.open_for_kind(path, kind)
+
+
+class ConnectionOwner:
+    """Lifecycle shared by the deployment stores: close, context manager, and the injected clock.
+
+    Subclasses set ``_conn`` (an apsw connection), ``_lock`` (an RLock) and ``_clock`` (ms).
+    """
+
+    _conn: Any
+    _lock: Any
+    _clock: Any
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def now_ms(self) -> int:
+        """The store's clock (epoch ms)."""
+        return int(self._clock())

@@ -47,6 +47,7 @@ from .aio import AsyncFacade
 from .canonical import CanonicalJsonError, dumps, sha256_hex
 from .connection import open_memory, query_one, read_snapshot, write_transaction
 from .deployment_common import (
+    ConnectionOwner,
     DURABLE,
     U64_MAX,
     Clock,
@@ -161,7 +162,7 @@ def _project(record: ProcessRecord, terminal: TerminalSemantics, at_ms: int) -> 
                                wait=None, updated_at_ms=at_ms)
 
 
-class ProcessRegistry:
+class ProcessRegistry(ConnectionOwner):
     """A deployment's process registry database. Use as a context manager or call :meth:`close`."""
 
     durability_tier = DURABLE
@@ -190,20 +191,6 @@ class ProcessRegistry:
         ensure_schema(conn, PROCESS_REGISTRY)
         return cls(conn, None, clock)
 
-    def close(self) -> None:
-        """Close the connection; the registry cannot be used afterwards."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> ProcessRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def now_ms(self) -> int:
-        """The registry's clock (epoch ms)."""
-        return int(self._clock())
 
     # --- plumbing ---------------------------------------------------------------------------------
 

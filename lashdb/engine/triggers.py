@@ -38,6 +38,7 @@ import apsw
 from .canonical import CanonicalJsonError, dumps, json_equal, sha256_hex
 from .connection import open_memory, query_one, read_snapshot, write_transaction
 from .deployment_common import (
+    ConnectionOwner,
     DURABLE,
     Clock,
     driver_message,
@@ -406,7 +407,7 @@ def _parse(text: Any, reader: Callable[[Any], Any]) -> Any:
         raise InvalidDeploymentValue("JSON nests too deeply") from exc
 
 
-class TriggerStore:
+class TriggerStore(ConnectionOwner):
     """A deployment's trigger store database. Use as a context manager or call :meth:`close`."""
 
     durability_tier = DURABLE
@@ -431,20 +432,6 @@ class TriggerStore:
         ensure_schema(conn, TRIGGER_STORE)
         return cls(conn, None, clock)
 
-    def close(self) -> None:
-        """Close the connection; the store cannot be used afterwards."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> TriggerStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def now_ms(self) -> int:
-        """The store's clock (epoch ms)."""
-        return int(self._clock())
 
     # --- plumbing ---------------------------------------------------------------------------------
 
