@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import apsw
 
 from . import schema
+from .connection import open_memory
 from .errors import BackendError
 from .schema import SchemaKind
 
@@ -66,14 +67,29 @@ def open_deployment_file(path: str | os.PathLike[str], kind: SchemaKind) -> apsw
 
 
 class ConnectionOwner:
-    """Lifecycle shared by the deployment stores: close, context manager, and the injected clock.
+    """Lifecycle shared by the deployment stores: open, close, context manager, the injected clock.
 
-    Subclasses set ``_conn`` (an apsw connection), ``_lock`` (an RLock) and ``_clock`` (ms).
+    Subclasses name their schema ``KIND``, take ``(conn, path, clock)`` in ``__init__`` and set
+    ``_conn`` (an apsw connection), ``_lock`` (an RLock) and ``_clock`` (ms).
     """
 
+    KIND: Any
     _conn: Any
     _lock: Any
     _clock: Any
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, clock: Any = None):  # noqa: ANN206 - the subclass
+        """Open or create the store at ``path``; refuse a foreign or other-kind file untouched."""
+        path = os.fspath(path)
+        return cls(open_deployment_file(path, cls.KIND), path, clock)
+
+    @classmethod
+    def memory(cls, *, clock: Any = None):  # noqa: ANN206 - the subclass
+        """A private in-memory store (no WAL), same schema and behaviour."""
+        conn = open_memory()
+        schema.ensure_schema(conn, cls.KIND)
+        return cls(conn, None, clock)
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""

@@ -45,7 +45,7 @@ import apsw
 
 from .aio import AsyncFacade
 from .canonical import CanonicalJsonError, dumps, sha256_hex
-from .connection import open_memory, query_one, read_snapshot, write_transaction
+from .connection import query_one, read_snapshot, write_transaction
 from .deployment_common import (
     ConnectionOwner,
     DURABLE,
@@ -54,7 +54,6 @@ from .deployment_common import (
     clamp_cursor,
     driver_message,
     from_i64,
-    open_deployment_file,
     to_i64,
     wall_clock_ms,
 )
@@ -83,7 +82,7 @@ from .process_model import (
     process_event_invocation,
 )
 from .process_semantics import materialize_semantics, validate_payload
-from .schema import PROCESS_REGISTRY, ensure_schema
+from .schema import PROCESS_REGISTRY
 
 __all__ = ["AsyncProcessRegistry", "ProcessRegistry", "ProcessWaitTimeout", "lease_token"]
 
@@ -165,6 +164,8 @@ def _project(record: ProcessRecord, terminal: TerminalSemantics, at_ms: int) -> 
 class ProcessRegistry(ConnectionOwner):
     """A deployment's process registry database. Use as a context manager or call :meth:`close`."""
 
+    KIND = PROCESS_REGISTRY
+
     durability_tier = DURABLE
 
     def __init__(self, conn: apsw.Connection, path: str | None, clock: Clock | None = None) -> None:
@@ -178,20 +179,6 @@ class ProcessRegistry(ConnectionOwner):
 
     # --- opening ----------------------------------------------------------------------------------
 
-    @classmethod
-    def open(cls, path: str | os.PathLike[str], *, clock: Clock | None = None) -> ProcessRegistry:
-        """Open or create the registry at ``path``; refuse a foreign or other-kind file untouched."""
-        path = os.fspath(path)
-        return cls(open_deployment_file(path, PROCESS_REGISTRY), path, clock)
-
-    @classmethod
-    def memory(cls, *, clock: Clock | None = None) -> ProcessRegistry:
-        """A private in-memory registry (no WAL), same schema and behaviour."""
-        conn = open_memory()
-        ensure_schema(conn, PROCESS_REGISTRY)
-        return cls(conn, None, clock)
-
-
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _backend(self, exc: BackendError) -> ProcessRegistryError:
@@ -199,25 +186,25 @@ class ProcessRegistry(ConnectionOwner):
         err.backend = exc
         return err
 
-    def _write(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+    def _run(self, fn: Callable[[apsw.Connection], Any], *, write: bool) -> Any:
+        scope = write_transaction if write else read_snapshot
         try:
-            with self._lock, write_transaction(self._conn, self.path) as conn:
+            with self._lock, scope(self._conn, self.path) as conn:
                 return fn(conn)
         except BackendError as exc:
             raise self._backend(exc) from exc
         except apsw.Error as exc:  # raised before a transaction began (e.g. a closed connection)
             raise ProcessRegistryError(str(exc)) from exc
         except InvalidDeploymentValue as exc:
+            if not write:
+                raise
             raise ProcessRegistryError(str(exc)) from exc
 
+    def _write(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+        return self._run(fn, write=True)
+
     def _read(self, fn: Callable[[apsw.Connection], Any]) -> Any:
-        try:
-            with self._lock, read_snapshot(self._conn, self.path) as conn:
-                return fn(conn)
-        except BackendError as exc:
-            raise self._backend(exc) from exc
-        except apsw.Error as exc:  # raised before a transaction began (e.g. a closed connection)
-            raise ProcessRegistryError(str(exc)) from exc
+        return self._run(fn, write=False)
 
     def _autocommit(self, sql: str, params: tuple) -> int:
         try:

@@ -36,13 +36,12 @@ from typing import Any
 import apsw
 
 from .canonical import CanonicalJsonError, dumps, json_equal, sha256_hex
-from .connection import open_memory, query_one, read_snapshot, write_transaction
+from .connection import query_one, read_snapshot, write_transaction
 from .deployment_common import (
     ConnectionOwner,
     DURABLE,
     Clock,
     driver_message,
-    open_deployment_file,
     to_i64,
     wall_clock_ms,
 )
@@ -60,7 +59,7 @@ from .process_model import (
     _str,
     _u64,
 )
-from .schema import TRIGGER_STORE, ensure_schema
+from .schema import TRIGGER_STORE
 
 __all__ = [
     "InputBinding", "SkippedRow", "TriggerDeliveryReservation", "TriggerOccurrenceRecord",
@@ -410,6 +409,8 @@ def _parse(text: Any, reader: Callable[[Any], Any]) -> Any:
 class TriggerStore(ConnectionOwner):
     """A deployment's trigger store database. Use as a context manager or call :meth:`close`."""
 
+    KIND = TRIGGER_STORE
+
     durability_tier = DURABLE
 
     def __init__(self, conn: apsw.Connection, path: str | None, clock: Clock | None = None) -> None:
@@ -418,20 +419,6 @@ class TriggerStore(ConnectionOwner):
         self._clock = clock or wall_clock_ms
         self._lock = threading.RLock()
         self.skipped_rows: collections.deque[SkippedRow] = collections.deque(maxlen=100)
-
-    @classmethod
-    def open(cls, path: str | os.PathLike[str], *, clock: Clock | None = None) -> TriggerStore:
-        """Open or create the trigger store at ``path``; refuse a foreign or other-kind file untouched."""
-        path = os.fspath(path)
-        return cls(open_deployment_file(path, TRIGGER_STORE), path, clock)
-
-    @classmethod
-    def memory(cls, *, clock: Clock | None = None) -> TriggerStore:
-        """A private in-memory trigger store (no WAL), same schema and behaviour."""
-        conn = open_memory()
-        ensure_schema(conn, TRIGGER_STORE)
-        return cls(conn, None, clock)
-
 
     # --- plumbing ---------------------------------------------------------------------------------
 
