@@ -10,6 +10,7 @@ imported inside commands. Every lashdb error raised by a command becomes one
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -48,23 +49,12 @@ class LashdbGroup(TyperGroup):
             raise typer.Exit(common.exit_code(exc)) from None
 
 
-app = typer.Typer(
-    name="lashdb",
-    cls=LashdbGroup,
-    help="Inspect and maintain lash session databases.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"lashdb {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     root_dir: Annotated[Optional[Path], typer.Option(
         "--root", help="Sessions directory [default: $LASHDB_ROOT, $LASH_HOME/sessions or ~/.lash/sessions].",
@@ -82,8 +72,61 @@ def root(
     common.set_state(common.State(root_dir, recursive, quiet))
 
 
-for _module in (sessions, head, graph, blob, maintenance, doctor, effects, processes, triggers, demo):
-    _module.register(app)
+MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes, triggers, demo)
+
+# Top-level command → the module that registers it. main() builds only that module's commands:
+# Typer turns every command's signature into a click parser on each run, ~35 ms for the whole
+# tree, paid before any command starts. A test keeps this table equal to what MODULES register.
+COMMAND_MODULES = {
+    "sessions": sessions, "head": head, "graph": graph, "blob": blob, "gc": maintenance,
+    "vacuum": maintenance, "doctor": doctor, "effects": effects, "processes": processes,
+    "triggers": triggers, "demo": demo,
+}
+
+
+def build_app(modules: tuple = MODULES) -> typer.Typer:
+    """The root app with the commands of ``modules`` (default: all of them)."""
+    new = typer.Typer(
+        name="lashdb",
+        cls=LashdbGroup,
+        help="Inspect and maintain lash session databases.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    new.callback()(root)
+    for module in modules:
+        module.register(new)
+    return new
+
+
+app = build_app()
+
+_ROOT_FLAGS = {"--recursive", "--quiet", "-q"}
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The top-level command ``args`` run, past the root options; ``None`` when unsure."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--root":
+            i += 2
+        elif arg in _ROOT_FLAGS or arg.startswith("--root="):
+            i += 1
+        elif arg.startswith("-"):
+            return None  # --help, --version or a mistake: the whole app answers
+        else:
+            return arg
+    return None
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The app that runs ``args``: one command's module when the command is known, else all."""
+    if any(k.startswith("_LASHDB_COMPLETE") for k in os.environ):
+        return app  # completion walks the whole tree
+    module = COMMAND_MODULES.get(_command_name(args) or "")
+    return app if module is None else build_app((module,))
 
 
 def main() -> None:
@@ -94,7 +137,7 @@ def main() -> None:
         sys.stdout.write(f"lashdb {__version__}\n")
         return
     try:
-        app()
+        app_for(sys.argv[1:])()
     except Exception as exc:  # noqa: BLE001 - errors raised outside a command (e.g. in a callback)
         from lashdb.engine.errors import LashdbError
 

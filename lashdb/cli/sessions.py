@@ -74,13 +74,17 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N rows.")] = None,
         all_: Annotated[bool, typer.Option("--all", help="Also list the non-session databases, with their kind.")]
         = False,
+        jobs: Annotated[Optional[int], typer.Option(
+            "--jobs", "-j", min=1, show_default=False,
+            help="Processes reading the files [default: the cores, at most 4; one below 100 files].")] = None,
         json: common.JsonOpt = False,
     ) -> None:
         """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
-        from lashdb.engine import inspect
+        from lashdb.engine import inspect, parallel
 
         st = common.state()
-        rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit)
+        rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
+                                     jobs=jobs or parallel.DEFAULT_JOBS)
         docs = [r.to_json() for r in rows]
         foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
         if foreign:
@@ -90,9 +94,11 @@ def register(app: typer.Typer) -> None:
             output.info(f"no sessions under {st.root}; create some to explore with `lashdb demo DIR` "
                         "and then `lashdb --root DIR sessions list`", quiet=st.quiet)
             return
+        if json:
+            output.emit(docs, json=True)
+            return
         short = inspect.short_ids([d["session_id"] for d in docs if d["session_id"]], 8)
-        output.emit(docs if json else [_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS,
-                    json=json)
+        output.emit([_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS)
 
     @group.command("show")
     def show(

@@ -37,6 +37,7 @@ from .errors import (
     StoreError,
     UnsupportedReadScope,
     UnsupportedRecordSchemaVersion,
+    WorkerFailed,
 )
 from .factory import SessionStoreCreateRequest, SessionStoreFactory, safe_session_file_name
 from .leases import SessionExecutionLease, SessionExecutionLeaseCompletion, SessionExecutionLeaseFence

@@ -15,6 +15,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -59,9 +60,15 @@ def _uri(path: str | os.PathLike[str], params: dict[str, str]) -> str:
     # it saves ~40 µs an open (`sessions list` opens every file under the root).
     plain_path = isinstance(absolute, str) and _URI_SAFE.fullmatch(absolute)
     quoted = absolute if plain_path else urllib.parse.quote(os.fsencode(absolute))
-    plain = all(_URI_SAFE.fullmatch(k + v) and "/" not in k + v for k, v in params.items())
-    query = "&".join(f"{k}={v}" for k, v in params.items()) if plain else urllib.parse.urlencode(params)
-    return f"file:{quoted}" + (f"?{query}" if query else "")
+    return f"file:{quoted}" + _query(tuple(params.items()))
+
+
+@functools.lru_cache(maxsize=32)
+def _query(params: tuple[tuple[str, str], ...]) -> str:
+    # Every open passes one of a handful of fixed parameter sets; each is encoded once.
+    plain = all(_URI_SAFE.fullmatch(k + v) and "/" not in k + v for k, v in params)
+    query = "&".join(f"{k}={v}" for k, v in params) if plain else urllib.parse.urlencode(params)
+    return f"?{query}" if query else ""
 
 
 def translate(exc: BaseException, path: str | None = None) -> LashdbError:
@@ -133,19 +140,9 @@ def open_memory() -> apsw.Connection:
 def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     """Open a file database for inspection without changing any byte on disk or adding a file."""
     path = os.fspath(path)
-    if not os.path.lexists(path):
-        raise DatabaseNotFound(path)
-    if os.path.isdir(path):
-        raise DatabaseError(path, f"{path}: is a directory, not a database file",
-                            hint="name a database file inside it")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise DatabaseError(path, f"{path}: cannot read ({exc.strerror})",
-                            hint="check the file's permissions") from exc
     has_wal = os.path.exists(sidecar(path, "-wal"))
     if has_wal and not os.path.exists(sidecar(path, "-shm")):
+        _diagnose_unopenable(path)
         return _open_readonly_copy(path)
     # readonly_shm: a plain mode=ro reader still writes its read marks into the -shm; with the
     # -shm opened read-only SQLite reads the WAL without writing a byte (a live writer's commits
@@ -162,8 +159,26 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
         if conn is not None:
             conn.close()
         if isinstance(exc, apsw.Error):
+            # The file is examined only once SQLite has refused it: `sessions list` opens every
+            # file under the root, and checking each one first cost three system calls apiece.
+            _diagnose_unopenable(path)
             raise translate(exc, path) from exc
         raise
+
+
+def _diagnose_unopenable(path: str) -> None:
+    """Raise the precise error for a path that is missing, a directory or unreadable; else return."""
+    if not os.path.lexists(path):
+        raise DatabaseNotFound(path)
+    if os.path.isdir(path):
+        raise DatabaseError(path, f"{path}: is a directory, not a database file",
+                            hint="name a database file inside it")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise DatabaseError(path, f"{path}: cannot read ({exc.strerror})",
+                            hint="check the file's permissions") from exc
 
 
 def _open_readonly_copy(path: str) -> apsw.Connection:

@@ -237,6 +237,17 @@ class GcAborted(BackendError):
         super().__init__(f"gc: live checkpoint manifest `{blob_hash}` could not be decoded ({reason})")
 
 
+class WorkerFailed(LashdbError):
+    """A worker process of a parallel read died before it answered; nothing was written."""
+
+    hint = "rerun with --jobs 1 to do the work in one process and see which file it stops at"
+
+    def __init__(self, what: str, reason: str):
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what}: a worker process failed ({reason})")
+
+
 # --- deployment stores (deployment-stores §0.3: str() is upstream's bare message) ----------------
 
 
