@@ -93,6 +93,18 @@ def test_compressed_envelope_is_rfc1950_zlib():
     assert len(value["content"]) < 100
 
 
+def test_each_profile_compresses_at_its_level():
+    import zlib_ng.zlib_ng as zlib_ng
+
+    content = b"".join(b'{"tool_%d": "alpha beta gamma %d"},' % (i, i * 7919 % 1000) for i in range(600))
+    balanced = cbor2.loads(codec.encode_envelope(Descriptor.tool_state(), content, BlobProfile.BALANCED))["content"]
+    compact = cbor2.loads(codec.encode_envelope(Descriptor.tool_state(), content, BlobProfile.COMPACT))["content"]
+    assert balanced == zlib_ng.compress(content, 1) and compact == zlib_ng.compress(content, 6)
+    assert len(compact) < len(balanced) < len(content) // 3
+    assert zlib.decompress(balanced) == zlib.decompress(compact) == content
+    assert codec.compress(content) == balanced and codec.compress(content, BlobProfile.COMPACT) == compact
+
+
 @pytest.mark.parametrize("size", [1023, 1024, 1025, 4095, 4096, 4097])
 @pytest.mark.parametrize("profile", list(BlobProfile))
 @pytest.mark.parametrize("descriptor", [Descriptor.checkpoint_manifest(), Descriptor.generic()],

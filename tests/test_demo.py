@@ -87,7 +87,7 @@ def test_checkpoints_on_both_sides_of_the_threshold_and_garbage(demo):
     assert checkpoint.turn_state["turn_index"] == 3
     assert plugin.compression == "Zlib" and tool.compression == "None"
     assert len(plugin.stored_content) < COMPRESSION_THRESHOLD
-    assert report.root_count == 2 and report.deleted_blob_count == 7 and report.freed_bytes == 3327
+    assert report.root_count == 2 and report.deleted_blob_count == 7 and report.freed_bytes == 3474
     slow = demo.sessions[2]
     with Store.open_readonly(slow.path) as store:
         tool_env = store.get_blob_envelope(store.get_checkpoint(slow.checkpoint_ref).tool_state_ref)

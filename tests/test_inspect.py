@@ -64,7 +64,7 @@ def test_summary_of_the_first_demo_session(demo):
     assert doc["created_at"] == "2026-05-28T09:00:00Z" and doc["created_at_epoch_ms"] == 1_779_958_800_000
     assert doc["modified_at"] == "2026-05-28T09:12:20Z" and doc["modified_at_epoch_ms"] == 1_779_959_540_000
     assert (doc["head_revision"], doc["live_nodes"], doc["tombstoned_nodes"], doc["user_messages"]) == (3, 8, 2, 3)
-    assert doc["blobs"] == 12 and doc["blob_bytes"] == 5744
+    assert doc["blobs"] == 12 and doc["blob_bytes"] == 6038
     assert doc["size_bytes"] == first.path.stat().st_size
     assert doc["first_user_message"] == first.first_user_message
     assert doc["sidecars"] == {"effects": str(first.sidecars["effects"]), "processes": str(first.sidecars["processes"]),
@@ -140,10 +140,10 @@ def test_details_of_the_first_demo_session(demo):
     assert doc["token_totals"] == {"input_tokens": 10635, "output_tokens": 1096, "cached_input_tokens": 2400,
                                    "reasoning_tokens": 128, "total_tokens": 11859}
     blobs = doc["blobs"]
-    assert (blobs["count"], blobs["stored_bytes"], blobs["logical_bytes"]) == (12, 5744, 25577)
+    assert (blobs["count"], blobs["stored_bytes"], blobs["logical_bytes"]) == (12, 6038, 25577)
     assert blobs["compressed_count"] == 3 and blobs["compressed_share"] == 0.25
-    assert blobs["unreachable_count"] == 7 and blobs["unreachable_bytes"] == 3327
-    assert blobs["by_kind"]["PluginSessionSnapshot"] == {"count": 3, "stored_bytes": 1272, "logical_bytes": 17261}
+    assert blobs["unreachable_count"] == 7 and blobs["unreachable_bytes"] == 3474
+    assert blobs["by_kind"]["PluginSessionSnapshot"] == {"count": 3, "stored_bytes": 1566, "logical_bytes": 17261}
     assert blobs["by_format"] == {"cbor": 12} and blobs["artifact_refs"] == 1
     # Its runtime committed turns 1-3 and died in turn 4 (09:12:20), holding a five-minute lease.
     claimed = 1_779_959_540_000
