@@ -12,6 +12,7 @@ import apsw
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES_DIR
 from lashdb.cli import output
 from lashdb.cli.main import app
 from lashdb.engine import (
@@ -28,7 +29,7 @@ from lashdb.engine import (
 )
 from lashdb.engine.deployment_common import wall_clock_ms
 
-V11 = Path("/work/shared/fixtures/upstream-v38/effects.db")
+V11 = FIXTURES_DIR / "effects.db"
 V11_SCOPE = ('{"version":2,"kind":"turn","session_id":"durable-read-fixture",'
              '"execution_id":"durable-read-effect-turn"}')
 runner = CliRunner()

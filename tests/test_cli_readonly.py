@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
 from lashdb.demo import build_demo
 
-V38 = Path("/work/shared/fixtures/upstream-v38")
+V38 = FIXTURES_DIR
 runner = CliRunner()
 
 

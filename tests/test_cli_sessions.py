@@ -11,11 +11,12 @@ import pytest
 import typer.testing
 from typer.testing import CliRunner
 
+from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
 from lashdb.demo import build_demo
 from lashdb.engine import SessionRelation, SessionStoreCreateRequest, SessionStoreFactory, Store
 
-V38 = Path("/work/shared/fixtures/upstream-v38")
+V38 = FIXTURES_DIR
 runner = CliRunner()
 
 LIST_KEYS = {"path", "file", "kind", "status", "foreign", "schema_version", "session_id", "session_name", "model",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
 from lashdb.demo import build_demo
 from lashdb.engine import (
@@ -27,7 +28,7 @@ from lashdb.engine import (
 from lashdb.engine.deployment_common import wall_clock_ms
 from lashdb.engine.triggers import default_source_key, delivery_process_id
 
-V38 = Path("/work/shared/fixtures/upstream-v38")
+V38 = FIXTURES_DIR
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
 runner = CliRunner()

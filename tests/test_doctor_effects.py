@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
 from lashdb.demo import DEMO_NOW_MS, build_demo
 from lashdb.engine import (
@@ -22,7 +23,7 @@ from lashdb.engine import (
     doctor,
 )
 
-V11 = Path("/work/shared/fixtures/upstream-v38/effects.db")
+V11 = FIXTURES_DIR / "effects.db"
 T = 1_790_000_000_000
 TTL = 30_000
 OWNER = "runner-7"

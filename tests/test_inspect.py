@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIXTURES_DIR
 from lashdb.demo import build_demo
 from lashdb.engine import LookupFailed, NotALashDatabase, Store, discovery, inspect
 from lashdb.engine.errors import DatabaseNotFound
 
-V38 = Path("/work/shared/fixtures/upstream-v38")
+V38 = FIXTURES_DIR
 NOW = 1_780_304_400_000
 
 
