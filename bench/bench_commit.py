@@ -19,11 +19,13 @@ Writers:
   ``messages`` channel plus the three state values and the usage), WAL with synchronous=NORMAL
   like lashdb. Bench-only dependency (``pip install langgraph-checkpoint-sqlite``); skipped without it.
 
-Ratios compare measurements of this one run. Nothing here passes or fails.
+Ratios compare measurements of this one run, with Python's cyclic garbage collector paused inside
+each timed step (as timeit does) and running between steps. Nothing here passes or fails.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import sqlite3
@@ -230,10 +232,17 @@ def scenario(tmp: Path, name: str, *, all_state_changes: bool) -> None:
     if have_langgraph():
         writers["LangGraph"] = LangGraphWriter(tmp / f"{name}-langgraph.db", turns)
     samples: dict[str, list[float]] = {key: [] for key in writers}
-    # Turn by turn, round robin: background noise on the machine hits every writer alike.
+    # Turn by turn, round robin: background noise on the machine hits every writer alike. Python's
+    # cyclic GC is off inside each timed step, as timeit and pyperf do: otherwise a collection
+    # triggered by garbage every writer made lands in whichever step happens to be running (at
+    # turn 10 it doubled lashdb's median and barely touched the floor's).
     for t in range(TURNS):
         for key, writer in writers.items():
-            samples[key].append(writer.step(t))
+            gc.disable()
+            try:
+                samples[key].append(writer.step(t))
+            finally:
+                gc.enable()
     for writer in writers.values():
         writer.close()
     print(f"-- {name}")
