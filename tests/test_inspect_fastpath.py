@@ -91,3 +91,19 @@ def test_a_plain_root_reads_each_file_once(root, monkeypatch):
     rows = inspect.list_sessions(root, include_all=True)
     assert sorted(opened) == sorted(str(p) for p in root.glob("*.db")) and len(rows) == len(opened)
     assert json.loads(json.dumps([r.to_json() for r in rows]))
+
+
+def test_a_snapshot_that_cannot_begin_marks_only_that_row(root, built, monkeypatch):
+    from lashdb.engine.errors import DatabaseBusy
+
+    def busy(conn, path):
+        raise DatabaseBusy(f"{path}: database is locked", path=path)
+
+    live = root / built.sessions[1].path.name
+    with Store.open(live) as writer:  # a live writer: the file has a -wal, so the list takes a snapshot
+        writer.put_blob(b"only in the wal" * 10)
+        monkeypatch.setattr(inspect, "read_snapshot", busy)
+        rows = {r.path.name: r for r in inspect.list_sessions(root)}
+    assert rows[live.name].status.startswith("unreadable: ") and "database is locked" in rows[live.name].status
+    others = [r for name, r in rows.items() if name != live.name]
+    assert others and all(r.status == "ok" for r in others)

@@ -441,8 +441,11 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
         # A v4 session (nearly every file) is read, classification included, in a few statements.
         # Without a -wal the file was opened immutable, which is one snapshot already.
         if path.name + "-wal" in siblings:
-            with read_snapshot(conn, str(path)):
-                row = _v4_summary_row(conn)
+            try:
+                with read_snapshot(conn, str(path)):
+                    row = _v4_summary_row(conn)
+            except LashdbError:
+                row = None  # the snapshot itself failed: the step-by-step path reports it for this row
         else:
             row = _v4_summary_row(conn)
         if row is not None:
