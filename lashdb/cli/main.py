@@ -75,7 +75,7 @@ def root(
 MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes, triggers, demo)
 
 # Top-level command → the module that registers it. main() builds only that module's commands:
-# Typer turns every command's signature into a click parser on each run, ~35 ms for the whole
+# Typer turns every command's signature into a click parser on each run, 30–40 ms for the whole
 # tree, paid before any command starts. A test keeps this table equal to what MODULES register.
 COMMAND_MODULES = {
     "sessions": sessions, "head": head, "graph": graph, "blob": blob, "gc": maintenance,
