@@ -133,20 +133,16 @@ def bench_sessions_list(tmp: Path) -> dict:
         assert _run_cli("--root", str(root), "sessions", "list", "--json") == 0  # warm the page cache
     repeat = 7
 
-    def command() -> None:
+    def command(*extra: str) -> None:
         with _stdout_to_devnull():
-            _run_cli("--root", str(root), "sessions", "list", "--json")
+            _run_cli("--root", str(root), "sessions", "list", "--json", *extra)
     # Interleaved so both sides see the same page cache and CPU frequency.
     bare_s, measured_s = [], []
     for _ in range(repeat):
         bare_s.append(_median_time(lambda: _bare_list(root), 1))
         measured_s.append(_median_time(command, 1))
     bare, measured = statistics.median(bare_s), statistics.median(measured_s)
-
-    def one_job() -> None:
-        with _stdout_to_devnull():
-            _run_cli("--root", str(root), "sessions", "list", "--json", "--jobs", "1")
-    single = statistics.median(_median_time(one_job, 1) for _ in range(3))
+    single = statistics.median(_median_time(lambda: command("--jobs", "1"), 1) for _ in range(3))
     return {"name": f"sessions list --json over {count:,} session databases vs a bare read of meta and head",
             "build_s": build_s, "bare_s": bare, "measured_s": measured, "ratio": measured / bare,
             "jobs": parallel.DEFAULT_JOBS, "jobs_1_s": single, "jobs_1_ratio": single / bare, "target": "<= 1.5"}

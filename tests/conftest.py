@@ -7,17 +7,25 @@
 - ``snapshot_dir(path)`` / ``file_sha256(path)``: plain helpers, also importable as
   ``from conftest import snapshot_dir, file_sha256``; compare two snapshots to prove a directory
   gained, lost and changed no file.
+- ``console_script()``: the path of the installed ``lashdb`` script, for tests that run it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+
+
+def console_script() -> str:
+    """The installed ``lashdb`` console script: on PATH, else beside this interpreter."""
+    return shutil.which("lashdb") or str(Path(sys.executable).parent / "lashdb")
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES_DIR
+from conftest import FIXTURES_DIR, console_script
 from lashdb.cli.main import app
 from lashdb.demo import build_demo
 
@@ -90,13 +90,8 @@ def test_read_only_directory(root):
     assert snapshot(root) == before
 
 
-def _console_script() -> str:
-    found = shutil.which("lashdb")
-    return found or str(Path(sys.executable).parent / "lashdb")
-
-
 def test_installed_console_script_demo_then_list(tmp_path):
-    exe = _console_script()
+    exe = console_script()
     demo = subprocess.run([exe, "demo", str(tmp_path / "d"), "--sessions", "2"], capture_output=True, text=True,
                           check=False)
     assert demo.returncode == 0, demo.stderr

@@ -113,11 +113,10 @@ def test_cli_jobs_option(many):
 
 def test_installed_script_forks_and_prints_one_document(many):
     import subprocess
-    import sys
-    from pathlib import Path
 
-    exe = str(Path(sys.executable).parent / "lashdb")
-    done = subprocess.run([exe, "--root", str(many), "sessions", "list", "--json", "--jobs", "2"],
+    from conftest import console_script
+
+    done = subprocess.run([console_script(), "--root", str(many), "sessions", "list", "--json", "--jobs", "2"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert json.loads(done.stdout) == [r.to_json() for r in inspect.list_sessions(many)]

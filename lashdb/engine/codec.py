@@ -159,13 +159,11 @@ def should_compress(profile: BlobProfile, descriptor: Descriptor, size: int) -> 
 # Compact asks for small files, so it uses zlib's default level 6, as upstream does for every
 # blob. Any level inflates the same way.
 COMPRESSION_LEVELS = {BlobProfile.BALANCED: 1, BlobProfile.COMPACT: 6}
-COMPRESSION_LEVEL = COMPRESSION_LEVELS[BlobProfile.BALANCED]
-"""The level of the default (Balanced) profile."""
 
 
 def compress(data: bytes, profile: BlobProfile = BlobProfile.BALANCED) -> bytes:
     """zlib (RFC 1950) stream of ``data`` at ``profile``'s level (:data:`COMPRESSION_LEVELS`), through zlib-ng."""
-    return zlib_ng.compress(data, COMPRESSION_LEVELS.get(BlobProfile(profile), COMPRESSION_LEVEL))
+    return zlib_ng.compress(data, COMPRESSION_LEVELS.get(BlobProfile(profile), COMPRESSION_LEVELS[BlobProfile.BALANCED]))
 
 
 def inflate(data: bytes, limit: int = DEFAULT_DECOMPRESSION_LIMIT, blob_hash: str | None = None) -> bytes:
