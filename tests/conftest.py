@@ -1,8 +1,8 @@
 """Fixtures shared by the whole suite: the upstream fixture directory, a fresh database path, and
 "nothing changed on disk" snapshots.
 
-- ``fixtures_dir``: ``<checkout>/../shared/fixtures/upstream-v38`` (read-only; never write there).
-  Tests that need it are skipped when it is absent.
+- ``fixtures_dir``: ``tests/fixtures/upstream-v38``, the four upstream databases vendored into the
+  repository (see ``tests/fixtures/README.md``); never write there.
 - ``tmp_db``: a path inside ``tmp_path`` where no file exists yet.
 - ``snapshot_dir(path)`` / ``file_sha256(path)``: plain helpers, also importable as
   ``from conftest import snapshot_dir, file_sha256``; compare two snapshots to prove a directory
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "upstream-v38"
 
 
 def console_script() -> str:
@@ -46,9 +46,8 @@ def snapshot_dir(path: str | os.PathLike[str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The read-only upstream v38 fixture directory; skips the test when it is not there."""
-    if not FIXTURES_DIR.is_dir():
-        pytest.skip(f"upstream fixtures not present at {FIXTURES_DIR}")
+    """The vendored upstream v38 fixture directory (never written to)."""
+    assert FIXTURES_DIR.is_dir(), f"vendored upstream fixtures missing at {FIXTURES_DIR}"
     return FIXTURES_DIR
 
 

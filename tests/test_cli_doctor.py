@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from lashdb.cli.main import app
 from lashdb.demo import build_demo
 from lashdb.engine import Store
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 runner = CliRunner()
 
 DOC_KEYS = {"ok", "paths", "checked_at", "checked_at_epoch_ms", "checked", "problem_files", "errors", "warnings",

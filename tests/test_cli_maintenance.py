@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 from lashdb.cli.main import app
 from lashdb.demo import build_demo
 from lashdb.engine import Store
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 V38 = FIXTURES / "durable-core.db"
 runner = CliRunner()
 

@@ -45,8 +45,9 @@ from lashdb.engine.process_model import (
 )
 from lashdb.engine.process_registry import ProcessRegistry
 from lashdb.engine.triggers import TriggerOccurrenceRequest, TriggerStore, TriggerSubscriptionDraft, default_source_key
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 T0 = 1_700_000_000_000
 
 SUMMARY_KEYS = ["process_id", "status", "record_status", "identity_kind", "identity_label", "input_type",

@@ -19,8 +19,9 @@ from lashdb.demo import build_demo
 from lashdb.engine import AttachmentIntent, Store, StoreOptions, doctor
 from lashdb.engine.codec import BlobProfile
 from lashdb.engine.errors import DatabaseNotFound
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 NOW = 1_790_000_000_000
 HOUR = 3_600_000
 

@@ -46,8 +46,9 @@ from lashdb.engine.effects import busy_delay_ms
 from lashdb.engine.errors import NotALashDatabase, SchemaVersionError
 
 from runtime_support import FakeClock
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 JOIN_S = 10  # generous upper bound for a thread that should already be finishing
 
 

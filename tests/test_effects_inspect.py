@@ -27,8 +27,9 @@ from lashdb.engine import (
 from lashdb.engine.errors import DatabaseNotFound, NotALashDatabase
 
 from runtime_support import FakeClock
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 T = 1_700_000_000_000
 
 ROW_KEYS = ["scope_id", "replay_key", "status", "envelope_hash", "lease_owner_id", "lease_token",

@@ -15,8 +15,9 @@ import pytest
 
 from lashdb.demo import build_demo
 from lashdb.engine import Store, discovery, inspect
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 
 
 def general(root: Path, include_all: bool) -> list[inspect.SessionSummary]:
