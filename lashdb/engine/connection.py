@@ -31,8 +31,12 @@ import apsw
 from .errors import (
     BackendError,
     DatabaseBusy,
+    DatabaseCorrupt,
     DatabaseError,
+    DatabaseIOError,
     DatabaseNotFound,
+    DatabaseReadOnly,
+    DiskFull,
     LashdbError,
     NotALashDatabase,
 )
@@ -84,7 +88,21 @@ def translate(exc: BaseException, path: str | None = None) -> LashdbError:
     if isinstance(exc, apsw.CantOpenError):
         return DatabaseError(path, f"{path}: cannot open database ({message})",
                              hint="check that the file exists, is a file, and is readable")
+    for kind, error in _FILE_ERRORS:
+        if isinstance(exc, kind):
+            return error(path, message)
     return BackendError(message, path=path)
+
+
+# SQLite result codes that are about the file rather than the statement: each names the file and
+# says what to do. Others (constraints, SQL errors) keep SQLite's text, which upstream shows as is.
+_FILE_ERRORS: tuple[tuple[type[apsw.Error], type[BackendError]], ...] = (
+    (apsw.FullError, DiskFull),
+    (apsw.CorruptError, DatabaseCorrupt),
+    (apsw.IOError, DatabaseIOError),
+    (apsw.ReadOnlyError, DatabaseReadOnly),
+    (apsw.PermissionsError, DatabaseReadOnly),
+)
 
 
 def _pragmas(conn: apsw.Connection) -> None:

@@ -226,6 +226,64 @@ class DatabaseBusy(BackendError):
     hint = "another process is writing this database; retry when it is done"
 
 
+def _where(path: str | None) -> str:
+    return path if path else "the in-memory database"
+
+
+def _folder(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
+
+
+class DiskFull(BackendError):
+    """SQLite could not grow the file (SQLITE_FULL): the disk or its quota is full; nothing was written."""
+
+    def __init__(self, path: str | None, reason: str = "database or disk is full"):
+        self.reason = reason
+        todo = (f"free space on {_folder(path)} and retry" if path
+                else "the in-memory database hit its size limit; free memory and retry")
+        super().__init__(f"{reason}: {_where(path)}", path=path, hint=f"{todo}; the transaction was rolled back")
+
+
+class DatabaseCorrupt(BackendError):
+    """SQLite found the file damaged (SQLITE_CORRUPT): some page cannot be read."""
+
+    def __init__(self, path: str | None, reason: str = "database disk image is malformed"):
+        self.reason = reason
+        where = _where(path)
+        todo = (f"run `lashdb doctor {path}` to see what is readable; restore it from a copy" if path
+                else "the in-memory database is damaged; rebuild it")
+        super().__init__(f"{where} is damaged: {reason}", path=path, hint=todo)
+
+
+class DatabaseIOError(BackendError):
+    """The operating system failed a read or write of the file (SQLITE_IOERR)."""
+
+    def __init__(self, path: str | None, reason: str = "disk I/O error"):
+        self.reason = reason
+        todo = (f"check the disk and free space on {_folder(path)} (the kernel log says more), then retry; "
+                f"if it keeps failing run `lashdb doctor {path}`" if path else "retry")
+        super().__init__(f"{_where(path)}: {reason}", path=path, hint=todo)
+
+
+class DatabaseReadOnly(BackendError):
+    """SQLite may not write the file (SQLITE_READONLY / SQLITE_PERM): permissions or a read-only mount."""
+
+    def __init__(self, path: str | None, reason: str = "attempt to write a readonly database"):
+        self.reason = reason
+        todo = (f"check that you may write {path}, its -wal/-shm and {_folder(path)} and that the file "
+                f"system is not mounted read-only, then retry" if path else "open a writable store")
+        super().__init__(f"{_where(path)}: {reason}", path=path, hint=todo)
+
+
+class StoreClosed(LashdbError):
+    """A store (or its asyncio facade) was used after ``close()``."""
+
+    def __init__(self, path: str | None, what: str = "store"):
+        self.path = path
+        super().__init__(f"{_where(path)}: the {what} is closed",
+                         hint="open the store again; a closed store cannot be used")
+
+
 class GcAborted(BackendError):
     """GC found a live checkpoint manifest it cannot decode and deleted nothing."""
 
