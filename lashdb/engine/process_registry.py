@@ -755,7 +755,7 @@ class AsyncProcessRegistry(AsyncFacade[ProcessRegistry]):
             delay = _POLL_MIN_S
             while True:
                 changed.clear()
-                result = await loop.run_in_executor(self._executor, check)
+                result = await self._submit(check)
                 if result is not None:
                     return result
                 wait = delay
