@@ -116,6 +116,7 @@ class AsyncFacade(Generic[T]):
             # Generators left open are closed here, on the thread that suspended them.
             for iterator in list(self._open_iterators):
                 iterator._close_source()
+                iterator._cut = True
             if closer is not None:
                 closer()
 
@@ -157,6 +158,7 @@ class WorkerIterator:
         self._source: Iterator[Any] | None = source
         self._buffer: collections.deque[Any] = collections.deque()
         self._error: BaseException | None = None
+        self._cut = False  # the facade closed before every row was read
         self._finalizer = weakref.finalize(self, _close_on, facade._executor, source)
         self._finalizer.atexit = False
 
@@ -171,6 +173,8 @@ class WorkerIterator:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        if self._cut:
+            raise self._facade._closed_error()
         raise StopAsyncIteration
 
     async def collect(self) -> list[Any]:

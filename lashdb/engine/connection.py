@@ -8,6 +8,12 @@ Contract:
 - A read-only connection never writes a byte or creates a sidecar: with no ``-wal`` beside the
   database it opens with ``immutable=1``; with one (a writer may be live) it opens ``mode=ro``
   with the ``-shm`` read-only (``readonly_shm=1``), so not even SQLite's read marks are written.
+  A ``-wal`` without a ``-shm`` is read from a private copy in :func:`private_copy_root` whose name
+  holds the owner's pid; copies of processes that died are removed by the next process's first
+  read-only open (:func:`clean_stale_private_copies`).
+- :func:`translate` turns SQLite's file errors into typed errors naming the file and the remedy:
+  full → :class:`DiskFull`, malformed → :class:`DatabaseCorrupt`, I/O → :class:`DatabaseIOError`,
+  read-only/permission → :class:`DatabaseReadOnly`, busy → :class:`DatabaseBusy`.
 - :func:`write_transaction` is the only way to write: ``BEGIN IMMEDIATE``, commit on success,
   roll back on any exception, and turn SQLite failures into typed lashdb errors.
 """
@@ -19,6 +25,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import urllib.parse
@@ -158,6 +165,9 @@ def open_memory() -> apsw.Connection:
 def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     """Open a file database for inspection without changing any byte on disk or adding a file."""
     path = os.fspath(path)
+    if not _swept:
+        # Once a process: copies left by killed inspections go on the next run, whatever it opens.
+        clean_stale_private_copies()
     has_wal = os.path.exists(sidecar(path, "-wal"))
     if has_wal and not os.path.exists(sidecar(path, "-shm")):
         _diagnose_unopenable(path)
@@ -202,10 +212,19 @@ def _diagnose_unopenable(path: str) -> None:
 def _open_readonly_copy(path: str) -> apsw.Connection:
     """Read a database whose ``-wal`` has no ``-shm`` from a private copy.
 
-    SQLite would create the missing ``-shm`` even for a read-only open; no writer can be live
-    without one, so a copy of the database and its WAL shows exactly what is on disk.
+    SQLite would create the missing ``-shm`` even for a read-only open (``readonly_shm`` then fails
+    with SQLITE_CANTOPEN, and ``immutable`` ignores the WAL and its committed rows). Without a lock
+    SQLite keeps the wal-index in memory, but then a writer starting meanwhile could rewrite the WAL
+    under the reader; no writer can be live without a ``-shm``, so a copy of the database and its
+    WAL shows exactly what is on disk and nothing can change it afterwards.
     """
-    tmpdir = tempfile.mkdtemp(prefix="lashdb-ro-")
+    clean_stale_private_copies()
+    try:
+        tmpdir = tempfile.mkdtemp(prefix=f"{os.getpid()}-{_start_time(os.getpid()) or 0}-",
+                                  dir=_private_copy_root(create=True))
+    except OSError as exc:
+        raise DatabaseError(path, f"{path}: cannot make a private copy for a read-only look ({exc})",
+                            hint="check the temporary directory (TMPDIR) is writable") from exc
     copy = os.path.join(tmpdir, "copy.db")
     try:
         shutil.copyfile(path, copy)
@@ -215,13 +234,98 @@ def _open_readonly_copy(path: str) -> apsw.Connection:
     except OSError as exc:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise DatabaseError(path, f"{path}: cannot copy for a read-only look ({exc.strerror})",
-                            hint="free space in the temporary directory") from exc
+                            hint=f"free space in {os.path.dirname(tmpdir)} (or point TMPDIR elsewhere)") from exc
     except apsw.Error as exc:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise translate(exc, path) from exc
-    # The copy lives exactly as long as the connection.
+    # The copy lives exactly as long as the connection (or the process: finalize runs at exit). A
+    # killed process leaves it behind; its name holds the owner's pid, so the next run removes it.
     weakref.finalize(conn, shutil.rmtree, tmpdir, True)
     return conn
+
+
+# --- private copies left by killed processes ----------------------------------------------------------
+
+_COPY_NAME = re.compile(r"(\d+)-(\d+)-[^/]+")
+_swept = False
+
+
+def private_copy_root() -> str:
+    """The directory (under the temporary directory, which the OS cleans) holding this user's copies."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"lashdb-ro-copies-{uid}")
+
+
+def _private_copy_root(*, create: bool) -> str:
+    root = private_copy_root()
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(root, 0o700)
+    # In a shared /tmp another user could have made this name first (or a symlink to elsewhere):
+    # copies of session databases go only into a private directory of our own.
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()) \
+            or st.st_mode & 0o077:
+        raise DatabaseError(root, f"{root}: not a private directory of this user",
+                            hint="remove it (or point TMPDIR elsewhere) and retry")
+    return root
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid``, so a reused pid is not taken for a copy's owner."""
+    fields = _proc_stat(pid)
+    return fields[19].decode() if fields and len(fields) > 19 else None
+
+
+def _owner_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc: the pid exists, so take it for the owner
+    if fields[0] in (b"Z", b"X"):
+        return False  # killed, not yet reaped by its parent
+    return start == "0" or len(fields) <= 19 or fields[19].decode() == start
+
+
+def stale_private_copies() -> list[str]:
+    """Private copies (directories) whose owning process is gone; read-only, removes nothing."""
+    root = private_copy_root()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    stale = []
+    for name in sorted(names):
+        match = _COPY_NAME.fullmatch(name)
+        if match and not _owner_alive(int(match.group(1)), match.group(2)):
+            stale.append(os.path.join(root, name))
+    return stale
+
+
+def clean_stale_private_copies() -> list[str]:
+    """Remove the private copies of processes that died holding one; return what was removed."""
+    global _swept
+    _swept = True
+    removed = []
+    for path in stale_private_copies():
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
