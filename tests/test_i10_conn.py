@@ -29,7 +29,7 @@ from lashdb.engine.errors import (
     BackendError,
     BlobDecodeError,
     DatabaseCorrupt,
-    DatabaseIOError,
+    DatabaseError,
     DatabaseReadOnly,
     DiskFull,
     StoreClosed,
@@ -411,7 +411,7 @@ def test_a_foreign_copy_directory_is_refused(tmp_path, monkeypatch):
     root = Path(connection.private_copy_root())
     root.mkdir(mode=0o755)
     os.chmod(root, 0o755)  # readable by others: copies of session data must not go there
-    with pytest.raises(connection.DatabaseError) as err:
+    with pytest.raises(DatabaseError) as err:
         connection.open_readonly(db)
     assert err.value.path == str(root) and "not a private directory" in str(err.value)
     assert "remove it" in err.value.hint
