@@ -185,6 +185,14 @@ def test_a_lone_surrogate_in_an_id_is_refused_before_the_transaction(store):
     assert state(store) == before
 
 
+def test_any_other_text_parameter_with_a_lone_surrogate_is_typed_and_rolled_back(store):
+    before = state(store)
+    with pytest.raises(UnstorableValue) as err:
+        store.cancel_queued_work_batch("root", "batch\ud800")  # checked by no entry point: the net
+    assert err.value.field == "a text parameter" and "lone surrogate" in err.value.reason
+    assert state(store) == before
+
+
 def test_a_session_id_with_a_lone_surrogate_leaves_no_file(tmp_path):
     root = tmp_path / "sessions"
     factory = SessionStoreFactory(root)

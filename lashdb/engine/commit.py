@@ -12,8 +12,9 @@ Contract:
   state, manifest), usage rows, the graph delta, the head (revision + 1, live node count), queued
   batch deletions, attachment stamps, the turn record and the lease release. Any error raised
   rolls the whole transaction back, so a failed commit leaves exactly the state it found.
-- :func:`check` validates a commit before the database is touched: storable integers (W17) and a
-  release completion for the commit's own session (W9).
+- :func:`check` validates a commit before the database is touched: storable integers (W17), a
+  release completion for the commit's own session (W9), and every value and id storable
+  (:func:`values.check`: JSON data, at most ``MAX_NESTING`` deep; else :class:`UnstorableValue`).
 - :func:`auto_gc` runs after a successful commit (replays included) when the store's GC policy
   says so, in its own transaction; a GC failure is logged and kept in ``last_auto_gc_error`` and
   never turns the commit into a failure.
