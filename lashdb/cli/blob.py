@@ -5,7 +5,7 @@ JSON documents (keys are stable; sizes in bytes):
   reachable (true/false, null when it cannot be computed), reachable_note, format (cbor/msgpack/raw), error.
 - ``cat --envelope``: ``BlobEnvelope.to_json()`` — hash, path, session_id, status, foreign, schema_version,
   format, kind, hints, compression, stored_bytes, logical_bytes, verification (ok, mismatch, undecodable,
-  raw-ok, raw-mismatch), reason, also_in. ``cat --decode``: the decoded content itself.
+  raw-ok, raw-mismatch, undecodable-value), reason, also_in. ``cat --decode``: the decoded content itself.
 - ``verify --json``: ``VerifyReport.to_json()`` — ok, jobs, sessions (path, session_id, status (ok /
   foreign vN), foreign, schema_version, ok, result (ok, failed, damaged, error), blobs, passed, failed,
   counts (by verification status), stored_bytes, logical_bytes, failures (hash, status, reason, format,

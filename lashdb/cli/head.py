@@ -4,7 +4,10 @@ JSON document (the same pretty JSON with or without ``--json``): path, status, f
 schema_version, session_id, head_revision (from the column), head (the stored head meta, its
 ``head_revision`` replaced by the column's), and with ``--checkpoint`` a ``checkpoint`` object:
 ref, present, format, manifest (decoded; bytes as hex), children (role, ref, present, kind,
-compression, stored_bytes, logical_bytes), error.
+compression, stored_bytes, logical_bytes), error (the manifest, or the first snapshot it points at, that
+cannot be decoded; null when all decode).
+Exit 3 with one error line, and no document, when ``--checkpoint`` finds the manifest or a snapshot
+it points at undecodable (``lashdb blob verify`` names the blobs).
 """
 
 from __future__ import annotations
@@ -34,4 +37,5 @@ def register(app: typer.Typer) -> None:
         doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)
         if doc.foreign:
             output.warn(f"{doc.path.name}: foreign schema (session v{doc.schema_version}); shown read-only")
+        doc.require_readable_checkpoint()
         output.emit(doc.to_json(), json=True)

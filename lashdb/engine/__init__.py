@@ -41,9 +41,11 @@ from .errors import (
     StoreClosed,
     StoreError,
     UnsupportedReadScope,
+    UnstorableValue,
     UnsupportedRecordSchemaVersion,
     WorkerFailed,
 )
+from .values import MAX_NESTING
 from .factory import SessionStoreCreateRequest, SessionStoreFactory, safe_session_file_name
 from .leases import SessionExecutionLease, SessionExecutionLeaseCompletion, SessionExecutionLeaseFence
 from .model import (

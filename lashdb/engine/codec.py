@@ -26,6 +26,7 @@ import msgpack
 from zlib_ng import zlib_ng
 
 from .errors import BlobDecodeError, ChecksumMismatch, DecompressionLimitExceeded
+from .values import READ_MAX_NESTING
 
 KNOWN_KINDS = (
     "GenericBlob",
@@ -235,7 +236,7 @@ def sniff_format(stored: bytes) -> str:
 
 def _cbor_loads_exact(data: bytes) -> Any:
     fp = io.BytesIO(data)
-    value = cbor2.CBORDecoder(fp).decode()
+    value = cbor2.CBORDecoder(fp, max_depth=READ_MAX_NESTING).decode()
     if fp.tell() != len(data):
         raise ValueError(f"{len(data) - fp.tell()} bytes follow the CBOR item")
     return value
@@ -325,6 +326,10 @@ MISMATCH = "mismatch"
 UNDECODABLE = "undecodable"
 RAW_OK = "raw-ok"
 RAW_MISMATCH = "raw-mismatch"
+UNDECODABLE_VALUE = "undecodable-value"
+# Kinds whose content is a typed value (CBOR, or MessagePack from upstream): verification decodes
+# them too, so a blob that hashes right but cannot be read back is reported, not called healthy.
+VALUE_KINDS = frozenset(("CheckpointManifest", "ToolState", "PluginSessionSnapshot", "ExecutionStateSnapshot"))
 
 
 @dataclass(frozen=True)
@@ -345,7 +350,8 @@ class Verification:
 
 
 def verify_blob(blob_hash: str, stored: bytes, limit: int = DEFAULT_DECOMPRESSION_LIMIT) -> Verification:
-    """Decode, inflate and re-hash one row; never raises for a damaged row."""
+    """Decode, inflate and re-hash one row, and decode a typed value (:data:`VALUE_KINDS`); never raises
+    for a damaged row."""
     stored = bytes(stored)
     try:
         envelope = parse_envelope(stored, blob_hash)
@@ -362,6 +368,12 @@ def verify_blob(blob_hash: str, stored: bytes, limit: int = DEFAULT_DECOMPRESSIO
                             len(stored), None)
     got = sha256_hex(content)
     if got == blob_hash:
+        if envelope.kind in VALUE_KINDS:
+            try:
+                decode_value(content, envelope.format, blob_hash)
+            except BlobDecodeError as exc:
+                return Verification(blob_hash, UNDECODABLE_VALUE, exc.reason, envelope.format, envelope.kind,
+                                    len(stored), len(content))
         return Verification(blob_hash, OK, None, envelope.format, envelope.kind, len(stored), len(content))
     if sha256_hex(stored) == blob_hash:
         return Verification(blob_hash, RAW_OK, None, FORMAT_RAW, "raw", len(stored), len(stored))

@@ -12,8 +12,9 @@ Contract:
   state, manifest), usage rows, the graph delta, the head (revision + 1, live node count), queued
   batch deletions, attachment stamps, the turn record and the lease release. Any error raised
   rolls the whole transaction back, so a failed commit leaves exactly the state it found.
-- :func:`check` validates a commit before the database is touched: storable integers (W17) and a
-  release completion for the commit's own session (W9).
+- :func:`check` validates a commit before the database is touched: storable integers (W17), a
+  release completion for the commit's own session (W9), and every value and id storable
+  (:func:`values.check`: JSON data, at most ``MAX_NESTING`` deep; else :class:`UnstorableValue`).
 - :func:`auto_gc` runs after a successful commit (replays included) when the store's GC policy
   says so, in its own transaction; a GC failure is logged and kept in ``last_auto_gc_error`` and
   never turns the commit into a failure.
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from . import attachments, canonical, codec, leases, queued_work, timing
+from . import attachments, canonical, codec, leases, queued_work, timing, values
 from . import jsonread as jr
 from . import graph as graph_rows
 from . import store as store_rows
@@ -434,6 +435,26 @@ def check(commit: RuntimeCommit) -> None:
             if isinstance(value, bool) or not isinstance(value, int) or not _I64_MIN <= value <= _I64_MAX:
                 raise ValueError(f"usage delta {entry.source}/{entry.model}: {name} {value!r} is not a signed "
                                  f"64-bit integer")
+    check_values(commit)
+
+
+def check_values(commit: RuntimeCommit) -> None:
+    """Every value and id of the commit is storable (:mod:`values`); else :class:`UnstorableValue` naming it."""
+    values.check_text(commit.session_id, "commit.session_id")
+    values.check(commit.config, "commit.config")
+    values.check(commit.agent_frames, "commit.agent_frames")
+    values.check_text(commit.current_agent_frame_id, "commit.current_agent_frame_id")
+    values.check_nodes(commit.graph.nodes, "commit.graph.nodes")
+    values.check_opt_text(commit.graph.leaf_node_id, "commit.graph.leaf_node_id")
+    values.check_checkpoint(commit.checkpoint, "commit.checkpoint")
+    values.check_ledger(commit.usage_deltas, "commit.usage_deltas")
+    if commit.turn_commit is not None:
+        for name in ("session_id", "turn_id", "turn_commit_hash"):
+            values.check_text(getattr(commit.turn_commit, name), f"commit.turn_commit.{name}")
+    for index, completion in enumerate(commit.completed_queue_claims):
+        values.check(completion.to_json(), f"commit.completed_queue_claims[{index}]")
+    for index, attachment_id in enumerate(commit.committed_attachment_ids):
+        values.check_text(attachment_id, f"commit.committed_attachment_ids[{index}]")
 
 
 def _decode_result(text: str) -> RuntimeCommitResult:

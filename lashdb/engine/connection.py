@@ -46,6 +46,7 @@ from .errors import (
     DiskFull,
     LashdbError,
     NotALashDatabase,
+    UnstorableValue,
 )
 
 BUSY_TIMEOUT_MS = 15_000
@@ -343,6 +344,11 @@ def _transaction(conn: apsw.Connection, begin: str, path: str | None) -> Iterato
             conn.execute("ROLLBACK")
         if isinstance(exc, apsw.Error):
             raise translate(exc, path) from exc
+        if isinstance(exc, UnicodeEncodeError):
+            # apsw binding a text parameter with a lone surrogate; the entry points check their
+            # fields up front, this names what any other statement was handed.
+            raise UnstorableValue("a text parameter", f"{exc.object[exc.start:exc.end]!r} is a lone "
+                                  "surrogate (not valid UTF-8)") from exc
         raise
     try:
         conn.execute("COMMIT")

@@ -50,7 +50,7 @@ from typing import Any
 
 import apsw
 
-from . import canonical
+from . import canonical, values
 from .aio import AsyncFacade
 from .connection import open_memory, open_readonly, query_one, translate, write_transaction
 from .deployment_common import (
@@ -61,7 +61,7 @@ from .deployment_common import (
     wall_clock_ms,
 )
 from .deployment_inspect import StoreInfo
-from .errors import BackendError, LashdbError, NotALashDatabase, StoreError
+from .errors import BackendError, LashdbError, NotALashDatabase, StoreError, UnstorableValue
 from .process_model import (
     CausalRef,
     ProcessEventAppendRequest,
@@ -910,8 +910,9 @@ def _parse_error_json(text: str) -> EffectControllerError:
 
 def _encode(value: Any) -> str:
     try:
+        values.check(value, "effect row")
         return canonical.dumps(value)
-    except (canonical.CanonicalJsonError, RecursionError) as exc:
+    except (canonical.CanonicalJsonError, RecursionError, UnstorableValue) as exc:
         raise _encode_error(exc) from exc
 
 

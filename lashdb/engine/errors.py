@@ -317,6 +317,21 @@ class TriggerStoreError(StoreError):
     """A trigger-store operation failed; nothing it started was committed."""
 
 
+# --- values -------------------------------------------------------------------------------------------
+
+
+class UnstorableValue(LashdbError, ValueError):
+    """A caller's value cannot be stored (too deep, bytes, a set, a non-text key, a lone surrogate,
+    NaN or infinity); refused before anything was written. ``field`` is the path to the culprit."""
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: cannot be stored: {reason}",
+                         hint="store JSON data only: text map keys, finite numbers, valid UTF-8 text, "
+                              "nesting within lashdb.engine.MAX_NESTING (256) levels")
+
+
 # --- lookups ------------------------------------------------------------------------------------------
 
 

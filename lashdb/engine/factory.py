@@ -8,12 +8,14 @@ and its ``-wal``/``-shm``, treating missing files as already gone. Every store i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import values
 from .connection import sidecar
 from .errors import DatabaseError
 from .model import SessionMeta, SessionRelation
@@ -52,7 +54,19 @@ class SessionStoreFactory:
         return self.root / safe_session_file_name(session_id)
 
     def create_store(self, request: SessionStoreCreateRequest) -> Store:
-        """Open (creating if needed) the session's store, seeding meta if it has none."""
+        """Open (creating if needed) the session's store, seeding meta if it has none.
+
+        The meta is checked (:mod:`values`) before any directory or file is created, so an id that
+        cannot be stored leaves nothing behind.
+        """
+        try:
+            cwd: str | None = os.getcwd()
+        except OSError:
+            cwd = None  # the working directory was removed; meta allows no cwd
+        if cwd is not None and not values.is_text(cwd):
+            cwd = None  # a directory name that is not UTF-8 cannot be stored; the cwd is informational
+        meta = SessionMeta(request.session_id, request.session_id, "unix:0", request.model, cwd, request.relation)
+        values.check_session_meta(meta, "request")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -61,13 +75,7 @@ class SessionStoreFactory:
         store = Store.open_with_options(self.path_for_session(request.session_id), self.options)
         try:
             if store.load_session_meta() is None:
-                try:
-                    cwd: str | None = os.getcwd()
-                except OSError:
-                    cwd = None  # the working directory was removed; meta allows no cwd
-                store.save_session_meta(SessionMeta(
-                    request.session_id, request.session_id, f"unix:{store.now_ms() // 1000}",
-                    request.model, cwd, request.relation))
+                store.save_session_meta(dataclasses.replace(meta, created_at=f"unix:{store.now_ms() // 1000}"))
         except BaseException:
             store.close()
             raise

@@ -858,6 +858,22 @@ class HeadDocument:
             out["checkpoint"] = self.checkpoint
         return out
 
+    def require_readable_checkpoint(self) -> None:
+        """Raise :class:`CheckpointUnreadable` when the decoded checkpoint section carries an error."""
+        if self.checkpoint is not None and self.checkpoint.get("error"):
+            raise CheckpointUnreadable(self.path, self.checkpoint["ref"], self.checkpoint["error"])
+
+
+class CheckpointUnreadable(BlobError):
+    """The head's checkpoint manifest, or a snapshot it points at, cannot be decoded."""
+
+    def __init__(self, path: os.PathLike[str] | str, ref: str, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(ref, f"{self.path}: checkpoint {ref} cannot be read: {reason}",
+                         hint="`lashdb blob verify` lists the damaged blobs; `head dump` without --checkpoint "
+                              "shows the head")
+
 
 def _blob_entry(c: apsw.Connection, role: str, ref: str, limit: int) -> dict[str, Any]:
     stored = blobs.get_stored(c, ref)
@@ -894,7 +910,20 @@ def _checkpoint_section(c: apsw.Connection, ref: str | None, limit: int) -> dict
             children += [_blob_entry(c, str(name), comp["blob_ref"], limit) for name, comp in components.items()
                          if isinstance(comp, dict) and isinstance(comp.get("blob_ref"), str)]
         section["children"] = children
+        section["error"] = _first_unreadable_child(c, children, limit)
     return section
+
+
+def _first_unreadable_child(c: apsw.Connection, children: list[dict[str, Any]], limit: int) -> str | None:
+    # A snapshot that hashes right but does not decode (e.g. nested past the reader's limit) would
+    # fail every load_session; say so instead of listing it as present and healthy.
+    for child in children:
+        if child["present"] and child["kind"] in codec.VALUE_KINDS:
+            try:
+                blobs.get_value(c, child["ref"], limit)
+            except BlobError as exc:
+                return f"{child['role']}: {_one_line(exc)}"
+    return None
 
 
 def head_document(path: str | os.PathLike[str], with_checkpoint: bool = False) -> HeadDocument:

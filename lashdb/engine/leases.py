@@ -23,7 +23,7 @@ from typing import Any
 import apsw
 
 from . import jsonread as jr
-from . import timing
+from . import timing, values
 from .connection import query_one
 from .errors import SessionExecutionLeaseExpired
 
@@ -170,3 +170,6 @@ def release(conn: apsw.Connection, completion: SessionExecutionLeaseCompletion) 
 def check_fence(fence: SessionExecutionLeaseFence | SessionExecutionLeaseCompletion) -> None:
     """Reject a fence or completion whose fencing token cannot be stored (before any SQL runs)."""
     timing.stored("fencing_token", fence.fencing_token)
+    what = type(fence).__name__
+    for name in ("session_id", "owner_id", "lease_token"):
+        values.check_text(getattr(fence, name), f"{what}.{name}")

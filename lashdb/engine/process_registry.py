@@ -57,7 +57,8 @@ from .deployment_common import (
     to_i64,
     wall_clock_ms,
 )
-from .errors import BackendError, ProcessRegistryError
+from . import values
+from .errors import BackendError, ProcessRegistryError, UnstorableValue
 from .process_model import (
     PROCESS_LEASE_SCHEMA_VERSION,
     InvalidDeploymentValue,
@@ -125,8 +126,10 @@ def _decode(text: Any, reader: Callable[[Any], Any]) -> Any:
 
 def _encode(value: Any) -> str:
     try:
-        return dumps(value.to_json())
-    except CanonicalJsonError as exc:
+        doc = value.to_json()
+        values.check(doc, type(value).__name__)
+        return dumps(doc)
+    except (CanonicalJsonError, UnstorableValue) as exc:
         raise ProcessRegistryError(f"failed to encode process row: {exc}") from exc
 
 

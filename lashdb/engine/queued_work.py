@@ -42,7 +42,7 @@ from typing import Any
 import apsw
 
 from . import jsonread as jr
-from . import leases, timing
+from . import leases, timing, values
 from .connection import query_one
 from .errors import BackendError, QueuedWorkClaimExpired
 from .canonical import rust_debug_str
@@ -519,6 +519,11 @@ def check_draft(draft: QueuedWorkBatchDraft) -> None:
     for payload in draft.payloads:
         if not isinstance(payload, QueuedWorkPayload) or payload.type not in _PAYLOAD_FIELDS:
             raise TypeError(f"queued work payloads must be QueuedWorkPayload, not {type(payload).__name__}")
+    values.check_text(draft.session_id, "draft.session_id")
+    values.check_opt_text(draft.source_key, "draft.source_key")
+    values.check(draft.merge_key.to_json(), "draft.merge_key")
+    for index, payload in enumerate(draft.payloads):
+        values.check(payload.to_json(), f"draft.payloads[{index}]")
 
 
 def _differs(draft: QueuedWorkBatchDraft, stored: QueuedWorkBatch) -> bool:

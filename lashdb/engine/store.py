@@ -24,7 +24,7 @@ from typing import Any
 
 import apsw
 
-from . import attachments, blobs, codec, gc, leases, queued_work, timing
+from . import attachments, blobs, codec, gc, leases, queued_work, timing, values
 from . import commit as commit_ops
 from . import graph as graph_rows
 from .codec import BlobProfile, Descriptor
@@ -193,6 +193,7 @@ class Store:
 
     def save_session_meta(self, meta: SessionMeta) -> None:
         """Replace the session meta row."""
+        values.check_session_meta(meta)
         relation = dumps(meta.relation.to_json())
         self._write(lambda c: c.execute(
             "INSERT OR REPLACE INTO session_meta "
@@ -208,6 +209,7 @@ class Store:
 
     def save_session_head_meta(self, meta: SessionHeadMeta) -> None:
         """Replace the head row; ``head_revision`` is written to both the column and the JSON."""
+        values.check_head(meta, "head")
         self._write(lambda c: save_head_row(c, meta))
 
     def load_session_head_meta(self) -> SessionHeadMeta | None:
@@ -233,11 +235,13 @@ class Store:
     def replace_session_graph(self, graph: SessionGraph | Iterable[GraphNode]) -> None:
         """Delete every graph row (tombstoned too) and insert the given nodes in order."""
         nodes = list(graph.nodes if isinstance(graph, SessionGraph) else graph)
+        values.check_nodes(nodes, "nodes")
         self._write(lambda c: graph_rows.replace_nodes(c, nodes))
 
     def append_session_graph_nodes(self, nodes: Iterable[GraphNode]) -> None:
         """Append nodes in order; a duplicate node id rolls the whole append back."""
         nodes = list(nodes)
+        values.check_nodes(nodes, "nodes")
         if nodes:
             self._write(lambda c: graph_rows.insert_nodes(c, nodes))
 
@@ -289,6 +293,7 @@ class Store:
 
     def put_typed_artifact_blob(self, descriptor: Descriptor, value: Any) -> str:
         """Store a value (CBOR) under ``descriptor``; return its hash."""
+        values.check(value, "value")
         profile = self.options.blob_profile
         return self._write(lambda c: blobs.put_value(c, descriptor, value, profile))
 
@@ -322,6 +327,7 @@ class Store:
 
     def put_checkpoint(self, checkpoint: HydratedCheckpoint) -> StoredCheckpoint:
         """Store given snapshots, then the manifest, in one transaction."""
+        values.check_checkpoint(checkpoint, "checkpoint")
         profile = self.options.blob_profile
         return self._write(lambda c: put_checkpoint_rows(c, checkpoint, profile))
 
@@ -334,6 +340,7 @@ class Store:
     def append_usage_deltas(self, entries: Iterable[TokenLedgerEntry]) -> None:
         """Append one ``usage_deltas`` row per entry, in order."""
         entries = list(entries)
+        values.check_ledger(entries, "entries")
         if entries:
             self._write(lambda c: insert_usage(c, entries))
 
@@ -454,6 +461,8 @@ class Store:
                                           lease_ttl_ms: int) -> leases.SessionExecutionLease | None:
         """Take the session's execution lease unless a live one exists (then ``None``)."""
         ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
+        values.check_text(session_id, "session_id")
+        values.check_text(owner_id, "owner_id")
         return self.write(lambda c: leases.try_claim(c, session_id, owner_id, ttl, self._op_now()))
 
     def renew_session_execution_lease(self, fence: leases.SessionExecutionLeaseFence,
@@ -524,11 +533,16 @@ class Store:
     def record_intent(self, intent: attachments.AttachmentIntent) -> None:
         """Write the attachment's manifest row before its bytes; an existing row is kept as it is."""
         timing.stored("intent_at_epoch_ms", intent.intent_at_epoch_ms)
+        for name in ("attachment_id", "session_id", "canonical_uri"):
+            values.check_text(getattr(intent, name), f"intent.{name}")
         self.write(lambda c: attachments.record_intent(c, intent))
 
     def commit_refs(self, session_id: str, attachment_ids: list[str] | tuple[str, ...]) -> None:
         """Stamp the session's not-yet-committed manifest rows among ``attachment_ids`` as committed now."""
         ids = tuple(attachment_ids)
+        values.check_text(session_id, "session_id")
+        for index, attachment_id in enumerate(ids):
+            values.check_text(attachment_id, f"attachment_ids[{index}]")
         if ids:
             self.write(lambda c: attachments.stamp_committed(c, session_id, ids, self._op_now()))
 
@@ -545,6 +559,7 @@ class Store:
 
     def put_process_execution_env(self, env_ref: str, content: bytes) -> str:
         """Store a process execution env (kind ``ProcessExecutionEnv``) rooted under ``env_ref``."""
+        values.check_text(env_ref, "env_ref")
         return self._put_artifact_ref(env_ref, Descriptor.process_execution_env(), content)
 
     def _put_artifact_ref(self, artifact_ref: str, descriptor: Descriptor, content: bytes) -> str:

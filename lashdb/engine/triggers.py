@@ -45,7 +45,8 @@ from .deployment_common import (
     to_i64,
     wall_clock_ms,
 )
-from .errors import BackendError, TriggerStoreError
+from . import values
+from .errors import BackendError, TriggerStoreError, UnstorableValue
 from .process_model import (
     InvalidDeploymentValue,
     ProcessEventType,
@@ -392,8 +393,10 @@ def delivery_process_id(occurrence_id: str, subscription_id: str) -> str:
 
 def _encode(record: Any) -> str:
     try:
-        return dumps(record.to_json())
-    except CanonicalJsonError as exc:
+        doc = record.to_json()
+        values.check(doc, type(record).__name__)
+        return dumps(doc)
+    except (CanonicalJsonError, UnstorableValue) as exc:
         raise TriggerStoreError(f"failed to encode trigger row: {exc}") from exc
 
 

@@ -16,7 +16,9 @@ Contract:
   :class:`LookupFailed` listing them; no match raises :class:`LookupFailed` naming where it looked
   and which databases could not be read.
 - Verification re-hashes every row (:func:`codec.verify_blob`: ``ok``, ``mismatch``,
-  ``undecodable``, ``raw-ok``, ``raw-mismatch``) in table order, in one read snapshot, on the
+  ``undecodable``, ``raw-ok``, ``raw-mismatch``, and ``undecodable-value`` for a typed value —
+  checkpoint manifest, tool state, plugin snapshot, execution state — that hashes right but cannot
+  be decoded) in table order, in one read snapshot, on the
   calling thread by default (``jobs`` > 1 hands batches to worker threads). A damaged row is a
   result, never an exception. Damage to the file itself is a *problem* of that session, also a
   result: SQLite reports the file malformed (a truncated or overwritten database, at open or while
@@ -477,14 +479,15 @@ def _hashes_to(blob_hash: str, envelope: codec.Envelope, limit: int) -> int | No
 
 
 def verify_one(blob_hash: str, stored: bytes, limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT) -> Verification:
-    """:func:`codec.verify_blob`'s outcome for one row. The common case, an envelope whose content
-    hashes to its address, is checked by a streaming inflate; anything else is left to
-    :func:`codec.verify_blob`, so every other outcome and its reason are the codec's own."""
+    """:func:`codec.verify_blob`'s outcome for one row. The common case, an envelope of opaque bytes
+    whose content hashes to its address, is checked by a streaming inflate; typed values (which must
+    also decode) and anything else are left to :func:`codec.verify_blob`, so every other outcome and
+    its reason are the codec's own."""
     try:
         envelope = codec.parse_envelope(stored, blob_hash)
     except BlobError:
         return codec.verify_blob(blob_hash, stored, limit)
-    if envelope.format != codec.FORMAT_RAW:
+    if envelope.format != codec.FORMAT_RAW and envelope.kind not in codec.VALUE_KINDS:
         size = _hashes_to(blob_hash, envelope, limit)
         if size is not None:
             return Verification(blob_hash, codec.OK, None, envelope.format, envelope.kind, len(stored), size)
@@ -560,7 +563,7 @@ def verify_rows(rows: Iterable[tuple[str, bytes]], *, jobs: int = DEFAULT_JOBS,
     return done
 
 
-STATUSES = (codec.OK, codec.RAW_OK, codec.MISMATCH, codec.UNDECODABLE, codec.RAW_MISMATCH)
+STATUSES = (codec.OK, codec.RAW_OK, codec.MISMATCH, codec.UNDECODABLE, codec.RAW_MISMATCH, codec.UNDECODABLE_VALUE)
 
 
 @dataclass
