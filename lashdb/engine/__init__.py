@@ -28,6 +28,7 @@ from .errors import (
     HeadRevisionConflict,
     LashdbError,
     LookupFailed,
+    MissingCheckpoint,
     NotALashDatabase,
     QueuedWorkClaimExpired,
     RuntimeTurnCommitConflict,
