@@ -129,7 +129,6 @@ def test_the_store_holding_the_lease_collects_and_an_expired_or_released_lease_b
     clock.now = lease.expires_at_epoch_ms  # live means expiry strictly after now: this is expired
     assert outside.gc_unreachable().deleted_blob_count == 1
     clock.now = 1_000_000
-    lease2 = None
     runtime.release_session_execution_lease(lease.completion())
     lease2 = outside.try_claim_session_execution_lease(SESSION, "runner-2", LEASE_TTL)
     runtime.put_blob(b"garbage four")

@@ -395,7 +395,8 @@ class Store:
         A live execution lease that neither this store object claimed nor ``lease`` names makes it
         skip (or stop between batches): the report's ``busy`` names the holder. ``force`` ignores leases.
         """
-        held = set(self._held_leases) | ({lease} if lease is not None else set())
+        with self._lock:
+            held = set(self._held_leases) | ({lease} if lease is not None else set())
 
         def busy(c: apsw.Connection) -> GcBusy | None:
             if force:
