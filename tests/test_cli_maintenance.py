@@ -27,10 +27,10 @@ FIXTURES = FIXTURES_DIR
 V38 = FIXTURES / "durable-core.db"
 runner = CliRunner()
 
-GC_KEYS = {"dry_run", "sessions", "total"}
+GC_KEYS = {"dry_run", "force", "sessions", "total"}
 GC_SESSION_KEYS = {"path", "session_id", "outcome", "root_count", "retained_blob_count", "deleted_blob_count",
-                   "freed_bytes", "missing_blob_count", "error"}
-GC_TOTAL_KEYS = {"sessions", "collected", "refused", "aborted", "failed", "root_count", "retained_blob_count",
+                   "freed_bytes", "missing_blob_count", "batch_count", "busy", "error"}
+GC_TOTAL_KEYS = {"sessions", "collected", "busy", "refused", "aborted", "failed", "root_count", "retained_blob_count",
                  "deleted_blob_count", "freed_bytes"}
 VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "size_before",
                        "size_after", "error"}

@@ -19,6 +19,7 @@ from lashdb.engine import (
     GraphNode,
     HeadRevisionConflict,
     HydratedCheckpoint,
+    MissingCheckpoint,
     RuntimeCommit,
     RuntimeCommitResult,
     RuntimeTurnCommitConflict,
@@ -438,7 +439,9 @@ def test_load_session_checkpoint_parts_and_cycles(store):
     with pytest.raises(BackendError, match=result.checkpoint_ref):
         store.load_session()
     store.write(lambda c: c.execute("DELETE FROM blobs WHERE hash = ?", (result.checkpoint_ref,)))
-    assert store.load_session().checkpoint is None
+    with pytest.raises(MissingCheckpoint, match=result.checkpoint_ref) as err:  # damage, never "no checkpoint"
+        store.load_session()
+    assert err.value.blob_hash == result.checkpoint_ref
 
 
 def test_ledger_drops_zero_totals_and_merges_pairs(store):

@@ -61,7 +61,7 @@ def test_gc_keeps_head_checkpoint_children_and_artifacts(populated):
     report = store.gc_unreachable(progress=lambda phase, done, total: progress.append((phase, done, total)))
     assert report.to_json() == {"root_count": 3, "retained_blob_count": 6, "deleted_blob_count": 7,
                                 "freed_bytes": sum(lengths[h] for h in garbage), "dry_run": False,
-                                "missing_blob_count": 0}
+                                "missing_blob_count": 0, "batch_count": 1, "busy": None}
     assert set(store.blob_hashes()) == kept
     assert progress == [("mark", 1, 1), ("sweep", 7, 7)]
     checkpoint = store.get_checkpoint(head.checkpoint_ref)
@@ -148,7 +148,7 @@ def test_no_roots_collects_everything(tmp_db):
         report = store.gc_unreachable()
         assert report.to_json() == {"root_count": 0, "retained_blob_count": 0, "deleted_blob_count": 5,
                                     "freed_bytes": sum(lengths[r] for r in refs), "dry_run": False,
-                                    "missing_blob_count": 0}
+                                    "missing_blob_count": 0, "batch_count": 1, "busy": None}
         assert store.blob_hashes() == []
 
 

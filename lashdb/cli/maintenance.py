@@ -1,15 +1,19 @@
 """`lashdb gc` and `lashdb vacuum`: the two commands that change session databases.
 
 JSON documents (keys are stable; sizes in bytes):
-- ``gc``: dry_run, sessions (path, session_id, outcome — collected, dry-run, refused, aborted, failed —,
-  root_count, retained_blob_count, deleted_blob_count, freed_bytes, missing_blob_count, error), total
-  (sessions, collected, refused, aborted, failed, root_count, retained_blob_count, deleted_blob_count,
-  freed_bytes).
+- ``gc``: dry_run, force, sessions (path, session_id, outcome — collected, dry-run, busy, refused, aborted,
+  failed —, root_count, retained_blob_count, deleted_blob_count, freed_bytes, missing_blob_count,
+  batch_count, busy — null, or session_id, owner_id, expires_at, expires_at_epoch_ms of the live lease —,
+  error), total (sessions, collected, busy, refused, aborted, failed, root_count, retained_blob_count,
+  deleted_blob_count, freed_bytes).
 - ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, refused, failed —,
   removed_node_count, compacted, size_before, size_after, error), total (sessions, vacuumed, refused,
   failed, removed_node_count, size_before, size_after).
 Exit codes: a file that is not a v4 session (foreign schema: the cutover message) or cannot be opened
-exits 3 and the others still run; an aborted GC exits 1. ``gc --dry-run`` only reads.
+exits 3 and the others still run; an aborted GC exits 1. ``gc`` skips a session whose execution lease
+is live (a runtime may have written blobs its next head will name) and prints ``busy: lease held by
+OWNER until TIME``: with ``--all`` that is exit 0, for a named session exit 3; ``--force`` collects it
+anyway. ``gc --dry-run`` only reads.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ VACUUM_COLUMNS = [("session", "session"), ("file", "file"), ("outcome", "outcome
                   ("removed_node_count", "nodes removed"), ("before", "size before"), ("after", "size after")]
 
 
-def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | None = None) -> None:
-    """Print each failure's error line, the document or table (and footer), and exit with the worst code."""
+def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | None = None,
+            extra: list[str] = (), code: int = 0) -> None:
+    """Print each failure's error line, the document or table (footer, extra lines), and exit with the
+    worst code (at least ``code``)."""
     for r, d in zip(results, doc["sessions"]):
         if r.error is not None:
             hint = getattr(r.error, "hint", "")
@@ -43,7 +49,9 @@ def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | N
         output.emit(rows, columns)
         if footer:
             typer.echo(footer)
-    code = max([common.exit_code(r.error) for r in results if r.error is not None], default=common.EXIT_OK)
+        for line in extra:
+            typer.echo(line)
+    code = max([code] + [common.exit_code(r.error) for r in results if r.error is not None])
     if code:
         raise typer.Exit(code)
 
@@ -57,18 +65,33 @@ def register(app: typer.Typer) -> None:
         session: common.SessionOpt = None,
         all_: common.AllOpt = False,
         dry_run: common.DryRunOpt = False,
+        force: Annotated[bool, typer.Option("--force", help="Collect a session even while a runtime holds its "
+                                            "execution lease (it may delete blobs the runtime is about to "
+                                            "name).")] = False,
         json: common.JsonOpt = False,
     ) -> None:
         """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
         from lashdb.engine import maintenance
 
-        results = maintenance.gc_sessions(common.session_paths(sessions, session, all_), dry_run=dry_run)
+        results = maintenance.gc_sessions(common.session_paths(sessions, session, all_), dry_run=dry_run,
+                                          force=force)
         t = maintenance.gc_totals(results)
         footer = (f"\ntotal: {t['sessions']} session(s), {t['deleted_blob_count']} blob(s) "
                   + (f"to delete, would free {output.human_bytes(t['freed_bytes'])}" if dry_run
                      else f"deleted, freed {output.human_bytes(t['freed_bytes'])}"))
-        _finish(results, {"dry_run": dry_run, "sessions": [r.to_json() for r in results], "total": t},
-                GC_COLUMNS, json, footer)
+        docs = [r.to_json() for r in results]
+        for d in docs:
+            if d["busy"] is not None:
+                d["busy"] = output.with_iso(d["busy"], "expires_at_ms")
+        busy = [d for d in docs if d["busy"] is not None]
+        extra = [f"busy: lease held by {d['busy']['owner_id']} until {d['busy']['expires_at']} "
+                 f"(session {d['session_id'] or Path(d['path']).name} "
+                 + (f"stopped after {d['deleted_blob_count']} blob(s) deleted" if d["batch_count"] else "skipped")
+                 + "; --force collects it anyway)" for d in busy]
+        # Over --all a busy session is the normal state of a running deployment; named, it was not done.
+        code = common.EXIT_UNUSABLE if busy and not all_ else common.EXIT_OK
+        _finish(results, {"dry_run": dry_run, "force": force, "sessions": docs, "total": t},
+                GC_COLUMNS, json, footer, extra, code)
 
     @app.command("vacuum")
     def vacuum(

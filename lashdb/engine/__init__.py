@@ -32,6 +32,7 @@ from .errors import (
     HeadRevisionConflict,
     LashdbError,
     LookupFailed,
+    MissingCheckpoint,
     NotALashDatabase,
     QueuedWorkClaimExpired,
     RuntimeTurnCommitConflict,

@@ -16,10 +16,11 @@ Contract:
   release completion for the commit's own session (W9), and every value and id storable
   (:func:`values.check`: JSON data, at most ``MAX_NESTING`` deep; else :class:`UnstorableValue`).
 - :func:`auto_gc` runs after a successful commit (replays included) when the store's GC policy
-  says so, in its own transaction; a GC failure is logged and kept in ``last_auto_gc_error`` and
+  says so, in its own transactions, under the commit's lease fence; a GC failure is logged and kept in ``last_auto_gc_error`` and
   never turns the commit into a failure.
 - :func:`load_session` reads head, graph (full, or the active path to a leaf, cycle-safe),
-  hydrated checkpoint (missing parts are ``None``, damaged ones raise :class:`BackendError`) and the
+  hydrated checkpoint (missing child parts are ``None``, damaged ones raise :class:`BackendError`, a
+  manifest the head names but the blobs table lacks raises :class:`MissingCheckpoint`) and the
   merged token ledger in one read snapshot.
 - :func:`turn_commit_hash` is the caller-side hash of §2.6: the commit without its revision,
   lease and stamp fields, volatile ids and timestamps scrubbed, as canonical JSON with every object
@@ -50,6 +51,7 @@ from .errors import (
     BlobError,
     HeadRevisionConflict,
     LashdbError,
+    MissingCheckpoint,
     QueuedWorkClaimExpired,
     RuntimeTurnCommitConflict,
     SessionBindingMismatch,
@@ -571,13 +573,14 @@ def apply(conn: apsw.Connection, commit: RuntimeCommit, prepared: PreparedCheckp
     return result
 
 
-def auto_gc(store: Store, commit_number: int) -> None:
-    """Run GC after the N-th successful commit if the policy asks; record, never raise, a GC failure."""
+def auto_gc(store: Store, commit_number: int, fence: SessionExecutionLeaseFence | None = None) -> None:
+    """Run GC after the N-th successful commit if the policy asks, under the commit's lease; record,
+    never raise, a GC failure."""
     every = store.options.gc_policy.auto_run_every_commits
     if not every or commit_number % every:
         return
     try:
-        store.gc_unreachable()
+        store.gc_unreachable(lease=fence)
     except LashdbError as exc:
         store.last_auto_gc_error = exc
         log.warning("auto-GC after commit %d of %s failed (the commit itself succeeded): %s",
@@ -609,6 +612,9 @@ def load_session(conn: apsw.Connection, scope: SessionReadScope, limit: int) -> 
         except BlobError as exc:
             raise BackendError(f"checkpoint `{head.checkpoint_ref}` of the session head cannot be read: {exc}",
                                hint=exc.hint) from exc
+        if checkpoint is None:
+            # The head names it, so it was written and then lost (SPEC §6 amended): damage, never "none".
+            raise MissingCheckpoint(head.checkpoint_ref)
     return PersistedSessionRead(head.session_id, head.head_revision, head.config, head.agent_frames,
                                 head.current_agent_frame_id, graph, head.checkpoint_ref, checkpoint,
                                 merge_ledger(store_rows._load_usage(conn)))

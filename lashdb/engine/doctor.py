@@ -27,7 +27,7 @@ from typing import Any
 
 import apsw
 
-from . import codec, discovery, gc, verify
+from . import blobs, codec, discovery, gc, verify
 from .connection import open_readonly, sidecar, translate
 from .errors import DatabaseNotFound, LashdbError
 from .inspect import _columns, _one_line, iso_ms
@@ -222,13 +222,19 @@ def blob_envelopes(found: discovery.Found, ctx: Context) -> list[Finding] | None
 
 @check
 def gc_roots(found: discovery.Found, ctx: Context) -> list[Finding] | None:
-    """The head reads and its live checkpoint manifest decodes (else GC would abort)."""
+    """The head reads, and the checkpoint manifest it names is stored (else every session read fails)
+    and decodes (else GC would abort)."""
     if not _openable(found) or not _kind_is(found, SESSION) or found.classification.foreign:
         return None
+    conn = ctx.connection(found.path)
     try:
-        gc.find_reachable_objects(ctx.connection(found.path), codec.DEFAULT_DECOMPRESSION_LIMIT)
+        gc.find_reachable_objects(conn, codec.DEFAULT_DECOMPRESSION_LIMIT)
+        ref = gc.head_checkpoint_ref(conn)
     except LashdbError as exc:
         return [Finding("gc_roots", ERROR, f"gc would abort: {_one_line(exc)}", getattr(exc, "blob_hash", None))]
+    if ref is not None and blobs.get_stored(conn, ref) is None:
+        return [Finding("gc_roots", ERROR, f"the session head names checkpoint {ref}, which is missing from the "
+                        "blobs table: loading the session fails (restore the database from a copy)", ref)]
     return []
 
 

@@ -295,6 +295,18 @@ class GcAborted(BackendError):
         super().__init__(f"gc: live checkpoint manifest `{blob_hash}` could not be decoded ({reason})")
 
 
+class MissingCheckpoint(BackendError):
+    """The session head names a checkpoint manifest that is not in the blobs table: damage, never "none"."""
+
+    hint = ("the head's checkpoint was deleted (e.g. by a GC forced past a live lease); restore the database "
+            "from a copy, or run `lashdb doctor` to see what else is missing")
+
+    def __init__(self, blob_hash: str, path: str | None = None):
+        self.blob_hash = blob_hash
+        super().__init__(f"session head names checkpoint `{blob_hash}`, which is missing from the blobs table",
+                         path=path)
+
+
 class WorkerFailed(LashdbError):
     """A worker process of a parallel read died before it answered; nothing was written."""
 

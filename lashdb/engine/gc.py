@@ -1,28 +1,42 @@
-"""Garbage collection of unreachable blobs (SPEC §6).
+"""Garbage collection of unreachable blobs (SPEC §6, amended 2026-12: batches and the runtime's lease).
 
-Contract: plain functions over an open session connection; the caller holds one ``BEGIN
-IMMEDIATE`` transaction around :func:`collect` so mark and sweep see one state. Roots are the
-head's ``checkpoint_ref`` (a manifest, whose three child refs are marked too) and every
-``artifact_refs.blob_ref``. A manifest root that is present but cannot be decoded aborts with
-:class:`GcAborted` before anything is deleted. The sweep is one set-based ``DELETE``. A dry run
-computes the same report and deletes nothing. Progress goes to an optional callback.
+Contract: :func:`collect` runs batches, each through the caller's ``transaction`` (one ``BEGIN
+IMMEDIATE``), so a committer waits for one batch at most. Each batch first asks ``busy`` (a live
+execution lease someone else holds stops the GC: the report says who, with what was deleted so far),
+then re-reads the roots — the head's ``checkpoint_ref`` (a manifest, whose three child refs are
+marked too) and every ``artifact_refs.blob_ref`` —, marks, and deletes at most ``batch_size``
+unmarked rows set-based. It stops after a batch that deletes fewer. A manifest root that is present
+but cannot be decoded aborts with :class:`GcAborted` in that batch before it deletes anything (in
+the first batch: nothing at all is deleted; earlier batches' deletions were right when made). A
+dry run is one read snapshot counting what the batches would delete. The report sums the batches.
+Progress goes to an optional callback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import apsw
 
 from . import blobs, codec
 from .connection import query_one
 from .errors import BackendError, BlobError, GcAborted
-from .model import GcReport, SessionCheckpoint, SessionHeadMeta
+from .model import GcBusy, GcReport, SessionCheckpoint, SessionHeadMeta
 
 Progress = Callable[[str, int, int], None]
-"""``progress(phase, done, total)``; phases are ``mark`` and ``sweep``."""
+"""``progress(phase, done, total)``; phases are ``mark`` (first batch) and ``sweep`` (after each batch)."""
+
+Transaction = Callable[[Callable[[apsw.Connection], Any]], Any]
+"""``transaction(fn)`` runs ``fn(conn)`` in one transaction (``BEGIN IMMEDIATE``; a dry run: a read snapshot)."""
+BusyCheck = Callable[[apsw.Connection], "GcBusy | None"]
+"""Inside a batch's transaction: the live lease that stops this GC, or ``None`` to go on."""
+
+DEFAULT_BATCH_SIZE = 2_000
+"""Rows deleted per batch: a batch of 2,000 ~5 KiB blobs commits in tens of milliseconds (measured)."""
 
 
 @dataclass(frozen=True)
@@ -71,33 +85,92 @@ def find_reachable_objects(conn: apsw.Connection, limit: int, progress: Progress
     return Reachability(len(manifests) + len(artifact_roots), frozenset(reachable))
 
 
-def collect(conn: apsw.Connection, *, limit: int, dry_run: bool = False,
-            progress: Progress | None = None) -> GcReport:
-    """Mark, then delete (unless ``dry_run``) every unreachable blob; report what happened."""
-    found = find_reachable_objects(conn, limit, progress)
+@contextlib.contextmanager
+def _marked(conn: apsw.Connection, reachable: frozenset[str]) -> Iterator[int]:
+    """A temporary table of the marked hashes for the set-based sweep; yields how many are present."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS lashdb_gc_marked (hash TEXT PRIMARY KEY)")
     try:
         conn.execute("DELETE FROM temp.lashdb_gc_marked")
-        conn.executemany("INSERT OR IGNORE INTO temp.lashdb_gc_marked (hash) VALUES (?)",
-                         [(h,) for h in found.reachable])
-        present = int(query_one(
+        conn.executemany("INSERT OR IGNORE INTO temp.lashdb_gc_marked (hash) VALUES (?)", [(h,) for h in reachable])
+        yield int(query_one(
             conn, "SELECT count(*) FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_marked)")[0])
-        doomed, freed = query_one(
-            conn,
-            "SELECT count(*), coalesce(sum(length(content)), 0) FROM blobs "
-            "WHERE hash NOT IN (SELECT hash FROM temp.lashdb_gc_marked)",
-        )
-        if not dry_run and doomed:
-            conn.execute("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM temp.lashdb_gc_marked)")
-        if progress:
-            progress("sweep", int(doomed), int(doomed))
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_marked")
-    return GcReport(
-        root_count=found.root_count,
-        retained_blob_count=present,
-        deleted_blob_count=int(doomed),
-        freed_bytes=int(freed),
-        dry_run=dry_run,
-        missing_blob_count=len(found.reachable) - present,
-    )
+
+
+_UNMARKED = "FROM blobs WHERE hash NOT IN (SELECT hash FROM temp.lashdb_gc_marked)"
+
+
+@dataclass(frozen=True)
+class _Batch:
+    root_count: int
+    retained: int
+    missing: int
+    deleted: int
+    freed: int
+    unmarked: int | None  # every unmarked row at this batch (counted in the first batch only)
+
+
+def _batch(conn: apsw.Connection, *, limit: int, batch_size: int, dry_run: bool, first: bool,
+           progress: Progress | None) -> _Batch:
+    """One batch: re-read the roots, mark, delete at most ``batch_size`` unmarked rows (dry run: count all)."""
+    found = find_reachable_objects(conn, limit, progress if first else None)
+    with _marked(conn, found.reachable) as present:
+        unmarked = None
+        if dry_run or first:
+            count, size = query_one(conn, f"SELECT count(*), coalesce(sum(length(content)), 0) {_UNMARKED}")
+            unmarked = int(count)
+        if dry_run:
+            deleted, freed = unmarked, int(size)
+        else:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS lashdb_gc_doomed (hash TEXT PRIMARY KEY, size INTEGER)")
+            try:
+                conn.execute("DELETE FROM temp.lashdb_gc_doomed")
+                conn.execute(f"INSERT INTO temp.lashdb_gc_doomed (hash, size) SELECT hash, length(content) "
+                             f"{_UNMARKED} LIMIT ?", (batch_size,))
+                deleted, freed = query_one(conn, "SELECT count(*), coalesce(sum(size), 0) FROM temp.lashdb_gc_doomed")
+                if deleted:
+                    conn.execute("DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_doomed)")
+            finally:
+                conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_doomed")
+    return _Batch(found.root_count, present, len(found.reachable) - present, int(deleted), int(freed), unmarked)
+
+
+def collect(transaction: Transaction, *, limit: int, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False,
+            busy: BusyCheck | None = None, progress: Progress | None = None) -> GcReport:
+    """Collect in batches, each one ``transaction``; stop when a batch deletes less than ``batch_size``
+    or ``busy`` names a live lease (the report then says so, with what the batches before it did)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"GC batch_size must be a positive int (got {batch_size!r})")
+    deleted = freed = batches = 0
+    last: _Batch | None = None
+    total = 0
+
+    def one(conn: apsw.Connection) -> _Batch | GcBusy:
+        # The lease is read in the batch's own transaction: a runtime that claimed it since the last
+        # batch may be about to name blobs this batch would delete.
+        holder = busy(conn) if busy else None
+        return holder or _batch(conn, limit=limit, batch_size=batch_size, dry_run=dry_run, first=last is None,
+                                progress=progress)
+
+    while True:
+        out = transaction(one)
+        if isinstance(out, GcBusy):
+            return _report(last, deleted, freed, dry_run, batches, out)
+        last, batches = out, batches + 1
+        deleted, freed = deleted + out.deleted, freed + out.freed
+        total = max(total, out.unmarked or 0, deleted)
+        if progress:
+            progress("sweep", deleted, total)
+        if dry_run:
+            # What the batches would do on this state: full batches, then the one that finds fewer.
+            return _report(last, deleted, freed, True, deleted // batch_size + 1, None)
+        if out.deleted < batch_size:
+            return _report(last, deleted, freed, False, batches, None)
+
+
+def _report(last: _Batch | None, deleted: int, freed: int, dry_run: bool, batches: int,
+            busy: GcBusy | None) -> GcReport:
+    return GcReport(root_count=last.root_count if last else 0, retained_blob_count=last.retained if last else 0,
+                    deleted_blob_count=deleted, freed_bytes=freed, dry_run=dry_run,
+                    missing_blob_count=last.missing if last else 0, batch_count=batches, busy=busy)

@@ -11,12 +11,15 @@ Contract:
 - :func:`release` clears the row only when all four completion fields match; a stale or foreign
   completion changes nothing and is not an error. Expiry is not checked: a lapsed holder that was
   not taken over may still release.
+- :func:`live_foreign_lease` finds a live lease held by someone other than the given fences: what
+  makes a GC from outside the runtime skip the session (SPEC §6, amended 2026-12).
 - Functions take an open connection; the caller holds the ``BEGIN IMMEDIATE`` transaction and
   passes the one clock reading of the operation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +138,19 @@ def try_claim(conn: apsw.Connection, session_id: str, owner_id: str, ttl_ms: int
         "lease_claimed_at_ms = excluded.lease_claimed_at_ms, lease_expires_at_ms = excluded.lease_expires_at_ms",
         (session_id, owner_id, token, fencing, now, expires))
     return SessionExecutionLease(session_id, owner_id, token, fencing, now, expires)
+
+
+def live_foreign_lease(conn: apsw.Connection, now: int,
+                       held: Iterable[SessionExecutionLeaseFence]) -> SessionExecutionLease | None:
+    """The first live lease in this database whose holder is not among ``held``, or ``None``."""
+    mine = {(f.session_id, f.owner_id, f.lease_token, f.fencing_token) for f in held}
+    for row in conn.execute(
+            "SELECT session_id, lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, "
+            "lease_expires_at_ms FROM session_execution_leases "
+            "WHERE lease_token IS NOT NULL AND lease_expires_at_ms > ? ORDER BY session_id", (now,)):
+        if tuple(row[:4]) not in mine:
+            return SessionExecutionLease(*row)
+    return None
 
 
 def ensure_fence(conn: apsw.Connection, session_id: str, fence: SessionExecutionLeaseFence, now: int) -> None:

@@ -4,7 +4,9 @@ Contract:
 - Each file is classified read-only first (:func:`discovery.examine`); one that is not a session
   database, or is one of a foreign schema, is refused with :class:`NotALashDatabase` or the cutover
   :class:`SchemaVersionError` before any writable open, so it is never touched.
-- ``gc`` runs :meth:`Store.gc_unreachable` (SPEC §6): one ``BEGIN IMMEDIATE`` mark and sweep. A dry
+- ``gc`` runs :meth:`Store.gc_unreachable` (SPEC §6): batches, each one ``BEGIN IMMEDIATE`` mark and
+  sweep. It runs from outside the runtime, so a session whose execution lease is live is skipped (or
+  stopped between batches) and reported ``busy`` with the holder and expiry, unless ``force``. A dry
   run opens the file read-only and computes the same report without writing a byte or creating a file.
 - ``vacuum`` runs :meth:`Store.vacuum`: tombstoned nodes removed; with ``compact``, ``VACUUM`` and a
   truncating checkpoint, reporting the size on disk (db + ``-wal``) before the command and after it.
@@ -24,7 +26,7 @@ from typing import Any
 from . import discovery
 from .errors import GcAborted, LashdbError, NotALashDatabase, SchemaVersionError
 from .inspect import file_sizes, read_meta
-from .model import GcReport, VacuumReport
+from .model import GcBusy, GcReport, VacuumReport
 from .schema import SESSION
 from .store import Store
 from .verify import error_text
@@ -71,29 +73,43 @@ class SessionGc:
     error: LashdbError | None = None
 
     @property
+    def busy(self) -> GcBusy | None:
+        """The live lease held by someone else that made this GC skip or stop, if any."""
+        return self.report.busy if self.report else None
+
+    @property
     def outcome(self) -> str:
-        """``collected``, ``dry-run``, ``refused`` (not a v4 session), ``aborted`` or ``failed``."""
+        """``collected``, ``dry-run``, ``busy`` (a live lease), ``refused`` (not a v4 session), ``aborted``
+        or ``failed``."""
+        if self.busy is not None:
+            return "busy"
         return _outcome(self.error, "dry-run" if self.report and self.report.dry_run else "collected")
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object."""
         r = self.report
+        looked = r is not None and r.batch_count > 0  # a session skipped as busy was not looked at
+        b = self.busy
         return {"path": str(self.path), "session_id": self.session_id, "outcome": self.outcome,
-                "root_count": r.root_count if r else None,
-                "retained_blob_count": r.retained_blob_count if r else None,
+                "root_count": r.root_count if looked else None,
+                "retained_blob_count": r.retained_blob_count if looked else None,
                 "deleted_blob_count": r.deleted_blob_count if r else None,
                 "freed_bytes": r.freed_bytes if r else None,
-                "missing_blob_count": r.missing_blob_count if r else None,
+                "missing_blob_count": r.missing_blob_count if looked else None,
+                "batch_count": r.batch_count if r else None,
+                "busy": None if b is None else {"session_id": b.session_id, "owner_id": b.owner_id,
+                                                "expires_at_ms": b.expires_at_epoch_ms},
                 "error": None if self.error is None else error_text(self.path, self.error)}
 
 
-def gc_session(path: str | os.PathLike[str], *, dry_run: bool = False) -> SessionGc:
-    """Collect (or, with ``dry_run``, only count) one session's unreachable blobs; refusals raise."""
+def gc_session(path: str | os.PathLike[str], *, dry_run: bool = False, force: bool = False) -> SessionGc:
+    """Collect (or, with ``dry_run``, only count) one session's unreachable blobs; a live execution
+    lease makes it ``busy`` unless ``force``; refusals raise."""
     path = Path(os.fspath(path))
     _require_session(path)
     opener: Callable[[Path], Store] = Store.open_readonly if dry_run else Store.open
     with opener(path) as store:
-        return SessionGc(path, _session_id(store), store.gc_unreachable(dry_run=dry_run))
+        return SessionGc(path, _session_id(store), store.gc_unreachable(dry_run=dry_run, force=force))
 
 
 @dataclass(frozen=True)
@@ -132,12 +148,13 @@ def vacuum_session(path: str | os.PathLike[str], *, compact: bool = False) -> Se
         return SessionVacuum(path, _session_id(store), report)
 
 
-def gc_sessions(paths: Iterable[str | os.PathLike[str]], *, dry_run: bool = False) -> list[SessionGc]:
-    """GC each file in turn; a file's failure is kept in its result and the others go on."""
+def gc_sessions(paths: Iterable[str | os.PathLike[str]], *, dry_run: bool = False,
+                force: bool = False) -> list[SessionGc]:
+    """GC each file in turn; a file's failure (or busy lease) is kept in its result and the others go on."""
     out = []
     for p in paths:
         try:
-            out.append(gc_session(p, dry_run=dry_run))
+            out.append(gc_session(p, dry_run=dry_run, force=force))
         except LashdbError as exc:
             path = Path(os.fspath(p))
             out.append(SessionGc(path, _stored_session_id(path), None, exc))
@@ -161,6 +178,7 @@ def gc_totals(results: Iterable[SessionGc]) -> dict[str, int]:
     results = list(results)
     done = [r.report for r in results if r.report is not None]
     return {"sessions": len(results), "collected": sum(r.outcome in ("collected", "dry-run") for r in results),
+            "busy": sum(r.outcome == "busy" for r in results),
             "refused": sum(r.outcome == "refused" for r in results),
             "aborted": sum(r.outcome == "aborted" for r in results),
             "failed": sum(r.outcome == "failed" for r in results),

@@ -508,8 +508,25 @@ class SessionPickerInfo:
 
 
 @dataclass(frozen=True)
+class GcBusy:
+    """The live execution lease that made a GC from outside the runtime skip (or stop on) a session."""
+
+    session_id: str
+    owner_id: str
+    expires_at_epoch_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "owner_id": self.owner_id,
+                "expires_at_epoch_ms": self.expires_at_epoch_ms}
+
+
+@dataclass(frozen=True)
 class GcReport:
-    """What a GC found and (unless ``dry_run``) deleted."""
+    """What a GC found and (unless ``dry_run``) deleted, summed over its batches.
+
+    ``busy`` is set when a live execution lease held by someone else stopped it: the counts are
+    then what the batches before that did (``batch_count`` 0: nothing was looked at).
+    """
 
     root_count: int
     retained_blob_count: int
@@ -517,6 +534,8 @@ class GcReport:
     freed_bytes: int
     dry_run: bool = False
     missing_blob_count: int = 0
+    batch_count: int = 0
+    busy: GcBusy | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -526,6 +545,8 @@ class GcReport:
             "freed_bytes": self.freed_bytes,
             "dry_run": self.dry_run,
             "missing_blob_count": self.missing_blob_count,
+            "batch_count": self.batch_count,
+            "busy": None if self.busy is None else self.busy.to_json(),
         }
 
 

@@ -10,6 +10,9 @@ Contract:
   consistent state. Rows that cannot be decoded raise :class:`BackendError` or a blob error naming
   the row; they are never skipped silently.
 - A ``Store`` may be shared between threads; its operations are serialised by a lock.
+- GC (:meth:`Store.gc_unreachable`) runs in batches and skips a session whose execution lease is
+  live and held by someone else than this store object (leases it claimed, or the fence passed in);
+  ``force`` overrides. A head naming a missing checkpoint raises :class:`MissingCheckpoint` on read.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .connection import (
 )
 from .errors import BackendError, BlobDecodeError, LashdbError, SchemaVersionError
 from .model import (
+    GcBusy,
     GcReport,
     GraphNode,
     HydratedCheckpoint,
@@ -68,9 +72,11 @@ def wall_clock_ms() -> int:
 
 @dataclass(frozen=True)
 class GcPolicy:
-    """Run GC after every N-th successful commit (``None`` or 0: never)."""
+    """Run GC after every N-th successful commit (``None`` or 0: never), deleting at most
+    ``batch_size`` rows per transaction."""
 
     auto_run_every_commits: int | None = None
+    batch_size: int = gc.DEFAULT_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ class Store:
         # Enqueue nonces: random per open plus a counter, separate from commit_count (W8).
         self._enqueue_nonce = options.enqueue_nonce or queued_work.NonceSource()
         self._graph_count_hint = commit_ops.GraphCountHint()
+        # Execution leases this store object claimed: GC through it runs under them (SPEC §6 amended).
+        self._held_leases: set[leases.SessionExecutionLeaseFence] = set()
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -386,16 +394,31 @@ class Store:
 
     # --- maintenance ------------------------------------------------------------------------------
 
-    def gc_unreachable(self, *, dry_run: bool = False, progress: gc.Progress | None = None) -> GcReport:
-        """Collect blobs unreachable from the head checkpoint and artifact refs (SPEC §6)."""
+    def gc_unreachable(self, *, dry_run: bool = False, force: bool = False,
+                       lease: leases.SessionExecutionLeaseFence | None = None,
+                       progress: gc.Progress | None = None) -> GcReport:
+        """Collect blobs unreachable from the head checkpoint and artifact refs, in batches (SPEC §6).
+
+        A live execution lease that neither this store object claimed nor ``lease`` names makes it
+        skip (or stop between batches): the report's ``busy`` names the holder. ``force`` ignores leases.
+        """
+        with self._lock:
+            held = set(self._held_leases) | ({lease} if lease is not None else set())
+
+        def busy(c: apsw.Connection) -> GcBusy | None:
+            if force:
+                return None
+            found = leases.live_foreign_lease(c, self._op_now(), held)
+            return None if found is None else GcBusy(found.session_id, found.owner_id, found.expires_at_epoch_ms)
+
+        batch_size = self.options.gc_policy.batch_size
         if dry_run:
             if self.foreign:
                 # GC reads the head by this schema's columns; on another version it would misjudge roots.
                 raise SchemaVersionError(SESSION.name, SESSION.version, self.classification.user_version, self.path)
-            # A dry run only looks; a read snapshot gives it the same consistent view.
-            with self._lock, read_snapshot(self._conn, self.path) as c:
-                return gc.collect(c, limit=self._limit, dry_run=True, progress=progress)
-        return self._write(lambda c: gc.collect(c, limit=self._limit, progress=progress))
+            return gc.collect(self._read, limit=self._limit, batch_size=batch_size, dry_run=True, busy=busy,
+                              progress=progress)
+        return gc.collect(self._write, limit=self._limit, batch_size=batch_size, busy=busy, progress=progress)
 
     def vacuum(self, *, compact: bool = False) -> VacuumReport:
         """Delete tombstoned nodes; with ``compact``, also return free pages to the file system."""
@@ -449,7 +472,9 @@ class Store:
         with self._lock:
             self.commit_count += 1
             number = self.commit_count
-        commit_ops.auto_gc(self, number)
+        if commit.release_session_execution_lease is not None:
+            self._forget_lease(commit.release_session_execution_lease)
+        commit_ops.auto_gc(self, number, commit.session_execution_lease)
         return result
 
     def load_session(self, scope: commit_ops.SessionReadScope | None = None) -> commit_ops.PersistedSessionRead | None:
@@ -463,7 +488,17 @@ class Store:
         ttl = timing.ttl("lease_ttl_ms", lease_ttl_ms)
         values.check_text(session_id, "session_id")
         values.check_text(owner_id, "owner_id")
-        return self.write(lambda c: leases.try_claim(c, session_id, owner_id, ttl, self._op_now()))
+        lease = self.write(lambda c: leases.try_claim(c, session_id, owner_id, ttl, self._op_now()))
+        if lease is not None:
+            with self._lock:
+                self._held_leases.add(lease.fence())
+        return lease
+
+    def _forget_lease(self, completion: leases.SessionExecutionLeaseCompletion) -> None:
+        fence = leases.SessionExecutionLeaseFence(completion.session_id, completion.owner_id,
+                                                  completion.lease_token, completion.fencing_token)
+        with self._lock:
+            self._held_leases.discard(fence)
 
     def renew_session_execution_lease(self, fence: leases.SessionExecutionLeaseFence,
                                       lease_ttl_ms: int) -> leases.SessionExecutionLease:
@@ -476,6 +511,7 @@ class Store:
         """Release the lease if ``completion`` names its exact holder; otherwise change nothing."""
         leases.check_fence(completion)
         self.write(lambda c: leases.release(c, completion))
+        self._forget_lease(completion)
 
     def enqueue_queued_work(self, draft: queued_work.QueuedWorkBatchDraft) -> queued_work.QueuedWorkBatch:
         """Store a batch (or return the stored batch with the same session and source key)."""

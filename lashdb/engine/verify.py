@@ -23,7 +23,8 @@ Contract:
   result, never an exception. Damage to the file itself is a *problem* of that session, also a
   result: SQLite reports the file malformed (a truncated or overwritten database, at open or while
   reading the rows), or its ``-shm`` is there without its ``-wal`` (the ``-wal`` of a live database
-  was deleted: commits not yet checkpointed are lost). A session that cannot be used at all (missing,
+  was deleted: commits not yet checkpointed are lost), or its head cannot be decoded or names a
+  checkpoint manifest that is not stored (SPEC §6 amended). A session that cannot be used at all (missing,
   not SQLite, not a session database, busy, I/O error) keeps its typed error; the others go on.
 """
 
@@ -721,6 +722,21 @@ def _read_all(c: apsw.Connection, entry: SessionVerification, jobs: int, limit: 
               sink: Callable[[list[Verification]], None]) -> None:
     entry.session_id = _session_id(c)
     verify_rows(table_rows(c), jobs=jobs, limit=limit, sink=sink)
+    if not entry.foreign:  # another schema's head is laid out differently; its roots are not read here
+        problem = head_checkpoint_problem(c)
+        if problem:
+            entry.problems.append(problem)
+
+
+def head_checkpoint_problem(c: apsw.Connection) -> str | None:
+    """Why the head's checkpoint cannot be loaded (the head undecodable, or naming a missing blob), or ``None``."""
+    try:
+        ref = gc.head_checkpoint_ref(c)
+    except BackendError as exc:
+        return f"the session head cannot be decoded ({exc.message})"
+    if ref is not None and stored_row(c, ref) is None:
+        return f"the session head names checkpoint {ref}, which is missing from the blobs table"
+    return None
 
 
 def verify_sessions(paths: Iterable[str | os.PathLike[str]], *, jobs: int = DEFAULT_JOBS,
