@@ -4,12 +4,15 @@ JSON documents (keys are stable; sizes in bytes):
 - ``gc``: dry_run, sessions (path, session_id, outcome — collected, dry-run, refused, aborted, failed —,
   root_count, retained_blob_count, deleted_blob_count, freed_bytes, missing_blob_count, error), total
   (sessions, collected, refused, aborted, failed, root_count, retained_blob_count, deleted_blob_count,
-  freed_bytes).
+  freed_bytes, unreadable), unreadable.
 - ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, refused, failed —,
   removed_node_count, compacted, size_before, size_after, error), total (sessions, vacuumed, refused,
-  failed, removed_node_count, size_before, size_after).
+  failed, removed_node_count, size_before, size_after, unreadable), unreadable.
+- ``unreadable`` (both): the files ``--all`` found and could not read, skipped — path, file, status
+  ``unreadable``, reason; each is also named on stderr.
 Exit codes: a file that is not a v4 session (foreign schema: the cutover message) or cannot be opened
-exits 3 and the others still run; an aborted GC exits 1. ``gc --dry-run`` only reads.
+exits 3 and the others still run; an aborted GC exits 1; a file ``--all`` skipped as unreadable does
+not change the exit code. ``gc --dry-run`` only reads.
 """
 
 from __future__ import annotations
@@ -28,8 +31,15 @@ VACUUM_COLUMNS = [("session", "session"), ("file", "file"), ("outcome", "outcome
                   ("removed_node_count", "nodes removed"), ("before", "size before"), ("after", "size after")]
 
 
-def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | None = None) -> None:
-    """Print each failure's error line, the document or table (and footer), and exit with the worst code."""
+def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | None = None,
+            unreadable: common.Unreadable = ()) -> None:
+    """Print each failure's error line, the document or table (and footer), and exit with the worst code.
+    Files ``--all`` found and could not read were named on stderr already; they go into the document and
+    footer but not the exit code (nothing was done to them, as to a file that is not a session)."""
+    doc["unreadable"] = common.unreadable_json(unreadable)
+    doc["total"]["unreadable"] = len(unreadable)
+    if footer and unreadable:
+        footer += f", {len(unreadable)} file(s) unreadable (skipped)"
     for r, d in zip(results, doc["sessions"]):
         if r.error is not None:
             hint = getattr(r.error, "hint", "")
@@ -62,13 +72,14 @@ def register(app: typer.Typer) -> None:
         """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
         from lashdb.engine import maintenance
 
-        results = maintenance.gc_sessions(common.session_paths(sessions, session, all_), dry_run=dry_run)
+        paths, unreadable = common.session_paths(sessions, session, all_)
+        results = maintenance.gc_sessions(paths, dry_run=dry_run)
         t = maintenance.gc_totals(results)
         footer = (f"\ntotal: {t['sessions']} session(s), {t['deleted_blob_count']} blob(s) "
                   + (f"to delete, would free {output.human_bytes(t['freed_bytes'])}" if dry_run
                      else f"deleted, freed {output.human_bytes(t['freed_bytes'])}"))
         _finish(results, {"dry_run": dry_run, "sessions": [r.to_json() for r in results], "total": t},
-                GC_COLUMNS, json, footer)
+                GC_COLUMNS, json, footer, unreadable)
 
     @app.command("vacuum")
     def vacuum(
@@ -82,11 +93,12 @@ def register(app: typer.Typer) -> None:
         """Remove tombstoned graph nodes (and with --compact, shrink the file)."""
         from lashdb.engine import maintenance
 
-        results = maintenance.vacuum_sessions(common.session_paths(sessions, session, all_), compact=compact)
+        paths, unreadable = common.session_paths(sessions, session, all_)
+        results = maintenance.vacuum_sessions(paths, compact=compact)
         t = maintenance.vacuum_totals(results)
         footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
         if t["size_before"] is not None:
             footer += (f", {output.human_bytes(t['size_before'])} → {output.human_bytes(t['size_after'])} "
                        "on disk")
         _finish(results, {"compact": compact, "sessions": [r.to_json() for r in results], "total": t},
-                VACUUM_COLUMNS, json, footer)
+                VACUUM_COLUMNS, json, footer, unreadable)

@@ -83,8 +83,10 @@ def register(app: typer.Typer) -> None:
         from lashdb.engine import inspect, parallel
 
         st = common.state()
+        skipped: list[inspect.SessionSummary] = []
         rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
-                                     jobs=jobs or parallel.DEFAULT_JOBS)
+                                     jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
+        common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
         docs = [r.to_json() for r in rows]
         foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
         if foreign:
