@@ -10,6 +10,10 @@ JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 860
   supported_schema_version, meta, relation, head, user_messages, token_ledger, token_totals, blobs,
   execution_lease, queued_work, attachments, turn_commits, sidecars, files.
 - ``delete``: path, session_id, dry_run, files (path, bytes), removed, sidecars_kept.
+A ``*.db`` under the root that cannot be read (symlink loop, permission denied, an unreadable
+``-wal``/``-shm``) is a ``list`` row with status ``unreadable: <reason>``; one that is not a regular
+file (FIFO, socket, directory) is a row only with ``--all``. Each is also named on stderr. A root
+that does not exist or is not a directory exits 3.
 """
 
 from __future__ import annotations
