@@ -35,12 +35,12 @@ LS_KEYS = {"hash", "kind", "hints", "compression", "stored_bytes", "logical_byte
            "format", "error"}
 ENVELOPE_KEYS = {"hash", "path", "session_id", "status", "foreign", "schema_version", "format", "kind", "hints",
                  "compression", "stored_bytes", "logical_bytes", "verification", "reason", "also_in"}
-VERIFY_KEYS = {"ok", "jobs", "sessions", "total"}
+VERIFY_KEYS = {"ok", "jobs", "sessions", "total", "unreadable"}
 VERIFY_SESSION_KEYS = {"path", "session_id", "status", "foreign", "schema_version", "ok", "result", "blobs",
                        "passed", "failed", "counts", "stored_bytes", "logical_bytes", "failures", "problems",
                        "error"}
 VERIFY_TOTAL_KEYS = {"sessions", "sessions_failed", "damaged", "errors", "blobs", "passed", "failed", "counts",
-                     "stored_bytes", "logical_bytes"}
+                     "stored_bytes", "logical_bytes", "unreadable"}
 
 
 # --- helpers ----------------------------------------------------------------------------------------

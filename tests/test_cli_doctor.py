@@ -25,7 +25,7 @@ runner = CliRunner()
 
 DOC_KEYS = {"ok", "paths", "checked_at", "checked_at_epoch_ms", "checked", "problem_files", "errors", "warnings",
             "files"}
-FILE_KEYS = {"path", "file", "kind", "schema_version", "supported_schema_version", "db_bytes", "wal_bytes", "ok",
+FILE_KEYS = {"path", "file", "kind", "status", "reason", "schema_version", "supported_schema_version", "db_bytes", "wal_bytes", "ok",
              "checks", "findings"}
 FINDING_KEYS = {"check", "severity", "subject", "message"}
 

@@ -27,14 +27,15 @@ FIXTURES = FIXTURES_DIR
 V38 = FIXTURES / "durable-core.db"
 runner = CliRunner()
 
-GC_KEYS = {"dry_run", "force", "sessions", "total"}
+GC_KEYS = {"dry_run", "force", "sessions", "total", "unreadable"}
 GC_SESSION_KEYS = {"path", "session_id", "outcome", "root_count", "retained_blob_count", "deleted_blob_count",
                    "freed_bytes", "missing_blob_count", "batch_count", "busy", "error"}
 GC_TOTAL_KEYS = {"sessions", "collected", "busy", "refused", "aborted", "failed", "root_count", "retained_blob_count",
-                 "deleted_blob_count", "freed_bytes"}
+                 "deleted_blob_count", "freed_bytes", "unreadable"}
 VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "size_before",
                        "size_after", "error"}
-VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "refused", "failed", "removed_node_count", "size_before", "size_after"}
+VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "refused", "failed", "removed_node_count", "size_before", "size_after",
+                     "unreadable"}
 
 
 def run(root, *args):
@@ -289,7 +290,7 @@ def test_vacuum_removes_tombstoned_nodes(demo):
     result = run(demo.root, "vacuum", "--all", "--json")
     assert result.exit_code == 0 and result.stderr == ""
     doc = json.loads(result.stdout)
-    assert set(doc) == {"compact", "sessions", "total"} and doc["compact"] is False
+    assert set(doc) == {"compact", "sessions", "total", "unreadable"} and doc["compact"] is False
     for entry in doc["sessions"]:
         assert set(entry) == VACUUM_SESSION_KEYS and entry["outcome"] == "vacuumed"
         live, dead = counts[entry["path"]]

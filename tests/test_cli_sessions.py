@@ -112,7 +112,8 @@ def test_empty_root_hints_at_demo(tmp_path):
     result = run(tmp_path, "sessions", "list")
     assert result.exit_code == 0 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "lashdb demo" in result.stderr
-    assert run(tmp_path / "missing", "sessions", "list").stderr.startswith("no sessions under")
+    missing = run(tmp_path / "missing", "sessions", "list")  # issue 10: a missing root is exit 3, not empty
+    assert missing.exit_code == 3 and missing.stderr.startswith(f"lashdb: error: {tmp_path / 'missing'}: sessions root")
     quiet = runner.invoke(app, ["--root", str(tmp_path), "--quiet", "sessions", "list"])
     assert quiet.exit_code == 0 and quiet.stderr == ""
     as_json = run(tmp_path, "sessions", "list", "--json")

@@ -88,7 +88,7 @@ def test_demo_root_has_no_damage(demo):
                         "warnings", "files"}
     assert doc["checked"] == len(files) and doc["checked_at_epoch_ms"] == NOW and doc["errors"] == 0
     assert doc["ok"] is (doc["warnings"] == 0) and doc["checked_at"] == "2026-09-21T14:13:20Z"
-    assert set(doc["files"][0]) == {"path", "file", "kind", "schema_version", "supported_schema_version",
+    assert set(doc["files"][0]) == {"path", "file", "kind", "status", "reason", "schema_version", "supported_schema_version",
                                     "db_bytes", "wal_bytes", "ok", "checks", "findings"}
     assert snapshot(root) == before
 

@@ -102,8 +102,12 @@ def test_list_all_adds_other_databases(demo):
     assert rows["journal.db"].session_id is None
 
 
-def test_list_of_a_missing_root_is_empty(tmp_path):
-    assert inspect.list_sessions(tmp_path / "nothing") == []
+def test_list_of_a_missing_root_is_refused(tmp_path):
+    # Issue 10: a root that does not exist is an unusable target, not an empty list.
+    from lashdb.engine.errors import RootUnusable
+
+    with pytest.raises(RootUnusable, match="nothing: sessions root does not exist"):
+        inspect.list_sessions(tmp_path / "nothing")
 
 
 def test_foreign_session_in_the_list(tmp_path):

@@ -11,10 +11,12 @@ JSON documents (keys are stable; sizes in bytes):
   counts (by verification status), stored_bytes, logical_bytes, failures (hash, status, reason, format,
   kind, stored_bytes), problems (damage to the file itself: malformed database, deleted -wal), error),
   total (sessions, sessions_failed, damaged, errors, blobs, passed, failed, counts, stored_bytes,
-  logical_bytes).
+  logical_bytes, unreadable), unreadable (files ``--all`` found and could not read, not verified: path,
+  file, status ``unreadable``, reason).
 Exit codes: 2 for a malformed hash or too short a prefix; 3 for an unknown or ambiguous session, an
 unknown or ambiguous hash, a file that is not a session database, a damaged blob to cat; ``verify``
-exits 1 when any blob fails or a database is damaged, and 3 when a session cannot be used at all.
+exits 1 when any blob fails, a database is damaged or a file ``--all`` found cannot be read, and 3
+when a named session cannot be used at all.
 ``cat -o -`` writes to stdout.
 """
 
@@ -68,7 +70,10 @@ def _locate(query: str, session: str | None):
         path = common.resolve(session)
         return verify.find_blob(query, [path], where=str(path))
     st = common.state()
-    paths = [f.path for f in discovery.discover(st.root, recursive=st.recursive) if f.is_session]
+    found = discovery.discover(st.root, recursive=st.recursive)
+    common.warn_unreadable([(f.path, discovery.unreadable_reason(f.error)) for f in found if f.unreadable],
+                           "; not searched")
+    paths = [f.path for f in found if f.is_session]
     return verify.find_blob(query, paths, where=f"the sessions under {st.root}", skip_unreadable=True)
 
 
@@ -155,7 +160,7 @@ def register(app: typer.Typer) -> None:
         """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1)."""
         from lashdb.engine import verify
 
-        paths = common.session_paths(sessions, session, all_)
+        paths, unreadable = common.session_paths(sessions, session, all_)
         bar = common.show_progress(json) and sys.stderr.isatty()
         with output.progress(verify.count_blobs(paths) if bar else 0, "verifying blobs", enabled=bar) as advance:
             report = verify.verify_sessions(paths, jobs=jobs or verify.DEFAULT_JOBS, progress=advance)
@@ -164,12 +169,17 @@ def register(app: typer.Typer) -> None:
             if s.error is not None:
                 hint = getattr(s.error, "hint", "")
                 sys.stderr.write(f"lashdb: error: {s.error_text}" + (f" ({hint})" if hint else "") + "\n")
+        doc = report.to_json()
+        # A file --all found and could not read was not verified: the run found a problem.
+        doc["ok"] = report.ok and not unreadable
+        doc["unreadable"] = common.unreadable_json(unreadable)
+        doc["total"]["unreadable"] = len(unreadable)
         if json:
-            output.emit(report.to_json(), json=True)
+            output.emit(doc, json=True)
         else:
-            _render_verify(report.to_json())
+            _render_verify(doc)
         code = max([common.exit_code(s.error) for s in report.sessions if s.error is not None]
-                   + [common.EXIT_PROBLEMS if not report.ok else common.EXIT_OK])
+                   + [common.EXIT_PROBLEMS if not doc["ok"] else common.EXIT_OK])
         if code:
             raise typer.Exit(code)
 
@@ -190,4 +200,5 @@ def _render_verify(doc: dict) -> None:
     t = doc["total"]
     typer.echo(f"\ntotal: {t['sessions']} session(s), {t['blobs']} blob(s), {t['passed']} ok, {t['failed']} failed"
                + (f", {t['damaged']} database(s) damaged" if t["damaged"] else "")
-               + (f", {t['errors']} session(s) unusable" if t["errors"] else ""))
+               + (f", {t['errors']} session(s) unusable" if t["errors"] else "")
+               + (f", {t['unreadable']} file(s) unreadable (skipped)" if t["unreadable"] else ""))

@@ -84,26 +84,49 @@ def resolve(query: str) -> Path:
     return resolve_session(st.root, query, recursive=st.recursive)
 
 
-def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) -> list[Path]:
+Unreadable = list[tuple[Path, str]]
+"""Files the walk found and could not read: (path, the OS's reason)."""
+
+
+def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) -> tuple[list[Path], Unreadable]:
     """What a multi-session command acts on: each SESSION/``--session`` resolved, plus with ``--all``
     every session database under root and every ``*.db`` that SQLite finds damaged (it may be a
     session; not one named as a sidecar), so no broken session is skipped silently; duplicates
-    removed; nothing named → exit 2."""
+    removed; nothing named → exit 2. Second: the files ``--all`` found and could not read (not acted
+    on; named on stderr here, the command reports them in its JSON and exit code)."""
     targets = session_targets(args, opts)
     if not targets and not all_:
         raise fail("name a SESSION (or --session ID), or pass --all", EXIT_USAGE)
     paths = [resolve(t) for t in targets]
+    unreadable: Unreadable = []
     if all_:
-        from lashdb.engine.discovery import discover, is_sidecar_name
+        from lashdb.engine.discovery import discover, is_sidecar_name, unreadable_reason
         from lashdb.engine.verify import is_damage
 
         st = state()
-        paths += [f.path for f in discover(st.root, recursive=st.recursive)
-                  if f.is_session or (f.error is not None and is_damage(f.error) and not is_sidecar_name(f.path))]
+        for f in discover(st.root, recursive=st.recursive):
+            if f.unreadable:
+                unreadable.append((f.path, unreadable_reason(f.error)))
+            elif f.is_session or (f.error is not None and is_damage(f.error) and not is_sidecar_name(f.path)):
+                paths.append(f.path)
+        warn_unreadable(unreadable, "; skipped")
     unique: dict[str, Path] = {}
     for path in paths:
         unique.setdefault(os.path.realpath(path), path)
-    return list(unique.values())
+    return list(unique.values()), unreadable
+
+
+def warn_unreadable(unreadable: Unreadable, note: str = "") -> None:
+    """Name on stderr, one line each, every file the walk found and could not read, with the reason."""
+    from . import output
+
+    for path, reason in unreadable:
+        output.warn(f"{path}: unreadable: {reason}{note}")
+
+
+def unreadable_json(unreadable: Unreadable) -> list[dict]:
+    """The ``unreadable`` entries of a JSON document: path, file, status ``unreadable``, reason."""
+    return [{"path": str(p), "file": p.name, "status": "unreadable", "reason": r} for p, r in unreadable]
 
 
 def exit_code(exc: BaseException) -> int:
@@ -184,8 +207,9 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
                                f"(no {path.name}{discovery.SIDECAR_SUFFIXES[role]} beside it)",
                                hint=f"name the {kind.name} file with --db PATH")
         return _require_kind(sidecar, kind, role)
-    candidates = [f.path for f in discovery.discover(st.root, recursive=st.recursive)
-                  if f.classification is not None and f.classification.kind is kind]
+    found = discovery.discover(st.root, recursive=st.recursive)
+    warn_unreadable([(f.path, discovery.unreadable_reason(f.error)) for f in found if f.unreadable], "; not searched")
+    candidates = [f.path for f in found if f.classification is not None and f.classification.kind is kind]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

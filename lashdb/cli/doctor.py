@@ -1,9 +1,11 @@
 """`lashdb doctor`: read-only health checks over every database under the root (or the given paths).
 
 JSON document (keys are stable; sizes in bytes): ok, paths, checked_at, checked_at_epoch_ms, checked,
-problem_files, errors, warnings, files — each: path, file, kind, schema_version,
-supported_schema_version, db_bytes, wal_bytes, ok, checks (check name → ok/problems), findings (check,
-severity error/warning, subject, message). Exit 1 when anything is wrong; 3 when a PATH does not exist.
+problem_files, errors, warnings, files — each: path, file, kind, status (ok, problems, or unreadable
+for a file that cannot be read at all or is not a regular file), reason (why it is unreadable, else
+null), schema_version, supported_schema_version, db_bytes, wal_bytes, ok, checks (check name →
+ok/problems), findings (check, severity error/warning, subject, message). Exit 1 when anything is
+wrong (an unreadable file included); 3 when a PATH does not exist or the root is not a directory.
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ def register(app: typer.Typer) -> None:
         json: common.JsonOpt = False,
     ) -> None:
         """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
+        from lashdb.engine import discovery
         from lashdb.engine import doctor as checks
 
         st = common.state()
+        if not paths:
+            discovery.require_root(st.root)  # a missing root is exit 3, not "0 files checked"
         report = checks.run(paths or [st.root], now_ms=time.time_ns() // 1_000_000, recursive=st.recursive)
         doc = report.to_json()
+        common.warn_unreadable([(Path(f["path"]), f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
         if json:
             output.emit(doc, json=True)
         else:
@@ -49,7 +55,8 @@ def _render(doc: dict) -> None:
                                                            else f" (supports v{f['supported_schema_version']})"))
                  if f["schema_version"] is not None else None,
                  wal=output.human_bytes(f["wal_bytes"]) if f["wal_bytes"] else None,
-                 result="ok" if f["ok"] else f"{len(f['findings'])} problem(s)") for f in doc["files"]]
+                 result=f"unreadable: {f['reason']}" if f["status"] == "unreadable" else
+                 "ok" if f["ok"] else f"{len(f['findings'])} problem(s)") for f in doc["files"]]
     output.emit(rows, COLUMNS)
     findings = [dict(x, file=f["file"]) for f in doc["files"] for x in f["findings"]]
     if findings:

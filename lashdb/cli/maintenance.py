@@ -5,15 +5,18 @@ JSON documents (keys are stable; sizes in bytes):
   failed —, root_count, retained_blob_count, deleted_blob_count, freed_bytes, missing_blob_count,
   batch_count, busy — null, or session_id, owner_id, expires_at, expires_at_epoch_ms of the live lease —,
   error), total (sessions, collected, busy, refused, aborted, failed, root_count, retained_blob_count,
-  deleted_blob_count, freed_bytes).
+  deleted_blob_count, freed_bytes, unreadable), unreadable.
 - ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, refused, failed —,
   removed_node_count, compacted, size_before, size_after, error), total (sessions, vacuumed, refused,
-  failed, removed_node_count, size_before, size_after).
+  failed, removed_node_count, size_before, size_after, unreadable), unreadable.
+- ``unreadable`` (both): the files ``--all`` found and could not read, skipped — path, file, status
+  ``unreadable``, reason; each is also named on stderr.
 Exit codes: a file that is not a v4 session (foreign schema: the cutover message) or cannot be opened
-exits 3 and the others still run; an aborted GC exits 1. ``gc`` skips a session whose execution lease
-is live (a runtime may have written blobs its next head will name) and prints ``busy: lease held by
-OWNER until TIME``: with ``--all`` that is exit 0, for a named session exit 3; ``--force`` collects it
-anyway. ``gc --dry-run`` only reads.
+exits 3 and the others still run; an aborted GC exits 1; a file ``--all`` skipped as unreadable does
+not change the exit code. ``gc`` skips a session whose execution lease is live (a runtime may have
+written blobs its next head will name) and prints ``busy: lease held by OWNER until TIME``: with
+``--all`` that is exit 0, for a named session exit 3; ``--force`` collects it anyway. ``gc --dry-run``
+only reads.
 """
 
 from __future__ import annotations
@@ -33,9 +36,15 @@ VACUUM_COLUMNS = [("session", "session"), ("file", "file"), ("outcome", "outcome
 
 
 def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | None = None,
-            extra: list[str] = (), code: int = 0) -> None:
+            extra: list[str] = (), code: int = 0, unreadable: common.Unreadable = ()) -> None:
     """Print each failure's error line, the document or table (footer, extra lines), and exit with the
-    worst code (at least ``code``)."""
+    worst code (at least ``code``). Files ``--all`` found and could not read were named on stderr
+    already; they go into the document and footer but not the exit code (nothing was done to them, as
+    to a file that is not a session)."""
+    doc["unreadable"] = common.unreadable_json(unreadable)
+    doc["total"]["unreadable"] = len(unreadable)
+    if footer and unreadable:
+        footer += f", {len(unreadable)} file(s) unreadable (skipped)"
     for r, d in zip(results, doc["sessions"]):
         if r.error is not None:
             hint = getattr(r.error, "hint", "")
@@ -73,8 +82,8 @@ def register(app: typer.Typer) -> None:
         """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
         from lashdb.engine import maintenance
 
-        results = maintenance.gc_sessions(common.session_paths(sessions, session, all_), dry_run=dry_run,
-                                          force=force)
+        paths, unreadable = common.session_paths(sessions, session, all_)
+        results = maintenance.gc_sessions(paths, dry_run=dry_run, force=force)
         t = maintenance.gc_totals(results)
         footer = (f"\ntotal: {t['sessions']} session(s), {t['deleted_blob_count']} blob(s) "
                   + (f"to delete, would free {output.human_bytes(t['freed_bytes'])}" if dry_run
@@ -91,7 +100,7 @@ def register(app: typer.Typer) -> None:
         # Over --all a busy session is the normal state of a running deployment; named, it was not done.
         code = common.EXIT_UNUSABLE if busy and not all_ else common.EXIT_OK
         _finish(results, {"dry_run": dry_run, "force": force, "sessions": docs, "total": t},
-                GC_COLUMNS, json, footer, extra, code)
+                GC_COLUMNS, json, footer, extra, code, unreadable)
 
     @app.command("vacuum")
     def vacuum(
@@ -105,11 +114,12 @@ def register(app: typer.Typer) -> None:
         """Remove tombstoned graph nodes (and with --compact, shrink the file)."""
         from lashdb.engine import maintenance
 
-        results = maintenance.vacuum_sessions(common.session_paths(sessions, session, all_), compact=compact)
+        paths, unreadable = common.session_paths(sessions, session, all_)
+        results = maintenance.vacuum_sessions(paths, compact=compact)
         t = maintenance.vacuum_totals(results)
         footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
         if t["size_before"] is not None:
             footer += (f", {output.human_bytes(t['size_before'])} → {output.human_bytes(t['size_after'])} "
                        "on disk")
         _finish(results, {"compact": compact, "sessions": [r.to_json() for r in results], "total": t},
-                VACUUM_COLUMNS, json, footer)
+                VACUUM_COLUMNS, json, footer, unreadable=unreadable)

@@ -10,6 +10,10 @@ JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 860
   supported_schema_version, meta, relation, head, user_messages, token_ledger, token_totals, blobs,
   execution_lease, queued_work, attachments, turn_commits, sidecars, files.
 - ``delete``: path, session_id, dry_run, files (path, bytes), removed, sidecars_kept.
+A ``*.db`` under the root that cannot be read (symlink loop, permission denied, an unreadable
+``-wal``/``-shm``) is a ``list`` row with status ``unreadable: <reason>``; one that is not a regular
+file (FIFO, socket, directory) is a row only with ``--all``. Each is also named on stderr. A root
+that does not exist or is not a directory exits 3.
 """
 
 from __future__ import annotations
@@ -83,8 +87,10 @@ def register(app: typer.Typer) -> None:
         from lashdb.engine import inspect, parallel
 
         st = common.state()
+        skipped: list[inspect.SessionSummary] = []
         rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
-                                     jobs=jobs or parallel.DEFAULT_JOBS)
+                                     jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
+        common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
         docs = [r.to_json() for r in rows]
         foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
         if foreign:

@@ -14,6 +14,10 @@ Contract:
 - :func:`translate` turns SQLite's file errors into typed errors naming the file and the remedy:
   full → :class:`DiskFull`, malformed → :class:`DatabaseCorrupt`, I/O → :class:`DatabaseIOError`,
   read-only/permission → :class:`DatabaseReadOnly`, busy → :class:`DatabaseBusy`.
+- Before SQLite sees a path, the database and its ``-wal``/``-shm`` are checked to be regular files
+  (a symlink to one is fine): a FIFO would block the open forever, a directory or a symlink loop
+  cannot be read. Such a file is refused with :class:`NotARegularFile` or :class:`FileUnreadable`
+  naming the database and the OS's reason, before any open.
 - :func:`write_transaction` is the only way to write: ``BEGIN IMMEDIATE``, commit on success,
   roll back on any exception, and turn SQLite failures into typed lashdb errors.
 """
@@ -21,6 +25,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
@@ -44,8 +49,10 @@ from .errors import (
     DatabaseNotFound,
     DatabaseReadOnly,
     DiskFull,
+    FileUnreadable,
     LashdbError,
     NotALashDatabase,
+    NotARegularFile,
     UnstorableValue,
 )
 
@@ -111,6 +118,55 @@ _FILE_ERRORS: tuple[tuple[type[apsw.Error], type[BackendError]], ...] = (
     (apsw.ReadOnlyError, DatabaseReadOnly),
     (apsw.PermissionsError, DatabaseReadOnly),
 )
+def os_reason(exc: OSError) -> str:
+    """An OS error's reason as lashdb reports it: ``symlink loop`` for ELOOP, else the OS's own words."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    return exc.strerror or str(exc)
+
+
+_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def file_type(mode: int) -> str:
+    """What a file of ``mode`` is, for messages: ``a regular file``, ``a FIFO``, ``a directory``, …"""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _FILE_TYPES if test(mode)), "a special file")
+
+
+def file_problem(path: str | os.PathLike[str]) -> LashdbError | None:
+    """Why ``path`` cannot be opened as a database, found without opening it; ``None`` for a regular
+    file or a symlink to one. Missing: :class:`DatabaseNotFound` (a dangling symlink: unreadable)."""
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return FileUnreadable(path, "dangling symlink") if os.path.islink(path) else DatabaseNotFound(path)
+    except OSError as exc:
+        return FileUnreadable(path, os_reason(exc))
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return DatabaseError(path, f"{path}: is a directory, not a database file", hint="name a database file inside it")
+    return NotARegularFile(path, file_type(mode))
+
+
+def _sidecar_exists(path: str, suffix: str) -> bool:
+    """True when the database's ``suffix`` sidecar is a regular file, False when absent (or a dangling
+    symlink, which SQLite never reads); unreadable or not a regular file raises FileUnreadable naming
+    the database, so that no open blocks on a FIFO ``-shm`` or reads past a looping ``-wal``."""
+    side = sidecar(path, suffix)
+    try:
+        mode = os.stat(side).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise FileUnreadable(path, f"{os.path.basename(side)}: {os_reason(exc)}") from exc
+    if not stat.S_ISREG(mode):
+        raise FileUnreadable(path, f"{os.path.basename(side)}: not a regular file: {file_type(mode)}")
+    return True
 
 
 def _pragmas(conn: apsw.Connection) -> None:
@@ -137,9 +193,11 @@ def _set_wal(conn: apsw.Connection, path: str) -> None:
 def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
     """Open (creating if absent) a file database for writing, WAL mode, standard pragmas."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise DatabaseError(path, f"{path}: is a directory, not a database file",
-                            hint="name a database file inside it")
+    problem = file_problem(path)
+    if problem is not None and not isinstance(problem, DatabaseNotFound):
+        raise problem
+    _sidecar_exists(path, "-wal")
+    _sidecar_exists(path, "-shm")
     conn = None
     try:
         conn = apsw.Connection(_uri(path, {}), flags=_WRITE_FLAGS)
@@ -166,11 +224,14 @@ def open_memory() -> apsw.Connection:
 def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     """Open a file database for inspection without changing any byte on disk or adding a file."""
     path = os.fspath(path)
+    problem = file_problem(path)
+    if problem is not None:
+        raise problem
     if not _swept:
         # Once a process: copies left by killed inspections go on the next run, whatever it opens.
         clean_stale_private_copies()
-    has_wal = os.path.exists(sidecar(path, "-wal"))
-    if has_wal and not os.path.exists(sidecar(path, "-shm")):
+    has_wal = _sidecar_exists(path, "-wal")
+    if has_wal and not _sidecar_exists(path, "-shm"):
         _diagnose_unopenable(path)
         return _open_readonly_copy(path)
     # readonly_shm: a plain mode=ro reader still writes its read marks into the -shm; with the
@@ -188,26 +249,25 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
         if conn is not None:
             conn.close()
         if isinstance(exc, apsw.Error):
-            # The file is examined only once SQLite has refused it: `sessions list` opens every
-            # file under the root, and checking each one first cost three system calls apiece.
+            # Whether the file can be read at all is examined only once SQLite has refused it:
+            # `sessions list` opens every file under the root, and each system call adds up.
             _diagnose_unopenable(path)
             raise translate(exc, path) from exc
         raise
 
 
 def _diagnose_unopenable(path: str) -> None:
-    """Raise the precise error for a path that is missing, a directory or unreadable; else return."""
-    if not os.path.lexists(path):
-        raise DatabaseNotFound(path)
-    if os.path.isdir(path):
-        raise DatabaseError(path, f"{path}: is a directory, not a database file",
-                            hint="name a database file inside it")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise DatabaseError(path, f"{path}: cannot read ({exc.strerror})",
-                            hint="check the file's permissions") from exc
+    """Raise FileUnreadable when the database, or its ``-wal``/``-shm``, cannot be opened for reading; else return."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            with open(path + suffix, "rb"):
+                pass
+        except FileNotFoundError:
+            if not suffix:
+                raise DatabaseNotFound(path) from None  # removed since it was looked at
+        except OSError as exc:
+            where = f"{os.path.basename(path + suffix)}: " if suffix else ""
+            raise FileUnreadable(path, where + os_reason(exc)) from exc
 
 
 def _open_readonly_copy(path: str) -> apsw.Connection:

@@ -1,20 +1,26 @@
 """Finding databases under a sessions root and resolving what an operator typed (CLI.md).
 
-Contract: discovery only reads — it lists ``*.db`` files, classifies each by its tables
-(SPEC §3.5) through a read-only open, and groups a session's sidecars (``<file>.db.effects.db``,
-``.processes.db``, ``.triggers.db``, …) with it. A file that cannot be read is reported with its
-error, never skipped silently here (lists may choose to hide it). Resolution turns a SESSION
+Contract: discovery only reads — :func:`walk` lists the ``*.db`` entries under a root, every
+command that looks at a root goes through it, and it yields each entry it cannot use too (a
+symlink loop, a dangling symlink, permission denied, a FIFO, socket or directory, a directory below
+the root it cannot list) with the OS's reason, so every command reports them the same way.
+A root that is missing or not a directory raises :class:`RootUnusable`. :func:`discover` classifies
+each readable file by its tables (SPEC §3.5) through a read-only open and groups a session's
+sidecars (``<file>.db.effects.db``, ``.processes.db``, ``.triggers.db``, …) with it. A file that
+cannot be read is reported with its error, never skipped silently here. Resolution turns a SESSION
 argument into exactly one database path or raises :class:`LookupFailed` listing the candidates.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DatabaseError, LashdbError, LookupFailed
+from .connection import file_type, os_reason
+from .errors import DatabaseError, FileUnreadable, LashdbError, LookupFailed, NotARegularFile, RootUnusable
 from .schema import Classification, classify
 
 SIDECAR_SUFFIXES: dict[str, str] = {
@@ -54,6 +60,12 @@ class Found:
         return self.classification.kind_name if self.classification else "not lash"
 
     @property
+    def unreadable(self) -> bool:
+        """True when the file itself (or its ``-wal``/``-shm``) cannot be read or is not a regular file,
+        as opposed to a readable file that is not SQLite or not lash."""
+        return is_unreadable(self.error)
+
+    @property
     def is_session(self) -> bool:
         return self.classification is not None and self.classification.kind is not None \
             and self.classification.kind.name == "session"
@@ -63,13 +75,92 @@ class Found:
         return self.classification is not None and self.classification.kind is not None
 
 
-def _db_files(root: Path, recursive: bool) -> Iterator[Path]:
-    if not root.is_dir():
-        return
-    walker = root.rglob("*.db") if recursive else root.glob("*.db")
-    for path in sorted(walker):
-        if path.is_file():
-            yield path
+def is_unreadable(error: BaseException | None) -> bool:
+    """True for the errors of a file that cannot be read at all or is not a regular file."""
+    return isinstance(error, (FileUnreadable, NotARegularFile))
+
+
+def unreadable_reason(error: LashdbError) -> str:
+    """The reason an unreadable file's error carries (``symlink loop``, ``Permission denied``, …)."""
+    return getattr(error, "reason", None) or " ".join(str(error).split())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``*.db`` entry :func:`walk` found: a regular file (``error`` None) or why it cannot be used."""
+
+    path: Path
+    error: FileUnreadable | NotARegularFile | None = None
+
+
+def require_root(root: str | os.PathLike[str]) -> Path:
+    """``root`` as a Path when it is a directory; else :class:`RootUnusable` naming it (exit 3)."""
+    root = Path(root)
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise RootUnusable(root, "does not exist") from None
+    except OSError as exc:
+        raise RootUnusable(root, f"cannot be read ({os_reason(exc)})") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise RootUnusable(root, f"is not a directory (it is {file_type(st.st_mode)})")
+    return root
+
+
+def _entry(path: Path, dirent: os.DirEntry) -> Entry | None:
+    # d_type answers for plain files and directories without a system call; a symlink is followed.
+    try:
+        if not dirent.is_symlink():
+            if dirent.is_file(follow_symlinks=False):
+                return Entry(path)
+            if dirent.is_dir(follow_symlinks=False):
+                return Entry(path, NotARegularFile(path, "a directory"))
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return Entry(path, FileUnreadable(path, "dangling symlink"))
+        return None  # removed since the directory was read: nothing is there to report
+    except OSError as exc:
+        return Entry(path, FileUnreadable(path, os_reason(exc)))
+    if stat.S_ISREG(mode):
+        return Entry(path)
+    return Entry(path, NotARegularFile(path, file_type(mode)))
+
+
+def walk(root: str | os.PathLike[str], *, recursive: bool = False,
+         listings: dict[Path, frozenset[str]] | None = None) -> list[Entry]:
+    """Every ``*.db`` entry under root, sorted by path: the regular files (a symlink to one counts)
+    and, with the OS's reason, every one that cannot be used; with ``recursive`` also below root,
+    where a directory that cannot be listed is an entry too. Each directory's names go into
+    ``listings`` when given. Raises :class:`RootUnusable` for a root that is not a directory."""
+    root = require_root(root)
+    out: list[Entry] = []
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as it:
+                dirents = list(it)
+        except OSError as exc:
+            if directory == root:
+                raise RootUnusable(root, f"cannot be listed ({os_reason(exc)})") from exc
+            out.append(Entry(directory, FileUnreadable(directory, f"directory cannot be listed: {os_reason(exc)}")))
+            continue
+        if listings is not None:
+            listings[directory] = frozenset(d.name for d in dirents)
+        for d in dirents:
+            path = directory / d.name
+            entry = _entry(path, d) if d.name.endswith(".db") else None
+            if entry is not None:
+                out.append(entry)
+            if recursive:
+                try:
+                    if d.is_dir(follow_symlinks=False):
+                        pending.append(path)
+                except OSError:
+                    pass  # cannot tell: it was reported above if it is a *.db entry
+    out.sort(key=lambda e: e.path)
+    return out
 
 
 def sidecars_of(db: Path) -> dict[str, Path]:
@@ -92,9 +183,10 @@ def examine(path: Path) -> Found:
 
 
 def discover(root: str | os.PathLike[str], *, recursive: bool = False) -> list[Found]:
-    """Every ``*.db`` under root, classified, with sidecars grouped onto their session."""
-    root = Path(root)
-    return [examine(p) for p in _db_files(root, recursive)]
+    """Every ``*.db`` entry under root, classified, with sidecars grouped onto their session; an entry
+    the walk cannot use carries its error (see :attr:`Found.unreadable`)."""
+    return [examine(e.path) if e.error is None else Found(e.path, None, e.error)
+            for e in walk(root, recursive=recursive)]
 
 
 def is_sidecar_name(path: Path) -> bool:
@@ -119,11 +211,11 @@ def _session_id_of(path: Path) -> str | None:
 
 def session_ids(root: str | os.PathLike[str], *, recursive: bool = False) -> dict[Path, str | None]:
     """Map every session database under root (foreign schemas too) to its stored session id."""
-    out: dict[Path, str | None] = {}
-    for item in discover(root, recursive=recursive):
-        if item.is_session:
-            out[item.path] = _session_id_of(item.path)
-    return out
+    return _ids(discover(root, recursive=recursive))
+
+
+def _ids(found: list[Found]) -> dict[Path, str | None]:
+    return {f.path: _session_id_of(f.path) for f in found if f.is_session}
 
 
 def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool = False) -> Path:
@@ -144,12 +236,11 @@ def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool
         if "/" in name or name in (".", ".."):
             break
         candidate = root / name
-        try:
-            if candidate.is_file():
-                return candidate
-        except OSError:  # e.g. a name too long for the file system: no such file
-            break
-    sessions = session_ids(root, recursive=recursive)
+        # lexists, not is_file: a FIFO or a symlink loop named here is this file, refused by its open.
+        if os.path.lexists(candidate) and not candidate.is_dir():
+            return candidate
+    found = discover(root, recursive=recursive)
+    sessions = _ids(found)
     by_id = [p for p, sid in sessions.items() if sid == query]
     if len(by_id) == 1:
         return by_id[0]
@@ -165,5 +256,10 @@ def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool
             shown = [f"{p.name} ({sessions[p] or '?'})" for p in matches]
             raise LookupFailed(query, f"`{query}` matches {len(matches)} sessions: " + ", ".join(shown[:10]),
                                shown, hint="type more of the id")
-    raise LookupFailed(query, f"no session `{query}` under {root}", [],
+    unreadable = [f for f in found if f.unreadable]
+    skipped = "" if not unreadable else (
+        f"; {len(unreadable)} file(s) there cannot be read: "
+        + ", ".join(f"{f.path.name} ({unreadable_reason(f.error)})" for f in unreadable[:3])
+        + (", …" if len(unreadable) > 3 else ""))
+    raise LookupFailed(query, f"no session `{query}` under {root}{skipped}", [],
                        hint="list sessions with `lashdb sessions list` (prefixes need 4+ characters)")

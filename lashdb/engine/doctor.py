@@ -126,6 +126,8 @@ def readable(found: discovery.Found, ctx: Context) -> list[Finding]:
     """The file opens as SQLite."""
     if found.error is None:
         return []
+    if found.unreadable:
+        return [Finding("readable", ERROR, f"cannot be read: {discovery.unreadable_reason(found.error)}")]
     if verify.is_damage(found.error):
         return [Finding("readable", ERROR, f"damaged: SQLite cannot read it ({verify.damage_reason(found.error)}); "
                         "restore it from a copy")]
@@ -335,15 +337,24 @@ class FileReport:
     wal_bytes: int = 0
     checks: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    unreadable_reason: str | None = None
 
     @property
     def ok(self) -> bool:
         """No finding."""
         return not self.findings
 
+    @property
+    def status(self) -> str:
+        """``ok``, ``problems``, or ``unreadable`` when the file cannot be read at all (see ``reason``)."""
+        if self.unreadable_reason is not None:
+            return "unreadable"
+        return "ok" if self.ok else "problems"
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object."""
-        return {"path": str(self.path), "file": self.path.name, "kind": self.kind,
+        return {"path": str(self.path), "file": self.path.name, "kind": self.kind, "status": self.status,
+                "reason": self.unreadable_reason,
                 "schema_version": self.schema_version, "supported_schema_version": self.supported_version,
                 "db_bytes": self.db_bytes, "wal_bytes": self.wal_bytes, "ok": self.ok, "checks": self.checks,
                 "findings": [f.to_json() for f in self.findings]}
@@ -381,7 +392,8 @@ def examine_file(found: discovery.Found, ctx: Context, checks: Iterable[Check] |
     report = FileReport(found.path, found.kind_name,
                         cls.user_version if cls is not None and cls.kind else None,
                         cls.kind.version if cls is not None and cls.kind else None,
-                        _size(found.path), _size(Path(sidecar(found.path, "-wal"))))
+                        _size(found.path), _size(Path(sidecar(found.path, "-wal"))),
+                        unreadable_reason=discovery.unreadable_reason(found.error) if found.unreadable else None)
     try:
         for fn in CHECKS if checks is None else checks:
             name = fn.__name__
@@ -431,16 +443,21 @@ def _orphan_report(path: Path) -> FileReport:
                                         f"database {database} beside it; delete it", str(path))])
 
 
-def _targets(paths: Iterable[Path], recursive: bool) -> Iterator[Path]:
+def _targets(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path, LashdbError | None]]:
+    """Each file to check, with the walk's error for one it cannot read (named paths: found on open)."""
     for path in paths:
         if path.is_dir():
-            yield from discovery._db_files(path, recursive)
-            yield from orphan_sidecars(path, recursive=recursive)
+            for entry in discovery.walk(path, recursive=recursive):
+                yield entry.path, entry.error
+            for orphan in orphan_sidecars(path, recursive=recursive):
+                yield orphan, None
         else:
-            yield path
+            yield path, None
 
 
-def _report(path: Path, ctx: Context) -> FileReport | None:
+def _report(path: Path, error: LashdbError | None, ctx: Context) -> FileReport | None:
+    if error is not None:
+        return examine_file(discovery.Found(path, None, error), ctx)
     if path.name.endswith(_SQLITE_SIDECARS):
         return _orphan_report(path) if not os.path.lexists(str(path)[:-4]) else None
     return examine_file(discovery.examine(path), ctx)
@@ -456,12 +473,13 @@ def run(paths: Iterable[str | os.PathLike[str]], *, now_ms: int, recursive: bool
     ctx = Context(now_ms, jobs)
     files: list[FileReport] = []
     seen: set[str] = set()
-    for target in _targets(roots, recursive):
-        key = os.path.realpath(target)
+    for target, error in _targets(roots, recursive):
+        # A symlink loop has no real path: its own path is its key.
+        key = os.path.realpath(target) if error is None else os.path.abspath(target)
         if key in seen:
             continue
         seen.add(key)
-        report = _report(target, ctx)
+        report = _report(target, error, ctx)
         if report is not None:
             files.append(report)
     return DoctorReport(roots, tuple(files), now_ms)

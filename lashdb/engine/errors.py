@@ -58,6 +58,35 @@ class NotALashDatabase(DatabaseError):
         )
 
 
+class FileUnreadable(DatabaseError):
+    """A file (or its ``-wal``/``-shm``) cannot be read at all: no permission, a symlink loop, a
+    dangling symlink, an I/O error; ``reason`` is the OS's reason."""
+
+    def __init__(self, path: os.PathLike[str] | str, reason: str):
+        self.reason = reason
+        super().__init__(path, f"{os.fspath(path)}: cannot read ({reason})",
+                         hint="check the file's permissions and where its symlinks point")
+
+
+class NotARegularFile(NotALashDatabase):
+    """A path names a FIFO, socket, device or directory: never opened (SQLite would block on a FIFO)."""
+
+    def __init__(self, path: os.PathLike[str] | str, what: str):
+        self.what = what
+        super().__init__(path, f"not a regular file: {what}")
+
+
+class RootUnusable(LashdbError):
+    """The sessions root does not exist, is not a directory, or cannot be listed."""
+
+    def __init__(self, root: os.PathLike[str] | str, problem: str):
+        self.path = os.fspath(root)
+        self.problem = problem
+        super().__init__(f"{self.path}: sessions root {problem}",
+                         hint="pass --root DIR (or set LASHDB_ROOT) to the directory holding the session "
+                              "databases; `lashdb demo DIR` creates one to explore")
+
+
 class SchemaVersionError(LashdbError):
     """A database's ``PRAGMA user_version`` is not the one supported schema (no migrations)."""
 

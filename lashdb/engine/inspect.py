@@ -34,7 +34,7 @@ import apsw
 
 from . import blobs, codec, discovery, gc, parallel
 from .connection import open_readonly, query_one, read_snapshot, sidecar, translate
-from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed
+from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed, NotARegularFile
 from .model import GraphNode, SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from .schema import SESSION, classify_connection
 from .store import Store
@@ -375,6 +375,9 @@ class SessionSummary:
     size_bytes: int = 0
     first_user_message: str | None = None
     sidecars: dict[str, Path] = field(default_factory=dict)
+    unreadable_reason: str | None = None
+    """Why the file (or its ``-wal``/``-shm``) cannot be read at all, when that is so (not in the JSON:
+    ``status`` says ``unreadable: <reason>``)."""
 
     @property
     def display_name(self) -> str:
@@ -403,7 +406,7 @@ def session_summary(found: discovery.Found) -> SessionSummary:
     base: dict[str, Any] = {"path": found.path, "size_bytes": sizes.size_bytes, "modified_ms": sizes.modified_ms,
                             "sidecars": dict(found.sidecars)}
     if found.error is not None:
-        return SessionSummary(kind="unreadable", status=f"unreadable: {_one_line(found.error)}", **base)
+        return SessionSummary(kind="unreadable", **_unreadable(found.error), **base)
     cls = found.classification
     assert cls is not None
     base.update(kind=cls.kind_name, foreign=cls.foreign, schema_version=cls.user_version if cls.kind else None,
@@ -414,18 +417,17 @@ def session_summary(found: discovery.Found) -> SessionSummary:
         with Store.open_readonly(found.path) as store:
             store.read(lambda c: _fill_summary(c, base, v4=cls.supported))
     except LashdbError as exc:
-        base["status"] = f"unreadable: {_one_line(exc)}"
+        base.update(_unreadable(exc))
     return SessionSummary(**base)
 
 
-def _db_files(root: Path, recursive: bool, listings: dict[Path, frozenset[str]]) -> list[Path]:
-    """``discovery``'s ``*.db`` files of root, from one directory read (names kept in ``listings``)."""
-    if recursive or not root.is_dir():
-        return list(discovery._db_files(root, recursive))
-    with os.scandir(root) as entries:
-        found = [(e.name, e.is_file()) for e in entries]
-    listings[root] = frozenset(name for name, _ in found)
-    return [root / name for name in sorted(name for name, is_file in found if is_file and name.endswith(".db"))]
+def _unreadable(exc: LashdbError) -> dict[str, Any]:
+    """A row's ``status`` for an error: ``unreadable: <reason>`` (the OS's reason for a file that
+    cannot be read at all, which also sets ``unreadable_reason``), else ``unreadable: <error>``."""
+    if discovery.is_unreadable(exc):
+        reason = discovery.unreadable_reason(exc)
+        return {"status": f"unreadable: {reason}", "unreadable_reason": reason}
+    return {"status": f"unreadable: {_one_line(exc)}"}
 
 
 def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> SessionSummary | None:
@@ -436,7 +438,9 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
     try:
         conn = open_readonly(path)
     except LashdbError as exc:
-        return session_summary(discovery.Found(path, None, exc)) if include_all else None
+        # A file that cannot be read at all may be a session: listed even without include_all.
+        listed = include_all or discovery.is_unreadable(exc)
+        return session_summary(discovery.Found(path, None, exc)) if listed else None
     try:
         # A v4 session (nearly every file) is read, classification included, in a few statements.
         # Without a -wal the file was opened immutable, which is one snapshot already.
@@ -453,7 +457,7 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
             try:
                 _fill_v4_summary(conn, base, row)
             except LashdbError as exc:
-                base["status"] = f"unreadable: {_one_line(exc)}"
+                base.update(_unreadable(exc))
             return SessionSummary(**base)
         try:
             cls = classify_connection(conn, str(path))
@@ -467,7 +471,7 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
             with read_snapshot(conn, str(path)):
                 _fill_summary(conn, base)  # the one-statement path did not fit this file
         except LashdbError as exc:
-            base["status"] = f"unreadable: {_one_line(exc)}"
+            base.update(_unreadable(exc))
         return SessionSummary(**base)
     finally:
         conn.close()
@@ -586,22 +590,33 @@ def _scan_item(item: tuple[Path, frozenset[str], bool]) -> SessionSummary | None
 
 
 def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, include_all: bool = False,
-                  sort: str = "modified", limit: int | None = None, jobs: int = 1) -> list[SessionSummary]:
+                  sort: str = "modified", limit: int | None = None, jobs: int = 1,
+                  skipped: list[SessionSummary] | None = None) -> list[SessionSummary]:
     """Summaries of the sessions under root (``include_all``: every ``*.db``), sorted, at most ``limit``;
-    ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may."""
+    ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may.
+    A file that cannot be read is a row ``unreadable: <reason>``; one that is not a regular file (it
+    cannot be a session) only with ``include_all``, else its row goes to ``skipped`` when given.
+    A root that is not a directory raises :class:`RootUnusable`."""
     if sort not in SORT_KEYS:
         raise LookupFailed(sort, f"unknown sort key `{sort}`", SORT_KEYS, hint="sort by " + ", ".join(SORT_KEYS))
     listings: dict[Path, frozenset[str]] = {}
     items = []
-    for path in _db_files(Path(root), recursive, listings):
-        names = listings.get(path.parent)
-        if names is None:
-            names = listings[path.parent] = frozenset(os.listdir(path.parent))
+    rows: list[SessionSummary] = []
+    for entry in discovery.walk(root, recursive=recursive, listings=listings):
+        path = entry.path
+        if entry.error is not None:
+            row = session_summary(discovery.Found(path, None, entry.error))
+            if include_all or not isinstance(entry.error, NotARegularFile):
+                rows.append(row)
+            elif skipped is not None:
+                skipped.append(row)
+            continue
+        names = listings[path.parent]
         # Only the names that can be this file's sidecars travel to a worker process.
         wanted = (path.name + suffix for suffix in _SIBLING_SUFFIXES)
         items.append((path, frozenset(n for n in wanted if n in names), include_all))
-    rows = [row for row in parallel.fork_map(_scan_item, items, jobs=jobs, what=f"sessions list under {root}")
-            if row is not None]
+    rows += [row for row in parallel.fork_map(_scan_item, items, jobs=jobs, what=f"sessions list under {root}")
+             if row is not None]
     if sort == "name":
         rows.sort(key=lambda r: (r.display_name.casefold(), str(r.path)))
     else:
