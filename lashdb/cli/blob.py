@@ -162,8 +162,7 @@ def register(app: typer.Typer) -> None:
         _warn_foreign([(s.path.name, s.schema_version) for s in report.sessions if s.foreign])
         for s in report.sessions:
             if s.error is not None:
-                hint = getattr(s.error, "hint", "")
-                sys.stderr.write(f"lashdb: error: {s.error_text}" + (f" ({hint})" if hint else "") + "\n")
+                sys.stderr.write(common.error_line(s.error, s.error_text) + "\n")
         if json:
             output.emit(report.to_json(), json=True)
         else:
