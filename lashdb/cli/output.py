@@ -112,7 +112,7 @@ def emit(rows: Any, columns: Sequence[Column] | None = None, *, json: bool = Fal
         from rich.text import Text
 
         # Text, not str: rich would read "[bold]" in a cell as markup.
-        table = Table(title=Text(safe(title)) if title else None, show_lines=False, header_style="bold")
+        table = Table(title=Text(safe(title), style="table.title") if title else None, show_lines=False, header_style="bold")
         for _key, header in columns:
             table.add_column(Text(safe(header)), overflow="fold")
         for row in rows:
