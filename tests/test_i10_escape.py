@@ -125,7 +125,7 @@ def evil(tmp_path_factory) -> SimpleNamespace:
                            scope=summary.runtime.effect_scopes[0])
 
 
-def commands(e: SimpleNamespace) -> dict[str, tuple[list[str], int, bool]]:
+def commands(e: SimpleNamespace) -> dict[str, tuple[list[str], int, bool | None]]:
     """name → (arguments, exit code, whether the output shows BAD: True whole, None cut short, False not
     at all). Every human-readable command."""
     p, c = str(e.first.path), str(e.child.path)
@@ -392,6 +392,7 @@ def test_small_output_to_a_closed_stdout_exits_141(big_root):
 
 
 def test_head_1_reads_the_header_and_the_command_ends_quietly(big_root):
+    # The shell pipeline an operator types; the deterministic proof of 141 is the closed-pipe tests.
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("needs bash for PIPESTATUS")
