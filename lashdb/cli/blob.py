@@ -167,8 +167,7 @@ def register(app: typer.Typer) -> None:
         _warn_foreign([(s.path.name, s.schema_version) for s in report.sessions if s.foreign])
         for s in report.sessions:
             if s.error is not None:
-                hint = getattr(s.error, "hint", "")
-                sys.stderr.write(f"lashdb: error: {s.error_text}" + (f" ({hint})" if hint else "") + "\n")
+                sys.stderr.write(common.error_line(s.error, s.error_text) + "\n")
         doc = report.to_json()
         # A file --all found and could not read was not verified: the run found a problem.
         doc["ok"] = report.ok and not unreadable

@@ -3,7 +3,7 @@
 Contract: options are declared once here and reused; commands read the global state (root,
 recursive, quiet) from :func:`state`. :func:`exit_code` is the single mapping from a lashdb error to
 the documented exit code (CLI.md): 1 the command ran and found problems (GC aborted), 2 malformed
-input (``UsageError``), 3 the target is unusable. Only typer and the standard library are imported at module level.
+input (``UsageError``), 3 the target is unusable; 141 when stdout's reader went away. Only typer and the standard library are imported at module level.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_UNUSABLE = 3
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout went away (``lashdb … | head``): 128 + SIGPIPE, what a shell reports for
+a process a broken pipe killed (git exits so), so it is never mistaken for "found problems"."""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
 SessionArgs = Annotated[Optional[list[str]], typer.Argument(
@@ -140,16 +143,21 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_UNUSABLE
 
 
-def error_line(exc: BaseException) -> str:
-    """``lashdb: error: <message>`` with the error's hint, on one line."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
+def error_line(exc: BaseException, message: str | None = None) -> str:
+    """``lashdb: error: <message>`` with the error's hint, on one line, through ``output.safe`` (the
+    message names sessions and files); ``message`` replaces the error's own text."""
+    from .output import safe
+
+    message = " ".join((str(exc) if message is None else message).split()) or type(exc).__name__
     hint = getattr(exc, "hint", "")
-    return f"lashdb: error: {message}" + (f" ({hint})" if hint else "")
+    return f"lashdb: error: {safe(message)}" + (f" ({safe(hint)})" if hint else "")
 
 
 def fail(message: str, code: int = EXIT_UNUSABLE) -> typer.Exit:
-    """Print one error line and return the Exit to raise."""
-    sys.stderr.write(f"lashdb: error: {message}\n")
+    """Print one error line (through ``output.safe``) and return the Exit to raise."""
+    from .output import safe
+
+    sys.stderr.write(f"lashdb: error: {safe(message)}\n")
     return typer.Exit(code)
 
 
@@ -159,7 +167,9 @@ def require_yes(yes: bool, what: str) -> None:
         return
     if not sys.stdin.isatty():
         raise fail(f"refusing to {what} without --yes (stdin is not a terminal)", EXIT_USAGE)
-    if not typer.confirm(f"{what}?", default=False, err=True):
+    from .output import safe
+
+    if not typer.confirm(f"{safe(what)}?", default=False, err=True):
         raise fail("cancelled", EXIT_PROBLEMS)
 
 

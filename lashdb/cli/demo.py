@@ -47,8 +47,8 @@ def register(app: typer.Typer) -> None:
         first = summary.sessions[0].session_id[:8]
         runtime = summary.runtime
         live = runtime.live_lease_session_id[:8] if runtime else first
-        typer.echo(f"Created {len(summary.root_sessions)} root session(s) and {len(summary.child_sessions)} "
-                   f"child session in {directory}.")
+        output.line(f"Created {len(summary.root_sessions)} root session(s) and {len(summary.child_sessions)} "
+                    f"child session in {directory}.")
         typer.echo("Try next:")
         for command in (
             "sessions list",
@@ -68,4 +68,4 @@ def register(app: typer.Typer) -> None:
             "triggers occurrences --source-type ci.run.finished",
             "doctor",
         ):
-            typer.echo(f"  lashdb --root {root} {command}")
+            output.line(f"  lashdb --root {root} {command}")

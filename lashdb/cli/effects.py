@@ -225,10 +225,11 @@ def _print_key(path: Path, row: Any, step: Any, now: int, json: bool) -> None:
     elif step.action in ("replay_outcome", "replay_error"):
         typer.echo(output.dumps(recorded))
     else:
-        # Nothing replayable is recorded: say what a replay would do; show any stored text as it is.
+        # Nothing replayable is recorded: say what a replay would do; show any stored text as it is
+        # (escaped: it did not decode, so it is not JSON text that escapes its own controls).
         raw = row.outcome_json if row.outcome_json is not None else row.error_json
         if raw is not None:
-            typer.echo(raw)
+            output.line(raw)
         output.info(f"{row.scope_id} / {row.replay_key}: {reading(step)} (no recorded outcome or error to print)",
                     quiet=common.state().quiet)
     if step.action in PROBLEM_ACTIONS:

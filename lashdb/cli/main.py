@@ -4,12 +4,14 @@ Contract: this package imports only typer (and the standard library) at module l
 ``lashdb --help``/``--version`` and shell completion stay fast; the engine, apsw and rich are
 imported inside commands. Every lashdb error raised by a command becomes one
 ``lashdb: error: …`` line on stderr and its documented exit code (:func:`common.exit_code`);
-``LASHDB_DEBUG=1`` shows the traceback instead.
+``LASHDB_DEBUG=1`` shows the traceback instead. A reader of stdout that goes away (``| head``) ends
+the command quietly with exit 141 (:data:`common.EXIT_BROKEN_PIPE`): no traceback, no error line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
@@ -33,6 +35,22 @@ def _tolerant_streams() -> None:
                 reconfigure(errors="backslashreplace")
 
 
+def _broken_pipe(exc: BaseException) -> bool:
+    """True for the error a write raises once the reading end of its pipe is closed."""
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so what is still buffered flushes nowhere at exit
+    instead of raising again during interpreter shutdown (the Python docs' recipe for SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError):  # no descriptor (an in-memory stream): nothing to flush
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+
+
 class LashdbGroup(TyperGroup):
     """Root command group: turns lashdb errors into one line and an exit code, for every command."""
 
@@ -43,6 +61,10 @@ class LashdbGroup(TyperGroup):
         except Exception as exc:
             from lashdb.engine.errors import LashdbError
 
+            if _broken_pipe(exc):
+                # Typer would answer with exit 1, which means "found problems" here.
+                _silence_stdout()
+                raise typer.Exit(common.EXIT_BROKEN_PIPE) from None
             if not isinstance(exc, LashdbError) or common.debug():
                 raise
             sys.stderr.write(common.error_line(exc) + "\n")
@@ -131,13 +153,33 @@ def app_for(args: list[str]) -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point."""
-    if sys.argv[1:] == ["--version"]:
+    stdout = sys.stdout
+    try:
+        try:
+            _run(sys.argv[1:])
+        finally:
+            if sys.stdout is not stdout:
+                # Typer met a broken pipe outside a command (e.g. root --help) and swapped in a
+                # wrapper that hides it, to exit 1; that is the same broken pipe.
+                sys.stdout = stdout
+                raise BrokenPipeError(errno.EPIPE, "stdout's reader went away")
+            # Inside the try: output still buffered when the reader is gone breaks here.
+            stdout.flush()
+    except OSError as exc:
+        if not _broken_pipe(exc):
+            raise
+        _silence_stdout()
+        sys.exit(common.EXIT_BROKEN_PIPE)
+
+
+def _run(args: list[str]) -> None:
+    if args == ["--version"]:
         # Answered before Typer builds every command's parser (~25 ms of signature inspection), so
         # `lashdb --version` costs little more than importing typer; the output is _version()'s.
         sys.stdout.write(f"lashdb {__version__}\n")
         return
     try:
-        app_for(sys.argv[1:])()
+        app_for(args)()
     except Exception as exc:  # noqa: BLE001 - errors raised outside a command (e.g. in a callback)
         from lashdb.engine.errors import LashdbError
 

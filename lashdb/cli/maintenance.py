@@ -47,8 +47,7 @@ def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | N
         footer += f", {len(unreadable)} file(s) unreadable (skipped)"
     for r, d in zip(results, doc["sessions"]):
         if r.error is not None:
-            hint = getattr(r.error, "hint", "")
-            sys.stderr.write(f"lashdb: error: {d['error']}" + (f" ({hint})" if hint else "") + "\n")
+            sys.stderr.write(common.error_line(r.error, d["error"]) + "\n")
     rows = [dict(d, session=d["session_id"] or "-", file=Path(d["path"]).name, freed=output.human_bytes(
         d.get("freed_bytes")), before=output.human_bytes(d.get("size_before")),
         after=output.human_bytes(d.get("size_after"))) for d in doc["sessions"]]
@@ -57,9 +56,9 @@ def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | N
     elif rows:
         output.emit(rows, columns)
         if footer:
-            typer.echo(footer)
+            typer.echo(footer)  # counts only
         for line in extra:
-            typer.echo(line)
+            output.line(line)
     code = max([code] + [common.exit_code(r.error) for r in results if r.error is not None])
     if code:
         raise typer.Exit(code)

@@ -4,6 +4,13 @@ Contract: data goes to stdout, diagnostics and progress to stderr. ``--json`` pr
 JSON document. Rich tables only on a terminal without ``NO_COLOR``; otherwise plain aligned text.
 Progress bars only when stderr is a terminal and neither ``--json`` nor ``--quiet`` is set.
 rich is imported only when a table or bar is actually drawn.
+
+Every human-readable string passes :func:`safe` here, at the edge (table cells, titles, key/value
+lines, :func:`line`, warnings, diagnostics; ``common`` for error lines): ids, names, messages and
+file names come from databases, and a control character in them must not retitle, clear or
+rewrite the operator's terminal. Rich cells are ``Text`` objects, so ``[red]`` in a name is text,
+not markup. JSON keeps every value exact; the few characters JSON may carry raw that a terminal
+would act on (DEL, C1, bidi controls, line separators) are written as ``\\uXXXX`` escapes.
 """
 
 from __future__ import annotations
@@ -12,12 +19,37 @@ import contextlib
 import datetime as _dt
 import json as _json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 Column = tuple[str, str]
 """(key in each row, header)."""
+
+
+# What a terminal acts on rather than shows: C0 controls (ESC starts escape sequences, BEL, CR and
+# BS rewrite the line, LF/TAB break a table's layout), DEL, C1 controls (U+009B is a one-character
+# CSI), the bidi embeddings, overrides, isolates and marks that reorder what follows (the
+# "Trojan Source" trick), and the Unicode line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Of those, what JSON text may hold unescaped (JSON itself escapes C0). Only string contents can
+# hold a non-ASCII or DEL character, so a ``\\uXXXX`` escape decodes to the very same value.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def safe(text: Any) -> str:
+    """``str(text)`` fit for a terminal: control characters, DEL, C1 and bidi controls shown as
+    ``\\x1b``/``\\n``/``\\u202e`` escapes; everything else (other Unicode, backslashes) unchanged."""
+    text = str(text)
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
 def _plain(value: Any) -> str:
@@ -51,9 +83,10 @@ def dumps(doc: Any) -> str:
     # _default (their to_json(), or str()) as they do with json.dumps.
     option = orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
     try:
-        return orjson.dumps(doc, default=_default, option=option).decode()
+        text = orjson.dumps(doc, default=_default, option=option).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return _json.dumps(doc, indent=2, ensure_ascii=False, default=_default)
+        text = _json.dumps(doc, indent=2, ensure_ascii=False, default=_default)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _JSON_UNSAFE.search(text) else text
 
 
 def use_rich(stream: Any = None) -> bool:
@@ -76,50 +109,61 @@ def emit(rows: Any, columns: Sequence[Column] | None = None, *, json: bool = Fal
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=title, show_lines=False, header_style="bold")
+        from rich.text import Text
+
+        # Text, not str: rich would read "[bold]" in a cell as markup.
+        table = Table(title=Text(safe(title), style="table.title") if title else None, show_lines=False, header_style="bold")
         for _key, header in columns:
-            table.add_column(header, overflow="fold")
+            table.add_column(Text(safe(header)), overflow="fold")
         for row in rows:
-            table.add_row(*(_plain(row.get(key)) for key, _h in columns))
+            table.add_row(*(Text(safe(_plain(row.get(key)))) for key, _h in columns))
         Console().print(table)
         return
-    cells = [[header for _k, header in columns]] + [[_plain(r.get(k)) for k, _h in columns] for r in rows]
+    cells = [[safe(header) for _k, header in columns]] + [[safe(_plain(r.get(k))) for k, _h in columns]
+                                                          for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     if title:
-        sys.stdout.write(title + "\n")
+        sys.stdout.write(safe(title) + "\n")
     for line in cells:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
 
 
 def _emit_document(doc: Any, title: str | None, indent: int = 0) -> None:
     if title:
-        sys.stdout.write(title + "\n")
+        sys.stdout.write(safe(title) + "\n")
     if not isinstance(doc, Mapping):
-        sys.stdout.write(dumps(doc) + "\n")
+        sys.stdout.write(dumps(doc) + "\n")  # JSON text: C0 escaped by JSON, the rest by dumps
         return
     pad = "  " * indent
-    width = max((len(str(k)) for k in doc), default=0)
+    keys = {key: safe(key) for key in doc}
+    width = max((len(k) for k in keys.values()), default=0)
     for key, value in doc.items():
         if isinstance(value, Mapping) and value:
-            sys.stdout.write(f"{pad}{key}:\n")
+            sys.stdout.write(f"{pad}{keys[key]}:\n")
             _emit_document(value, None, indent + 1)
         elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            sys.stdout.write(f"{pad}{key}:\n")
+            sys.stdout.write(f"{pad}{keys[key]}:\n")
             for item in value:
-                sys.stdout.write(f"{pad}  - " + ", ".join(f"{k}={_plain(v)}" for k, v in item.items()) + "\n")
+                sys.stdout.write(f"{pad}  - " + ", ".join(f"{safe(k)}={safe(_plain(v))}" for k, v in item.items())
+                                 + "\n")
         else:
-            sys.stdout.write(f"{pad}{str(key).ljust(width)}  {_plain(value)}\n")
+            sys.stdout.write(f"{pad}{keys[key].ljust(width)}  {safe(_plain(value))}\n")
+
+
+def line(text: str = "") -> None:
+    """One human-readable line on stdout, through :func:`safe`."""
+    sys.stdout.write(safe(text) + "\n")
 
 
 def warn(message: str) -> None:
-    """One ``lashdb: warning:`` line on stderr."""
-    sys.stderr.write(f"lashdb: warning: {message}\n")
+    """One ``lashdb: warning:`` line on stderr (the message through :func:`safe`)."""
+    sys.stderr.write(f"lashdb: warning: {safe(message)}\n")
 
 
 def info(message: str, *, quiet: bool = False) -> None:
-    """A diagnostic line on stderr (suppressed by ``--quiet``)."""
+    """A diagnostic line on stderr, through :func:`safe` (suppressed by ``--quiet``)."""
     if not quiet:
-        sys.stderr.write(message + "\n")
+        sys.stderr.write(safe(message) + "\n")
 
 
 ProgressFn = Callable[[int], None]

@@ -151,6 +151,6 @@ def register(app: typer.Typer) -> None:
             return
         verb = "would delete" if dry_run else "deleted"
         for f in files if dry_run else [{"path": p} for p in removed]:
-            typer.echo(f"{verb} {f['path']}")
+            output.line(f"{verb} {f['path']}")
         for p in kept:
             output.info(f"kept sidecar {p} (delete it separately if it is no longer needed)", quiet=common.state().quiet)
