@@ -32,9 +32,10 @@ GC_SESSION_KEYS = {"path", "session_id", "outcome", "root_count", "retained_blob
                    "freed_bytes", "missing_blob_count", "error"}
 GC_TOTAL_KEYS = {"sessions", "collected", "refused", "aborted", "failed", "root_count", "retained_blob_count",
                  "deleted_blob_count", "freed_bytes"}
-VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "size_before",
-                       "size_after", "error"}
-VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "refused", "failed", "removed_node_count", "size_before", "size_after"}
+VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "compact_error",
+                       "size_before", "size_after", "error"}
+VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "not_compacted", "refused", "failed", "removed_node_count",
+                     "size_before", "size_after"}
 
 
 def run(root, *args):

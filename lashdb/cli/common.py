@@ -108,9 +108,9 @@ def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) ->
 
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for a lashdb error."""
-    from lashdb.engine.errors import GcAborted, UsageError
+    from lashdb.engine.errors import CompactionFailed, GcAborted, UsageError
 
-    if isinstance(exc, GcAborted):
+    if isinstance(exc, (GcAborted, CompactionFailed)):
         return EXIT_PROBLEMS
     if isinstance(exc, UsageError):
         return EXIT_USAGE

@@ -5,11 +5,13 @@ JSON documents (keys are stable; sizes in bytes):
   root_count, retained_blob_count, deleted_blob_count, freed_bytes, missing_blob_count, error), total
   (sessions, collected, refused, aborted, failed, root_count, retained_blob_count, deleted_blob_count,
   freed_bytes).
-- ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, refused, failed —,
-  removed_node_count, compacted, size_before, size_after, error), total (sessions, vacuumed, refused,
-  failed, removed_node_count, size_before, size_after).
+- ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, not-compacted, refused, failed —,
+  removed_node_count, compacted, compact_error, size_before, size_after, error), total (sessions,
+  vacuumed, not_compacted, refused, failed, removed_node_count, size_before, size_after). Sizes are
+  measured after the command (db + -wal); ``not-compacted`` keeps the nodes removed and says why.
 Exit codes: a file that is not a v4 session (foreign schema: the cutover message) or cannot be opened
-exits 3 and the others still run; an aborted GC exits 1. ``gc --dry-run`` only reads.
+exits 3 and the others still run; an aborted GC or a compaction that could not finish exits 1.
+``gc --dry-run`` only reads.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def register(app: typer.Typer) -> None:
         results = maintenance.vacuum_sessions(common.session_paths(sessions, session, all_), compact=compact)
         t = maintenance.vacuum_totals(results)
         footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
+        if t["not_compacted"]:
+            footer += f", {t['not_compacted']} not compacted"
         if t["size_before"] is not None:
             footer += (f", {output.human_bytes(t['size_before'])} → {output.human_bytes(t['size_after'])} "
                        "on disk")
