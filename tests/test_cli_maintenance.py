@@ -32,10 +32,10 @@ GC_SESSION_KEYS = {"path", "session_id", "outcome", "root_count", "retained_blob
                    "freed_bytes", "missing_blob_count", "batch_count", "busy", "error"}
 GC_TOTAL_KEYS = {"sessions", "collected", "busy", "refused", "aborted", "failed", "root_count", "retained_blob_count",
                  "deleted_blob_count", "freed_bytes", "unreadable"}
-VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "size_before",
-                       "size_after", "error"}
-VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "refused", "failed", "removed_node_count", "size_before", "size_after",
-                     "unreadable"}
+VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "compact_error",
+                       "size_before", "size_after", "error"}
+VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "not_compacted", "refused", "failed", "removed_node_count",
+                     "size_before", "size_after", "unreadable"}
 
 
 def run(root, *args):

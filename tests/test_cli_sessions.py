@@ -251,7 +251,8 @@ def test_delete_with_yes_removes_db_wal_and_shm(tmp_path):
     result = run(db.parent, "sessions", "delete", str(db), "--yes", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"path", "session_id", "dry_run", "files", "removed", "sidecars_kept"}
+    assert set(doc) == {"path", "session_id", "dry_run", "files", "removed", "sidecars_kept", "children_kept",
+                        "execution_lease"}
     assert doc["removed"] == [str(db), str(db) + "-wal", str(db) + "-shm"]
     assert [f["path"] for f in doc["files"]] == doc["removed"] and doc["dry_run"] is False
     assert all(f["bytes"] > 0 for f in doc["files"])

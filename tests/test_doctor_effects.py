@@ -20,6 +20,7 @@ from lashdb.engine import (
     EffectReplayOptions,
     ExecutionScope,
     RuntimeScope,
+    Store,
     doctor,
 )
 
@@ -46,9 +47,16 @@ def envelope(key: str) -> EffectEnvelope:
     return EffectEnvelope.effect(RuntimeScope.for_turn("s", "turn-a", 1, 0), key, key, EffectCommand.exec_code("py", key))
 
 
+def with_session(sidecar: Path) -> Path:
+    """The session database a ``<file>.db.effects.db`` belongs to (doctor reports a sidecar without one)."""
+    Store.open(str(sidecar)[: -len(".effects.db")]).close()
+    return sidecar
+
+
 def journal(path: Path) -> Path:
     """turn-a: k1 completed; k2 died holding its lease (stale at T + TTL); k3 released after an unrecorded
     failure (stale at once); k4 held under a lease that is live until T + 10 TTL."""
+    with_session(path)
     clock = Clock(T)
     with EffectHost.open(path, EffectReplayOptions(lease_ttl_ms=TTL, owner_id=OWNER), clock=clock) as host:
         scope = host.scoped(ExecutionScope.turn("s", "turn-a"))
@@ -151,6 +159,7 @@ def test_cli_doctor_names_the_stale_effect_and_exits_1(tmp_path):
 def test_the_suggested_command_is_shell_quoted(tmp_path):
     path = tmp_path / "odd dir" / "root.db.effects.db"
     path.parent.mkdir()
+    with_session(path)
     scope_id = '{"kind":"turn","id":"t 1"}'
     clock = Clock(T)
     with EffectHost.open(path, EffectReplayOptions(lease_ttl_ms=TTL, owner_id=OWNER), clock=clock) as host:

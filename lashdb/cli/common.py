@@ -134,9 +134,9 @@ def unreadable_json(unreadable: Unreadable) -> list[dict]:
 
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for a lashdb error."""
-    from lashdb.engine.errors import GcAborted, UsageError
+    from lashdb.engine.errors import CompactionFailed, GcAborted, UsageError
 
-    if isinstance(exc, GcAborted):
+    if isinstance(exc, (GcAborted, CompactionFailed)):
         return EXIT_PROBLEMS
     if isinstance(exc, UsageError):
         return EXIT_USAGE

@@ -6,17 +6,19 @@ JSON documents (keys are stable; sizes in bytes):
   batch_count, busy — null, or session_id, owner_id, expires_at, expires_at_epoch_ms of the live lease —,
   error), total (sessions, collected, busy, refused, aborted, failed, root_count, retained_blob_count,
   deleted_blob_count, freed_bytes, unreadable), unreadable.
-- ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, refused, failed —,
-  removed_node_count, compacted, size_before, size_after, error), total (sessions, vacuumed, refused,
-  failed, removed_node_count, size_before, size_after, unreadable), unreadable.
+- ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, not-compacted, refused, failed —,
+  removed_node_count, compacted, compact_error, size_before, size_after, error), total (sessions,
+  vacuumed, not_compacted, refused, failed, removed_node_count, size_before, size_after, unreadable),
+  unreadable. Sizes are measured after the command (db + -wal); ``not-compacted`` keeps the nodes
+  removed and says why.
 - ``unreadable`` (both): the files ``--all`` found and could not read, skipped — path, file, status
   ``unreadable``, reason; each is also named on stderr.
 Exit codes: a file that is not a v4 session (foreign schema: the cutover message) or cannot be opened
-exits 3 and the others still run; an aborted GC exits 1; a file ``--all`` skipped as unreadable does
-not change the exit code. ``gc`` skips a session whose execution lease is live (a runtime may have
-written blobs its next head will name) and prints ``busy: lease held by OWNER until TIME``: with
-``--all`` that is exit 0, for a named session exit 3; ``--force`` collects it anyway. ``gc --dry-run``
-only reads.
+exits 3 and the others still run; an aborted GC or a compaction that could not finish exits 1; a file
+``--all`` skipped as unreadable does not change the exit code. ``gc`` skips a session whose execution
+lease is live (a runtime may have written blobs its next head will name) and prints ``busy: lease
+held by OWNER until TIME``: with ``--all`` that is exit 0, for a named session exit 3; ``--force``
+collects it anyway. ``gc --dry-run`` only reads.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def register(app: typer.Typer) -> None:
         results = maintenance.vacuum_sessions(paths, compact=compact)
         t = maintenance.vacuum_totals(results)
         footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
+        if t["not_compacted"]:
+            footer += f", {t['not_compacted']} not compacted"
         if t["size_before"] is not None:
             footer += (f", {output.human_bytes(t['size_before'])} → {output.human_bytes(t['size_after'])} "
                        "on disk")

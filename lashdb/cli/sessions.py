@@ -9,7 +9,9 @@ JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 860
 - ``show``: ``SessionDetails.to_json()`` — path, status, foreign, schema_version,
   supported_schema_version, meta, relation, head, user_messages, token_ledger, token_totals, blobs,
   execution_lease, queued_work, attachments, turn_commits, sidecars, files.
-- ``delete``: path, session_id, dry_run, files (path, bytes), removed, sidecars_kept.
+- ``delete``: path, session_id, execution_lease (as in ``show``, or null), children_kept (session_id,
+  path: child sessions naming this one as parent, which stay), sidecars_kept, dry_run, files (path,
+  bytes), removed. A live execution lease refuses the delete (exit 3) unless ``--force``.
 A ``*.db`` under the root that cannot be read (symlink loop, permission denied, an unreadable
 ``-wal``/``-shm``) is a ``list`` row with status ``unreadable: <reason>``; one that is not a regular
 file (FIFO, socket, directory) is a row only with ``--all``. Each is also named on stderr. A root
@@ -126,31 +128,35 @@ def register(app: typer.Typer) -> None:
         session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
         yes: common.YesOpt = False,
         dry_run: common.DryRunOpt = False,
+        force: Annotated[bool, typer.Option("--force", help="Delete even while a runtime holds the session's "
+                                            "live execution lease.")] = False,
         json: common.JsonOpt = False,
     ) -> None:
-        """Delete a session database and its -wal/-shm (asks first unless --yes)."""
-        from lashdb.engine import discovery, inspect
-        from lashdb.engine.errors import NotALashDatabase
-        from lashdb.engine.factory import delete_database_files
+        """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
+        import shlex
+
+        from lashdb.engine import inspect, maintenance
+        from lashdb.engine.store import wall_clock_ms
 
         path = common.resolve(session)
-        found = discovery.examine(path)
-        if not found.is_session:
-            raise found.error or NotALashDatabase(path, f"its tables identify {found.kind_name}", expected="session")
-        summary = inspect.session_summary(discovery.Found(path, found.classification))
-        files = [{"path": str(p), "bytes": p.stat().st_size} for p in inspect.database_files(path)]
-        kept = [str(p) for p in discovery.sidecars_of(path).values()]
+        plan = maintenance.plan_session_delete(path, now_ms=wall_clock_ms(), force=force)
+        files = [{"path": str(p), "bytes": p.stat().st_size} for p in plan.files]
         removed: list[str] = []
         if not dry_run:
-            common.require_yes(yes, f"delete session {summary.session_id or path.name} ({path})")
-            removed = [str(p) for p in delete_database_files(path)]
-        doc = {"path": str(path), "session_id": summary.session_id, "dry_run": dry_run, "files": files,
-               "removed": removed, "sidecars_kept": kept}
+            common.require_yes(yes, f"delete session {plan.session_id or path.name} ({path})")
+            removed = [str(p) for p in maintenance.delete_session_database(plan, now_ms=wall_clock_ms(),
+                                                                           force=force)]
+        doc = {**plan.to_json(), "dry_run": dry_run, "files": files, "removed": removed}
         if json:
             output.emit(doc, json=True)
             return
-        verb = "would delete" if dry_run else "deleted"
+        verb, keep = ("would delete", "would keep") if dry_run else ("deleted", "kept")
         for f in files if dry_run else [{"path": p} for p in removed]:
             output.line(f"{verb} {f['path']}")
-        for p in kept:
-            output.info(f"kept sidecar {p} (delete it separately if it is no longer needed)", quiet=common.state().quiet)
+        for child_id, child in plan.children:
+            output.warn(f"{keep} child session {child_id} ({child}); its parent {plan.session_id} is gone "
+                        f"(delete it too with `lashdb sessions delete {shlex.quote(str(child))}`)")
+        for role, p in plan.sidecars:
+            rm = " ".join(shlex.quote(str(f)) for f in inspect.database_files(p))
+            output.info(f"{keep} sidecar {p} ({role}); remove it with `rm -- {rm}` if it is no longer needed",
+                        quiet=common.state().quiet)

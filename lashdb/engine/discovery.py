@@ -195,7 +195,7 @@ def is_sidecar_name(path: Path) -> bool:
     return any(name.endswith(".db" + suffix) for suffix in SIDECAR_SUFFIXES.values())
 
 
-def _session_id_of(path: Path) -> str | None:
+def _ids_of(path: Path) -> tuple[str | None, str | None]:
     # Local import: the store pulls in apsw and the codec, which plain discovery does not need.
     # inspect.read_meta reads the id of foreign schemas too (v38's meta has no session_name).
     from .inspect import read_meta
@@ -205,8 +205,16 @@ def _session_id_of(path: Path) -> str | None:
         with Store.open_readonly(path) as store:
             meta = store.read(read_meta)
     except LashdbError:
-        return None  # unreadable: it cannot match by id; `doctor` reports it
-    return meta.session_id if meta else None
+        return None, None  # unreadable: it cannot match by id; `doctor` reports it
+    if meta is None:
+        return None, None
+    return meta.session_id, meta.relation.parent_session_id
+
+
+def session_relations(root: str | os.PathLike[str], *,
+                      recursive: bool = False) -> dict[Path, tuple[str | None, str | None]]:
+    """Map every session database under root to (its stored session id, its parent's id if it is a child)."""
+    return {item.path: _ids_of(item.path) for item in discover(root, recursive=recursive) if item.is_session}
 
 
 def session_ids(root: str | os.PathLike[str], *, recursive: bool = False) -> dict[Path, str | None]:
@@ -215,7 +223,23 @@ def session_ids(root: str | os.PathLike[str], *, recursive: bool = False) -> dic
 
 
 def _ids(found: list[Found]) -> dict[Path, str | None]:
-    return {f.path: _session_id_of(f.path) for f in found if f.is_session}
+    return {f.path: _ids_of(f.path)[0] for f in found if f.is_session}
+
+
+def children_of(root: str | os.PathLike[str], session_id: str, *,
+                recursive: bool = False) -> list[tuple[str | None, Path]]:
+    """The child sessions under root whose relation names ``session_id`` as parent: (id, path)."""
+    return [(sid, path) for path, (sid, parent) in session_relations(root, recursive=recursive).items()
+            if parent == session_id]
+
+
+def sidecar_owner(path: Path) -> tuple[str, Path] | None:
+    """For a file named as a session's sidecar: (its role, the session database it belongs to)."""
+    name = os.fspath(path)
+    for role, suffix in SIDECAR_SUFFIXES.items():
+        if name.endswith(".db" + suffix):
+            return role, Path(name[: -len(suffix)])
+    return None
 
 
 def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool = False) -> Path:

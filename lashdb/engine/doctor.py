@@ -10,7 +10,9 @@ Contract:
   gets the shared read-only connection from :meth:`Context.connection` or opens the path itself.
   A check that raises (a :class:`LashdbError`, SQLite finding the file malformed half-way, anything)
   becomes an ``error`` finding naming the check; the other checks and files go on.
-- Besides databases, ``-wal``/``-shm`` files without their database are reported as orphan sidecars.
+- Besides databases, ``-wal``/``-shm`` files without their database are reported as orphan sidecars, and
+  so are a session's sidecars (``<file>.db.effects.db``, ``.host.json``, …) whose session database is
+  gone; a child session whose parent session is not in its directory is a warning (it still works).
 - Every finding is a problem (``error``: damage or unreadable; ``warning``: needs attention, e.g. an
   expired lease, a foreign schema, a file that is not a lash database); :attr:`DoctorReport.ok` is
   true only when there is none.
@@ -30,7 +32,7 @@ import apsw
 from . import blobs, codec, discovery, gc, verify
 from .connection import open_readonly, sidecar, translate
 from .errors import DatabaseNotFound, LashdbError
-from .inspect import _columns, _one_line, iso_ms
+from .inspect import _columns, _one_line, iso_ms, read_meta
 from .schema import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION
 
 ERROR = "error"
@@ -65,6 +67,14 @@ class Context:
         self.now_ms = now_ms
         self.jobs = jobs
         self._conns: dict[Path, apsw.Connection] = {}
+        self._session_ids: dict[Path, set[str]] = {}
+
+    def session_ids_in(self, directory: Path) -> set[str]:
+        """The session ids stored in the session databases directly in ``directory`` (read once per run)."""
+        ids = self._session_ids.get(directory)
+        if ids is None:
+            ids = self._session_ids[directory] = {sid for sid in discovery.session_ids(directory).values() if sid}
+        return ids
 
     @staticmethod
     def can_open(path: Path) -> bool:
@@ -315,6 +325,42 @@ def stale_effects(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     return out
 
 
+@check
+def parent_session(found: discovery.Found, ctx: Context) -> list[Finding] | None:
+    """A child session's parent session is still in its root (deleting a parent leaves the child behind)."""
+    if not _openable(found) or not found.is_session:
+        return None
+    meta = read_meta(ctx.connection(found.path))
+    parent = meta.relation.parent_session_id if meta is not None else None
+    if parent is None:
+        return None
+    if parent in ctx.session_ids_in(found.path.parent):
+        return []
+    return [Finding("parent_session", WARNING,
+                    f"child session `{meta.session_id}` names parent session `{parent}`, which is not under "
+                    f"{found.path.parent} (deleted?); the child still works, but its parent's history is gone",
+                    parent)]
+
+
+@check
+def session_sidecar(found: discovery.Found, ctx: Context) -> list[Finding] | None:
+    """A file named as a session's sidecar (``<file>.db.effects.db``, …) has its session database beside it."""
+    owner = discovery.sidecar_owner(found.path)
+    if owner is None:
+        return None
+    return [] if os.path.lexists(owner[1]) else [_sidecar_without_session(found.path, *owner)]
+
+
+def _sidecar_without_session(path: Path, role: str, session_db: Path) -> Finding:
+    from .inspect import database_files
+
+    rm = " ".join(shlex.quote(str(f)) for f in database_files(path))
+    return Finding("session_sidecar", WARNING,
+                   f"{path.name} is the {role} sidecar of session database {session_db.name}, which does not "
+                   f"exist (the session was deleted); remove it with `rm -- {rm}` if its records are no longer "
+                   "needed", str(path))
+
+
 def _size(path: Path) -> int:
     try:
         return os.path.getsize(path)
@@ -434,6 +480,24 @@ def orphan_sidecars(directory: Path, *, recursive: bool = False) -> list[Path]:
     return sorted(out)
 
 
+def orphan_session_files(directory: Path, *, recursive: bool = False) -> list[Path]:
+    """Session sidecars that are not databases (``<file>.db.host.json``) whose session database is gone."""
+    if not directory.is_dir():
+        return []
+    out = []
+    for suffix in (s for s in discovery.SIDECAR_SUFFIXES.values() if not s.endswith(".db")):
+        pattern = f"*.db{suffix}"
+        for path in directory.rglob(pattern) if recursive else directory.glob(pattern):
+            if path.is_file() and not os.path.lexists(str(path)[: -len(suffix)]):
+                out.append(path)
+    return sorted(out)
+
+
+def _orphan_file_report(path: Path, role: str, session_db: Path) -> FileReport:
+    return FileReport(path, ORPHAN_SIDECAR, db_bytes=_size(path), checks={"session_sidecar": "problems"},
+                      findings=[_sidecar_without_session(path, role, session_db)])
+
+
 def _orphan_report(path: Path) -> FileReport:
     suffix = next(s for s in _SQLITE_SIDECARS if path.name.endswith(s))
     database = path.name[: -len(suffix)]
@@ -451,6 +515,8 @@ def _targets(paths: Iterable[Path], recursive: bool) -> Iterator[tuple[Path, Las
                 yield entry.path, entry.error
             for orphan in orphan_sidecars(path, recursive=recursive):
                 yield orphan, None
+            for orphan in orphan_session_files(path, recursive=recursive):
+                yield orphan, None
         else:
             yield path, None
 
@@ -460,6 +526,9 @@ def _report(path: Path, error: LashdbError | None, ctx: Context) -> FileReport |
         return examine_file(discovery.Found(path, None, error), ctx)
     if path.name.endswith(_SQLITE_SIDECARS):
         return _orphan_report(path) if not os.path.lexists(str(path)[:-4]) else None
+    owner = discovery.sidecar_owner(path)
+    if owner is not None and not path.name.endswith(".db") and not os.path.lexists(owner[1]):
+        return _orphan_file_report(path, *owner)
     return examine_file(discovery.examine(path), ctx)
 
 
@@ -487,5 +556,5 @@ def run(paths: Iterable[str | os.PathLike[str]], *, now_ms: int, recursive: bool
 
 __all__ = [
     "ATTACHMENT_STALE_MS", "CHECKS", "Check", "Context", "DoctorReport", "ERROR", "FileReport", "Finding",
-    "WARNING", "check", "examine_file", "orphan_sidecars", "run",
+    "WARNING", "check", "examine_file", "orphan_session_files", "orphan_sidecars", "run",
 ]

@@ -9,6 +9,10 @@ exactly in ``str()``; their advice lives only in ``hint``. Nothing is logged and
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import VacuumReport
 
 
 class LashdbError(Exception):
@@ -334,6 +338,35 @@ class MissingCheckpoint(BackendError):
         self.blob_hash = blob_hash
         super().__init__(f"session head names checkpoint `{blob_hash}`, which is missing from the blobs table",
                          path=path)
+class CompactionFailed(StoreError):
+    """``vacuum`` removed the tombstoned nodes (committed) but could not finish compacting the file.
+
+    :attr:`report` is what happened: the nodes removed, ``compacted=False``, the reason, and the
+    sizes on disk measured after the attempt.
+    """
+
+    def __init__(self, path: str | None, report: VacuumReport, *, hint: str):
+        self.path = path
+        self.report = report
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}removed {report.removed_node_count} tombstoned node(s); "
+                         f"not compacted: {report.compact_error}", hint=hint)
+
+
+class SessionInUse(StoreError):
+    """A session's execution lease is live: a runtime is working on it, so it is not deleted."""
+
+    hint = ("stop that runtime or wait until the lease expires (`lashdb sessions show` shows it), "
+            "or pass --force to delete the session anyway")
+
+    def __init__(self, path: os.PathLike[str] | str, session_id: str | None, owner_id: str | None,
+                 expires_at_ms: int, expires_at: str):
+        self.path = os.fspath(path)
+        self.session_id = session_id
+        self.owner_id = owner_id
+        self.expires_at_ms = expires_at_ms
+        super().__init__(f"{self.path}: session `{session_id}` is in use: its execution lease is held by "
+                         f"`{owner_id}` until {expires_at}; not deleted")
 
 
 class WorkerFailed(LashdbError):

@@ -8,8 +8,14 @@ Contract:
   sweep. It runs from outside the runtime, so a session whose execution lease is live is skipped (or
   stopped between batches) and reported ``busy`` with the holder and expiry, unless ``force``. A dry
   run opens the file read-only and computes the same report without writing a byte or creating a file.
-- ``vacuum`` runs :meth:`Store.vacuum`: tombstoned nodes removed; with ``compact``, ``VACUUM`` and a
-  truncating checkpoint, reporting the size on disk (db + ``-wal``) before the command and after it.
+- ``vacuum`` runs :meth:`Store.vacuum`: tombstoned nodes removed (committed on their own); with
+  ``compact``, ``VACUUM`` and a truncating checkpoint, reporting the size on disk (db + ``-wal``) before
+  the command and after the store closed. A compaction that could not finish (disk full, a reader
+  keeping the ``-wal`` busy) is reported as ``not-compacted`` with the nodes removed and the reason.
+- ``sessions delete`` plans first (:func:`plan_session_delete`, read-only): the files it removes, the
+  session's execution lease, and what stays behind — child sessions naming it as parent, sidecars. A
+  live lease refuses the delete with :class:`SessionInUse` unless forced, checked again just before
+  the files are removed.
 - Over many files, a failure in one (refused, GC aborted, busy, I/O) is kept as that file's typed
   error and the others go on; nothing is skipped silently.
 """
@@ -24,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from . import discovery
-from .errors import GcAborted, LashdbError, NotALashDatabase, SchemaVersionError
-from .inspect import file_sizes, read_meta
+from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SchemaVersionError, SessionInUse
+from .factory import delete_database_files
+from .inspect import LeaseView, _lease, database_files, file_sizes, iso_ms, read_meta
 from .model import GcBusy, GcReport, VacuumReport
 from .schema import SESSION
 from .store import Store
@@ -123,7 +130,10 @@ class SessionVacuum:
 
     @property
     def outcome(self) -> str:
-        """``vacuumed``, ``refused`` (not a v4 session) or ``failed``."""
+        """``vacuumed``, ``not-compacted`` (nodes removed, compaction could not finish), ``refused`` (not a
+        v4 session) or ``failed``."""
+        if isinstance(self.error, CompactionFailed):
+            return "not-compacted"
         return _outcome(self.error, "vacuumed")
 
     def to_json(self) -> dict[str, Any]:
@@ -131,21 +141,32 @@ class SessionVacuum:
         r = self.report
         return {"path": str(self.path), "session_id": self.session_id, "outcome": self.outcome,
                 "removed_node_count": r.removed_node_count if r else None,
-                "compacted": r.compacted if r else None, "size_before": r.size_before if r else None,
+                "compacted": r.compacted if r else None, "compact_error": r.compact_error if r else None,
+                "size_before": r.size_before if r else None,
                 "size_after": r.size_after if r else None,
                 "error": None if self.error is None else error_text(self.path, self.error)}
 
 
 def vacuum_session(path: str | os.PathLike[str], *, compact: bool = False) -> SessionVacuum:
-    """Remove one session's tombstoned nodes (and with ``compact`` return free pages); refusals raise."""
+    """Remove one session's tombstoned nodes (and with ``compact`` return free pages); refusals raise.
+
+    A compaction that cannot finish is no raise here: its result carries the committed removal, the
+    :class:`CompactionFailed` error and the sizes measured after the store closed.
+    """
     path = Path(os.fspath(path))
     _require_session(path)
     before = file_sizes(path).size_bytes  # as the operator saw it: before this command wrote anything
+    error: CompactionFailed | None = None
     with Store.open(path) as store:
-        report = store.vacuum(compact=compact)
-        if report.compacted:
-            report = dataclasses.replace(report, size_before=before)
-        return SessionVacuum(path, _session_id(store), report)
+        session_id = _session_id(store)
+        try:
+            report = store.vacuum(compact=compact)
+        except CompactionFailed as exc:
+            report, error = exc.report, exc
+    if compact:
+        # After closing: closing checkpoints and may drop the -wal, so this is what stays on disk.
+        report = dataclasses.replace(report, size_before=before, size_after=file_sizes(path).size_bytes)
+    return SessionVacuum(path, session_id, report, error)
 
 
 def gc_sessions(paths: Iterable[str | os.PathLike[str]], *, dry_run: bool = False,
@@ -189,17 +210,80 @@ def gc_totals(results: Iterable[SessionGc]) -> dict[str, int]:
 
 
 def vacuum_totals(results: Iterable[SessionVacuum]) -> dict[str, int | None]:
-    """Sums over vacuum results (sessions by outcome, nodes removed, sizes when compacted)."""
+    """Sums over vacuum results (sessions by outcome, nodes removed, sizes of those compaction ran on)."""
     results = list(results)
     done = [r.report for r in results if r.report is not None]
-    compacted = [r for r in done if r.compacted]
-    return {"sessions": len(results), "vacuumed": len(done),
+    measured = [r for r in done if r.size_before is not None]
+    return {"sessions": len(results), "vacuumed": sum(r.outcome == "vacuumed" for r in results),
+            "not_compacted": sum(r.outcome == "not-compacted" for r in results),
             "refused": sum(r.outcome == "refused" for r in results),
             "failed": sum(r.outcome == "failed" for r in results),
             "removed_node_count": sum(r.removed_node_count for r in done),
-            "size_before": sum(r.size_before or 0 for r in compacted) if compacted else None,
-            "size_after": sum(r.size_after or 0 for r in compacted) if compacted else None}
+            "size_before": sum(r.size_before or 0 for r in measured) if measured else None,
+            "size_after": sum(r.size_after or 0 for r in measured) if measured else None}
 
 
-__all__ = ["SessionGc", "SessionVacuum", "gc_session", "gc_sessions", "gc_totals", "vacuum_session",
-           "vacuum_sessions", "vacuum_totals"]
+# --- delete ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionDeletion:
+    """What deleting one session database removes (db, ``-wal``, ``-shm``) and what it leaves behind."""
+
+    path: Path
+    session_id: str | None
+    files: tuple[Path, ...]
+    lease: LeaseView | None
+    children: tuple[tuple[str | None, Path], ...]
+    sidecars: tuple[tuple[str, Path], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan's part of the ``sessions delete`` document."""
+        return {"path": str(self.path), "session_id": self.session_id,
+                "execution_lease": self.lease.to_json() if self.lease else None,
+                "children_kept": [{"session_id": sid, "path": str(p)} for sid, p in self.children],
+                "sidecars_kept": [str(p) for _role, p in self.sidecars]}
+
+
+def _lease_of(path: Path, session_id: str | None, now_ms: int) -> LeaseView | None:
+    with Store.open_readonly(path) as store:
+        return store.read(lambda c: _lease(c, session_id, now_ms))
+
+
+def _refuse_live(path: Path, session_id: str | None, lease: LeaseView | None) -> None:
+    if lease is not None and lease.state == "live":
+        raise SessionInUse(path, session_id, lease.owner_id, lease.expires_ms, iso_ms(lease.expires_ms))
+
+
+def plan_session_delete(path: str | os.PathLike[str], *, now_ms: int, force: bool = False) -> SessionDeletion:
+    """What deleting the session at ``path`` would remove and keep (child sessions, sidecars); only reads.
+
+    Raises :class:`SessionInUse` while its execution lease is live at ``now_ms``, unless ``force``;
+    a file that is not a session database is refused.
+    """
+    path = Path(os.fspath(path))
+    found = discovery.examine(path)
+    if found.error is not None:
+        raise found.error
+    if not found.is_session:
+        raise NotALashDatabase(path, f"its tables identify {found.kind_name}", expected="session")
+    session_id = _stored_session_id(path)
+    lease = _lease_of(path, session_id, now_ms)
+    if not force:
+        _refuse_live(path, session_id, lease)
+    children = tuple(c for c in discovery.children_of(path.parent, session_id) if c[1] != path) \
+        if session_id else ()
+    return SessionDeletion(path, session_id, tuple(database_files(path)), lease, children,
+                           tuple(discovery.sidecars_of(path).items()))
+
+
+def delete_session_database(plan: SessionDeletion, *, now_ms: int, force: bool = False) -> list[Path]:
+    """Remove the planned database and its ``-wal``/``-shm``, re-checking its lease first (it may have been
+    claimed since the plan); return the files removed. Child sessions and sidecars are kept."""
+    if not force:
+        _refuse_live(plan.path, plan.session_id, _lease_of(plan.path, plan.session_id, now_ms))
+    return delete_database_files(plan.path)
+
+
+__all__ = ["SessionDeletion", "SessionGc", "SessionVacuum", "delete_session_database", "gc_session", "gc_sessions",
+           "gc_totals", "plan_session_delete", "vacuum_session", "vacuum_sessions", "vacuum_totals"]

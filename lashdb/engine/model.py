@@ -552,17 +552,23 @@ class GcReport:
 
 @dataclass(frozen=True)
 class VacuumReport:
-    """Tombstoned nodes removed and, with compaction, the file size before and after."""
+    """Tombstoned nodes removed and, with compaction, the file size before and after.
+
+    ``compacted`` is true only when ``VACUUM`` and the truncating checkpoint both finished;
+    otherwise ``compact_error`` says why (the removal of tombstoned nodes stays committed).
+    """
 
     removed_node_count: int
     compacted: bool = False
     size_before: int | None = None
     size_after: int | None = None
+    compact_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "removed_node_count": self.removed_node_count,
             "compacted": self.compacted,
+            "compact_error": self.compact_error,
             "size_before": self.size_before,
             "size_after": self.size_after,
         }

@@ -40,7 +40,7 @@ from .connection import (
     translate,
     write_transaction,
 )
-from .errors import BackendError, BlobDecodeError, LashdbError, SchemaVersionError
+from .errors import BackendError, BlobDecodeError, CompactionFailed, LashdbError, SchemaVersionError
 from .model import (
     GcBusy,
     GcReport,
@@ -421,19 +421,42 @@ class Store:
         return gc.collect(self._write, limit=self._limit, batch_size=batch_size, busy=busy, progress=progress)
 
     def vacuum(self, *, compact: bool = False) -> VacuumReport:
-        """Delete tombstoned nodes; with ``compact``, also return free pages to the file system."""
+        """Delete tombstoned nodes (committed first); with ``compact``, also return free pages to the file
+        system, raising :class:`CompactionFailed` (carrying the report) when that cannot finish."""
         removed = self._write(graph_rows.remove_tombstoned)
         if not compact:
             return VacuumReport(removed)
         with self._lock:
             before = self.size_on_disk()
-            try:
-                self._conn.execute("VACUUM")
-                if self.path is not None:
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
-            return VacuumReport(removed, True, before, self.size_on_disk())
+            failure = self._compact()
+            report = VacuumReport(removed, failure is None, before, self.size_on_disk(),
+                                  None if failure is None else failure[0])
+        if failure is not None:
+            raise CompactionFailed(self.path, report, hint=failure[1])
+        return report
+
+    def _compact(self) -> tuple[str, str] | None:
+        """``VACUUM`` then ``wal_checkpoint(TRUNCATE)``; ``None`` when both finished, else (reason, hint)."""
+        failure = None
+        try:
+            self._conn.execute("VACUUM")
+        except apsw.Error as exc:
+            failure = _vacuum_failure(exc, self.path)
+        if self.path is None:
+            return failure
+        # Also after a failed VACUUM: the checkpoint gives back the -wal space the attempt took.
+        try:
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0][0]
+            stuck = "another connection kept the -wal busy (a reader or a writer)" if busy else None
+        except apsw.Error as exc:
+            stuck = f"failed ({_reason(exc, self.path)})"
+        if stuck is None:
+            return failure
+        if failure is not None:
+            return f"{failure[0]}; the -wal could not be truncated afterwards either: {stuck}", failure[1]
+        return (f"the final checkpoint could not finish: {stuck}; the compacted pages stay in the -wal "
+                "until a later checkpoint", "run `lashdb vacuum --compact` again when no runtime is using "
+                "the session; the nodes it removed stay removed")
 
     def size_on_disk(self) -> int:
         """Bytes of the database file plus its ``-wal`` (0 for an in-memory store)."""
@@ -623,6 +646,26 @@ class Store:
 
 
 # --- row helpers shared with the commit path -------------------------------------------------------
+
+
+def _reason(exc: apsw.Error, path: str | None) -> str:
+    failed = translate(exc, path)
+    text = getattr(failed, "message", None) or str(failed)
+    # The compaction report already names the file; the reason is what went wrong with it.
+    return text.removeprefix(f"{path}: ") if path else text
+
+
+def _vacuum_failure(exc: apsw.Error, path: str | None) -> tuple[str, str]:
+    """Why ``VACUUM`` failed and what to do (it rolled back; the removal before it stays committed)."""
+    if isinstance(exc, apsw.FullError):
+        return ("VACUUM ran out of disk space (it needs free space about the size of the database, for its "
+                "temporary copy and the -wal)", "free disk space in the database's directory and the temporary "
+                "directory, then run `lashdb vacuum --compact` again; the nodes it removed stay removed")
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return ("VACUUM could not take the write lock: another connection is writing",
+                "run `lashdb vacuum --compact` again when no runtime is writing the session")
+    return f"VACUUM failed: {_reason(exc, path)}", "run `lashdb doctor` on the session, then `lashdb vacuum " \
+        "--compact` again; the nodes it removed stay removed"
 
 
 def _load_meta(c: apsw.Connection) -> SessionMeta | None:
