@@ -35,6 +35,7 @@ from .errors import (
     DatabaseNotFound,
     LashdbError,
     NotALashDatabase,
+    SchemaDamaged,
 )
 
 BUSY_TIMEOUT_MS = 15_000
@@ -84,7 +85,13 @@ def translate(exc: BaseException, path: str | None = None) -> LashdbError:
     if isinstance(exc, apsw.CantOpenError):
         return DatabaseError(path, f"{path}: cannot open database ({message})",
                              hint="check that the file exists, is a file, and is readable")
+    if isinstance(exc, apsw.SQLError) and message.startswith(_MISSING_OBJECT):
+        # lashdb's statements name only its schema's tables and columns: one missing is damage.
+        return SchemaDamaged(path, None, (message,))
     return BackendError(message, path=path)
+
+
+_MISSING_OBJECT = ("no such table:", "no such column:", "no such index:")
 
 
 def _pragmas(conn: apsw.Connection) -> None:
