@@ -332,7 +332,7 @@ def needs_schema(conn: apsw.Connection, kind: SchemaKind, path: str | None = Non
     schema), ``False`` for ``kind``'s complete schema; else raises, naming the file: another kind
     (:class:`NotALashDatabase`), another version (:class:`SchemaVersionError`), the right version
     with objects not in ``kind``'s schema or none of them (:class:`UnrecognisedSchema`), or a subset
-    of them (:class:`SchemaDamaged`)."""
+    of them, altered ones, or a second singleton row (:class:`SchemaDamaged`)."""
     found = user_version(conn)
     tables = table_names(conn)
     other = kind_of_tables(tables)
@@ -341,6 +341,9 @@ def needs_schema(conn: apsw.Connection, kind: SchemaKind, path: str | None = Non
     if found == kind.version:
         differences = schema_differences(conn, kind)
         if not differences:
+            stray = singleton_problems(conn, kind)
+            if stray:
+                raise SchemaDamaged(path, kind.name, [text for _table, text in stray])
             return False
         unexpected = [d for d in differences if d.change == UNEXPECTED and d.what in OBJECT_TYPES]
         if unexpected:
@@ -366,6 +369,15 @@ def claimed_kind(conn: apsw.Connection) -> SchemaKind | None:
         if found == kind.version and objects and objects <= expected_shape(kind).objects:
             return kind
     return None
+
+
+def damage(conn: apsw.Connection, found: Classification) -> tuple[str, ...]:
+    """For a file of a lash kind at its supported version, every schema difference and stray singleton
+    row (what makes writes refuse it); ``()`` for a sound or foreign file. Reads only."""
+    if not found.supported:
+        return ()
+    return (tuple(str(d) for d in schema_differences(conn, found.kind))
+            + tuple(text for _table, text in singleton_problems(conn, found.kind)))
 
 
 def singleton_problems(conn: apsw.Connection, kind: SchemaKind) -> list[tuple[str, str]]:
@@ -690,7 +702,7 @@ def open_for_kind(path: str | os.PathLike[str], kind: SchemaKind) -> apsw.Connec
 __all__ = [
     "Classification", "EFFECT_REPLAY", "KINDS", "PROCESS_REGISTRY", "REFUSALS", "SESSION",
     "SchemaDifference", "SchemaKind", "SchemaShape", "TRIGGER_STORE", "TableShape", "check_openable",
-    "claimed_kind", "classify", "classify_connection", "ensure_schema", "expected_shape", "has_user_objects",
+    "claimed_kind", "classify", "classify_connection", "damage", "ensure_schema", "expected_shape", "has_user_objects",
     "kind_of_tables", "needs_schema", "object_differences", "open_for_kind", "read_shape", "schema_differences",
     "singleton_problems", "table_names", "user_version",
 ]
