@@ -212,6 +212,21 @@ def test_ensure_schema_refuses_damage_inside_its_transaction(tmp_path):
         conn.close()
 
 
+def test_a_schema_changed_after_the_pre_check_is_compared_again_under_the_write_lock(tmp_path):
+    path = fresh(tmp_path, schema.SESSION)
+    verified = schema.check_openable(path, schema.SESSION)
+    assert verified is not None  # a complete schema: the transaction may skip the second comparison
+    raw(path, "DROP TABLE artifact_refs")  # ...unless the schema changed in between
+    conn = apsw.Connection(str(path))
+    try:
+        with pytest.raises(SchemaDamaged, match="missing table artifact_refs"):
+            schema.ensure_schema(conn, schema.SESSION, str(path), verified=verified)
+        assert conn.get_autocommit()
+    finally:
+        conn.close()
+    assert schema.check_openable(tmp_path / "absent.db", schema.SESSION) is None
+
+
 # --- item 6: doctor names every difference -----------------------------------------------------------
 
 

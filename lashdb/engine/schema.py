@@ -318,9 +318,16 @@ def has_user_objects(conn: apsw.Connection) -> bool:
     return bool(row[0])
 
 
-def ensure_schema(conn: apsw.Connection, kind: SchemaKind, path: str | None = None) -> None:
-    """Confirm ``kind``'s complete schema, or create it in an empty database; refuse anything else unchanged."""
+def ensure_schema(conn: apsw.Connection, kind: SchemaKind, path: str | None = None, *,
+                  verified: tuple[int, int, int, int] | None = None) -> None:
+    """Confirm ``kind``'s complete schema, or create it in an empty database; refuse anything else unchanged.
+
+    ``verified`` is what :func:`check_openable` returned for ``path``: when the file and its schema
+    are still the ones it found complete, the full comparison is not repeated."""
     with write_transaction(conn, path):
+        if verified is not None and path is not None and _fingerprint(conn, path) == verified:
+            # The file the read-only pre-check found complete, its schema unchanged since.
+            return
         if needs_schema(conn, kind, path):
             conn.execute(kind.ddl)
             # PRAGMA takes no bound parameters; the version is our own integer constant.
@@ -645,54 +652,67 @@ def _file_state(path: str) -> tuple[int, int, int, bool]:
     return st.st_ino, st.st_size, st.st_mtime_ns, os.path.exists(path + "-wal")
 
 
-def _refusal(path: str, kind: SchemaKind) -> LashdbError | None:
-    # The error the cutover rule would raise for this file, read without writing; None if usable.
+def _fingerprint(conn: apsw.Connection, path: str) -> tuple[int, int, int, int] | None:
+    # Which file, and which schema in it: SQLite bumps the schema cookie on every schema change.
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # gone or replaced: nothing to compare with
+    return st.st_dev, st.st_ino, int(query_one(conn, "PRAGMA schema_version")[0]), user_version(conn)
+
+
+def _refusal(path: str, kind: SchemaKind) -> tuple[LashdbError | None, tuple[int, int, int, int] | None]:
+    # The error the cutover rule would raise for this file, read without writing; else None and, when
+    # the schema is complete and did not change during the read, its fingerprint.
     conn = open_readonly(path)
     try:
-        needs_schema(conn, kind, path)
+        before = _fingerprint(conn, path)
+        if needs_schema(conn, kind, path) or before is None:
+            return None, None
+        return None, before if _fingerprint(conn, path) == before else None
     except REFUSALS as exc:
-        return exc
+        return exc, None
     except apsw.Error as exc:
         raise translate(exc, path) from exc
     finally:
         conn.close()
-    return None
 
 
-def check_openable(path: str | os.PathLike[str], kind: SchemaKind) -> None:
-    """Raise, writing nothing, if the existing file at ``path`` would be refused as ``kind`` (SPEC §3.5)."""
+def check_openable(path: str | os.PathLike[str], kind: SchemaKind) -> tuple[int, int, int, int] | None:
+    """Raise, writing nothing, if the existing file at ``path`` would be refused as ``kind`` (SPEC §3.5);
+    return the fingerprint of a complete schema (for :func:`ensure_schema`), else ``None``."""
     path = os.fspath(path)
     for _ in range(_PRECHECK_ATTEMPTS):
         try:
             before = _file_state(path)
         except FileNotFoundError:
-            return  # absent: the writable open creates it
+            return None  # absent: the writable open creates it
         try:
-            refusal = _refusal(path, kind)
-        except LashdbError:
+            refusal, verified = _refusal(path, kind)
+        except (LashdbError, OSError):
             # Not readable as SQLite read-only (e.g. not a database): the writable open reports
             # it, and SQLite writes nothing to a file it cannot parse.
-            return
+            return None
         if refusal is None:
-            return
+            return verified
         try:
             after = _file_state(path)
         except FileNotFoundError:
-            return
+            return None
         if before == after:
             raise refusal
         # The file changed under the read (a live writer): the reading may be torn; look again.
     # Still changing: leave the decision to ensure_schema, which holds the write lock.
+    return None
 
 
 def open_for_kind(path: str | os.PathLike[str], kind: SchemaKind) -> apsw.Connection:
     """Open ``path`` writable as ``kind`` (created if absent); a file the cutover refuses is refused before any write."""
     path = os.fspath(path)
-    if os.path.lexists(path) and not os.path.isdir(path):
-        check_openable(path, kind)
+    verified = check_openable(path, kind) if os.path.lexists(path) and not os.path.isdir(path) else None
     conn = open_write(path)
     try:
-        ensure_schema(conn, kind, path)
+        ensure_schema(conn, kind, path, verified=verified)
     except BaseException:
         conn.close()
         raise
