@@ -225,7 +225,7 @@ def test_show_json(demo, now):
     doc = ok_json(run(demo.root, "processes", "show", ci, "--json"))
     assert list(doc) == SHOW_KEYS
     assert doc["store"] == {"path": str(demo.deployment.registry), "kind": "process registry", "schema_version": 7,
-                            "supported_version": 7, "foreign": False, "unavailable": []}
+                            "supported_version": 7, "foreign": False, "unavailable": [], "damaged": []}
     listed = {r["process_id"]: r for r in ok_json(run(demo.root, "processes", "list", "--json"))}
     assert list(doc["process"]) == LIST_KEYS and doc["process"] == listed[ci]
     assert doc["record"]["input"] == {"type": "engine", "kind": "ci_watch",

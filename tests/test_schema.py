@@ -18,7 +18,7 @@ from conftest import file_sha256, snapshot_dir
 
 from lashdb.engine import schema
 from lashdb.engine.connection import open_write
-from lashdb.engine.errors import NotALashDatabase, SchemaVersionError
+from lashdb.engine.errors import NotALashDatabase, SchemaDamaged, SchemaVersionError
 from lashdb.engine.store import Store
 
 AUTO = None  # an index SQLite creates for a PRIMARY KEY / UNIQUE constraint
@@ -300,33 +300,40 @@ def test_constraints_the_pragmas_do_not_show(tmp_path):
 
 
 @pytest.mark.parametrize("kind", KIND_PARAMS)
-def test_version_match_creates_missing_objects(tmp_path, kind):
+def test_version_match_with_missing_objects_is_refused_unchanged(tmp_path, kind):
+    # Issue 10: a dropped table or index at the supported version is damage, not a schema to complete.
     path = tmp_path / "partial.db"
     _create(path, kind)
     conn = _ro(path)
     full = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
     conn.close()
-    first_table = next(name for type_, name, _ in full if type_ == "table" and not name.startswith("sqlite"))
+    # A table that does not decide the kind (the effect journal has none besides its marker).
+    first_table = next((name for type_, name, _ in full if type_ == "table" and not name.startswith("sqlite")
+                        and name not in kind.marker_tables), None)
     named_index = next(name for type_, name, sql in full if type_ == "index" and sql)
     conn = apsw.Connection(str(path))
-    conn.execute(f"DROP INDEX {named_index}; DROP TABLE {first_table}")
+    conn.execute(f"DROP INDEX {named_index}" + (f"; DROP TABLE {first_table}" if first_table else ""))
     conn.close()
-    _create(path, kind)
-    conn = _ro(path)
-    assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == full
-    assert conn.execute("PRAGMA user_version").fetchall() == [(kind.version,)]
-    conn.close()
+    before = snapshot_dir(tmp_path)
+    with pytest.raises(SchemaDamaged) as err:
+        _create(path, kind)
+    assert f"missing index {named_index}" in err.value.differences
+    if first_table:
+        assert f"missing table {first_table}" in err.value.differences
+    assert snapshot_dir(tmp_path) == before
 
 
-def test_version_match_keeps_existing_rows(tmp_db):
+def test_version_match_missing_table_keeps_rows_and_refuses(tmp_db):
     with Store.open(tmp_db) as store:
         ref = store.put_blob(b"kept")
     conn = apsw.Connection(str(tmp_db))
     conn.execute("DROP TABLE artifact_refs")
     conn.close()
-    with Store.open(tmp_db) as store:
+    with pytest.raises(SchemaDamaged) as err:
+        Store.open(tmp_db)
+    assert err.value.differences == ("missing table artifact_refs",)
+    with Store.open_readonly(tmp_db) as store:
         assert store.get_blob(ref) == b"kept" and store.blob_count_and_size()[0] == 1
-        assert store.list_artifact_refs() == []
 
 
 @pytest.mark.parametrize("kind", KIND_PARAMS)

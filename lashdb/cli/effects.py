@@ -113,6 +113,7 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
 
 
 def _warn_foreign(info: Any) -> None:
+    output.warn_damaged(info)
     if info.foreign:
         missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
         output.warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "

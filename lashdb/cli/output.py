@@ -160,6 +160,13 @@ def warn(message: str) -> None:
     sys.stderr.write(f"lashdb: warning: {safe(message)}\n")
 
 
+def warn_damaged(info: Any) -> None:
+    """One warning when a deployment store at its supported version has a damaged schema (``info.damaged``)."""
+    if getattr(info, "damaged", ()):
+        warn(f"{info.path}: damaged {info.kind} schema ({'; '.join(info.damaged)}); shown where its tables "
+             f"allow, writes refuse it (`lashdb doctor {info.path}`)")
+
+
 def info(message: str, *, quiet: bool = False) -> None:
     """A diagnostic line on stderr, through :func:`safe` (suppressed by ``--quiet``)."""
     if not quiet:

@@ -13,7 +13,7 @@ JSON documents (keys are stable; each time as ``<name>`` ISO 8601 UTC — null w
   wait_signal, wait_since(+_epoch_ms), lease, grant_count, external_ref, decode_error. ``lease`` is
   null or: process_id, owner_id, lease_token, fencing_token, claimed_at(+_epoch_ms),
   expires_at(+_epoch_ms), state (live | expired | released), process_status.
-- ``show``: store (path, kind, schema_version, supported_version, foreign, unavailable), process
+- ``show``: store (path, kind, schema_version, supported_version, foreign, unavailable, damaged), process
   (one ``list`` row), record (the stored record, as stored), caused_by, await_output, wait, grants
   (null when the schema has none; else session_id, scope_id, process_id, descriptor_kind,
   descriptor_label), events (the last N: process_id, sequence, event_type, occurred_at(+_epoch_ms),
@@ -110,7 +110,8 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
 
 
 def warn_about(info: Any, rows: list[dict[str, Any]] | None = None) -> None:
-    """One warning for a foreign schema; one for rows whose stored JSON does not decode."""
+    """One warning for a foreign or damaged schema; one for rows whose stored JSON does not decode."""
+    output.warn_damaged(info)
     if info.foreign:
         missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
         output.warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "

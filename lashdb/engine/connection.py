@@ -53,6 +53,7 @@ from .errors import (
     LashdbError,
     NotALashDatabase,
     NotARegularFile,
+    SchemaDamaged,
     UnstorableValue,
 )
 
@@ -106,8 +107,13 @@ def translate(exc: BaseException, path: str | None = None) -> LashdbError:
     for kind, error in _FILE_ERRORS:
         if isinstance(exc, kind):
             return error(path, message)
+    if isinstance(exc, apsw.SQLError) and message.startswith(_MISSING_OBJECT):
+        # lashdb's statements name only its schema's tables and columns: one missing is damage.
+        return SchemaDamaged(path, None, (message,))
     return BackendError(message, path=path)
 
+
+_MISSING_OBJECT = ("no such table:", "no such column:", "no such index:")
 
 # SQLite result codes that are about the file rather than the statement: each names the file and
 # says what to do. Others (constraints, SQL errors) keep SQLite's text, which upstream shows as is.
@@ -118,6 +124,8 @@ _FILE_ERRORS: tuple[tuple[type[apsw.Error], type[BackendError]], ...] = (
     (apsw.ReadOnlyError, DatabaseReadOnly),
     (apsw.PermissionsError, DatabaseReadOnly),
 )
+
+
 def os_reason(exc: OSError) -> str:
     """An OS error's reason as lashdb reports it: ``symlink loop`` for ELOOP, else the OS's own words."""
     if exc.errno == errno.ELOOP:

@@ -31,7 +31,7 @@ from .connection import open_readonly, translate
 from .deployment_common import from_i64, wall_clock_ms
 from .errors import LookupFailed
 from .process_model import TERMINAL_STATES
-from .schema import PROCESS_REGISTRY, TRIGGER_STORE, SchemaKind, classify_connection
+from .schema import PROCESS_REGISTRY, TRIGGER_STORE, SchemaKind, classify_connection, damage
 
 __all__ = [
     "DeliveryInfo", "EventInfo", "GrantInfo", "LeaseInfo", "OccurrenceDetail", "OccurrenceSummary",
@@ -111,11 +111,13 @@ class StoreInfo:
     supported_version: int
     foreign: bool
     unavailable: tuple[str, ...] = ()
+    damaged: tuple[str, ...] = ()
+    """At the supported version: each difference from the kind's schema (reads show what is left)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "schema_version": self.schema_version,
                 "supported_version": self.supported_version, "foreign": self.foreign,
-                "unavailable": list(self.unavailable)}
+                "unavailable": list(self.unavailable), "damaged": list(self.damaged)}
 
 
 @dataclass(frozen=True)
@@ -372,6 +374,7 @@ class _Inspector:
                 found.require(cls.kind)
             columns = {table: frozenset(row[1] for row in conn.execute(
                 'PRAGMA table_info("' + table.replace('"', '""') + '")')) for table in found.tables}
+            damaged = damage(conn, found)
         except apsw.Error as exc:
             conn.close()
             raise translate(exc, path) from exc
@@ -379,7 +382,7 @@ class _Inspector:
             conn.close()
             raise
         info = StoreInfo(path, cls.kind.name, found.user_version, cls.kind.version, found.foreign,
-                         cls._features(columns))
+                         cls._features(columns), damaged)
         return cls(conn, info, columns)
 
     def close(self) -> None:

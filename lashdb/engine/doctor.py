@@ -29,7 +29,7 @@ from typing import Any
 
 import apsw
 
-from . import blobs, codec, discovery, gc, verify
+from . import blobs, codec, discovery, gc, schema, verify
 from .connection import open_readonly, sidecar, translate
 from .errors import DatabaseNotFound, LashdbError
 from .inspect import _columns, _one_line, iso_ms, read_meta
@@ -151,6 +151,11 @@ def lash_kind(found: discovery.Found, ctx: Context) -> list[Finding] | None:
         return None
     if found.is_lash:
         return []
+    claimed = schema.claimed_kind(ctx.connection(found.path)) if found.classification else None
+    if claimed is not None:
+        missing = ", ".join(t for t in claimed.marker_tables if t not in found.classification.tables)
+        return [Finding("kind", ERROR, f"damaged lash {claimed.name} database: it is at version {claimed.version} "
+                        f"and holds only {claimed.name} objects, but lacks {missing}")]
     tables = sorted(found.classification.tables) if found.classification else []
     what = "an empty file" if not tables and _size(found.path) == 0 else (
         f"tables: {', '.join(tables[:8])}{', …' if len(tables) > 8 else ''}" if tables else "no tables")
@@ -168,6 +173,22 @@ def schema_version(found: discovery.Found, ctx: Context) -> list[Finding] | None
     return [Finding("schema", WARNING,
                     f"foreign {cls.kind.name} schema: version {cls.user_version}, this lashdb supports "
                     f"{cls.kind.version}; it is read-only here and mutating commands refuse it")]
+
+
+@check
+def schema_shape(found: discovery.Found, ctx: Context) -> list[Finding] | None:
+    """A lash file at its supported version has exactly its kind's tables, columns, constraints, indexes
+    and foreign keys, and each singleton table at most its one row (else writes refuse it)."""
+    if found.error is not None or found.classification is None or found.classification.foreign:
+        return None
+    conn = ctx.connection(found.path)
+    kind = found.classification.kind or schema.claimed_kind(conn)
+    if kind is None:
+        return None
+    out = [Finding("schema", ERROR, f"{d}: not the lash {kind.name} schema v{kind.version}; writing commands "
+                   "refuse this file", d.name) for d in schema.schema_differences(conn, kind)]
+    out += [Finding("schema", ERROR, text, table) for table, text in schema.singleton_problems(conn, kind)]
+    return out
 
 
 @check

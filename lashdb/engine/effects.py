@@ -73,7 +73,7 @@ from .process_model import (
     ProcessRegistration,
     SessionScope,
 )
-from .schema import EFFECT_REPLAY, classify_connection, ensure_schema, open_for_kind
+from .schema import EFFECT_REPLAY, classify_connection, damage, ensure_schema, open_for_kind
 from .timing import MAX_MS, clock_now, deadline, stored, ttl
 
 __all__ = [
@@ -1514,6 +1514,7 @@ def _open_for_inspection(path: str | os.PathLike[str]) -> tuple[apsw.Connection,
         if found.kind is not EFFECT_REPLAY:
             raise NotALashDatabase(path, f"its tables identify {found.kind_name}", expected=EFFECT_REPLAY.name)
         columns = frozenset(row[1] for row in conn.execute("PRAGMA table_info(runtime_effect_replay)"))
+        damaged = damage(conn, found)
         for name in _REQUIRED:
             if name not in columns:
                 raise NotALashDatabase(path, f"table runtime_effect_replay has no `{name}` column",
@@ -1526,7 +1527,7 @@ def _open_for_inspection(path: str | os.PathLike[str]) -> tuple[apsw.Connection,
         raise
     unavailable = tuple(f"runtime_effect_replay.{c}" for c in _COLUMNS if c not in columns)
     info = StoreInfo(path, EFFECT_REPLAY.name, found.user_version, EFFECT_REPLAY.version, found.foreign,
-                     unavailable)
+                     unavailable, damaged)
     return conn, info, columns
 
 

@@ -113,6 +113,51 @@ class SchemaVersionError(LashdbError):
         )
 
 
+class UnrecognisedSchema(SchemaVersionError):
+    """The file reports a lash kind's own ``user_version`` but its objects are not that kind's schema:
+    someone else's database, refused (the cutover rule) and left byte-identical."""
+
+    def __init__(self, kind: str, version: int, reason: str, path: os.PathLike[str] | str | None = None,
+                 objects: tuple[str, ...] = ()):
+        self.kind = kind
+        self.expected = version
+        self.found = version
+        self.reason = reason
+        self.objects = tuple(objects)
+        self.path = None if path is None else os.fspath(path)
+        where = f"{self.path}: " if self.path else ""
+        LashdbError.__init__(
+            self,
+            f"{where}Unsupported lash {kind} schema: the database reports schema version {version}, the one "
+            f"this binary supports, but {reason}; it is not a lash {kind} database and lashdb does not write to it",
+            hint=f"nothing was changed; point lashdb at a lash {kind} file (`lashdb doctor FILE` lists what differs)",
+        )
+
+
+class SchemaDamaged(DatabaseError):
+    """A lash database at the supported version lacks (or has altered) objects of its schema; writes refuse
+    it rather than recreate what is missing, which would hide the lost rows."""
+
+    SHOWN = 6
+
+    def __init__(self, path: os.PathLike[str] | str | None, kind: str | None, differences: tuple[str, ...] | list[str]):
+        self.kind = kind
+        self.differences = tuple(differences)
+        shown = "; ".join(self.differences[: self.SHOWN])
+        more = len(self.differences) - self.SHOWN
+        if more > 0:
+            shown += f"; and {more} more"
+        what = f"damaged lash {kind} schema" if kind else "damaged schema"
+        where = f"{os.fspath(path)}: " if path is not None else ""
+        doctor = f"`lashdb doctor {os.fspath(path)}`" if path is not None else "`lashdb doctor FILE`"
+        super().__init__(
+            path,
+            f"{where}{what}: {shown}",
+            hint=f"{doctor} lists every difference; restore the file from a copy: lashdb does not recreate "
+                 "missing objects, which would hide the rows they held",
+        )
+
+
 # --- blobs ------------------------------------------------------------------------------------------
 
 

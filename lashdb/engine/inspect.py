@@ -10,7 +10,8 @@ Contract:
   and ``checkpoint_ref`` columns, ``graph_nodes.parent_node_id``, ``session_meta.relation_kind``,
   ``usage_deltas.cache_read_input_tokens``/``reasoning_output_tokens``); an absent table gives an
   empty section. Every result carries ``foreign`` and ``status`` (``ok``, ``foreign vN``,
-  ``unreadable: …``).
+  ``unreadable: …``; a listed v4 session lacking a table or index of its schema, or holding one that
+  is not, shows ``damaged schema: …``).
 - All SQL the CLI needs lives here (none in ``lashdb.cli``). Results are frozen dataclasses whose
   ``to_json()`` gives the documented keys: sizes in bytes; every time as ``<name>`` (ISO 8601 UTC
   text) plus ``<name>_epoch_ms`` (integer milliseconds since the epoch).
@@ -36,7 +37,7 @@ from . import blobs, codec, discovery, gc, parallel
 from .connection import open_readonly, query_one, read_snapshot, sidecar, translate
 from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed, NotARegularFile
 from .model import GraphNode, SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
-from .schema import SESSION, classify_connection
+from .schema import SESSION, classify_connection, object_differences
 from .store import Store
 
 _SIBLING_SUFFIXES = ("-wal", *discovery.SIDECAR_SUFFIXES.values())
@@ -416,6 +417,8 @@ def session_summary(found: discovery.Found) -> SessionSummary:
     try:
         with Store.open_readonly(found.path) as store:
             store.read(lambda c: _fill_summary(c, base, v4=cls.supported))
+            if cls.supported:
+                store.read(lambda c: _mark_damaged(c, base))
     except LashdbError as exc:
         base.update(_unreadable(exc))
     return SessionSummary(**base)
@@ -428,6 +431,17 @@ def _unreadable(exc: LashdbError) -> dict[str, Any]:
         reason = discovery.unreadable_reason(exc)
         return {"status": f"unreadable: {reason}", "unreadable_reason": reason}
     return {"status": f"unreadable: {_one_line(exc)}"}
+
+
+def _mark_damaged(c: apsw.Connection, out: dict[str, Any]) -> None:
+    """A v4 session lacking a table or index (or holding one of another program) reads as empty there:
+    say so in its status instead of ``ok`` (``doctor`` lists column-level differences too)."""
+    try:
+        differences = object_differences(c, SESSION)
+    except apsw.Error as exc:
+        raise translate(exc, str(out["path"])) from exc
+    if differences:
+        out["status"] = "damaged schema: " + ", ".join(f"{d.change} {d.what} {d.name}" for d in differences)
 
 
 def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> SessionSummary | None:
@@ -456,6 +470,7 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
             base = _scan_base(path, siblings, "session", False, SESSION.version)
             try:
                 _fill_v4_summary(conn, base, row)
+                _mark_damaged(conn, base)
             except LashdbError as exc:
                 base.update(_unreadable(exc))
             return SessionSummary(**base)
@@ -470,6 +485,8 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
         try:
             with read_snapshot(conn, str(path)):
                 _fill_summary(conn, base)  # the one-statement path did not fit this file
+                if cls.supported:
+                    _mark_damaged(conn, base)
         except LashdbError as exc:
             base.update(_unreadable(exc))
         return SessionSummary(**base)

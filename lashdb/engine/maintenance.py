@@ -1,9 +1,10 @@
 """Garbage collection and vacuum over one or many session databases (CLI.md ``gc``, ``vacuum``).
 
 Contract:
-- Each file is classified read-only first (:func:`discovery.examine`); one that is not a session
-  database, or is one of a foreign schema, is refused with :class:`NotALashDatabase` or the cutover
-  :class:`SchemaVersionError` before any writable open, so it is never touched.
+- Each file is classified read-only first (:func:`discovery.examine`, :func:`schema.check_openable`);
+  one that is not a session database, one of a foreign schema, or a v4 one whose schema is damaged
+  or not lash's is refused with :class:`NotALashDatabase`, the cutover :class:`SchemaVersionError`
+  or :class:`SchemaDamaged` before any writable open, so it is never touched (dry runs too).
 - ``gc`` runs :meth:`Store.gc_unreachable` (SPEC §6): batches, each one ``BEGIN IMMEDIATE`` mark and
   sweep. It runs from outside the runtime, so a session whose execution lease is live is skipped (or
   stopped between batches) and reported ``busy`` with the holder and expiry, unless ``force``. A dry
@@ -30,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from . import discovery
-from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SchemaVersionError, SessionInUse
+from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
 from .factory import delete_database_files
 from .inspect import LeaseView, _lease, database_files, file_sizes, iso_ms, read_meta
 from .model import GcBusy, GcReport, VacuumReport
-from .schema import SESSION
+from .schema import REFUSALS, SESSION, check_openable
 from .store import Store
 from .verify import error_text
 
@@ -44,6 +45,8 @@ def _require_session(path: Path) -> None:
     if found.error is not None:
         raise found.error
     found.classification.require(SESSION)  # another kind: NotALashDatabase; foreign: the cutover error
+    # A damaged or unrecognised v4 schema: the refusal the writable open would give, for dry runs too.
+    check_openable(path, SESSION)
 
 
 def _session_id(store: Store) -> str | None:
@@ -63,7 +66,7 @@ def _stored_session_id(path: Path) -> str | None:
 def _outcome(error: LashdbError | None, done: str) -> str:
     if error is None:
         return done
-    if isinstance(error, (SchemaVersionError, NotALashDatabase)):
+    if isinstance(error, REFUSALS):
         return "refused"
     if isinstance(error, GcAborted):
         return "aborted"
