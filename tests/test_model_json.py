@@ -64,9 +64,12 @@ def test_non_finite_floats_become_null_as_upstream_writes_them():
 
 
 def pretty_stdlib(doc):
-    from lashdb.cli.output import _default
+    """The standard library's layout, with the characters a terminal would act on (DEL, C1, bidi
+    controls) written as ``\\uXXXX`` escapes, as the CLI writes them (issue 10: no raw escapes)."""
+    from lashdb.cli.output import _JSON_UNSAFE, _default
 
-    return json.dumps(doc, indent=2, ensure_ascii=False, default=_default)
+    text = json.dumps(doc, indent=2, ensure_ascii=False, default=_default)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @settings(max_examples=300, deadline=None)
