@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 
 import apsw
@@ -644,12 +645,12 @@ def classify(path: str | os.PathLike[str]) -> Classification:
 
 
 # How often the read-only pre-check re-reads a file that changed while it was being read.
-_PRECHECK_ATTEMPTS = 3
+_PRECHECK_ATTEMPTS = 5
 
 
-def _file_state(path: str) -> tuple[int, int, int, bool]:
+def _file_state(path: str) -> tuple[int, int, int, int, bool]:
     st = os.stat(path)
-    return st.st_ino, st.st_size, st.st_mtime_ns, os.path.exists(path + "-wal")
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, os.path.exists(path + "-wal")
 
 
 def _fingerprint(conn: apsw.Connection, path: str) -> tuple[int, int, int, int] | None:
@@ -682,7 +683,8 @@ def check_openable(path: str | os.PathLike[str], kind: SchemaKind) -> tuple[int,
     """Raise, writing nothing, if the existing file at ``path`` would be refused as ``kind`` (SPEC §3.5);
     return the fingerprint of a complete schema (for :func:`ensure_schema`), else ``None``."""
     path = os.fspath(path)
-    for _ in range(_PRECHECK_ATTEMPTS):
+    seen = None
+    for attempt in range(_PRECHECK_ATTEMPTS):
         try:
             before = _file_state(path)
         except FileNotFoundError:
@@ -700,8 +702,14 @@ def check_openable(path: str | os.PathLike[str], kind: SchemaKind) -> tuple[int,
         except FileNotFoundError:
             return None
         if before == after:
-            raise refusal
-        # The file changed under the read (a live writer): the reading may be torn; look again.
+            # An immutable read of a file another opener is creating and checkpointing can be torn
+            # (page 1 new, the rest old) inside one tick of the file system's clock, where the state
+            # looks unchanged: refuse only what two reads in a row agree on.
+            key = (type(refusal), str(refusal), after)
+            if key == seen:
+                raise refusal
+            seen = key
+        time.sleep(0.002 * (1 << attempt))
     # Still changing: leave the decision to ensure_schema, which holds the write lock.
     return None
 
