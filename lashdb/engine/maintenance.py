@@ -33,11 +33,12 @@ from typing import Any
 from . import discovery
 from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
 from .factory import delete_database_files
-from .inspect import LeaseView, _lease, database_files, file_sizes, iso_ms, read_meta
+from .inspect import LeaseView, _lease, database_files, file_sizes, read_meta
 from .model import GcBusy, GcReport, VacuumReport
 from .schema import REFUSALS, SESSION, check_openable
 from .store import Store
 from .verify import error_text
+from .timing import iso_ms
 
 
 def _require_session(path: Path) -> None:

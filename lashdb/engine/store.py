@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,13 +60,8 @@ from .model import (
     merge_ledger,
 )
 from .schema import SESSION, Classification, classify_connection, ensure_schema, open_for_kind
+from .timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported: callers import the clock from here)
 
-DURABLE = "durable"
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the Unix epoch, from the system clock."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
