@@ -37,6 +37,7 @@ local executor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import json
@@ -615,23 +616,8 @@ def _append_request_json(request: ProcessEventAppendRequest) -> dict[str, Any]:
     return doc
 
 
-def _field(doc: Mapping[str, Any], key: str, what: str) -> Any:
-    if key not in doc:
-        raise ValueError(f"{what}: missing field `{key}`")
-    return doc[key]
-
-
-def _text(doc: Mapping[str, Any], key: str, what: str) -> str:
-    value = _field(doc, key, what)
-    if not isinstance(value, str):
-        raise ValueError(f"{what}: `{key}` must be a string")
-    return value
-
-
-def _object(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be an object")
-    return value
+_field, _text = jsonread.field, jsonread.text
+_object = functools.partial(jsonread.obj, kind=Mapping)  # caller-built commands may be any Mapping
 
 
 def _registration_from_json(doc: Any) -> ProcessRegistration:
