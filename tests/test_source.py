@@ -15,7 +15,6 @@ PKG = Path(__file__).resolve().parent.parent / "lashdb"
 
 # Import cycles over every edge (top level, TYPE_CHECKING and function-local), as sorted members.
 ALLOWED_CYCLES: set[tuple[str, ...]] = {
-    ("aio", "effects", "process_registry"),
     ("commit", "store"),
     ("discovery", "inspect"),
 }
