@@ -15,15 +15,14 @@ PKG = Path(__file__).resolve().parent.parent / "lashdb"
 
 # Import cycles over every edge (top level, TYPE_CHECKING and function-local), as sorted members.
 ALLOWED_CYCLES: set[tuple[str, ...]] = {
-    ("commit", "store"),
     ("discovery", "inspect"),
 }
 
 # Engine modules that may hold SQL text; everything else (the CLI above all) may not.
 SQL_MODULES = {
     "attachments", "blobs", "commit", "connection", "deployment_inspect", "doctor", "effects", "gc",
-    "graph", "inspect", "leases", "process_registry", "queued_work", "schema", "store", "triggers",
-    "verify",
+    "graph", "inspect", "leases", "process_registry", "queued_work", "schema", "session_rows", "store",
+    "triggers", "verify",
 }
 
 MAX_LINES = 600
