@@ -32,8 +32,8 @@ import apsw
 from . import blobs, codec, discovery, gc, schema, verify
 from .connection import columns, open_readonly, sidecar, translate
 from .errors import DatabaseNotFound, LashdbError, one_line
-from .inspect import read_meta
 from .schema import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION
+from .session_read import read_meta
 from .timing import iso_ms
 
 ERROR = "error"

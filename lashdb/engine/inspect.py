@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,8 @@ from .jsonread import text_or_none
 from .model import GraphNode, SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from .schema import SESSION, classify_connection, object_differences
 from .store import Store
-from .timing import iso_ms, wall_clock_ms
+from .session_read import MetaView, read_meta, singleton_sql
+from .timing import iso_ms, parse_timestamp_ms, wall_clock_ms
 
 _SIBLING_SUFFIXES = ("-wal", *discovery.SIDECAR_SUFFIXES.values())
 SORT_KEYS = ("modified", "created", "size", "name")
@@ -52,33 +52,6 @@ SHORT_ID_MIN = 8
 
 def _time_pair(name: str, epoch_ms: int | None) -> dict[str, Any]:
     return {name: iso_ms(epoch_ms), f"{name}_epoch_ms": epoch_ms}
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_timestamp_ms(text: Any) -> int | None:
-    """Epoch ms of a stored time: ``unix:<seconds>`` (upstream meta), RFC 3339 text, or bare seconds."""
-    if isinstance(text, bool):
-        return None
-    if isinstance(text, (int, float)):
-        return int(text * 1000)
-    if not isinstance(text, str) or not text.strip():
-        return None
-    value = text.strip()
-    if value.startswith("unix:"):
-        value = value[5:]
-    try:
-        return int(float(value) * 1000)
-    except ValueError:
-        pass
-    try:
-        moment = _dt.datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("z", "Z"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return int(moment.timestamp() * 1000)
 
 
 def short_ids(ids: Iterable[str], min_len: int = SHORT_ID_MIN) -> dict[str, str]:
@@ -155,60 +128,6 @@ def _status(store: Store) -> str:
 
 
 @dataclass(frozen=True)
-class MetaView:
-    """``session_meta`` as far as its columns go (``None`` for what a foreign schema lacks)."""
-
-    session_id: str | None
-    session_name: str | None
-    model: str | None
-    cwd: str | None
-    created_at_raw: str | None
-    relation: SessionRelation
-
-    @property
-    def created_ms(self) -> int | None:
-        """``created_at`` as epoch ms (``None`` when absent or unparsable)."""
-        return parse_timestamp_ms(self.created_at_raw)
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        return {"session_id": self.session_id, "session_name": self.session_name, "model": self.model,
-                "cwd": self.cwd, **_time_pair("created_at", self.created_ms),
-                "created_at_raw": self.created_at_raw}
-
-
-def _singleton_sql(cols: set[str]) -> str:
-    return " WHERE singleton = 1" if "singleton" in cols else " LIMIT 1"
-
-
-def read_meta(c: apsw.Connection) -> MetaView | None:
-    """The meta row; v38's ``relation_kind``/``parent_session_id``/``caused_by_*`` columns are understood."""
-    cols = columns(c, "session_meta")
-    wanted = [k for k in ("session_id", "session_name", "model", "cwd", "created_at", "relation_json",
-                          "relation_kind", "parent_session_id") if k in cols]
-    caused = sorted(k for k in cols if k.startswith("caused_by_"))
-    if not wanted:
-        return None
-    row = query_one(c, f"SELECT {', '.join(wanted + caused)} FROM session_meta" + _singleton_sql(cols))
-    if row is None:
-        return None
-    values = dict(zip(wanted + caused, row))
-    if "relation_json" in values:
-        relation = SessionRelation.from_column(values["relation_json"])
-    elif values.get("relation_kind") == "child" and isinstance(values.get("parent_session_id"), str):
-        caused_by = {k[len("caused_by_"):]: values[k] for k in caused if values[k] is not None} or None
-        relation = SessionRelation.child(values["parent_session_id"], caused_by)
-    else:
-        relation = SessionRelation.root()
-
-    def text(key: str) -> str | None:
-        value = values.get(key)
-        return value if isinstance(value, str) else None
-    return MetaView(text("session_id"), text("session_name"), text("model"), text("cwd"), text("created_at"),
-                    relation)
-
-
-@dataclass(frozen=True)
 class HeadView:
     """The head row: the JSON document (revision from the column) and the refs it names."""
 
@@ -230,7 +149,7 @@ def read_head(c: apsw.Connection) -> HeadView | None:
     if "head_json" not in cols:
         return None
     extra = [k for k in _HEAD_COLUMNS if k in cols]
-    row = query_one(c, f"SELECT {', '.join(['head_json'] + extra)} FROM session_head" + _singleton_sql(cols))
+    row = query_one(c, f"SELECT {', '.join(['head_json'] + extra)} FROM session_head" + singleton_sql(cols))
     if row is None:
         return None
     values = dict(zip(["head_json"] + extra, row))

@@ -33,12 +33,13 @@ from typing import Any
 from . import discovery
 from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
 from .factory import delete_database_files
-from .inspect import LeaseView, _lease, database_files, file_sizes, read_meta
+from .inspect import LeaseView, _lease, database_files, file_sizes
 from .model import GcBusy, GcReport, VacuumReport
 from .schema import REFUSALS, SESSION, check_openable
+from .session_read import read_meta
 from .store import Store
-from .verify import error_text
 from .timing import iso_ms
+from .verify import error_text
 
 
 def _require_session(path: Path) -> None:

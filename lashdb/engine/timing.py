@@ -7,13 +7,15 @@ non-negative size: every computed instant (now + TTL) saturates at 2^63−1, the
 SQLite INTEGER holds, so nothing is ever stored negative.
 
 It is also the one home of the wall clock (:func:`wall_clock_ms`), the one ISO 8601 rendering of
-epoch milliseconds (:func:`iso_ms`) and the ``DURABLE`` durability tier every store reports.
+epoch milliseconds (:func:`iso_ms`), the lenient parser of stored times (:func:`parse_timestamp_ms`) and the ``DURABLE`` durability tier every store reports.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import time
+from typing import Any
 
 MAX_MS = (1 << 63) - 1
 DURABLE = "durable"
@@ -34,6 +36,33 @@ def iso_ms(epoch_ms: int | None) -> str | None:
         return None
     spec = "milliseconds" if epoch_ms % 1000 else "seconds"
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_timestamp_ms(text: Any) -> int | None:
+    """Epoch ms of a stored time: ``unix:<seconds>`` (upstream meta), RFC 3339 text, or bare seconds."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return int(text * 1000)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    value = text.strip()
+    if value.startswith("unix:"):
+        value = value[5:]
+    try:
+        return int(float(value) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = _dt.datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("z", "Z"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 def _require_int(name: str, value: object) -> int:

@@ -61,6 +61,7 @@ from .errors import (
     LookupFailed,
     one_line,
 )
+from .session_read import read_meta
 from .store import Store
 
 MIN_HASH_PREFIX = 6
@@ -161,8 +162,6 @@ WAL_MISSING = ("its -shm is here but its -wal is not: the -wal of a live databas
 
 
 def _session_id(c: apsw.Connection) -> str | None:
-    from .inspect import read_meta  # local: inspect pulls in the graph readers
-
     meta = read_meta(c)
     return meta.session_id if meta else None
 
