@@ -614,7 +614,9 @@ class LeaseView:
                 "expires_in_ms": self.expires_ms - self.now_ms if held else None}
 
 
-def _lease(c: apsw.Connection, session_id: str | None, now_ms: int) -> LeaseView | None:
+def read_lease(c: apsw.Connection, session_id: str | None, now_ms: int) -> LeaseView | None:
+    """The execution lease (``session_id``'s row, else the first) as seen at ``now_ms``; ``None`` when
+    there is none or the schema lacks the lease columns."""
     cols = columns(c, "session_execution_leases")
     needed = ("session_id", "lease_owner_id", "lease_token", "lease_fencing_token", "lease_claimed_at_ms",
               "lease_expires_at_ms")
@@ -739,7 +741,7 @@ def session_details(path: str | os.PathLike[str], *, now_ms: int | None = None) 
             return SessionDetails(
                 Path(os.fspath(path)), _status(store), foreign, store.classification.user_version, meta, head,
                 live, dead, users, merge_ledger(_usage(c)), _blob_stats(c, foreign, limit),
-                _lease(c, session_id, now), _queued_work(c, now), _attachments(c, now), _turn_commits(c),
+                read_lease(c, session_id, now), _queued_work(c, now), _attachments(c, now), _turn_commits(c),
                 discovery.sidecars_of(Path(os.fspath(path))), file_sizes(path))
         return store.read(read)
 
