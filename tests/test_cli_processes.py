@@ -308,16 +308,16 @@ def test_db_path_on_an_engine_written_registry(registry_file, tmp_path):
         ("ext-done", "completed", 1, 1), ("worker", "running", 1, 1)]
     done, worker = rows
     assert (done["created_at"], done["created_at_epoch_ms"], done["updated_at"], done["updated_at_epoch_ms"]) == \
-        ("2023-11-14T22:13:20Z", T0, "2023-11-14T22:13:20.010000Z", T0 + 10)
+        ("2023-11-14T22:13:20Z", T0, "2023-11-14T22:13:20.010Z", T0 + 10)
     assert (done["originator_scope_id"], done["identity_label"], done["lease"]) == ("host", "import", None)
     assert (worker["wake_target_scope_id"], worker["env_ref"], worker["last_event_type"]) == \
         ("session:s1/frame:f1", "process-env:1", "job.wake")
     # Lease states are taken at the wall clock: a 60 s lease from 2023 has expired.
     assert (worker["lease"]["state"], worker["lease"]["expires_at_epoch_ms"], worker["lease"]["expires_at"]) == \
-        ("expired", T0 + 10 + 60_000, "2023-11-14T22:14:20.010000Z")
+        ("expired", T0 + 10 + 60_000, "2023-11-14T22:14:20.010Z")
     doc = ok_json(run(tmp_path, "processes", "show", "worker", "--db", str(registry_file), "--json"))
     assert [(e["sequence"], e["wake_input"], e["acked"], e["occurred_at"]) for e in doc["events"]] == \
-        [(1, "first", False, "2023-11-14T22:13:20.015000Z")]
+        [(1, "first", False, "2023-11-14T22:13:20.015Z")]
     assert doc["unacked_wake_sequences"] == [1]
     # With no SESSION and no --db, the only registry under the root is used.
     assert ok_json(run(registry_file.parent, "processes", "list", "--json")) == rows

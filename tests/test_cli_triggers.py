@@ -220,8 +220,8 @@ def test_db_path_on_an_engine_written_store(store_file, tmp_path):
     assert subs[0]["wake_target_scope_id"] == "session:s1/frame:f1"
     rows = ok_json(run(tmp_path, "triggers", "occurrences", "--db", str(store_file), "--json"))
     assert [(r["idempotency_key"], r["occurred_at"], r["occurred_at_epoch_ms"], r["payload"], r["delivery_count"])
-            for r in rows] == [("tick-1", "2023-11-14T22:13:20.200000Z", T0 + 200, 1, 0),
-                               ("press-1", "2023-11-14T22:13:20.100000Z", T0 + 100, {"button": "Blue"}, 2)]
+            for r in rows] == [("tick-1", "2023-11-14T22:13:20.200Z", T0 + 200, 1, 0),
+                               ("press-1", "2023-11-14T22:13:20.100Z", T0 + 100, {"button": "Blue"}, 2)]
     assert [(d["handle"], d["created_at_epoch_ms"]) for d in rows[1]["deliveries"]] == \
         [("trigger:1", T0 + 100), ("trigger:3", T0 + 100)]
     # The only trigger store under the root is found without SESSION or --db.

@@ -10,7 +10,6 @@ wrong (an unreadable file included); 3 when a PATH does not exist or the root is
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -35,11 +34,12 @@ def register(app: typer.Typer) -> None:
         """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
         from lashdb.engine import discovery
         from lashdb.engine import doctor as checks
+        from lashdb.engine.timing import wall_clock_ms
 
         st = common.state()
         if not paths:
             discovery.require_root(st.root)  # a missing root is exit 3, not "0 files checked"
-        report = checks.run(paths or [st.root], now_ms=time.time_ns() // 1_000_000, recursive=st.recursive)
+        report = checks.run(paths or [st.root], now_ms=wall_clock_ms(), recursive=st.recursive)
         doc = report.to_json()
         common.warn_unreadable([(Path(f["path"]), f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
         if json:

@@ -193,13 +193,10 @@ def progress(total: int, label: str, *, enabled: bool = True) -> Iterator[Progre
 
 
 def iso_ms(epoch_ms: int | None) -> str | None:
-    """ISO 8601 UTC text of an epoch-milliseconds value (``None`` stays ``None``)."""
-    if epoch_ms is None:
-        return None
-    try:
-        return _dt.datetime.fromtimestamp(epoch_ms / 1000, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
+    """ISO 8601 UTC text of an epoch-milliseconds value (``…20.123Z``; ``None`` stays ``None``)."""
+    from lashdb.engine.timing import iso_ms as engine_iso_ms  # lazy: the engine package loads apsw
+
+    return engine_iso_ms(epoch_ms)
 
 
 def iso_s(epoch_s: float | None) -> str | None:

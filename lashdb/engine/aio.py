@@ -15,7 +15,7 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
-import os
+import importlib
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -222,60 +222,20 @@ class WorkerIterator:
         self._facade._open_iterators.discard(self)
 
 
-async def open_store(path: str | os.PathLike[str], options: Any = None) -> AsyncFacade[Any]:
-    """Open a session store behind an asyncio facade."""
-    from .store import Store, StoreOptions
-
-    return await AsyncFacade.create(Store.open_with_options, path, options or StoreOptions())
-
-
-async def memory_store(options: Any = None) -> AsyncFacade[Any]:
-    """An in-memory session store behind an asyncio facade."""
-    from .store import Store
-
-    return await AsyncFacade.create(Store.memory, options)
+# The open_*/memory_* helpers live beside what they open (store_aio, deployment_aio), which import
+# this module; their old names stay importable from here, resolved on first use so that this
+# module imports none of the stores.
+_MOVED = {"open_store": "store_aio", "memory_store": "store_aio",
+          **dict.fromkeys(("open_process_registry", "memory_process_registry", "open_trigger_store",
+                           "memory_trigger_store", "open_effect_host", "memory_effect_host"), "deployment_aio")}
 
 
-async def open_process_registry(path: str | os.PathLike[str], *, clock: Any = None) -> AsyncFacade[Any]:
-    """Open a process registry behind an asyncio facade whose waits do not block its thread."""
-    from .process_registry import AsyncProcessRegistry, ProcessRegistry
-
-    return await AsyncProcessRegistry.create(ProcessRegistry.open, path, clock=clock)
-
-
-async def memory_process_registry(*, clock: Any = None) -> AsyncFacade[Any]:
-    """An in-memory process registry behind an asyncio facade."""
-    from .process_registry import AsyncProcessRegistry, ProcessRegistry
-
-    return await AsyncProcessRegistry.create(ProcessRegistry.memory, clock=clock)
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__package__}.{home}"), name)
 
 
-async def open_trigger_store(path: str | os.PathLike[str], *, clock: Any = None) -> AsyncFacade[Any]:
-    """Open a trigger store behind an asyncio facade."""
-    from .triggers import TriggerStore
-
-    return await AsyncFacade.create(TriggerStore.open, path, clock=clock)
-
-
-async def memory_trigger_store(*, clock: Any = None) -> AsyncFacade[Any]:
-    """An in-memory trigger store behind an asyncio facade."""
-    from .triggers import TriggerStore
-
-    return await AsyncFacade.create(TriggerStore.memory, clock=clock)
-
-
-async def open_effect_host(path: str | os.PathLike[str] | None = None, options: Any = None, *,
-                           clock: Any = None) -> AsyncFacade[Any]:
-    """Open an effect replay host (in memory when ``path`` is None); its effects run concurrently."""
-    from .effects import AsyncEffectHost, EffectHost
-
-    if path is None:
-        return await AsyncEffectHost.create(EffectHost.memory, options, clock=clock)
-    return await AsyncEffectHost.create(EffectHost.open, path, options, clock=clock)
-
-
-async def memory_effect_host(options: Any = None, *, clock: Any = None) -> AsyncFacade[Any]:
-    """An in-memory effect replay host behind an asyncio facade; its effects run concurrently."""
-    from .effects import AsyncEffectHost, EffectHost
-
-    return await AsyncEffectHost.create(EffectHost.memory, options, clock=clock)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MOVED])

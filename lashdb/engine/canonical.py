@@ -108,6 +108,19 @@ def _write(value: Any, out: list[str]) -> None:
         raise CanonicalJsonError(f"{type(value).__name__} is not a JSON value")
 
 
+def jsonable(value: Any) -> Any:
+    """A decoded CBOR/MessagePack value as JSON-safe data: bytes as hex text, map keys as text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else json.dumps(jsonable(k)): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # CBOR tags, decimals, datetimes: their text
+
+
 def dumps(value: Any) -> str:
     """Compact canonical JSON text of ``value``, dict order as given."""
     out: list[str] = []

@@ -36,14 +36,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import apsw
 
 from . import attachments, canonical, codec, leases, queued_work, timing, values
 from . import jsonread as jr
 from . import graph as graph_rows
-from . import store as store_rows
+from . import session_rows
+from .checkpoints import load_checkpoint
 from .codec import BlobProfile, Descriptor
 from .connection import query_one
 from .errors import (
@@ -71,8 +72,16 @@ from .model import (
 )
 from .queued_work import QueuedWorkCompletion
 
-if TYPE_CHECKING:
-    from .store import Store
+
+class AutoGcTarget(Protocol):
+    """What :func:`auto_gc` needs of a store (``Store`` is one); keeps this module below ``store``."""
+
+    options: Any
+    path: str | None
+    last_auto_gc_error: LashdbError | None
+
+    def gc_unreachable(self, *, lease: SessionExecutionLeaseFence | None = None) -> Any: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -492,7 +501,7 @@ def apply(conn: apsw.Connection, commit: RuntimeCommit, prepared: PreparedCheckp
     writes none of it. ``hint`` (one per connection) lets back-to-back commits skip the count scan.
     """
     session_id = commit.session_id
-    head = store_rows.load_head_meta(conn)
+    head = session_rows.load_head_meta(conn)
     if head is not None and head.session_id != session_id:
         raise SessionBindingMismatch(head.session_id, session_id)
 
@@ -533,7 +542,7 @@ def apply(conn: apsw.Connection, commit: RuntimeCommit, prepared: PreparedCheckp
             live_before = head.graph_node_count
     conn.executemany("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)", prepared.rows)
     if commit.usage_deltas:
-        store_rows.insert_usage(conn, list(commit.usage_deltas))
+        session_rows.insert_usage(conn, list(commit.usage_deltas))
     if graph.kind == APPEND:
         graph_rows.insert_nodes(conn, graph.nodes)
     elif graph.kind == REPLACE_FULL:
@@ -545,7 +554,7 @@ def apply(conn: apsw.Connection, commit: RuntimeCommit, prepared: PreparedCheckp
     else:
         live = graph_rows.live_count(conn)
     next_revision = actual + 1
-    store_rows.save_head_row(conn, SessionHeadMeta(
+    session_rows.save_head_row(conn, SessionHeadMeta(
         session_id=session_id,
         head_revision=next_revision,
         config=commit.config,
@@ -573,7 +582,7 @@ def apply(conn: apsw.Connection, commit: RuntimeCommit, prepared: PreparedCheckp
     return result
 
 
-def auto_gc(store: Store, commit_number: int, fence: SessionExecutionLeaseFence | None = None) -> None:
+def auto_gc(store: AutoGcTarget, commit_number: int, fence: SessionExecutionLeaseFence | None = None) -> None:
     """Run GC after the N-th successful commit if the policy asks, under the commit's lease; record,
     never raise, a GC failure."""
     every = store.options.gc_policy.auto_run_every_commits
@@ -594,7 +603,7 @@ def auto_gc(store: Store, commit_number: int, fence: SessionExecutionLeaseFence 
 
 def load_session(conn: apsw.Connection, scope: SessionReadScope, limit: int) -> PersistedSessionRead | None:
     """Head, graph for ``scope``, hydrated checkpoint and merged ledger; ``None`` without a head."""
-    head = store_rows.load_head_meta(conn)
+    head = session_rows.load_head_meta(conn)
     if head is None:
         return None
     if scope.kind == "full_graph":
@@ -608,7 +617,7 @@ def load_session(conn: apsw.Connection, scope: SessionReadScope, limit: int) -> 
     checkpoint = None
     if head.checkpoint_ref is not None:
         try:
-            checkpoint = store_rows.load_checkpoint(conn, head.checkpoint_ref, limit)
+            checkpoint = load_checkpoint(conn, head.checkpoint_ref, limit)
         except BlobError as exc:
             raise BackendError(f"checkpoint `{head.checkpoint_ref}` of the session head cannot be read: {exc}",
                                hint=exc.hint) from exc
@@ -617,4 +626,4 @@ def load_session(conn: apsw.Connection, scope: SessionReadScope, limit: int) -> 
             raise MissingCheckpoint(head.checkpoint_ref)
     return PersistedSessionRead(head.session_id, head.head_revision, head.config, head.agent_frames,
                                 head.current_agent_frame_id, graph, head.checkpoint_ref, checkpoint,
-                                merge_ledger(store_rows._load_usage(conn)))
+                                merge_ledger(session_rows.load_usage(conn)))

@@ -442,6 +442,11 @@ def read_snapshot(conn: apsw.Connection, path: str | None = None) -> Iterator[ap
         yield conn
 
 
+def columns(conn: apsw.Connection, table: str) -> frozenset[str]:
+    """Column names of ``table`` (empty when the table does not exist)."""
+    return frozenset(row[1] for row in conn.execute('PRAGMA table_info("' + table.replace('"', '""') + '")'))
+
+
 def query_one(conn: apsw.Connection, sql: str, params: Any = ()) -> tuple | None:
     """Return the first row of a query, or ``None``."""
     for row in conn.execute(sql, params):

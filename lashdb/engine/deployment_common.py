@@ -13,7 +13,6 @@ Contract:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,17 +22,12 @@ from . import schema
 from .connection import open_memory
 from .errors import BackendError
 from .schema import SchemaKind
+from .timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported to the deployment stores)
 
-DURABLE = "durable"
 I64_MAX = 2**63 - 1
 U64_MAX = 2**64 - 1
 
 Clock = Callable[[], int]
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the Unix epoch, from the system clock."""
-    return time.time_ns() // 1_000_000
 
 
 def to_i64(value: int) -> int:

@@ -19,7 +19,6 @@ Contract:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -27,9 +26,11 @@ from typing import Any
 
 import apsw
 
+from .connection import columns as table_columns
 from .connection import open_readonly, translate
 from .deployment_common import from_i64, wall_clock_ms
 from .errors import LookupFailed
+from .jsonread import get_path, int_or_none, lenient_loads, text_or_none
 from .process_model import TERMINAL_STATES
 from .schema import PROCESS_REGISTRY, TRIGGER_STORE, SchemaKind, classify_connection, damage
 
@@ -49,53 +50,28 @@ WORKER_INPUT_TYPES = ("tool_call", "engine", "session_turn")
 # --- lenient JSON access ------------------------------------------------------------------------------
 
 
-def _loads(text: Any) -> tuple[Any, str | None]:
-    if not isinstance(text, str):
-        return None, f"expected JSON text, got {type(text).__name__}"
-    try:
-        return json.loads(text), None
-    except (ValueError, RecursionError) as exc:
-        return None, str(exc)
-
-
-def _get(doc: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _scope_id(scope: Any) -> str | None:
-    session = _text(_get(scope, "session_id"))
+    session = text_or_none(get_path(scope, "session_id"))
     if session is None:
         return None
-    frame = _text(_get(scope, "agent_frame_id"))
+    frame = text_or_none(get_path(scope, "agent_frame_id"))
     return f"session:{session}/frame:{frame}" if frame else f"session:{session}"
 
 
 def _originator_scope_id(originator: Any) -> str | None:
-    kind = _get(originator, "type")
+    kind = get_path(originator, "type")
     if kind == "host":
         return "host"
     if kind == "session":
         # lashdb/upstream-v7 nest the scope; newer upstream writes the session id inline.
-        return _scope_id(_get(originator, "scope")) or _scope_id(originator)
+        return _scope_id(get_path(originator, "scope")) or _scope_id(originator)
     return None
 
 
 def _status_label(status: Any) -> str | None:
     if isinstance(status, str):
         return status
-    return _text(_get(status, "state"))
+    return text_or_none(get_path(status, "state"))
 
 
 # --- results ------------------------------------------------------------------------------------------
@@ -372,8 +348,7 @@ class _Inspector:
             found = classify_connection(conn, path)
             if found.kind is not cls.kind:
                 found.require(cls.kind)
-            columns = {table: frozenset(row[1] for row in conn.execute(
-                'PRAGMA table_info("' + table.replace('"', '""') + '")')) for table in found.tables}
+            columns = {table: table_columns(conn, table) for table in found.tables}
             damaged = damage(conn, found)
         except apsw.Error as exc:
             conn.close()
@@ -480,31 +455,31 @@ class ProcessRegistryInspector(_Inspector):
 
     def _summary(self, row: dict, stats: dict, leases: dict, grants: dict | None) -> ProcessSummary:
         pid = row["process_id"]
-        record, error = _loads(row.get("record_json"))
+        record, error = lenient_loads(row.get("record_json"))
         if error is None and not isinstance(record, dict):
             error, record = "record_json is not a JSON object", None
-        wait = _get(record, "wait")
-        external = _get(record, "external_ref")
-        backend, ext_id = _text(_get(external, "backend")), _text(_get(external, "id"))
+        wait = get_path(record, "wait")
+        external = get_path(record, "external_ref")
+        backend, ext_id = text_or_none(get_path(external, "backend")), text_or_none(get_path(external, "id"))
         count, last_type, last_at = stats.get(pid, (0, None, None))
         created, updated = row.get("created_at_ms"), row.get("updated_at_ms")
         return ProcessSummary(
             process_id=pid,
-            status=_text(row.get("status")) or _status_label(_get(record, "status")) or "unknown",
-            record_status=_status_label(_get(record, "status")),
-            identity_kind=_text(_get(record, "identity", "kind")),
-            identity_label=_text(_get(record, "identity", "label")),
-            input_type=_text(_get(record, "input", "type")),
+            status=text_or_none(row.get("status")) or _status_label(get_path(record, "status")) or "unknown",
+            record_status=_status_label(get_path(record, "status")),
+            identity_kind=text_or_none(get_path(record, "identity", "kind")),
+            identity_label=text_or_none(get_path(record, "identity", "label")),
+            input_type=text_or_none(get_path(record, "input", "type")),
             originator_scope_id=(row.get("owner_scope_id")
-                                 or _originator_scope_id(_get(record, "provenance", "originator"))),
-            wake_target_scope_id=_scope_id(_get(record, "wake_target")),
-            env_ref=_text(_get(record, "env_ref")),
+                                 or _originator_scope_id(get_path(record, "provenance", "originator"))),
+            wake_target_scope_id=_scope_id(get_path(record, "wake_target")),
+            env_ref=text_or_none(get_path(record, "env_ref")),
             created_at_ms=None if created is None else from_i64(created),
             updated_at_ms=None if updated is None else from_i64(updated),
             event_count=count, last_event_type=last_type, last_event_at_ms=last_at,
             waiting=wait is not None,
-            wait_signal=_text(_get(wait, "kind", "name")),
-            wait_since_ms=_int(_get(wait, "since_ms")),
+            wait_signal=text_or_none(get_path(wait, "kind", "name")),
+            wait_since_ms=int_or_none(get_path(wait, "since_ms")),
             lease=leases.get(pid),
             grant_count=None if grants is None else grants.get(pid, 0),
             external_ref=f"{backend}:{ext_id}" if backend is not None and ext_id is not None else None,
@@ -561,17 +536,17 @@ class ProcessRegistryInspector(_Inspector):
                             tail, tuple(params))
         events = []
         for row in reversed(rows):
-            doc, error = _loads(row.get("event_json"))
-            terminal = _get(doc, "semantics", "terminal")
-            wake = _get(doc, "semantics", "wake")
+            doc, error = lenient_loads(row.get("event_json"))
+            terminal = get_path(doc, "semantics", "terminal")
+            wake = get_path(doc, "semantics", "wake")
             seq = row["sequence"]
             events.append(EventInfo(
                 process_id=process_id, sequence=seq, event_type=row["event_type"],
                 occurred_at_ms=from_i64(row.get("occurred_at_ms") or 0), replay_key=row.get("idempotency_key"),
-                payload=_get(doc, "payload"), payload_hash=row.get("payload_hash"),
-                terminal_state=_text(_get(terminal, "state")) if terminal is not None else None,
-                wake_input=_text(_get(wake, "input")) if wake is not None else None,
-                wake_dedupe_key=_text(_get(wake, "dedupe_key")) if wake is not None else None,
+                payload=get_path(doc, "payload"), payload_hash=row.get("payload_hash"),
+                terminal_state=text_or_none(get_path(terminal, "state")) if terminal is not None else None,
+                wake_input=text_or_none(get_path(wake, "input")) if wake is not None else None,
+                wake_dedupe_key=text_or_none(get_path(wake, "dedupe_key")) if wake is not None else None,
                 acked=None if acked is None else seq in acked, decode_error=error))
         return events
 
@@ -591,8 +566,8 @@ class ProcessRegistryInspector(_Inspector):
         for sid, scope, pid, descriptor in self._rows(
                 "SELECT session_id, scope_id, process_id, descriptor_json FROM process_handle_grants"
                 f"{where} ORDER BY session_id ASC, scope_id ASC, process_id ASC", tuple(params)):
-            doc, _ = _loads(descriptor)
-            out.append(GrantInfo(sid, scope, pid, _text(_get(doc, "kind")), _text(_get(doc, "label"))))
+            doc, _ = lenient_loads(descriptor)
+            out.append(GrantInfo(sid, scope, pid, text_or_none(get_path(doc, "kind")), text_or_none(get_path(doc, "label"))))
         return out
 
     def show_process(self, process_id: str, *, event_limit: int | None = 20,
@@ -605,15 +580,15 @@ class ProcessRegistryInspector(_Inspector):
         row = rows[0]
         leases = self._leases(_now(now_ms), {process_id: row.get("status")})
         summary = self._summary(row, self._event_stats(), leases, self._grant_counts())
-        record, _ = _loads(row.get("record_json"))
+        record, _ = lenient_loads(row.get("record_json"))
         all_events = self.events(process_id)
         unacked = None
         if self._has("process_wake_acks", "process_id", "sequence"):
             unacked = tuple(e.sequence for e in all_events if e.is_wake and not e.acked)
         shown = all_events if event_limit is None else all_events[max(len(all_events) - max(event_limit, 0), 0):]
-        status = _get(record, "status")
-        return ProcessDetail(summary, record, _get(record, "provenance", "caused_by"),
-                             _get(status, "await_output"), _get(record, "wait"),
+        status = get_path(record, "status")
+        return ProcessDetail(summary, record, get_path(record, "provenance", "caused_by"),
+                             get_path(status, "await_output"), get_path(record, "wait"),
                              None if (g := self.grants(process_id=process_id)) is None else tuple(g),
                              tuple(shown), unacked)
 
@@ -727,9 +702,9 @@ class TriggerStoreInspector(_Inspector):
         counts = self._delivery_counts("subscription_id")
         out = []
         for row in self._select("trigger_subscriptions", wanted, tail, tuple(params)):
-            record, error = _loads(row.get("record_json"))
+            record, error = lenient_loads(row.get("record_json"))
             registrant = (row.get(registrant_column) if registrant_column else None) \
-                or _originator_scope_id(_get(record, "registrant"))
+                or _originator_scope_id(get_path(record, "registrant"))
             if session_id is not None and registrant not in (f"session:{session_id}",) and \
                     not (registrant or "").startswith(f"session:{session_id}/frame:"):
                 continue
@@ -738,12 +713,12 @@ class TriggerStoreInspector(_Inspector):
             created, updated = row.get("created_at_ms"), row.get("updated_at_ms")
             out.append(SubscriptionSummary(
                 subscription_id=row["subscription_id"],
-                handle=row.get("handle") or _text(_get(record, "handle")),
-                registrant_scope_id=registrant, name=_text(_get(record, "name")),
+                handle=row.get("handle") or text_or_none(get_path(record, "handle")),
+                registrant_scope_id=registrant, name=text_or_none(get_path(record, "name")),
                 source_type=row["source_type"], source_key=row["source_key"], enabled=bool(row.get("enabled")),
-                target_kind=_text(_get(record, "target_identity", "kind")),
-                target_label=_text(_get(record, "target_label")) or _text(_get(record, "target_identity", "label")),
-                wake_target_scope_id=_scope_id(_get(record, "wake_target")),
+                target_kind=text_or_none(get_path(record, "target_identity", "kind")),
+                target_label=text_or_none(get_path(record, "target_label")) or text_or_none(get_path(record, "target_identity", "label")),
+                wake_target_scope_id=_scope_id(get_path(record, "wake_target")),
                 created_at_ms=None if created is None else from_i64(created),
                 updated_at_ms=None if updated is None else from_i64(updated),
                 delivery_count=counts.get(row["subscription_id"], 0), decode_error=error))
@@ -751,11 +726,11 @@ class TriggerStoreInspector(_Inspector):
         return out
 
     def _occurrence(self, row: dict, counts: dict[str, int]) -> OccurrenceSummary:
-        record, error = _loads(row.get("record_json"))
+        record, error = lenient_loads(row.get("record_json"))
         return OccurrenceSummary(
             occurrence_id=row["occurrence_id"], occurred_at_ms=from_i64(row.get("occurred_at_ms") or 0),
             source_type=row["source_type"], source_key=row["source_key"],
-            idempotency_key=row["idempotency_key"], payload=_get(record, "payload"),
+            idempotency_key=row["idempotency_key"], payload=get_path(record, "payload"),
             request_hash=row.get("request_hash"), delivery_count=counts.get(row["occurrence_id"], 0),
             decode_error=error)
 
@@ -806,7 +781,7 @@ class TriggerStoreInspector(_Inspector):
         if not rows:
             raise LookupFailed(occurrence_id, f"{self.info.path}: no trigger occurrence `{occurrence_id}`",
                                hint="list occurrences with `lashdb triggers occurrences`")
-        record, _ = _loads(rows[0].get("record_json"))
+        record, _ = lenient_loads(rows[0].get("record_json"))
         return OccurrenceDetail(self._occurrence(rows[0], self._delivery_counts("occurrence_id")), record,
                                 tuple(self.deliveries(occurrence_id=occurrence_id)))
 

@@ -197,8 +197,8 @@ def is_sidecar_name(path: Path) -> bool:
 
 def _ids_of(path: Path) -> tuple[str | None, str | None]:
     # Local import: the store pulls in apsw and the codec, which plain discovery does not need.
-    # inspect.read_meta reads the id of foreign schemas too (v38's meta has no session_name).
-    from .inspect import read_meta
+    # read_meta reads the id of foreign schemas too (v38's meta has no session_name).
+    from .session_read import read_meta
     from .store import Store
 
     try:

@@ -30,10 +30,11 @@ from typing import Any
 import apsw
 
 from . import blobs, codec, discovery, gc, schema, verify
-from .connection import open_readonly, sidecar, translate
-from .errors import DatabaseNotFound, LashdbError
-from .inspect import _columns, _one_line, iso_ms, read_meta
+from .connection import columns, open_readonly, sidecar, translate
+from .errors import DatabaseNotFound, LashdbError, one_line
 from .schema import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION
+from .session_read import read_meta
+from .timing import iso_ms
 
 ERROR = "error"
 WARNING = "warning"
@@ -141,7 +142,7 @@ def readable(found: discovery.Found, ctx: Context) -> list[Finding]:
     if verify.is_damage(found.error):
         return [Finding("readable", ERROR, f"damaged: SQLite cannot read it ({verify.damage_reason(found.error)}); "
                         "restore it from a copy")]
-    return [Finding("readable", ERROR, f"cannot be read: {_one_line(found.error)}")]
+    return [Finding("readable", ERROR, f"cannot be read: {one_line(found.error)}")]
 
 
 @check
@@ -225,7 +226,7 @@ def quick_check(found: discovery.Found, ctx: Context) -> list[Finding] | None:
 @check
 def blob_envelopes(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     """Every blob decodes and hashes to its address (SPEC §4)."""
-    if not _openable(found) or not found.is_session or not {"hash", "content"} <= _columns(
+    if not _openable(found) or not found.is_session or not {"hash", "content"} <= columns(
             ctx.connection(found.path), "blobs"):
         return None
     conn = ctx.connection(found.path)
@@ -264,7 +265,7 @@ def gc_roots(found: discovery.Found, ctx: Context) -> list[Finding] | None:
         gc.find_reachable_objects(conn, codec.DEFAULT_DECOMPRESSION_LIMIT)
         ref = gc.head_checkpoint_ref(conn)
     except LashdbError as exc:
-        return [Finding("gc_roots", ERROR, f"gc would abort: {_one_line(exc)}", getattr(exc, "blob_hash", None))]
+        return [Finding("gc_roots", ERROR, f"gc would abort: {one_line(exc)}", getattr(exc, "blob_hash", None))]
     if ref is not None and blobs.get_stored(conn, ref) is None:
         return [Finding("gc_roots", ERROR, f"the session head names checkpoint {ref}, which is missing from the "
                         "blobs table: loading the session fails (restore the database from a copy)", ref)]
@@ -277,7 +278,7 @@ def execution_leases(found: discovery.Found, ctx: Context) -> list[Finding] | No
     if not _openable(found) or not found.is_session:
         return None
     conn = ctx.connection(found.path)
-    if not {"session_id", "lease_owner_id", "lease_token", "lease_expires_at_ms"} <= _columns(
+    if not {"session_id", "lease_owner_id", "lease_token", "lease_expires_at_ms"} <= columns(
             conn, "session_execution_leases"):
         return None
     rows = conn.execute(
@@ -295,7 +296,7 @@ def attachment_intents(found: discovery.Found, ctx: Context) -> list[Finding] | 
     if not _openable(found) or not found.is_session:
         return None
     conn = ctx.connection(found.path)
-    if not {"attachment_id", "canonical_uri", "intent_at_ms", "committed_at_ms"} <= _columns(
+    if not {"attachment_id", "canonical_uri", "intent_at_ms", "committed_at_ms"} <= columns(
             conn, "attachment_manifest"):
         return None
     rows = conn.execute(
@@ -482,10 +483,10 @@ def _failed(name: str, exc: BaseException, path: Path) -> Finding:
     if verify.is_damage(exc):
         return Finding(name, ERROR, f"damaged: SQLite stopped reading it ({verify.damage_reason(exc)})")
     if isinstance(exc, LashdbError):
-        return Finding(name, ERROR, f"check failed: {_one_line(exc)}")
+        return Finding(name, ERROR, f"check failed: {one_line(exc)}")
     if isinstance(exc, apsw.Error):
-        return Finding(name, ERROR, f"check failed: {_one_line(translate(exc, str(path)))}")
-    return Finding(name, ERROR, f"check failed: {type(exc).__name__}: {_one_line(exc)}")
+        return Finding(name, ERROR, f"check failed: {one_line(translate(exc, str(path)))}")
+    return Finding(name, ERROR, f"check failed: {type(exc).__name__}: {one_line(exc)}")
 
 
 def orphan_sidecars(directory: Path, *, recursive: bool = False) -> list[Path]:

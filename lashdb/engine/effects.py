@@ -37,6 +37,7 @@ local executor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import json
@@ -50,8 +51,9 @@ from typing import Any
 
 import apsw
 
-from . import canonical, values
+from . import canonical, jsonread, values
 from .aio import AsyncFacade
+from .connection import columns as table_columns
 from .connection import open_memory, open_readonly, query_one, translate, write_transaction
 from .deployment_common import (
     DURABLE,
@@ -614,23 +616,8 @@ def _append_request_json(request: ProcessEventAppendRequest) -> dict[str, Any]:
     return doc
 
 
-def _field(doc: Mapping[str, Any], key: str, what: str) -> Any:
-    if key not in doc:
-        raise ValueError(f"{what}: missing field `{key}`")
-    return doc[key]
-
-
-def _text(doc: Mapping[str, Any], key: str, what: str) -> str:
-    value = _field(doc, key, what)
-    if not isinstance(value, str):
-        raise ValueError(f"{what}: `{key}` must be a string")
-    return value
-
-
-def _object(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be an object")
-    return value
+_field, _text = jsonread.field, jsonread.text
+_object = functools.partial(jsonread.obj, kind=Mapping)  # caller-built commands may be any Mapping
 
 
 def _registration_from_json(doc: Any) -> ProcessRegistration:
@@ -890,12 +877,7 @@ class _Busy:
     retry_at_ms: int
 
 
-def _parse_json(text: str) -> Any:
-    def reject(constant: str) -> Any:
-        # Python's parser accepts NaN/Infinity; upstream's does not.
-        raise ValueError(f"invalid JSON number `{constant}`")
-
-    return json.loads(text, parse_constant=reject)
+_parse_json = jsonread.loads
 
 
 def _parse_error_json(text: str) -> EffectControllerError:
@@ -1395,12 +1377,7 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _lenient(text: str | None) -> tuple[Any, str | None]:
-    if text is None:
-        return None, None
-    try:
-        return _parse_json(text), None
-    except (ValueError, TypeError, RecursionError) as exc:
-        return None, str(exc)
+    return (None, None) if text is None else jsonread.lenient_loads(text, strict=True)
 
 
 @dataclass(frozen=True)
@@ -1513,7 +1490,7 @@ def _open_for_inspection(path: str | os.PathLike[str]) -> tuple[apsw.Connection,
         found = classify_connection(conn, path)
         if found.kind is not EFFECT_REPLAY:
             raise NotALashDatabase(path, f"its tables identify {found.kind_name}", expected=EFFECT_REPLAY.name)
-        columns = frozenset(row[1] for row in conn.execute("PRAGMA table_info(runtime_effect_replay)"))
+        columns = table_columns(conn, "runtime_effect_replay")
         damaged = damage(conn, found)
         for name in _REQUIRED:
             if name not in columns:

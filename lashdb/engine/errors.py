@@ -26,6 +26,11 @@ class LashdbError(Exception):
             self.hint = hint
 
 
+def one_line(exc: BaseException) -> str:
+    """The exception's text on one line (whitespace runs collapsed); its type name when it has none."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 # --- files and databases --------------------------------------------------------------------------
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +32,15 @@ from typing import Any
 import apsw
 
 from . import blobs, codec, discovery, gc, parallel
-from .connection import open_readonly, query_one, read_snapshot, sidecar, translate
-from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed, NotARegularFile
+from .canonical import jsonable
+from .connection import columns, open_readonly, query_one, read_snapshot, sidecar, translate
+from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed, NotARegularFile, one_line
+from .jsonread import text_or_none
 from .model import GraphNode, SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from .schema import SESSION, classify_connection, object_differences
 from .store import Store
+from .session_read import MetaView, read_meta, singleton_sql
+from .timing import iso_ms, parse_timestamp_ms, wall_clock_ms
 
 _SIBLING_SUFFIXES = ("-wal", *discovery.SIDECAR_SUFFIXES.values())
 SORT_KEYS = ("modified", "created", "size", "name")
@@ -48,47 +50,8 @@ SHORT_ID_MIN = 8
 # --- small helpers ----------------------------------------------------------------------------------
 
 
-def iso_ms(epoch_ms: int | None) -> str | None:
-    """ISO 8601 UTC text (``…Z``) of epoch milliseconds; ``None`` stays ``None``."""
-    if epoch_ms is None:
-        return None
-    try:
-        moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, _dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
-    spec = "milliseconds" if epoch_ms % 1000 else "seconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
 def _time_pair(name: str, epoch_ms: int | None) -> dict[str, Any]:
     return {name: iso_ms(epoch_ms), f"{name}_epoch_ms": epoch_ms}
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_timestamp_ms(text: Any) -> int | None:
-    """Epoch ms of a stored time: ``unix:<seconds>`` (upstream meta), RFC 3339 text, or bare seconds."""
-    if isinstance(text, bool):
-        return None
-    if isinstance(text, (int, float)):
-        return int(text * 1000)
-    if not isinstance(text, str) or not text.strip():
-        return None
-    value = text.strip()
-    if value.startswith("unix:"):
-        value = value[5:]
-    try:
-        return int(float(value) * 1000)
-    except ValueError:
-        pass
-    try:
-        moment = _dt.datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("z", "Z"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return int(moment.timestamp() * 1000)
 
 
 def short_ids(ids: Iterable[str], min_len: int = SHORT_ID_MIN) -> dict[str, str]:
@@ -106,24 +69,6 @@ def short_ids(ids: Iterable[str], min_len: int = SHORT_ID_MIN) -> dict[str, str]
             need = max(need, common + 1)
         out[ident] = ident[:need]
     return out
-
-
-def _columns(c: apsw.Connection, table: str) -> set[str]:
-    """Column names of ``table`` (empty when the table does not exist)."""
-    return {row[1] for row in c.execute(f'PRAGMA table_info("{table}")')}
-
-
-def _jsonable(value: Any) -> Any:
-    """A decoded blob value as JSON-safe data: bytes as hex, map keys as text."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(_jsonable(k)): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
 
 
 def _file_size(path: str) -> int:
@@ -183,60 +128,6 @@ def _status(store: Store) -> str:
 
 
 @dataclass(frozen=True)
-class MetaView:
-    """``session_meta`` as far as its columns go (``None`` for what a foreign schema lacks)."""
-
-    session_id: str | None
-    session_name: str | None
-    model: str | None
-    cwd: str | None
-    created_at_raw: str | None
-    relation: SessionRelation
-
-    @property
-    def created_ms(self) -> int | None:
-        """``created_at`` as epoch ms (``None`` when absent or unparsable)."""
-        return parse_timestamp_ms(self.created_at_raw)
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        return {"session_id": self.session_id, "session_name": self.session_name, "model": self.model,
-                "cwd": self.cwd, **_time_pair("created_at", self.created_ms),
-                "created_at_raw": self.created_at_raw}
-
-
-def _singleton_sql(cols: set[str]) -> str:
-    return " WHERE singleton = 1" if "singleton" in cols else " LIMIT 1"
-
-
-def read_meta(c: apsw.Connection) -> MetaView | None:
-    """The meta row; v38's ``relation_kind``/``parent_session_id``/``caused_by_*`` columns are understood."""
-    cols = _columns(c, "session_meta")
-    wanted = [k for k in ("session_id", "session_name", "model", "cwd", "created_at", "relation_json",
-                          "relation_kind", "parent_session_id") if k in cols]
-    caused = sorted(k for k in cols if k.startswith("caused_by_"))
-    if not wanted:
-        return None
-    row = query_one(c, f"SELECT {', '.join(wanted + caused)} FROM session_meta" + _singleton_sql(cols))
-    if row is None:
-        return None
-    values = dict(zip(wanted + caused, row))
-    if "relation_json" in values:
-        relation = SessionRelation.from_column(values["relation_json"])
-    elif values.get("relation_kind") == "child" and isinstance(values.get("parent_session_id"), str):
-        caused_by = {k[len("caused_by_"):]: values[k] for k in caused if values[k] is not None} or None
-        relation = SessionRelation.child(values["parent_session_id"], caused_by)
-    else:
-        relation = SessionRelation.root()
-
-    def text(key: str) -> str | None:
-        value = values.get(key)
-        return value if isinstance(value, str) else None
-    return MetaView(text("session_id"), text("session_name"), text("model"), text("cwd"), text("created_at"),
-                    relation)
-
-
-@dataclass(frozen=True)
 class HeadView:
     """The head row: the JSON document (revision from the column) and the refs it names."""
 
@@ -254,11 +145,11 @@ _HEAD_COLUMNS = ("head_revision", "leaf_node_id", "checkpoint_ref", "session_id"
 
 def read_head(c: apsw.Connection) -> HeadView | None:
     """The head; the ``head_revision`` column wins, and so do v38's leaf/checkpoint columns."""
-    cols = _columns(c, "session_head")
+    cols = columns(c, "session_head")
     if "head_json" not in cols:
         return None
     extra = [k for k in _HEAD_COLUMNS if k in cols]
-    row = query_one(c, f"SELECT {', '.join(['head_json'] + extra)} FROM session_head" + _singleton_sql(cols))
+    row = query_one(c, f"SELECT {', '.join(['head_json'] + extra)} FROM session_head" + singleton_sql(cols))
     if row is None:
         return None
     values = dict(zip(["head_json"] + extra, row))
@@ -302,7 +193,7 @@ def _count(c: apsw.Connection, sql: str, params: Any = ()) -> int:
 
 
 def _node_counts(c: apsw.Connection) -> tuple[int, int]:
-    cols = _columns(c, "graph_nodes")
+    cols = columns(c, "graph_nodes")
     if not cols:
         return 0, 0
     if "tombstoned" not in cols:
@@ -318,7 +209,7 @@ _USER_WHERE = ("json_valid(node_json) AND json_extract(node_json, '$.kind') = 'e
 
 def _user_messages(c: apsw.Connection) -> tuple[int, str]:
     """(live user messages, text of the first one) — the picker's rule (SPEC §5)."""
-    cols = _columns(c, "graph_nodes")
+    cols = columns(c, "graph_nodes")
     if "node_json" not in cols:
         return 0, ""
     live = " AND tombstoned = 0" if "tombstoned" in cols else ""
@@ -329,7 +220,7 @@ def _user_messages(c: apsw.Connection) -> tuple[int, str]:
 
 
 def _usage(c: apsw.Connection) -> list[TokenLedgerEntry]:
-    cols = _columns(c, "usage_deltas")
+    cols = columns(c, "usage_deltas")
     if not {"source", "model", "input_tokens", "output_tokens"} <= cols:
         return []
 
@@ -430,7 +321,7 @@ def _unreadable(exc: LashdbError) -> dict[str, Any]:
     if discovery.is_unreadable(exc):
         reason = discovery.unreadable_reason(exc)
         return {"status": f"unreadable: {reason}", "unreadable_reason": reason}
-    return {"status": f"unreadable: {_one_line(exc)}"}
+    return {"status": f"unreadable: {one_line(exc)}"}
 
 
 def _mark_damaged(c: apsw.Connection, out: dict[str, Any]) -> None:
@@ -512,10 +403,6 @@ def _scan_base(path: Path, siblings: frozenset[str], kind: str, foreign: bool, v
             "status": f"foreign v{version}" if foreign else "ok"}
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 # Everything a `sessions list` row needs from a v4 session, and the file's user_version, as five
 # plain statements. Measured on fresh connections (each pays SQLite's schema parse once either
 # way), five simple statements cost ~15% less than one statement joining them: planning the joined
@@ -535,10 +422,6 @@ _V4_GRAPH = ("SELECT count(*) FILTER (WHERE tombstoned = 0), count(*) FILTER (WH
              f"FROM (SELECT seq, tombstoned, tombstoned = 0 AND {_V4_USER} AS u FROM graph_nodes)")
 _V4_FIRST = "SELECT node_json FROM graph_nodes WHERE seq = ?"
 _V4_HEAD = "SELECT head_json, head_revision, session_id FROM session_head WHERE singleton = 1"
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _v4_summary_row(c: apsw.Connection) -> tuple | None:
@@ -568,9 +451,9 @@ def _fill_v4_summary(c: apsw.Connection, out: dict[str, Any], row: tuple | None 
      head_json, head_revision, head_sid, _version) = row
     if sid is not None:
         relation = SessionRelation.from_column(relation_json)
-        out.update(session_id=_str_or_none(sid), session_name=_str_or_none(name), model=_str_or_none(model),
-                   cwd=_str_or_none(cwd), relation=relation.kind, parent_session_id=relation.parent_session_id,
-                   created_ms=parse_timestamp_ms(_str_or_none(created)))
+        out.update(session_id=text_or_none(sid), session_name=text_or_none(name), model=text_or_none(model),
+                   cwd=text_or_none(cwd), relation=relation.kind, parent_session_id=relation.parent_session_id,
+                   created_ms=parse_timestamp_ms(text_or_none(created)))
     out["blob_count"], out["blob_bytes"] = int(blob_count), int(blob_bytes)
     out["live_nodes"], out["tombstoned_nodes"] = int(live or 0), int(dead or 0)
     out["user_messages"] = int(users or 0)
@@ -676,7 +559,7 @@ class BlobStats:
 
 
 def _blob_stats(c: apsw.Connection, foreign: bool, limit: int) -> BlobStats:
-    if "hash" not in _columns(c, "blobs"):
+    if "hash" not in columns(c, "blobs"):
         return BlobStats()
     count = stored = logical = compressed = undecodable = 0
     by_kind: dict[str, dict[str, int]] = {}
@@ -695,7 +578,7 @@ def _blob_stats(c: apsw.Connection, foreign: bool, limit: int) -> BlobStats:
         entry["count"] += 1
         entry["stored_bytes"] += info.stored_bytes
         entry["logical_bytes"] += info.logical_bytes or 0
-    artifacts = _count(c, "SELECT count(*) FROM artifact_refs") if _columns(c, "artifact_refs") else 0
+    artifacts = _count(c, "SELECT count(*) FROM artifact_refs") if columns(c, "artifact_refs") else 0
     unreachable = unreachable_bytes = None
     note = None
     if foreign:
@@ -706,7 +589,7 @@ def _blob_stats(c: apsw.Connection, foreign: bool, limit: int) -> BlobStats:
             unreachable = sum(1 for h in sizes if h not in reachable)
             unreachable_bytes = sum(n for h, n in sizes.items() if h not in reachable)
         except GcAborted as exc:
-            note = f"not computed: {_one_line(exc)}"
+            note = f"not computed: {one_line(exc)}"
     return BlobStats(count, stored, logical, compressed, undecodable, dict(sorted(by_kind.items())),
                      dict(sorted(by_format.items())), unreachable, unreachable_bytes, note, artifacts)
 
@@ -731,8 +614,10 @@ class LeaseView:
                 "expires_in_ms": self.expires_ms - self.now_ms if held else None}
 
 
-def _lease(c: apsw.Connection, session_id: str | None, now_ms: int) -> LeaseView | None:
-    cols = _columns(c, "session_execution_leases")
+def read_lease(c: apsw.Connection, session_id: str | None, now_ms: int) -> LeaseView | None:
+    """The execution lease (``session_id``'s row, else the first) as seen at ``now_ms``; ``None`` when
+    there is none or the schema lacks the lease columns."""
+    cols = columns(c, "session_execution_leases")
     needed = ("session_id", "lease_owner_id", "lease_token", "lease_fencing_token", "lease_claimed_at_ms",
               "lease_expires_at_ms")
     if not set(needed) <= cols:
@@ -748,7 +633,7 @@ def _lease(c: apsw.Connection, session_id: str | None, now_ms: int) -> LeaseView
 
 
 def _queued_work(c: apsw.Connection, now_ms: int) -> dict[str, Any] | None:
-    cols = _columns(c, "queued_work_batches")
+    cols = columns(c, "queued_work_batches")
     if not {"claim_token", "available_at_ms"} <= cols:
         return None
     # Held = a claim token with an expiry still ahead (runtime-contract §4.1); a schema without the
@@ -758,13 +643,13 @@ def _queued_work(c: apsw.Connection, now_ms: int) -> dict[str, Any] | None:
         c, f"SELECT count(*), count(*) FILTER (WHERE {held}), "
            f"count(*) FILTER (WHERE NOT ({held}) AND available_at_ms <= :now) FROM queued_work_batches",
         {"now": now_ms})
-    items = _count(c, "SELECT count(*) FROM queued_work_items") if _columns(c, "queued_work_items") else 0
+    items = _count(c, "SELECT count(*) FROM queued_work_items") if columns(c, "queued_work_items") else 0
     return {"batches": int(batches), "pending": int(batches) - int(claimed), "claimed": int(claimed),
             "ready": int(ready), "items": items}
 
 
 def _attachments(c: apsw.Connection, now_ms: int) -> dict[str, Any] | None:
-    if not {"intent_at_ms", "committed_at_ms"} <= _columns(c, "attachment_manifest"):
+    if not {"intent_at_ms", "committed_at_ms"} <= columns(c, "attachment_manifest"):
         return None
     committed, uncommitted, oldest = query_one(
         c, "SELECT count(*) FILTER (WHERE committed_at_ms IS NOT NULL), "
@@ -777,7 +662,7 @@ def _attachments(c: apsw.Connection, now_ms: int) -> dict[str, Any] | None:
 
 
 def _turn_commits(c: apsw.Connection) -> dict[str, Any] | None:
-    if "committed_at_ms" not in _columns(c, "runtime_turn_commits"):
+    if "committed_at_ms" not in columns(c, "runtime_turn_commits"):
         return None
     count, last = query_one(c, "SELECT count(*), max(committed_at_ms) FROM runtime_turn_commits")
     return {"count": int(count), **_time_pair("last_committed_at", None if last is None else int(last))}
@@ -825,7 +710,7 @@ class SessionDetails:
             "path": str(self.path), "status": self.status, "foreign": self.foreign,
             "schema_version": self.schema_version, "supported_schema_version": SESSION.version,
             "meta": self.meta.to_json() if self.meta else None,
-            "relation": _jsonable(relation.to_json()),
+            "relation": jsonable(relation.to_json()),
             "head": head,
             "user_messages": self.user_messages,
             "token_ledger": _ledger_json(self.token_ledger),
@@ -840,13 +725,9 @@ class SessionDetails:
         }
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def session_details(path: str | os.PathLike[str], *, now_ms: int | None = None) -> SessionDetails:
     """Read one session database (foreign schemas too) for ``sessions show``."""
-    now = _wall_ms() if now_ms is None else int(now_ms)
+    now = wall_clock_ms() if now_ms is None else int(now_ms)
     with Store.open_readonly(path) as store:
         foreign = store.foreign
         limit = store.options.decompression_limit
@@ -860,7 +741,7 @@ def session_details(path: str | os.PathLike[str], *, now_ms: int | None = None) 
             return SessionDetails(
                 Path(os.fspath(path)), _status(store), foreign, store.classification.user_version, meta, head,
                 live, dead, users, merge_ledger(_usage(c)), _blob_stats(c, foreign, limit),
-                _lease(c, session_id, now), _queued_work(c, now), _attachments(c, now), _turn_commits(c),
+                read_lease(c, session_id, now), _queued_work(c, now), _attachments(c, now), _turn_commits(c),
                 discovery.sidecars_of(Path(os.fspath(path))), file_sizes(path))
         return store.read(read)
 
@@ -929,9 +810,9 @@ def _checkpoint_section(c: apsw.Connection, ref: str | None, limit: int) -> dict
         section.update(present=True, format=decoded.envelope.format)
         value = codec.decode_value(decoded.content, decoded.envelope.format, ref)
     except BlobError as exc:
-        section.update(present=blobs.get_stored(c, ref) is not None, error=_one_line(exc))
+        section.update(present=blobs.get_stored(c, ref) is not None, error=one_line(exc))
         return section
-    section["manifest"] = _jsonable(value)
+    section["manifest"] = jsonable(value)
     if isinstance(value, dict):
         # Every text ``*_ref`` field points at a snapshot blob (v4: tool state, plugin snapshot,
         # execution state); newer upstream names differ, so the rule is by shape, not by name.
@@ -954,7 +835,7 @@ def _first_unreadable_child(c: apsw.Connection, children: list[dict[str, Any]], 
             try:
                 blobs.get_value(c, child["ref"], limit)
             except BlobError as exc:
-                return f"{child['role']}: {_one_line(exc)}"
+                return f"{child['role']}: {one_line(exc)}"
     return None
 
 
@@ -1079,7 +960,7 @@ class _Graph:
 
     def __init__(self, c: apsw.Connection) -> None:
         self.c = c
-        cols = _columns(c, "graph_nodes")
+        cols = columns(c, "graph_nodes")
         if not {"node_id", "node_json"} <= cols:
             raise BackendError("graph_nodes has no node_id/node_json columns: cannot show this graph")
         self.has_tombstoned = "tombstoned" in cols

@@ -33,10 +33,12 @@ from typing import Any
 from . import discovery
 from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
 from .factory import delete_database_files
-from .inspect import LeaseView, _lease, database_files, file_sizes, iso_ms, read_meta
+from .inspect import LeaseView, database_files, read_lease, file_sizes
 from .model import GcBusy, GcReport, VacuumReport
 from .schema import REFUSALS, SESSION, check_openable
+from .session_read import read_meta
 from .store import Store
+from .timing import iso_ms
 from .verify import error_text
 
 
@@ -250,7 +252,7 @@ class SessionDeletion:
 
 def _lease_of(path: Path, session_id: str | None, now_ms: int) -> LeaseView | None:
     with Store.open_readonly(path) as store:
-        return store.read(lambda c: _lease(c, session_id, now_ms))
+        return store.read(lambda c: read_lease(c, session_id, now_ms))
 
 
 def _refuse_live(path: Path, session_id: str | None, lease: LeaseView | None) -> None:

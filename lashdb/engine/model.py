@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from . import jsonread as jr
+
 
 # Stored JSON is written by orjson: a node's JSON took ~13 µs through the standard library's
 # encoder and ~1 µs through orjson, and every commit writes four nodes and a head. What orjson
@@ -31,30 +33,6 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _ENCODE(value)
-
-
-def _require_dict(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} is {type(value).__name__}, expected an object")
-    return value
-
-
-def _opt_str(doc: dict, key: str, what: str) -> str | None:
-    value = doc.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{what}.{key} is {type(value).__name__}, expected a string")
-    return value
-
-
-def _int(doc: dict, key: str, what: str, default: int | None = None) -> int:
-    if key not in doc or doc[key] is None:
-        if default is None:
-            raise ValueError(f"{what} has no `{key}`")
-        return default
-    value = doc[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what}.{key} is {type(value).__name__}, expected an integer")
-    return value
 
 
 # --- session meta ---------------------------------------------------------------------------------
@@ -125,12 +103,12 @@ class SessionMeta:
 
     @classmethod
     def from_json(cls, doc: Any) -> SessionMeta:
-        doc = _require_dict(doc, "session meta")
+        doc = jr.obj(doc, "session meta")
         for key in ("session_id", "session_name", "created_at", "model"):
             if not isinstance(doc.get(key), str):
                 raise ValueError(f"session meta has no text `{key}`")
         return cls(doc["session_id"], doc["session_name"], doc["created_at"], doc["model"],
-                   _opt_str(doc, "cwd", "session meta"), SessionRelation.from_json(doc.get("relation")))
+                   jr.opt_text(doc, "cwd", "session meta"), SessionRelation.from_json(doc.get("relation")))
 
 
 # --- usage ----------------------------------------------------------------------------------------
@@ -167,9 +145,9 @@ class TokenUsage:
 
     @classmethod
     def from_json(cls, doc: Any) -> TokenUsage:
-        doc = _require_dict(doc, "token usage")
-        return cls(_int(doc, "input_tokens", "usage"), _int(doc, "output_tokens", "usage"),
-                   _int(doc, "cached_input_tokens", "usage"), _int(doc, "reasoning_tokens", "usage", 0))
+        doc = jr.obj(doc, "token usage")
+        return cls(jr.integer(doc, "input_tokens", "usage"), jr.integer(doc, "output_tokens", "usage"),
+                   jr.integer(doc, "cached_input_tokens", "usage"), jr.integer(doc, "reasoning_tokens", "usage", 0))
 
 
 @dataclass(frozen=True)
@@ -185,7 +163,7 @@ class TokenLedgerEntry:
 
     @classmethod
     def from_json(cls, doc: Any) -> TokenLedgerEntry:
-        doc = _require_dict(doc, "token ledger entry")
+        doc = jr.obj(doc, "token ledger entry")
         if not isinstance(doc.get("source"), str) or not isinstance(doc.get("model"), str):
             raise ValueError("token ledger entry needs text `source` and `model`")
         return cls(doc["source"], doc["model"], TokenUsage.from_json(doc.get("usage", {})))
@@ -239,7 +217,7 @@ class SessionHeadMeta:
 
     @classmethod
     def from_json(cls, doc: Any, head_revision: int | None = None) -> SessionHeadMeta:
-        doc = _require_dict(doc, "session head")
+        doc = jr.obj(doc, "session head")
         if "config" not in doc:
             raise ValueError("missing field `config`")
         frames = doc.get("agent_frames", [])
@@ -249,14 +227,14 @@ class SessionHeadMeta:
         if not isinstance(ledger, list):
             raise ValueError("token_ledger is not a list")
         return cls(
-            session_id=_opt_str(doc, "session_id", "session head") or "root",
-            head_revision=_int(doc, "head_revision", "session head", 0) if head_revision is None else head_revision,
+            session_id=jr.opt_text(doc, "session_id", "session head") or "root",
+            head_revision=jr.integer(doc, "head_revision", "session head", 0) if head_revision is None else head_revision,
             config=doc["config"],
             agent_frames=tuple(frames),
-            current_agent_frame_id=_opt_str(doc, "current_agent_frame_id", "session head") or "",
-            checkpoint_ref=_opt_str(doc, "checkpoint_ref", "session head"),
-            leaf_node_id=_opt_str(doc, "leaf_node_id", "session head"),
-            graph_node_count=_int(doc, "graph_node_count", "session head", 0),
+            current_agent_frame_id=jr.opt_text(doc, "current_agent_frame_id", "session head") or "",
+            checkpoint_ref=jr.opt_text(doc, "checkpoint_ref", "session head"),
+            leaf_node_id=jr.opt_text(doc, "leaf_node_id", "session head"),
+            graph_node_count=jr.integer(doc, "graph_node_count", "session head", 0),
             token_ledger=tuple(TokenLedgerEntry.from_json(e) for e in ledger),
         )
 
@@ -293,7 +271,7 @@ class GraphNode:
 
     @classmethod
     def from_json(cls, doc: Any) -> GraphNode:
-        doc = _require_dict(doc, "graph node")
+        doc = jr.obj(doc, "graph node")
         if not isinstance(doc.get("node_id"), str):
             raise ValueError("graph node has no text `node_id`")
         if not isinstance(doc.get("timestamp"), str):
@@ -301,8 +279,8 @@ class GraphNode:
         if not isinstance(doc.get("kind"), str):
             raise ValueError("graph node has no text `kind`")
         payload = {k: v for k, v in doc.items() if k not in _NODE_KEYS}
-        return cls(doc["node_id"], doc["timestamp"], payload, _opt_str(doc, "parent_node_id", "graph node"),
-                   doc.get("caused_by"), _opt_str(doc, "agent_frame_id", "graph node"))
+        return cls(doc["node_id"], doc["timestamp"], payload, jr.opt_text(doc, "parent_node_id", "graph node"),
+                   doc.get("caused_by"), jr.opt_text(doc, "agent_frame_id", "graph node"))
 
     # Builders for the common payloads.
 
@@ -401,17 +379,17 @@ class SessionCheckpoint:
 
     @classmethod
     def from_json(cls, doc: Any) -> SessionCheckpoint:
-        doc = _require_dict(doc, "checkpoint manifest")
+        doc = jr.obj(doc, "checkpoint manifest")
         revision = doc.get("plugin_snapshot_revision")
         if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)):
             raise ValueError("plugin_snapshot_revision is not an integer")
         turn_state = doc.get("turn_state")
         return cls(
             turn_state=default_turn_state() if turn_state is None else turn_state,
-            tool_state_ref=_opt_str(doc, "tool_state_ref", "checkpoint"),
-            plugin_snapshot_ref=_opt_str(doc, "plugin_snapshot_ref", "checkpoint"),
+            tool_state_ref=jr.opt_text(doc, "tool_state_ref", "checkpoint"),
+            plugin_snapshot_ref=jr.opt_text(doc, "plugin_snapshot_ref", "checkpoint"),
             plugin_snapshot_revision=revision,
-            execution_state_ref=_opt_str(doc, "execution_state_ref", "checkpoint"),
+            execution_state_ref=jr.opt_text(doc, "execution_state_ref", "checkpoint"),
         )
 
     def child_refs(self) -> list[tuple[str, str]]:
@@ -453,7 +431,7 @@ class HydratedCheckpoint:
 
     @classmethod
     def from_json(cls, doc: Any) -> HydratedCheckpoint:
-        doc = _require_dict(doc, "checkpoint")
+        doc = jr.obj(doc, "checkpoint")
         manifest = SessionCheckpoint.from_json(doc)
         es = doc.get("execution_state")
         if es is not None:

@@ -16,10 +16,12 @@ Contract:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsonread as jr
 from .canonical import sorted_json
 from .errors import LashdbError
 
@@ -52,10 +54,12 @@ EVENT_IDENTITY = "event_identity"
 # --- small readers --------------------------------------------------------------------------------
 
 
-def _obj(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise InvalidDeploymentValue(f"{what}: expected an object, got {_kind(value)}")
-    return value
+# the shared strict readers, raising this module's error type
+_obj = functools.partial(jr.obj, error=InvalidDeploymentValue)
+_str = functools.partial(jr.text, error=InvalidDeploymentValue)
+_opt_str = functools.partial(jr.opt_text, error=InvalidDeploymentValue)
+_u64 = functools.partial(jr.u64, error=InvalidDeploymentValue)
+_check_str = functools.partial(jr.check_text, error=InvalidDeploymentValue)
 
 
 def _kind(value: Any) -> str:
@@ -72,40 +76,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
-
-
-def _str(doc: Mapping, key: str, what: str) -> str:
-    if key not in doc:
-        raise InvalidDeploymentValue(f"{what}: missing field `{key}`")
-    value = doc[key]
-    if not isinstance(value, str):
-        raise InvalidDeploymentValue(f"{what}.{key}: expected a string, got {_kind(value)}")
-    return value
-
-
-def _opt_str(doc: Mapping, key: str, what: str) -> str | None:
-    value = doc.get(key)
-    if value is not None and not isinstance(value, str):
-        raise InvalidDeploymentValue(f"{what}.{key}: expected a string, got {_kind(value)}")
-    return value
-
-
-def _u64(doc: Mapping, key: str, what: str, default: int | None = None) -> int:
-    if key not in doc or (doc[key] is None and default is not None):
-        if default is None:
-            raise InvalidDeploymentValue(f"{what}: missing field `{key}`")
-        return default
-    value = doc[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
-        raise InvalidDeploymentValue(f"{what}.{key}: expected an unsigned integer, got {value!r}")
-    return value
-
-
-def _check_str(value: Any, what: str, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise InvalidDeploymentValue(f"{what}: expected a string, got {_kind(value)}")
 
 
 def _free(value: Any, what: str) -> Any:

@@ -233,7 +233,7 @@ class QueuedWorkBatchDraft:
                    tuple(QueuedWorkPayload.from_json(p) for p in jr.array(doc, "payloads")),
                    jr.opt_text(doc, "source_key"),
                    MergeKey.from_json(doc["merge_key"]) if "merge_key" in doc else MergeKey.never(),
-                   jr.count(doc, "available_at_ms", 0))
+                   jr.count(doc, "available_at_ms", default=0))
 
 
 @dataclass(frozen=True)

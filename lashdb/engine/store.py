@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,13 +60,10 @@ from .model import (
     merge_ledger,
 )
 from .schema import SESSION, Classification, classify_connection, ensure_schema, open_for_kind
+from .timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported: callers import the clock from here)
+from .checkpoints import load_checkpoint  # noqa: F401  (re-exported)
+from .session_rows import insert_usage, load_head_meta, load_meta, load_usage, save_head_row  # noqa: F401
 
-DURABLE = "durable"
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the Unix epoch, from the system clock."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -211,7 +207,7 @@ class Store:
 
     def load_session_meta(self) -> SessionMeta | None:
         """The session meta, or ``None`` when never saved."""
-        return self._read(_load_meta)
+        return self._read(load_meta)
 
     # --- head -------------------------------------------------------------------------------------
 
@@ -234,7 +230,7 @@ class Store:
                 meta.session_id, meta.head_revision, meta.config, meta.agent_frames,
                 meta.current_agent_frame_id,
                 SessionGraph(tuple(graph_rows.load_nodes(c)), meta.leaf_node_id),
-                meta.checkpoint_ref, merge_ledger(_load_usage(c)),
+                meta.checkpoint_ref, merge_ledger(load_usage(c)),
             )
         return self._read(read)
 
@@ -354,7 +350,7 @@ class Store:
 
     def load_usage_deltas(self) -> list[TokenLedgerEntry]:
         """Every usage row in ``seq`` order, unmerged."""
-        return self._read(_load_usage)
+        return self._read(load_usage)
 
     def load_token_ledger(self) -> tuple[TokenLedgerEntry, ...]:
         """The merged ledger: zero-total rows dropped, equal (source, model) pairs summed."""
@@ -384,7 +380,7 @@ class Store:
     def load_picker_info(self) -> SessionPickerInfo | None:
         """First user message, user message count, cwd and relation; ``None`` without meta."""
         def read(c: apsw.Connection) -> SessionPickerInfo | None:
-            meta = _load_meta(c)
+            meta = load_meta(c)
             if meta is None:
                 return None
             users = [n for n in graph_rows.load_nodes(c) if n.role == "User"]
@@ -668,85 +664,8 @@ def _vacuum_failure(exc: apsw.Error, path: str | None) -> tuple[str, str]:
         "--compact` again; the nodes it removed stay removed"
 
 
-def _load_meta(c: apsw.Connection) -> SessionMeta | None:
-    row = query_one(c, "SELECT session_id, session_name, created_at, model, cwd, relation_json "
-                       "FROM session_meta WHERE singleton = 1")
-    if row is None:
-        return None
-    session_id, name, created_at, model, cwd, relation_json = row
-    return SessionMeta(session_id, name, created_at, model, cwd, SessionRelation.from_column(relation_json))
-
-
-def load_head_meta(c: apsw.Connection) -> SessionHeadMeta | None:
-    """Read the head row; the column revision wins; bad JSON is ``BackendError``."""
-    row = query_one(c, "SELECT head_json, head_revision FROM session_head WHERE singleton = 1")
-    if row is None:
-        return None
-    head_json, revision = row
-    try:
-        return SessionHeadMeta.from_json(json.loads(head_json), int(revision))
-    except (ValueError, TypeError) as exc:
-        raise BackendError(f"decode session head: {exc}") from exc
-
-
-def save_head_row(c: apsw.Connection, meta: SessionHeadMeta) -> None:
-    """Write the head singleton row (column and JSON revision alike)."""
-    c.execute("INSERT OR REPLACE INTO session_head (singleton, session_id, head_json, head_revision) "
-              "VALUES (1, ?, ?, ?)", (meta.session_id, dumps(meta.to_json()), meta.head_revision))
-
-
-
-def _load_usage(c: apsw.Connection) -> list[TokenLedgerEntry]:
-    out = []
-    for seq, source, model, i, o, cached, r in c.execute(
-            "SELECT seq, source, model, input_tokens, output_tokens, cached_input_tokens, "
-            "reasoning_tokens FROM usage_deltas ORDER BY seq"):
-        if not all(isinstance(v, int) for v in (i, o, cached, r)) or not isinstance(source, str) \
-                or not isinstance(model, str):
-            raise BackendError(f"usage_deltas row {seq} cannot be read: non-integer counters")
-        out.append(TokenLedgerEntry(source, model, TokenUsage(i, o, cached, r)))
-    return out
-
-
-def insert_usage(c: apsw.Connection, entries: list[TokenLedgerEntry]) -> None:
-    """Append usage rows in order."""
-    c.executemany(
-        "INSERT INTO usage_deltas (source, model, input_tokens, output_tokens, cached_input_tokens, "
-        "reasoning_tokens) VALUES (?, ?, ?, ?, ?, ?)",
-        [(e.source, e.model, e.usage.input_tokens, e.usage.output_tokens, e.usage.cached_input_tokens,
-          e.usage.reasoning_tokens) for e in entries])
-
-
 def put_checkpoint_rows(c: apsw.Connection, checkpoint: HydratedCheckpoint, profile: BlobProfile) -> StoredCheckpoint:
     """Write tool state, plugin snapshot, execution state (those given), then the manifest."""
     prepared = commit_ops.prepare_checkpoint(checkpoint, profile)
     c.executemany("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)", prepared.rows)
     return StoredCheckpoint(prepared.checkpoint_ref, prepared.manifest)
-
-
-def load_checkpoint(c: apsw.Connection, blob_ref: str, limit: int) -> HydratedCheckpoint | None:
-    """Decode a manifest and its children; absent parts are ``None``, damaged ones raise."""
-    value = blobs.get_value(c, blob_ref, limit)
-    if value is None:
-        return None
-    try:
-        manifest = SessionCheckpoint.from_json(value)
-    except ValueError as exc:
-        raise BlobDecodeError(blob_ref, f"not a checkpoint manifest: {exc}") from exc
-    tool = blobs.get_value(c, manifest.tool_state_ref, limit) if manifest.tool_state_ref else None
-    plugin = blobs.get_value(c, manifest.plugin_snapshot_ref, limit) if manifest.plugin_snapshot_ref else None
-    execution = None
-    if manifest.execution_state_ref:
-        raw = blobs.get_value(c, manifest.execution_state_ref, limit)
-        if raw is not None:
-            execution = _value_bytes(raw, manifest.execution_state_ref)
-    return HydratedCheckpoint(manifest.turn_state, manifest.tool_state_ref, tool, manifest.plugin_snapshot_ref,
-                              plugin, manifest.plugin_snapshot_revision, manifest.execution_state_ref, execution)
-
-
-def _value_bytes(value: Any, blob_ref: str) -> bytes:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
-        return bytes(value)  # upstream v4 wrote Vec<u8> as an array of integers
-    raise BlobDecodeError(blob_ref, f"execution state is {type(value).__name__}, not bytes")

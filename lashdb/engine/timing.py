@@ -5,11 +5,64 @@ touched — not an ``int`` (or a ``bool``) raises ``TypeError``, a negative valu
 ``ValueError``, and a stored value above 2^63−1 raises ``ValueError``. A TTL may be any
 non-negative size: every computed instant (now + TTL) saturates at 2^63−1, the largest value
 SQLite INTEGER holds, so nothing is ever stored negative.
+
+It is also the one home of the wall clock (:func:`wall_clock_ms`), the one ISO 8601 rendering of
+epoch milliseconds (:func:`iso_ms`), the lenient parser of stored times (:func:`parse_timestamp_ms`) and the ``DURABLE`` durability tier every store reports.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
+import time
+from typing import Any
+
 MAX_MS = (1 << 63) - 1
+DURABLE = "durable"
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch, from the system clock."""
+    return time.time_ns() // 1_000_000
+
+
+def iso_ms(epoch_ms: int | None) -> str | None:
+    """ISO 8601 UTC text (``…20Z`` or ``…20.123Z``) of epoch milliseconds; ``None`` or out of range is ``None``."""
+    if epoch_ms is None:
+        return None
+    try:
+        moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    spec = "milliseconds" if epoch_ms % 1000 else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_timestamp_ms(text: Any) -> int | None:
+    """Epoch ms of a stored time: ``unix:<seconds>`` (upstream meta), RFC 3339 text, or bare seconds."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return int(text * 1000)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    value = text.strip()
+    if value.startswith("unix:"):
+        value = value[5:]
+    try:
+        return int(float(value) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = _dt.datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("z", "Z"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 def _require_int(name: str, value: object) -> int:

@@ -47,6 +47,7 @@ from zlib_ng import zlib_ng
 
 from . import blobs, codec, gc
 from .codec import Verification
+from .canonical import jsonable  # noqa: F401  (re-exported: verify.jsonable is public)
 from .connection import sidecar
 from .errors import (
     BackendError,
@@ -58,7 +59,9 @@ from .errors import (
     InvalidBlobHash,
     LashdbError,
     LookupFailed,
+    one_line,
 )
+from .session_read import read_meta
 from .store import Store
 
 MIN_HASH_PREFIX = 6
@@ -100,19 +103,6 @@ class BlobReadFailed(BlobError):
 # --- small helpers ----------------------------------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
-    """A decoded CBOR/MessagePack value as JSON-safe data: bytes as hex text, map keys as text."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else json.dumps(jsonable(k)): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)  # CBOR tags, decimals, datetimes: their text
-
-
 def looks_like_text(data: bytes) -> bool:
     """True when ``data`` is UTF-8 without NUL or other control bytes (tab, newline, CR, ESC allowed)."""
     try:
@@ -145,7 +135,7 @@ def damage_reason(exc: BaseException) -> str:
 
 def error_text(path: str | os.PathLike[str], exc: BaseException) -> str:
     """One line naming ``path`` and what went wrong (errors from SQLite do not always name the file)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(exc)
     where = os.fspath(path)
     return text if where in text else f"{where}: {text}"
 
@@ -172,8 +162,6 @@ WAL_MISSING = ("its -shm is here but its -wal is not: the -wal of a live databas
 
 
 def _session_id(c: apsw.Connection) -> str | None:
-    from .inspect import read_meta  # local: inspect pulls in the graph readers
-
     meta = read_meta(c)
     return meta.session_id if meta else None
 

@@ -1,0 +1,164 @@
+"""Architecture rules read from the source with ``ast`` (nothing is imported).
+
+The allowlists below are ratchets: they name what is true today and may only shrink. A new cycle,
+a new SQL module or a new oversized file fails; so does an allowlisted entry that is no longer true,
+so the lists never claim more than the code does.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "lashdb"
+
+# Import cycles over every edge (top level, TYPE_CHECKING and function-local), as sorted members.
+ALLOWED_CYCLES: set[tuple[str, ...]] = set()  # none left: keep it that way
+
+# Engine modules that may hold SQL text; everything else (the CLI above all) may not.
+SQL_MODULES = {
+    "attachments", "blobs", "commit", "connection", "deployment_inspect", "doctor", "effects", "gc",
+    "graph", "inspect", "leases", "process_registry", "queued_work", "schema", "session_read",
+    "session_rows", "store", "triggers", "verify",
+}
+
+MAX_LINES = 600
+# Files over MAX_LINES today, relative to lashdb/.
+LONG_FILES = {
+    "demo.py", "engine/commit.py", "engine/deployment_inspect.py", "engine/effects.py",
+    "engine/inspect.py", "engine/process_model.py", "engine/process_registry.py",
+    "engine/queued_work.py", "engine/schema.py", "engine/store.py", "engine/triggers.py",
+    "engine/verify.py",
+}
+
+SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA|BEGIN)\b")
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("lashdb.engine.").removeprefix("lashdb.")
+
+
+MODULES = {_name(p): p for p in sorted(PKG.rglob("*.py"))}
+TREES = {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
+
+
+def _imports(name: str) -> set[str]:
+    """Every module of ``name``'s imports, at any depth; ``lashdb.x`` targets resolved to known modules."""
+    is_pkg = MODULES[name].name == "__init__.py"
+    out: set[str] = set()
+    for node in ast.walk(TREES[name]):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".")[: None if is_pkg else -1]
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in MODULES else mod for a in node.names]
+        else:
+            continue
+        out.update(targets)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    adj: dict[str, set[str]] = {}
+    for name in MODULES:
+        edges = set()
+        for target in _imports(name):
+            while target and target not in MODULES:
+                target = target.rpartition(".")[0]
+            # a package re-exporting its own children is not a cycle edge
+            if target and target != name and not target.startswith(name + "."):
+                edges.add(target)
+        adj[name] = edges
+    return adj
+
+
+def _cycles(adj: dict[str, set[str]]) -> set[tuple[str, ...]]:
+    """Strongly connected components of more than one module (Tarjan, recursive: the graph is small)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: set[tuple[str, ...]] = set()
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in adj[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+            if len(comp) > 1:
+                found.add(tuple(sorted(_short(c) for c in comp)))
+
+    for v in sorted(adj):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _sql_strings(name: str) -> list[tuple[int, str]]:
+    tree = TREES[name]
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+            and SQL.search(n.value)]
+
+
+def test_import_cycles_only_shrink():
+    found = _cycles(_graph())
+    assert not found - ALLOWED_CYCLES, f"new import cycle(s): {sorted(found - ALLOWED_CYCLES)}"
+    assert not ALLOWED_CYCLES - found, f"cycle(s) gone, remove from ALLOWED_CYCLES: {sorted(ALLOWED_CYCLES - found)}"
+
+
+def test_engine_never_imports_the_cli_stack_and_cli_never_imports_drivers():
+    for name in MODULES:
+        roots = {t.split(".")[0] for t in _imports(name)}
+        if name.startswith("lashdb.engine"):
+            assert not roots & {"typer", "rich", "click"}, name
+            assert not any(t.startswith("lashdb.cli") for t in _imports(name)), name
+        if name.startswith("lashdb.cli"):
+            assert not roots & {"apsw", "sqlite3", "psycopg", "psycopg2"}, name
+
+
+def test_sql_text_only_in_allowlisted_engine_modules():
+    holders = {name for name in MODULES if _sql_strings(name)}
+    engine = {_short(n) for n in holders if n.startswith("lashdb.engine.")}
+    others = sorted(n for n in holders if not n.startswith("lashdb.engine."))
+    assert not others, f"SQL outside the engine: {[(n, _sql_strings(n)[:2]) for n in others]}"
+    assert not engine - SQL_MODULES, f"SQL in new module(s): {sorted(engine - SQL_MODULES)}"
+    assert not SQL_MODULES - engine, f"no SQL left, remove from SQL_MODULES: {sorted(SQL_MODULES - engine)}"
+
+
+def test_module_line_limit():
+    long = {str(p.relative_to(PKG)) for p in MODULES.values() if len(p.read_text().splitlines()) > MAX_LINES}
+    assert not long - LONG_FILES, f"over {MAX_LINES} lines: {sorted(long - LONG_FILES)}"
+    assert not LONG_FILES - long, f"now short, remove from LONG_FILES: {sorted(LONG_FILES - long)}"
+
+
+def test_the_rules_see_what_they_claim_to():
+    # guards against a scanner that silently finds nothing
+    assert ("commit", "store") in _cycles({"lashdb.engine.commit": {"lashdb.engine.store"},
+                                           "lashdb.engine.store": {"lashdb.engine.commit"}})
+    assert "lashdb.engine.errors" in _graph()["lashdb.engine.store"]
+    assert _sql_strings("lashdb.engine.blobs")
+    assert "typer" in {t.split(".")[0] for t in _imports("lashdb.cli.main")}
