@@ -22,7 +22,8 @@ from typer.core import TyperGroup
 
 from lashdb import __version__
 
-from . import blob, common, demo, doctor, effects, graph, head, maintenance, processes, sessions, triggers
+from . import common
+from .commands import blob, demo, doctor, effects, graph, head, maintenance, processes, sessions, triggers
 
 
 def _tolerant_streams() -> None:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 LIST_COLUMNS = [
     ("handle_text", "handle"), ("name", "name"), ("registrant", "registrant"), ("source_type", "source type"),

@@ -28,7 +28,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 LS_COLUMNS = [("short", "hash"), ("kind", "kind"), ("hints_text", "hints"), ("compression", "compression"),
               ("stored", "stored"), ("logical", "logical"), ("reachable", "reachable"), ("format", "format")]

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 SUMMARY_TIMES = ("created_at_ms", "updated_at_ms", "last_event_at_ms", "wait_since_ms")
 LEASE_TIMES = ("claimed_at_ms", "expires_at_ms")

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 ROW_TIMES = ("lease_expires_at_ms", "due_at_ms", "created_at_ms", "updated_at_ms")
 STEP_TIMES = ("busy_until_ms", "due_at_ms", "created_at_ms")

@@ -29,7 +29,7 @@ from typing import Annotated
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 GC_COLUMNS = [("session", "session"), ("file", "file"), ("outcome", "outcome"), ("root_count", "roots"),
               ("retained_blob_count", "retained"), ("deleted_blob_count", "deleted"), ("freed", "freed")]

@@ -25,7 +25,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 LIST_COLUMNS = [
     ("id", "session"), ("session_name", "name"), ("model", "model"), ("created", "created"),

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result")]
 FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem")]

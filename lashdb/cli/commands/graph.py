@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 COLUMNS = [("node", "node"), ("mark", ""), ("kind", "kind"), ("label", "role/type"), ("line", "text"),
            ("time", "time (UTC)")]
