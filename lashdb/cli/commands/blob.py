@@ -77,110 +77,114 @@ def _locate(query: str, session: str | None):
     return verify.find_blob(query, paths, where=f"the sessions under {st.root}", skip_unreadable=True)
 
 
+def ls(
+    session: SessionArg = None,
+    sessions: common.SessionOpt = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Only blobs of this kind (e.g. ToolState).")]
+    = None,
+    unreachable: Annotated[bool, typer.Option("--unreachable", help="Only blobs no GC root reaches.")] = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob."""
+    from lashdb.engine import inspect, verify
+
+    listing = verify.list_blobs(_one(session, sessions), kind=kind, unreachable_only=unreachable)
+    _warn_foreign([(listing.path.name, listing.schema_version)] if listing.foreign else [])
+    docs = [row.to_json() for row in listing.rows]
+    short = inspect.short_ids([d["hash"] for d in docs], 12)
+    output.emit(docs if json else [_ls_row(d, short) for d in docs], LS_COLUMNS, json=json)
+    if listing.reachable_note and not json:
+        output.info(f"reachable: {listing.reachable_note}", quiet=common.state().quiet)
+
+
+def cat(
+    hash_: Annotated[str, typer.Argument(metavar="HASH", help="Blob hash or unique prefix (6+ hex digits).")],
+    session: SessionOne = None,
+    out: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", dir_okay=False,
+                                                help="Write to FILE instead of stdout (`-`: stdout).",
+                                                show_default=False)] = None,
+    envelope: Annotated[bool, typer.Option("--envelope", help="Print the envelope metadata as JSON.")] = False,
+    decode: Annotated[bool, typer.Option("--decode", help="Render CBOR/MessagePack/JSON content as JSON.")]
+    = False,
+    force: Annotated[bool, typer.Option("--force", help="Write binary content to a terminal anyway.")] = False,
+) -> None:
+    """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value."""
+    from lashdb.engine import verify
+
+    if envelope and decode:
+        raise common.fail("give --envelope or --decode, not both", common.EXIT_USAGE)
+    location = _locate(hash_, session)
+    if envelope:
+        meta = verify.blob_envelope(location)
+        foreign, version, payload = meta.foreign, meta.schema_version, output.dumps(meta.to_json()) + "\n"
+    else:
+        blob = verify.read_blob(location)
+        foreign, version, payload = blob.foreign, blob.schema_version, blob.content
+        if decode:
+            _fmt, value = verify.decode_content(blob.content, blob.envelope.format, location.blob_hash)
+            payload = output.dumps(value) + "\n"
+    _warn_foreign([(location.path.name, version)] if foreign else [])
+    data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    if out is not None and str(out) != "-":
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise common.fail(f"{out}: cannot write ({exc.strerror or exc})") from None
+        output.info(f"wrote {len(data)} bytes to {out}", quiet=common.state().quiet)
+        return
+    if out is not None:
+        force = True  # `-o -`: stdout was asked for by name
+    if sys.stdout.isatty() and not force and not verify.looks_like_text(data):
+        raise common.fail(f"blob {location.blob_hash} is binary ({len(data)} bytes); not writing it to a "
+                          "terminal (use -o FILE, --force, --decode or a pipe)", common.EXIT_USAGE)
+    stream = typer.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
+
+
+def verify_(
+    sessions: common.SessionArgs = None,
+    session: common.SessionOpt = None,
+    all_: common.AllOpt = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, show_default=False,
+                                                help="Worker threads [default: 1; more rarely help].")]
+    = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1)."""
+    from lashdb.engine import verify
+
+    paths, unreadable = common.session_paths(sessions, session, all_)
+    bar = common.show_progress(json) and sys.stderr.isatty()
+    with output.progress(verify.count_blobs(paths) if bar else 0, "verifying blobs", enabled=bar) as advance:
+        report = verify.verify_sessions(paths, jobs=jobs or verify.DEFAULT_JOBS, progress=advance)
+    _warn_foreign([(s.path.name, s.schema_version) for s in report.sessions if s.foreign])
+    for s in report.sessions:
+        if s.error is not None:
+            sys.stderr.write(common.error_line(s.error, s.error_text) + "\n")
+    doc = report.to_json()
+    # A file --all found and could not read was not verified: the run found a problem.
+    doc["ok"] = report.ok and not unreadable
+    doc["unreadable"] = common.unreadable_json(unreadable)
+    doc["total"]["unreadable"] = len(unreadable)
+    if json:
+        output.emit(doc, json=True)
+    else:
+        _render_verify(doc)
+    code = max([common.exit_code(s.error) for s in report.sessions if s.error is not None]
+               + [common.EXIT_PROBLEMS if not doc["ok"] else common.EXIT_OK])
+    if code:
+        raise typer.Exit(code)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="List, print and verify a session's content-addressed blobs.", no_args_is_help=True)
     app.add_typer(group, name="blob")
 
-    @group.command("ls")
-    def ls(
-        session: SessionArg = None,
-        sessions: common.SessionOpt = None,
-        kind: Annotated[Optional[str], typer.Option("--kind", help="Only blobs of this kind (e.g. ToolState).")]
-        = None,
-        unreachable: Annotated[bool, typer.Option("--unreachable", help="Only blobs no GC root reaches.")] = False,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob."""
-        from lashdb.engine import inspect, verify
-
-        listing = verify.list_blobs(_one(session, sessions), kind=kind, unreachable_only=unreachable)
-        _warn_foreign([(listing.path.name, listing.schema_version)] if listing.foreign else [])
-        docs = [row.to_json() for row in listing.rows]
-        short = inspect.short_ids([d["hash"] for d in docs], 12)
-        output.emit(docs if json else [_ls_row(d, short) for d in docs], LS_COLUMNS, json=json)
-        if listing.reachable_note and not json:
-            output.info(f"reachable: {listing.reachable_note}", quiet=common.state().quiet)
-
-    @group.command("cat")
-    def cat(
-        hash_: Annotated[str, typer.Argument(metavar="HASH", help="Blob hash or unique prefix (6+ hex digits).")],
-        session: SessionOne = None,
-        out: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", dir_okay=False,
-                                                    help="Write to FILE instead of stdout (`-`: stdout).",
-                                                    show_default=False)] = None,
-        envelope: Annotated[bool, typer.Option("--envelope", help="Print the envelope metadata as JSON.")] = False,
-        decode: Annotated[bool, typer.Option("--decode", help="Render CBOR/MessagePack/JSON content as JSON.")]
-        = False,
-        force: Annotated[bool, typer.Option("--force", help="Write binary content to a terminal anyway.")] = False,
-    ) -> None:
-        """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value."""
-        from lashdb.engine import verify
-
-        if envelope and decode:
-            raise common.fail("give --envelope or --decode, not both", common.EXIT_USAGE)
-        location = _locate(hash_, session)
-        if envelope:
-            meta = verify.blob_envelope(location)
-            foreign, version, payload = meta.foreign, meta.schema_version, output.dumps(meta.to_json()) + "\n"
-        else:
-            blob = verify.read_blob(location)
-            foreign, version, payload = blob.foreign, blob.schema_version, blob.content
-            if decode:
-                _fmt, value = verify.decode_content(blob.content, blob.envelope.format, location.blob_hash)
-                payload = output.dumps(value) + "\n"
-        _warn_foreign([(location.path.name, version)] if foreign else [])
-        data = payload.encode("utf-8") if isinstance(payload, str) else payload
-        if out is not None and str(out) != "-":
-            try:
-                out.write_bytes(data)
-            except OSError as exc:
-                raise common.fail(f"{out}: cannot write ({exc.strerror or exc})") from None
-            output.info(f"wrote {len(data)} bytes to {out}", quiet=common.state().quiet)
-            return
-        if out is not None:
-            force = True  # `-o -`: stdout was asked for by name
-        if sys.stdout.isatty() and not force and not verify.looks_like_text(data):
-            raise common.fail(f"blob {location.blob_hash} is binary ({len(data)} bytes); not writing it to a "
-                              "terminal (use -o FILE, --force, --decode or a pipe)", common.EXIT_USAGE)
-        stream = typer.get_binary_stream("stdout")
-        stream.write(data)
-        stream.flush()
-
-    @group.command("verify")
-    def verify_(
-        sessions: common.SessionArgs = None,
-        session: common.SessionOpt = None,
-        all_: common.AllOpt = False,
-        jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, show_default=False,
-                                                    help="Worker threads [default: 1; more rarely help].")]
-        = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1)."""
-        from lashdb.engine import verify
-
-        paths, unreadable = common.session_paths(sessions, session, all_)
-        bar = common.show_progress(json) and sys.stderr.isatty()
-        with output.progress(verify.count_blobs(paths) if bar else 0, "verifying blobs", enabled=bar) as advance:
-            report = verify.verify_sessions(paths, jobs=jobs or verify.DEFAULT_JOBS, progress=advance)
-        _warn_foreign([(s.path.name, s.schema_version) for s in report.sessions if s.foreign])
-        for s in report.sessions:
-            if s.error is not None:
-                sys.stderr.write(common.error_line(s.error, s.error_text) + "\n")
-        doc = report.to_json()
-        # A file --all found and could not read was not verified: the run found a problem.
-        doc["ok"] = report.ok and not unreadable
-        doc["unreadable"] = common.unreadable_json(unreadable)
-        doc["total"]["unreadable"] = len(unreadable)
-        if json:
-            output.emit(doc, json=True)
-        else:
-            _render_verify(doc)
-        code = max([common.exit_code(s.error) for s in report.sessions if s.error is not None]
-                   + [common.EXIT_PROBLEMS if not doc["ok"] else common.EXIT_OK])
-        if code:
-            raise typer.Exit(code)
+    group.command("ls")(ls)
+    group.command("cat")(cat)
+    group.command("verify")(verify_)
 
 
 def _render_verify(doc: dict) -> None:

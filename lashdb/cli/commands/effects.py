@@ -131,89 +131,92 @@ def _scope_missing(path: Path, scope: str) -> Exception:
                         hint="list the journal's rows with `lashdb effects list`")
 
 
+def list_(
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    scope: Annotated[Optional[str], typer.Option("--scope", metavar="S", help="Only this scope id.",
+                                                 show_default=False)] = None,
+    status: Annotated[Optional[Status], typer.Option("--status", help="Only rows with this status.",
+                                                     show_default=False)] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
+    from lashdb.engine import effects as fx
+    from lashdb.engine.deployment_common import wall_clock_ms
+
+    path = common.sidecar_store(session, db, "effects")
+    info = fx.effects_info(path)
+    now = wall_clock_ms()
+    rows = [row_json(r, now) for r in fx.list_effects(path, scope=scope,
+                                                         status=None if status is None else status.value)]
+    _warn_foreign(info)
+    if json:
+        output.emit(rows, json=True)
+        return
+    if not rows:
+        wanted = "".join((f" in scope {scope}" if scope is not None else "",
+                          f" with status {status.value}" if status is not None else ""))
+        output.info(f"no effects{wanted} in {path}", quiet=common.state().quiet)
+        return
+    output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
+
+
+def replay(
+    scope: Annotated[str, typer.Option("--scope", metavar="S", help="The scope id to replay (required).",
+                                       show_default=False)],
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    key: Annotated[Optional[str], typer.Option("--key", metavar="K", help="Print this replay key's recorded "
+                                               "outcome or error JSON.", show_default=False)] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
+    from lashdb.engine import effects as fx
+    from lashdb.engine.deployment_common import wall_clock_ms
+    from lashdb.engine.errors import LookupFailed
+
+    path = common.sidecar_store(session, db, "effects")
+    info = fx.effects_info(path)
+    now = wall_clock_ms()
+    rows = fx.list_effects(path, scope=scope)
+    _warn_foreign(info)
+    if not rows:
+        raise _scope_missing(path, scope)
+    if key is not None:
+        matches = [r for r in rows if r.replay_key == key]
+        if not matches:
+            keys = [r.replay_key for r in rows]
+            raise LookupFailed(key, f"{path}: scope `{scope}` has no replay key `{key}` (keys: "
+                               + ", ".join(keys[:10]) + (", …" if len(keys) > 10 else "") + ")", keys,
+                               hint=f"list the scope's keys with `lashdb effects replay --scope {scope}`")
+        _print_key(path, matches[0], fx.replay_step_for(matches[0], now), now, json)
+        return
+    steps = [fx.replay_step_for(r, now) for r in rows]
+    docs = [step_json(s) for s in steps]
+    counts = {action: sum(1 for s in steps if s.action == action) for action in ACTIONS}
+    problems = counts["stale_lease"] + counts["corrupt"]
+    if json:
+        output.emit({"path": str(path), "scope_id": scope, "foreign": info.foreign,
+                     "now": output.iso_ms(now), "now_epoch_ms": now, "steps": docs, "counts": counts,
+                     "problems": problems}, json=True)
+    else:
+        output.emit([dict(d, reading=d["detail"], created=output.short_time(d["created_at_epoch_ms"]))
+                     for d in docs], REPLAY_COLUMNS, title=f"{path} · scope {scope}")
+        if problems:
+            output.info(f"{problems} of {len(steps)} key(s) would not replay from the journal "
+                        f"({counts['stale_lease']} stale, {counts['corrupt']} corrupt)", quiet=common.state().quiet)
+    if problems:
+        raise typer.Exit(common.EXIT_PROBLEMS)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="Inspect an effect journal: its rows, and a dry run of a strict replay (read-only).",
                         no_args_is_help=True)
     app.add_typer(group, name="effects")
 
-    @group.command("list")
-    def list_(
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        scope: Annotated[Optional[str], typer.Option("--scope", metavar="S", help="Only this scope id.",
-                                                     show_default=False)] = None,
-        status: Annotated[Optional[Status], typer.Option("--status", help="Only rows with this status.",
-                                                         show_default=False)] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
-        from lashdb.engine import effects as fx
-        from lashdb.engine.deployment_common import wall_clock_ms
-
-        path = common.sidecar_store(session, db, "effects")
-        info = fx.effects_info(path)
-        now = wall_clock_ms()
-        rows = [row_json(r, now) for r in fx.list_effects(path, scope=scope,
-                                                             status=None if status is None else status.value)]
-        _warn_foreign(info)
-        if json:
-            output.emit(rows, json=True)
-            return
-        if not rows:
-            wanted = "".join((f" in scope {scope}" if scope is not None else "",
-                              f" with status {status.value}" if status is not None else ""))
-            output.info(f"no effects{wanted} in {path}", quiet=common.state().quiet)
-            return
-        output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
-
-    @group.command("replay")
-    def replay(
-        scope: Annotated[str, typer.Option("--scope", metavar="S", help="The scope id to replay (required).",
-                                           show_default=False)],
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        key: Annotated[Optional[str], typer.Option("--key", metavar="K", help="Print this replay key's recorded "
-                                                   "outcome or error JSON.", show_default=False)] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
-        from lashdb.engine import effects as fx
-        from lashdb.engine.deployment_common import wall_clock_ms
-        from lashdb.engine.errors import LookupFailed
-
-        path = common.sidecar_store(session, db, "effects")
-        info = fx.effects_info(path)
-        now = wall_clock_ms()
-        rows = fx.list_effects(path, scope=scope)
-        _warn_foreign(info)
-        if not rows:
-            raise _scope_missing(path, scope)
-        if key is not None:
-            matches = [r for r in rows if r.replay_key == key]
-            if not matches:
-                keys = [r.replay_key for r in rows]
-                raise LookupFailed(key, f"{path}: scope `{scope}` has no replay key `{key}` (keys: "
-                                   + ", ".join(keys[:10]) + (", …" if len(keys) > 10 else "") + ")", keys,
-                                   hint=f"list the scope's keys with `lashdb effects replay --scope {scope}`")
-            _print_key(path, matches[0], fx.replay_step_for(matches[0], now), now, json)
-            return
-        steps = [fx.replay_step_for(r, now) for r in rows]
-        docs = [step_json(s) for s in steps]
-        counts = {action: sum(1 for s in steps if s.action == action) for action in ACTIONS}
-        problems = counts["stale_lease"] + counts["corrupt"]
-        if json:
-            output.emit({"path": str(path), "scope_id": scope, "foreign": info.foreign,
-                         "now": output.iso_ms(now), "now_epoch_ms": now, "steps": docs, "counts": counts,
-                         "problems": problems}, json=True)
-        else:
-            output.emit([dict(d, reading=d["detail"], created=output.short_time(d["created_at_epoch_ms"]))
-                         for d in docs], REPLAY_COLUMNS, title=f"{path} · scope {scope}")
-            if problems:
-                output.info(f"{problems} of {len(steps)} key(s) would not replay from the journal "
-                            f"({counts['stale_lease']} stale, {counts['corrupt']} corrupt)", quiet=common.state().quiet)
-        if problems:
-            raise typer.Exit(common.EXIT_PROBLEMS)
+    group.command("list")(list_)
+    group.command("replay")(replay)
 
 
 def _print_key(path: Path, row: Any, step: Any, now: int, json: bool) -> None:

@@ -24,36 +24,38 @@ def _row(node: dict) -> dict:
                 line=node["error"] or output.one_line(node["text"], 60), time=output.short_time(node["timestamp_epoch_ms"]))
 
 
+def show(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    active_path: Annotated[bool, typer.Option("--active-path", help="Only the path from the root to the "
+                                              "leaf (default: the head's leaf).")] = False,
+    leaf: Annotated[Optional[str], typer.Option("--leaf", metavar="NODE", help="Walk the active path to this "
+                                                "node (id or unique prefix); implies --active-path.")] = None,
+    tombstoned: Annotated[bool, typer.Option("--tombstoned", help="Include tombstoned nodes (marked x).")]
+    = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Only the N most recent nodes.")]
+    = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Nodes as a tree (parent → child) or the active path; * marks the active path."""
+    from lashdb.engine import inspect
+
+    view = inspect.graph_view(common.resolve(session), active_path=active_path, leaf=leaf,
+                              tombstoned=tombstoned, limit=limit)
+    if view.foreign:
+        output.warn(f"{view.path.name}: foreign schema; shown read-only")
+    doc = view.to_json()
+    if json:
+        output.emit(doc, json=True)
+        return
+    title = f"{doc['session_id'] or view.path.name}: {doc['mode'].replace('_', ' ')}, {doc['shown']} node(s)"
+    if doc["omitted"]:
+        title += f" ({doc['omitted']} older omitted; see --limit)"
+    output.emit([_row(n) for n in doc["nodes"]], COLUMNS, title=title)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="Walk a session's graph.", no_args_is_help=True)
     app.add_typer(group, name="graph")
 
-    @group.command("show")
-    def show(
-        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
-        active_path: Annotated[bool, typer.Option("--active-path", help="Only the path from the root to the "
-                                                  "leaf (default: the head's leaf).")] = False,
-        leaf: Annotated[Optional[str], typer.Option("--leaf", metavar="NODE", help="Walk the active path to this "
-                                                    "node (id or unique prefix); implies --active-path.")] = None,
-        tombstoned: Annotated[bool, typer.Option("--tombstoned", help="Include tombstoned nodes (marked x).")]
-        = False,
-        limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Only the N most recent nodes.")]
-        = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Nodes as a tree (parent → child) or the active path; * marks the active path."""
-        from lashdb.engine import inspect
-
-        view = inspect.graph_view(common.resolve(session), active_path=active_path, leaf=leaf,
-                                  tombstoned=tombstoned, limit=limit)
-        if view.foreign:
-            output.warn(f"{view.path.name}: foreign schema; shown read-only")
-        doc = view.to_json()
-        if json:
-            output.emit(doc, json=True)
-            return
-        title = f"{doc['session_id'] or view.path.name}: {doc['mode'].replace('_', ' ')}, {doc['shown']} node(s)"
-        if doc["omitted"]:
-            title += f" ({doc['omitted']} older omitted; see --limit)"
-        output.emit([_row(n) for n in doc["nodes"]], COLUMNS, title=title)
+    group.command("show")(show)

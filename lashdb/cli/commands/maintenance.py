@@ -66,63 +66,65 @@ def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | N
         raise typer.Exit(code)
 
 
+def gc(
+    sessions: common.SessionArgs = None,
+    session: common.SessionOpt = None,
+    all_: common.AllOpt = False,
+    dry_run: common.DryRunOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Collect a session even while a runtime holds its "
+                                        "execution lease (it may delete blobs the runtime is about to "
+                                        "name).")] = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
+    from lashdb.engine import maintenance
+
+    paths, unreadable = common.session_paths(sessions, session, all_)
+    results = maintenance.gc_sessions(paths, dry_run=dry_run, force=force)
+    t = maintenance.gc_totals(results)
+    footer = (f"\ntotal: {t['sessions']} session(s), {t['deleted_blob_count']} blob(s) "
+              + (f"to delete, would free {output.human_bytes(t['freed_bytes'])}" if dry_run
+                 else f"deleted, freed {output.human_bytes(t['freed_bytes'])}"))
+    docs = [r.to_json() for r in results]
+    for d in docs:
+        if d["busy"] is not None:
+            d["busy"] = output.with_iso(d["busy"], "expires_at_ms")
+    busy = [d for d in docs if d["busy"] is not None]
+    extra = [f"busy: lease held by {d['busy']['owner_id']} until {d['busy']['expires_at']} "
+             f"(session {d['session_id'] or Path(d['path']).name} "
+             + (f"stopped after {d['deleted_blob_count']} blob(s) deleted" if d["batch_count"] else "skipped")
+             + "; --force collects it anyway)" for d in busy]
+    # Over --all a busy session is the normal state of a running deployment; named, it was not done.
+    code = common.EXIT_UNUSABLE if busy and not all_ else common.EXIT_OK
+    _finish(results, {"dry_run": dry_run, "force": force, "sessions": docs, "total": t},
+            GC_COLUMNS, json, footer, extra, code, unreadable)
+
+
+def vacuum(
+    sessions: common.SessionArgs = None,
+    session: common.SessionOpt = None,
+    all_: common.AllOpt = False,
+    compact: Annotated[bool, typer.Option("--compact", help="Also return free pages to the file system "
+                                          "and report the size before and after.")] = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Remove tombstoned graph nodes (and with --compact, shrink the file)."""
+    from lashdb.engine import maintenance
+
+    paths, unreadable = common.session_paths(sessions, session, all_)
+    results = maintenance.vacuum_sessions(paths, compact=compact)
+    t = maintenance.vacuum_totals(results)
+    footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
+    if t["not_compacted"]:
+        footer += f", {t['not_compacted']} not compacted"
+    if t["size_before"] is not None:
+        footer += (f", {output.human_bytes(t['size_before'])} → {output.human_bytes(t['size_after'])} "
+                   "on disk")
+    _finish(results, {"compact": compact, "sessions": [r.to_json() for r in results], "total": t},
+            VACUUM_COLUMNS, json, footer, unreadable=unreadable)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-
-    @app.command("gc")
-    def gc(
-        sessions: common.SessionArgs = None,
-        session: common.SessionOpt = None,
-        all_: common.AllOpt = False,
-        dry_run: common.DryRunOpt = False,
-        force: Annotated[bool, typer.Option("--force", help="Collect a session even while a runtime holds its "
-                                            "execution lease (it may delete blobs the runtime is about to "
-                                            "name).")] = False,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
-        from lashdb.engine import maintenance
-
-        paths, unreadable = common.session_paths(sessions, session, all_)
-        results = maintenance.gc_sessions(paths, dry_run=dry_run, force=force)
-        t = maintenance.gc_totals(results)
-        footer = (f"\ntotal: {t['sessions']} session(s), {t['deleted_blob_count']} blob(s) "
-                  + (f"to delete, would free {output.human_bytes(t['freed_bytes'])}" if dry_run
-                     else f"deleted, freed {output.human_bytes(t['freed_bytes'])}"))
-        docs = [r.to_json() for r in results]
-        for d in docs:
-            if d["busy"] is not None:
-                d["busy"] = output.with_iso(d["busy"], "expires_at_ms")
-        busy = [d for d in docs if d["busy"] is not None]
-        extra = [f"busy: lease held by {d['busy']['owner_id']} until {d['busy']['expires_at']} "
-                 f"(session {d['session_id'] or Path(d['path']).name} "
-                 + (f"stopped after {d['deleted_blob_count']} blob(s) deleted" if d["batch_count"] else "skipped")
-                 + "; --force collects it anyway)" for d in busy]
-        # Over --all a busy session is the normal state of a running deployment; named, it was not done.
-        code = common.EXIT_UNUSABLE if busy and not all_ else common.EXIT_OK
-        _finish(results, {"dry_run": dry_run, "force": force, "sessions": docs, "total": t},
-                GC_COLUMNS, json, footer, extra, code, unreadable)
-
-    @app.command("vacuum")
-    def vacuum(
-        sessions: common.SessionArgs = None,
-        session: common.SessionOpt = None,
-        all_: common.AllOpt = False,
-        compact: Annotated[bool, typer.Option("--compact", help="Also return free pages to the file system "
-                                              "and report the size before and after.")] = False,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Remove tombstoned graph nodes (and with --compact, shrink the file)."""
-        from lashdb.engine import maintenance
-
-        paths, unreadable = common.session_paths(sessions, session, all_)
-        results = maintenance.vacuum_sessions(paths, compact=compact)
-        t = maintenance.vacuum_totals(results)
-        footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
-        if t["not_compacted"]:
-            footer += f", {t['not_compacted']} not compacted"
-        if t["size_before"] is not None:
-            footer += (f", {output.human_bytes(t['size_before'])} → {output.human_bytes(t['size_after'])} "
-                       "on disk")
-        _finish(results, {"compact": compact, "sessions": [r.to_json() for r in results], "total": t},
-                VACUUM_COLUMNS, json, footer, unreadable=unreadable)
+    app.command("gc")(gc)
+    app.command("vacuum")(vacuum)

@@ -171,84 +171,87 @@ def _show_document(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
     return view
 
 
+def list_(
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    status: Annotated[str, typer.Option(
+        "--status", metavar="S", help="Only this status: running, completed, failed, cancelled (or a "
+        "foreign label); any for all.")] = "any",
+    grant_session: Annotated[Optional[str], typer.Option(
+        "--session", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
+        show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
+    from lashdb.engine.deployment_common import wall_clock_ms
+    from lashdb.engine.deployment_inspect import ProcessRegistryInspector
+
+    path = common.sidecar_store(session, db, "processes")
+    now = wall_clock_ms()
+    with ProcessRegistryInspector.open(path) as inspector:
+        info = inspector.info
+        rows = [summary_json(s) for s in inspector.list_processes(
+            status=status, session_id=grant_session, limit=limit, now_ms=now)]
+    warn_about(info, rows)
+    if json:
+        output.emit(rows, json=True)
+        return
+    if not rows:
+        wanted = "" if status == "any" else f" with status {status}"
+        wanted += "" if grant_session is None else f" granted to session {grant_session}"
+        output.info(f"no processes{wanted} in {path}", quiet=common.state().quiet)
+        return
+    output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
+
+
+def show(
+    process_id: Annotated[str, typer.Argument(metavar="ID", help="Process id (or a unique prefix, 4+ chars).")],
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,
+    json: common.JsonOpt = False,
+) -> None:
+    """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
+    from lashdb.engine.deployment_common import wall_clock_ms
+    from lashdb.engine.deployment_inspect import ProcessRegistryInspector
+    from lashdb.engine.errors import LookupFailed
+
+    path = common.sidecar_store(session, db, "processes")
+    now = wall_clock_ms()
+    with ProcessRegistryInspector.open(path) as inspector:
+        info = inspector.info
+        try:
+            detail = inspector.show_process(process_id, event_limit=events, now_ms=now)
+        except LookupFailed:
+            matches = [] if len(process_id) < 4 else [
+                p.process_id for p in inspector.list_processes(now_ms=now) if p.process_id.startswith(process_id)]
+            if len(matches) > 1:
+                raise LookupFailed(process_id, f"`{process_id}` matches {len(matches)} processes in {path}: "
+                                   + ", ".join(matches[:10]), matches, hint="type more of the id") from None
+            if not matches:
+                raise
+            detail = inspector.show_process(matches[0], event_limit=events, now_ms=now)
+    raw = detail.to_json()
+    doc = {"store": info.to_json(), "process": summary_json(detail.summary), "record": raw["record"],
+           "caused_by": raw["caused_by"], "await_output": raw["await_output"], "wait": raw["wait"],
+           "grants": raw["grants"], "events": [_event_json(e) for e in detail.events],
+           "unacked_wake_sequences": raw["unacked_wake_sequences"]}
+    warn_about(info, [doc["process"]])
+    if json:
+        output.emit(doc, json=True)
+        return
+    output.emit(_show_document(doc, now), title=str(path))
+    if doc["events"]:
+        output.emit([_event_row(e) for e in doc["events"]], EVENT_COLUMNS,
+                    title=f"events (last {len(doc['events'])} of {detail.summary.event_count})")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="List and show the background processes of a process registry (read-only).",
                         no_args_is_help=True)
     app.add_typer(group, name="processes")
 
-    @group.command("list")
-    def list_(
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        status: Annotated[str, typer.Option(
-            "--status", metavar="S", help="Only this status: running, completed, failed, cancelled (or a "
-            "foreign label); any for all.")] = "any",
-        grant_session: Annotated[Optional[str], typer.Option(
-            "--session", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
-            show_default=False)] = None,
-        limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
-        from lashdb.engine.deployment_common import wall_clock_ms
-        from lashdb.engine.deployment_inspect import ProcessRegistryInspector
-
-        path = common.sidecar_store(session, db, "processes")
-        now = wall_clock_ms()
-        with ProcessRegistryInspector.open(path) as inspector:
-            info = inspector.info
-            rows = [summary_json(s) for s in inspector.list_processes(
-                status=status, session_id=grant_session, limit=limit, now_ms=now)]
-        warn_about(info, rows)
-        if json:
-            output.emit(rows, json=True)
-            return
-        if not rows:
-            wanted = "" if status == "any" else f" with status {status}"
-            wanted += "" if grant_session is None else f" granted to session {grant_session}"
-            output.info(f"no processes{wanted} in {path}", quiet=common.state().quiet)
-            return
-        output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
-
-    @group.command("show")
-    def show(
-        process_id: Annotated[str, typer.Argument(metavar="ID", help="Process id (or a unique prefix, 4+ chars).")],
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
-        from lashdb.engine.deployment_common import wall_clock_ms
-        from lashdb.engine.deployment_inspect import ProcessRegistryInspector
-        from lashdb.engine.errors import LookupFailed
-
-        path = common.sidecar_store(session, db, "processes")
-        now = wall_clock_ms()
-        with ProcessRegistryInspector.open(path) as inspector:
-            info = inspector.info
-            try:
-                detail = inspector.show_process(process_id, event_limit=events, now_ms=now)
-            except LookupFailed:
-                matches = [] if len(process_id) < 4 else [
-                    p.process_id for p in inspector.list_processes(now_ms=now) if p.process_id.startswith(process_id)]
-                if len(matches) > 1:
-                    raise LookupFailed(process_id, f"`{process_id}` matches {len(matches)} processes in {path}: "
-                                       + ", ".join(matches[:10]), matches, hint="type more of the id") from None
-                if not matches:
-                    raise
-                detail = inspector.show_process(matches[0], event_limit=events, now_ms=now)
-        raw = detail.to_json()
-        doc = {"store": info.to_json(), "process": summary_json(detail.summary), "record": raw["record"],
-               "caused_by": raw["caused_by"], "await_output": raw["await_output"], "wait": raw["wait"],
-               "grants": raw["grants"], "events": [_event_json(e) for e in detail.events],
-               "unacked_wake_sequences": raw["unacked_wake_sequences"]}
-        warn_about(info, [doc["process"]])
-        if json:
-            output.emit(doc, json=True)
-            return
-        output.emit(_show_document(doc, now), title=str(path))
-        if doc["events"]:
-            output.emit([_event_row(e) for e in doc["events"]], EVENT_COLUMNS,
-                        title=f"events (last {len(doc['events'])} of {detail.summary.event_count})")
+    group.command("list")(list_)
+    group.command("show")(show)

@@ -68,95 +68,99 @@ def _show_view(doc: dict) -> dict:
     return view
 
 
+def list_(
+    sort: Annotated[SortKey, typer.Option("--sort", help="Sort by modified, created, size (newest/largest "
+                                          "first) or name.")] = SortKey.modified,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N rows.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list the non-session databases, with their kind.")]
+    = False,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", "-j", min=1, show_default=False,
+        help="Processes reading the files [default: the cores, at most 4; one below 100 files].")] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
+    from lashdb.engine import inspect, parallel
+
+    st = common.state()
+    skipped: list[inspect.SessionSummary] = []
+    rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
+                                 jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
+    common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
+    docs = [r.to_json() for r in rows]
+    foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
+    if foreign:
+        output.warn(f"{len(foreign)} session file(s) have a foreign schema and are shown read-only: "
+                    + ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else ""))
+    if not docs and not json:
+        output.info(f"no sessions under {st.root}; create some to explore with `lashdb demo DIR` "
+                    "and then `lashdb --root DIR sessions list`", quiet=st.quiet)
+        return
+    if json:
+        output.emit(docs, json=True)
+        return
+    short = inspect.short_ids([d["session_id"] for d in docs if d["session_id"]], 8)
+    output.emit([_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS)
+
+
+def show(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    json: common.JsonOpt = False,
+) -> None:
+    """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
+    from lashdb.engine import inspect
+
+    details = inspect.session_details(common.resolve(session))
+    if details.foreign:
+        output.warn(f"{details.path.name}: foreign schema (session v{details.schema_version}, this lashdb "
+                    f"supports v4); shown read-only, columns this version lacks are empty")
+    doc = details.to_json()
+    output.emit(doc if json else _show_view(doc), json=json, title=None if json else str(details.path))
+
+
+def delete(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    yes: common.YesOpt = False,
+    dry_run: common.DryRunOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete even while a runtime holds the session's "
+                                        "live execution lease.")] = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
+    import shlex
+
+    from lashdb.engine import inspect, maintenance
+    from lashdb.engine.store import wall_clock_ms
+
+    path = common.resolve(session)
+    plan = maintenance.plan_session_delete(path, now_ms=wall_clock_ms(), force=force)
+    files = [{"path": str(p), "bytes": p.stat().st_size} for p in plan.files]
+    removed: list[str] = []
+    if not dry_run:
+        common.require_yes(yes, f"delete session {plan.session_id or path.name} ({path})")
+        removed = [str(p) for p in maintenance.delete_session_database(plan, now_ms=wall_clock_ms(),
+                                                                       force=force)]
+    doc = {**plan.to_json(), "dry_run": dry_run, "files": files, "removed": removed}
+    if json:
+        output.emit(doc, json=True)
+        return
+    verb, keep = ("would delete", "would keep") if dry_run else ("deleted", "kept")
+    for f in files if dry_run else [{"path": p} for p in removed]:
+        output.line(f"{verb} {f['path']}")
+    for child_id, child in plan.children:
+        output.warn(f"{keep} child session {child_id} ({child}); its parent {plan.session_id} is gone "
+                    f"(delete it too with `lashdb sessions delete {shlex.quote(str(child))}`)")
+    for role, p in plan.sidecars:
+        rm = " ".join(shlex.quote(str(f)) for f in inspect.database_files(p))
+        output.info(f"{keep} sidecar {p} ({role}); remove it with `rm -- {rm}` if it is no longer needed",
+                    quiet=common.state().quiet)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="List, show and delete session databases.", no_args_is_help=True)
     app.add_typer(group, name="sessions")
 
-    @group.command("list")
-    def list_(
-        sort: Annotated[SortKey, typer.Option("--sort", help="Sort by modified, created, size (newest/largest "
-                                              "first) or name.")] = SortKey.modified,
-        limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N rows.")] = None,
-        all_: Annotated[bool, typer.Option("--all", help="Also list the non-session databases, with their kind.")]
-        = False,
-        jobs: Annotated[Optional[int], typer.Option(
-            "--jobs", "-j", min=1, show_default=False,
-            help="Processes reading the files [default: the cores, at most 4; one below 100 files].")] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
-        from lashdb.engine import inspect, parallel
-
-        st = common.state()
-        skipped: list[inspect.SessionSummary] = []
-        rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
-                                     jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
-        common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
-        docs = [r.to_json() for r in rows]
-        foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
-        if foreign:
-            output.warn(f"{len(foreign)} session file(s) have a foreign schema and are shown read-only: "
-                        + ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else ""))
-        if not docs and not json:
-            output.info(f"no sessions under {st.root}; create some to explore with `lashdb demo DIR` "
-                        "and then `lashdb --root DIR sessions list`", quiet=st.quiet)
-            return
-        if json:
-            output.emit(docs, json=True)
-            return
-        short = inspect.short_ids([d["session_id"] for d in docs if d["session_id"]], 8)
-        output.emit([_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS)
-
-    @group.command("show")
-    def show(
-        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
-        from lashdb.engine import inspect
-
-        details = inspect.session_details(common.resolve(session))
-        if details.foreign:
-            output.warn(f"{details.path.name}: foreign schema (session v{details.schema_version}, this lashdb "
-                        f"supports v4); shown read-only, columns this version lacks are empty")
-        doc = details.to_json()
-        output.emit(doc if json else _show_view(doc), json=json, title=None if json else str(details.path))
-
-    @group.command("delete")
-    def delete(
-        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
-        yes: common.YesOpt = False,
-        dry_run: common.DryRunOpt = False,
-        force: Annotated[bool, typer.Option("--force", help="Delete even while a runtime holds the session's "
-                                            "live execution lease.")] = False,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
-        import shlex
-
-        from lashdb.engine import inspect, maintenance
-        from lashdb.engine.store import wall_clock_ms
-
-        path = common.resolve(session)
-        plan = maintenance.plan_session_delete(path, now_ms=wall_clock_ms(), force=force)
-        files = [{"path": str(p), "bytes": p.stat().st_size} for p in plan.files]
-        removed: list[str] = []
-        if not dry_run:
-            common.require_yes(yes, f"delete session {plan.session_id or path.name} ({path})")
-            removed = [str(p) for p in maintenance.delete_session_database(plan, now_ms=wall_clock_ms(),
-                                                                           force=force)]
-        doc = {**plan.to_json(), "dry_run": dry_run, "files": files, "removed": removed}
-        if json:
-            output.emit(doc, json=True)
-            return
-        verb, keep = ("would delete", "would keep") if dry_run else ("deleted", "kept")
-        for f in files if dry_run else [{"path": p} for p in removed]:
-            output.line(f"{verb} {f['path']}")
-        for child_id, child in plan.children:
-            output.warn(f"{keep} child session {child_id} ({child}); its parent {plan.session_id} is gone "
-                        f"(delete it too with `lashdb sessions delete {shlex.quote(str(child))}`)")
-        for role, p in plan.sidecars:
-            rm = " ".join(shlex.quote(str(f)) for f in inspect.database_files(p))
-            output.info(f"{keep} sidecar {p} ({role}); remove it with `rm -- {rm}` if it is no longer needed",
-                        quiet=common.state().quiet)
+    group.command("list")(list_)
+    group.command("show")(show)
+    group.command("delete")(delete)

@@ -61,71 +61,74 @@ def _occurrence_row(doc: dict[str, Any]) -> dict[str, Any]:
                 payload_text=one_line_json(doc["payload"], 40), delivered_to=delivered)
 
 
+def list_(
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """One row per subscription: handle, name, registrant, source, enabled, target, wake target, deliveries."""
+    from lashdb.engine.deployment_inspect import TriggerStoreInspector
+
+    from .processes import warn_about
+
+    path = common.sidecar_store(session, db, "triggers")
+    with TriggerStoreInspector.open(path) as inspector:
+        info = inspector.info
+        rows = [output.with_iso(s.to_json(), "created_at_ms", "updated_at_ms")
+                for s in inspector.list_subscriptions()]
+    warn_about(info, rows)
+    if json:
+        output.emit(rows, json=True)
+        return
+    if not rows:
+        output.info(f"no trigger subscriptions in {path}", quiet=common.state().quiet)
+        return
+    output.emit([_subscription_row(r) for r in rows], LIST_COLUMNS, title=str(path))
+
+
+def occurrences(
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    source_type: Annotated[Optional[str], typer.Option(
+        "--source-type", "--source", metavar="T", help="Only occurrences of this source type.",
+        show_default=False)] = None,
+    source_key: Annotated[Optional[str], typer.Option(
+        "--source-key", metavar="K", help="Only occurrences with this source key.", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N occurrences.")] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Occurrences, most recent first: id, time, source, idempotency key, payload, deliveries."""
+    from lashdb.engine.deployment_inspect import TriggerStoreInspector
+
+    from .processes import warn_about
+
+    path = common.sidecar_store(session, db, "triggers")
+    with TriggerStoreInspector.open(path) as inspector:
+        info = inspector.info
+        found = inspector.list_occurrences(source_type=source_type, source_key=source_key, limit=limit)
+        deliveries: dict[str, list[dict[str, Any]]] = {}
+        for delivery in inspector.deliveries() if found else ():
+            deliveries.setdefault(delivery.occurrence_id, []).append(
+                output.with_iso(delivery.to_json(), "created_at_ms"))
+    rows = [dict(output.with_iso(o.to_json(), "occurred_at_ms"), deliveries=deliveries.get(o.occurrence_id, []))
+            for o in found]
+    warn_about(info, rows)
+    if json:
+        output.emit(rows, json=True)
+        return
+    if not rows:
+        wanted = "".join(f" with {name} {value}" for name, value in (("source type", source_type),
+                                                                      ("source key", source_key)) if value)
+        output.info(f"no trigger occurrences{wanted} in {path}", quiet=common.state().quiet)
+        return
+    output.emit([_occurrence_row(r) for r in rows], OCCURRENCE_COLUMNS, title=str(path))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="List the subscriptions and occurrences of a trigger store (read-only).",
                         no_args_is_help=True)
     app.add_typer(group, name="triggers")
 
-    @group.command("list")
-    def list_(
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """One row per subscription: handle, name, registrant, source, enabled, target, wake target, deliveries."""
-        from lashdb.engine.deployment_inspect import TriggerStoreInspector
-
-        from .processes import warn_about
-
-        path = common.sidecar_store(session, db, "triggers")
-        with TriggerStoreInspector.open(path) as inspector:
-            info = inspector.info
-            rows = [output.with_iso(s.to_json(), "created_at_ms", "updated_at_ms")
-                    for s in inspector.list_subscriptions()]
-        warn_about(info, rows)
-        if json:
-            output.emit(rows, json=True)
-            return
-        if not rows:
-            output.info(f"no trigger subscriptions in {path}", quiet=common.state().quiet)
-            return
-        output.emit([_subscription_row(r) for r in rows], LIST_COLUMNS, title=str(path))
-
-    @group.command("occurrences")
-    def occurrences(
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        source_type: Annotated[Optional[str], typer.Option(
-            "--source-type", "--source", metavar="T", help="Only occurrences of this source type.",
-            show_default=False)] = None,
-        source_key: Annotated[Optional[str], typer.Option(
-            "--source-key", metavar="K", help="Only occurrences with this source key.", show_default=False)] = None,
-        limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N occurrences.")] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Occurrences, most recent first: id, time, source, idempotency key, payload, deliveries."""
-        from lashdb.engine.deployment_inspect import TriggerStoreInspector
-
-        from .processes import warn_about
-
-        path = common.sidecar_store(session, db, "triggers")
-        with TriggerStoreInspector.open(path) as inspector:
-            info = inspector.info
-            found = inspector.list_occurrences(source_type=source_type, source_key=source_key, limit=limit)
-            deliveries: dict[str, list[dict[str, Any]]] = {}
-            for delivery in inspector.deliveries() if found else ():
-                deliveries.setdefault(delivery.occurrence_id, []).append(
-                    output.with_iso(delivery.to_json(), "created_at_ms"))
-        rows = [dict(output.with_iso(o.to_json(), "occurred_at_ms"), deliveries=deliveries.get(o.occurrence_id, []))
-                for o in found]
-        warn_about(info, rows)
-        if json:
-            output.emit(rows, json=True)
-            return
-        if not rows:
-            wanted = "".join(f" with {name} {value}" for name, value in (("source type", source_type),
-                                                                          ("source key", source_key)) if value)
-            output.info(f"no trigger occurrences{wanted} in {path}", quiet=common.state().quiet)
-            return
-        output.emit([_occurrence_row(r) for r in rows], OCCURRENCE_COLUMNS, title=str(path))
+    group.command("list")(list_)
+    group.command("occurrences")(occurrences)
