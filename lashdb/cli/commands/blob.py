@@ -53,7 +53,9 @@ def _warn_foreign(items: list[tuple[str, int | None]]) -> None:
 def _one(session: str | None, sessions: list[str] | None) -> Path:
     targets = common.session_targets([session] if session else [], sessions)
     if len(targets) != 1:
-        raise common.fail("name exactly one SESSION (or --session ID)", common.EXIT_USAGE)
+        from lashdb.engine.errors import UsageError
+
+        raise UsageError("name exactly one SESSION (or --session ID)")
     return common.resolve(targets[0])
 
 
@@ -110,9 +112,10 @@ def cat(
 ) -> None:
     """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value."""
     from lashdb.engine import verify
+    from lashdb.engine.errors import LashdbError, UsageError
 
     if envelope and decode:
-        raise common.fail("give --envelope or --decode, not both", common.EXIT_USAGE)
+        raise UsageError("give --envelope or --decode, not both")
     location = _locate(hash_, session)
     if envelope:
         meta = verify.blob_envelope(location)
@@ -129,14 +132,14 @@ def cat(
         try:
             out.write_bytes(data)
         except OSError as exc:
-            raise common.fail(f"{out}: cannot write ({exc.strerror or exc})") from None
+            raise LashdbError(f"{out}: cannot write ({exc.strerror or exc})") from None
         output.info(f"wrote {len(data)} bytes to {out}", quiet=common.state().quiet)
         return
     if out is not None:
         force = True  # `-o -`: stdout was asked for by name
     if sys.stdout.isatty() and not force and not verify.looks_like_text(data):
-        raise common.fail(f"blob {location.blob_hash} is binary ({len(data)} bytes); not writing it to a "
-                          "terminal (use -o FILE, --force, --decode or a pipe)", common.EXIT_USAGE)
+        raise UsageError(f"blob {location.blob_hash} is binary ({len(data)} bytes); not writing it to a "
+                         "terminal (use -o FILE, --force, --decode or a pipe)")
     stream = typer.get_binary_stream("stdout")
     stream.write(data)
     stream.flush()
@@ -159,22 +162,14 @@ def verify_(
     with output.progress(verify.count_blobs(paths) if bar else 0, "verifying blobs", enabled=bar) as advance:
         report = verify.verify_sessions(paths, jobs=jobs or verify.DEFAULT_JOBS, progress=advance)
     _warn_foreign([(s.path.name, s.schema_version) for s in report.sessions if s.foreign])
-    for s in report.sessions:
-        if s.error is not None:
-            sys.stderr.write(common.error_line(s.error, s.error_text) + "\n")
     doc = report.to_json()
     # A file --all found and could not read was not verified: the run found a problem.
     doc["ok"] = report.ok and not unreadable
     doc["unreadable"] = common.unreadable_json(unreadable)
     doc["total"]["unreadable"] = len(unreadable)
-    if json:
-        output.emit(doc, json=True)
-    else:
-        _render_verify(doc)
-    code = max([common.exit_code(s.error) for s in report.sessions if s.error is not None]
-               + [common.EXIT_PROBLEMS if not doc["ok"] else common.EXIT_OK])
-    if code:
-        raise typer.Exit(code)
+    common.report_failures([(s.error, s.error_text) for s in report.sessions if s.error is not None],
+                           code=common.EXIT_OK if doc["ok"] else common.EXIT_PROBLEMS,
+                           show=lambda: output.emit(doc, json=True) if json else _render_verify(doc))
 
 
 def register(app: typer.Typer) -> None:

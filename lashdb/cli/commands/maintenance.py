@@ -23,7 +23,6 @@ collects it anyway. ``gc --dry-run`` only reads.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -47,23 +46,22 @@ def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | N
     doc["total"]["unreadable"] = len(unreadable)
     if footer and unreadable:
         footer += f", {len(unreadable)} file(s) unreadable (skipped)"
-    for r, d in zip(results, doc["sessions"]):
-        if r.error is not None:
-            sys.stderr.write(common.error_line(r.error, d["error"]) + "\n")
     rows = [dict(d, session=d["session_id"] or "-", file=Path(d["path"]).name, freed=output.human_bytes(
         d.get("freed_bytes")), before=output.human_bytes(d.get("size_before")),
         after=output.human_bytes(d.get("size_after"))) for d in doc["sessions"]]
-    if json:
-        output.emit(doc, json=True)
-    elif rows:
-        output.emit(rows, columns)
-        if footer:
-            typer.echo(footer)  # counts only
-        for line in extra:
-            output.line(line)
-    code = max([code] + [common.exit_code(r.error) for r in results if r.error is not None])
-    if code:
-        raise typer.Exit(code)
+
+    def show() -> None:
+        if json:
+            output.emit(doc, json=True)
+        elif rows:
+            output.emit(rows, columns)
+            if footer:
+                typer.echo(footer)  # counts only
+            for line in extra:
+                output.line(line)
+
+    failures = [(r.error, d["error"]) for r, d in zip(results, doc["sessions"]) if r.error is not None]
+    common.report_failures(failures, code=code, show=show)
 
 
 def gc(
