@@ -55,15 +55,6 @@ class Status(str, enum.Enum):
     failed = "failed"
 
 
-def _span(ms: int) -> str:
-    """A duration for tables: ``45s``, ``12m``, ``3h``, ``4d``."""
-    seconds = abs(ms) // 1000
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def lease_state(row: Any, now_ms: int) -> str | None:
     """``live`` / ``expired`` for an in-progress row, ``None`` when the row holds no lease."""
     if row.status != "in_progress":
@@ -99,9 +90,9 @@ def reading(step: Any) -> str:
 def _lease_text(doc: dict[str, Any], now_ms: int) -> str | None:
     owner, state, expires = doc["lease_owner_id"], doc["lease_state"], doc["lease_expires_at_epoch_ms"] or 0
     if state == "live":
-        return f"live · {owner} · {_span(expires - now_ms)} left"
+        return f"live · {owner} · {output.span(expires - now_ms)} left"
     if state == "expired":
-        return f"expired {_span(now_ms - expires)} ago · {owner}" if expires and owner else "released"
+        return f"expired {output.span(now_ms - expires)} ago · {owner}" if expires and owner else "released"
     return owner
 
 
@@ -110,14 +101,6 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
     return dict(doc, hash=digest[:SHORT_HASH] if digest else None, lease=_lease_text(doc, now_ms),
                 due=output.short_time(doc["due_at_epoch_ms"]), created=output.short_time(doc["created_at_epoch_ms"]),
                 updated=output.short_time(doc["updated_at_epoch_ms"]))
-
-
-def _warn_foreign(info: Any) -> None:
-    output.warn_damaged(info)
-    if info.foreign:
-        missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
-        output.warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "
-                    f"supports v{info.supported_version}); read-only, shown where its columns allow{missing}")
 
 
 def _scope_missing(path: Path, scope: str) -> Exception:
@@ -149,7 +132,7 @@ def list_(
     now = wall_clock_ms()
     rows = [row_json(r, now) for r in fx.list_effects(path, scope=scope,
                                                          status=None if status is None else status.value)]
-    _warn_foreign(info)
+    output.warn_about(info)
     if json:
         output.emit(rows, json=True)
         return
@@ -179,7 +162,7 @@ def replay(
     info = fx.effects_info(path)
     now = wall_clock_ms()
     rows = fx.list_effects(path, scope=scope)
-    _warn_foreign(info)
+    output.warn_about(info)
     if not rows:
         raise _scope_missing(path, scope)
     if key is not None:

@@ -23,8 +23,6 @@ JSON documents (keys are stable; each time as ``<name>`` ISO 8601 UTC — null w
 
 from __future__ import annotations
 
-import json as _json
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -53,39 +51,15 @@ def summary_json(summary: Any) -> dict[str, Any]:
     return doc
 
 
-def span(ms: int) -> str:
-    """A duration for tables: ``45s``, ``12m``, ``3h``, ``4d``."""
-    seconds = abs(ms) // 1000
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def short_scope(scope: str | None) -> str | None:
-    """``session:<id>/frame:<f>`` with a long (uuid-sized) session id cut to 8 characters (tables only)."""
-    if not scope or not scope.startswith("session:"):
-        return scope
-    session, marker, frame = scope[len("session:"):].partition("/frame:")
-    if len(session) < 32:
-        return scope
-    return f"session:{session[:8]}" + (f"/frame:{frame}" if marker else "")
-
-
-def one_line_json(value: Any, width: int) -> str:
-    """Compact JSON of ``value`` on one line, cut to ``width`` (tables only)."""
-    return output.one_line(_json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str), width)
-
-
 def lease_text(lease: dict[str, Any] | None, now_ms: int) -> str | None:
     """``live · owner · 58m left``, ``expired 3h ago · owner`` or ``released`` (tables only)."""
     if lease is None:
         return None
     state, expires = lease["state"], lease["expires_at_epoch_ms"]
     if state == "live":
-        return f"live · {lease['owner_id']} · {span(expires - now_ms)} left"
+        return f"live · {lease['owner_id']} · {output.span(expires - now_ms)} left"
     if state == "expired":
-        return f"expired {span(now_ms - expires)} ago · {lease['owner_id']}"
+        return f"expired {output.span(now_ms - expires)} ago · {lease['owner_id']}"
     return state
 
 
@@ -102,24 +76,11 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
         wait = (doc["wait_signal"] or "?") + (f" since {output.short_time(doc['wait_since_epoch_ms'])}"
                                                if doc["wait_since_epoch_ms"] else "")
     return dict(doc, identity=_identity(doc["identity_kind"], doc["identity_label"]),
-                originator=short_scope(doc["originator_scope_id"]),
-                wake_target=short_scope(doc["wake_target_scope_id"]),
+                originator=output.short_scope(doc["originator_scope_id"]),
+                wake_target=output.short_scope(doc["wake_target_scope_id"]),
                 created=output.short_time(doc["created_at_epoch_ms"]),
                 updated=output.short_time(doc["updated_at_epoch_ms"]),
                 events=events, wait=wait, lease_text=lease_text(doc["lease"], now_ms))
-
-
-def warn_about(info: Any, rows: list[dict[str, Any]] | None = None) -> None:
-    """One warning for a foreign or damaged schema; one for rows whose stored JSON does not decode."""
-    output.warn_damaged(info)
-    if info.foreign:
-        missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
-        output.warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "
-                    f"supports v{info.supported_version}); read-only, shown where its columns allow{missing}")
-    broken = [r for r in rows or () if r.get("decode_error")]
-    if broken:
-        output.warn(f"{len(broken)} row(s) in {Path(info.path).name} do not decode and are shown with "
-                    f"decode_error set")
 
 
 def _event_json(event: Any) -> dict[str, Any]:
@@ -132,7 +93,7 @@ def _event_row(doc: dict[str, Any]) -> dict[str, Any]:
         semantics.append(f"terminal: {doc['terminal_state']}")
     if doc["wake_input"] is not None:
         semantics.append(f"wake: {output.one_line(doc['wake_input'], 30)}")
-    return dict(doc, time=doc["occurred_at"], payload_text=one_line_json(doc["payload"], 50),
+    return dict(doc, time=doc["occurred_at"], payload_text=output.one_line_json(doc["payload"], 50),
                 semantics=", ".join(semantics) or None)
 
 
@@ -193,7 +154,7 @@ def list_(
         info = inspector.info
         rows = [summary_json(s) for s in inspector.list_processes(
             status=status, session_id=grant_session, limit=limit, now_ms=now)]
-    warn_about(info, rows)
+    output.warn_about(info, rows)
     if json:
         output.emit(rows, json=True)
         return
@@ -237,7 +198,7 @@ def show(
            "caused_by": raw["caused_by"], "await_output": raw["await_output"], "wait": raw["wait"],
            "grants": raw["grants"], "events": [_event_json(e) for e in detail.events],
            "unacked_wake_sequences": raw["unacked_wake_sequences"]}
-    warn_about(info, [doc["process"]])
+    output.warn_about(info, [doc["process"]])
     if json:
         output.emit(doc, json=True)
         return

@@ -55,16 +55,14 @@ def _list_row(row: dict, short: dict[str, str]) -> dict:
 
 def _show_view(doc: dict) -> dict:
     """``sessions show`` for humans: the lease's expiry and the oldest uncommitted attachment's age as durations."""
-    from .processes import span
-
     view = dict(doc)
     lease = doc["execution_lease"]
     if lease and lease["expires_in_ms"] is not None:
         left = lease["expires_in_ms"]
-        view["execution_lease"] = dict(lease, expires=f"in {span(left)}" if left > 0 else f"expired {span(left)} ago")
+        view["execution_lease"] = dict(lease, expires=f"in {output.span(left)}" if left > 0 else f"expired {output.span(left)} ago")
     attachments = doc["attachments"]
     if attachments and attachments["oldest_uncommitted_age_ms"] is not None:
-        view["attachments"] = dict(attachments, oldest_uncommitted_age=span(attachments["oldest_uncommitted_age_ms"]))
+        view["attachments"] = dict(attachments, oldest_uncommitted_age=output.span(attachments["oldest_uncommitted_age_ms"]))
     return view
 
 

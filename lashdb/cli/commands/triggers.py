@@ -40,25 +40,21 @@ def _short_key(key: str | None) -> str | None:
 
 
 def _subscription_row(doc: dict[str, Any]) -> dict[str, Any]:
-    from .processes import short_scope
-
     kind, label = doc["target_kind"], doc["target_label"]
     return dict(doc, handle_text=doc["handle"] or output.one_line(doc["subscription_id"], 28),
-                registrant=short_scope(doc["registrant_scope_id"]), source_key_text=_short_key(doc["source_key"]),
+                registrant=output.short_scope(doc["registrant_scope_id"]), source_key_text=_short_key(doc["source_key"]),
                 target=f"{kind}: {label}" if kind and label else kind or label,
-                wake_target=short_scope(doc["wake_target_scope_id"]),
+                wake_target=output.short_scope(doc["wake_target_scope_id"]),
                 created=output.short_time(doc["created_at_epoch_ms"]),
                 updated=output.short_time(doc["updated_at_epoch_ms"]))
 
 
 def _occurrence_row(doc: dict[str, Any]) -> dict[str, Any]:
-    from .processes import one_line_json
-
     handles = [d["handle"] or output.one_line(d["subscription_id"], 20) for d in doc["deliveries"]]
     delivered = str(doc["delivery_count"]) + (f" ({', '.join(handles)})" if handles else "")
     return dict(doc, occurrence=output.one_line(doc["occurrence_id"], 20),
                 source_key_text=_short_key(doc["source_key"]),
-                payload_text=one_line_json(doc["payload"], 40), delivered_to=delivered)
+                payload_text=output.one_line_json(doc["payload"], 40), delivered_to=delivered)
 
 
 def list_(
@@ -69,14 +65,12 @@ def list_(
     """One row per subscription: handle, name, registrant, source, enabled, target, wake target, deliveries."""
     from lashdb.engine.deployment_inspect import TriggerStoreInspector
 
-    from .processes import warn_about
-
     path = common.sidecar_store(session, db, "triggers")
     with TriggerStoreInspector.open(path) as inspector:
         info = inspector.info
         rows = [output.with_iso(s.to_json(), "created_at_ms", "updated_at_ms")
                 for s in inspector.list_subscriptions()]
-    warn_about(info, rows)
+    output.warn_about(info, rows)
     if json:
         output.emit(rows, json=True)
         return
@@ -100,8 +94,6 @@ def occurrences(
     """Occurrences, most recent first: id, time, source, idempotency key, payload, deliveries."""
     from lashdb.engine.deployment_inspect import TriggerStoreInspector
 
-    from .processes import warn_about
-
     path = common.sidecar_store(session, db, "triggers")
     with TriggerStoreInspector.open(path) as inspector:
         info = inspector.info
@@ -112,7 +104,7 @@ def occurrences(
                 output.with_iso(delivery.to_json(), "created_at_ms"))
     rows = [dict(output.with_iso(o.to_json(), "occurred_at_ms"), deliveries=deliveries.get(o.occurrence_id, []))
             for o in found]
-    warn_about(info, rows)
+    output.warn_about(info, rows)
     if json:
         output.emit(rows, json=True)
         return
