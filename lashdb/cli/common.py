@@ -11,11 +11,13 @@ the standard library are imported at module level.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Annotated, Callable, Iterable, Optional
 
 import typer
 
@@ -244,6 +246,18 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
     shown = [str(p.relative_to(st.root)) if p.is_relative_to(st.root) else str(p) for p in candidates]
     raise LookupFailed("", f"{len(candidates)} {kind.name} files under {st.root}: " + ", ".join(shown),
                        [str(p) for p in candidates], hint="name a SESSION or --db PATH")
+
+
+@contextlib.contextmanager
+def open_inspector(session: str | None, db: Path | None, role: str) -> Iterator[tuple[Path, Any]]:
+    """The store file :func:`sidecar_store` names for ``role`` (``processes`` or ``triggers``) and its
+    read-only inspector, closed when the block ends."""
+    from lashdb.engine.deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
+
+    inspector_type = {"processes": ProcessRegistryInspector, "triggers": TriggerStoreInspector}[role]
+    path = sidecar_store(session, db, role)
+    with inspector_type.open(path) as inspector:
+        yield path, inspector
 
 
 def _require_kind(path: Path, kind: SchemaKind, role: str) -> Path:

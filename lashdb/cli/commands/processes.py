@@ -146,11 +146,9 @@ def list_(
 ) -> None:
     """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
     from lashdb.engine.deployment_common import wall_clock_ms
-    from lashdb.engine.deployment_inspect import ProcessRegistryInspector
 
-    path = common.sidecar_store(session, db, "processes")
     now = wall_clock_ms()
-    with ProcessRegistryInspector.open(path) as inspector:
+    with common.open_inspector(session, db, "processes") as (path, inspector):
         info = inspector.info
         rows = [summary_json(s) for s in inspector.list_processes(
             status=status, session_id=grant_session, limit=limit, now_ms=now)]
@@ -175,12 +173,10 @@ def show(
 ) -> None:
     """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
     from lashdb.engine.deployment_common import wall_clock_ms
-    from lashdb.engine.deployment_inspect import ProcessRegistryInspector
     from lashdb.engine.errors import LookupFailed
 
-    path = common.sidecar_store(session, db, "processes")
     now = wall_clock_ms()
-    with ProcessRegistryInspector.open(path) as inspector:
+    with common.open_inspector(session, db, "processes") as (path, inspector):
         info = inspector.info
         try:
             detail = inspector.show_process(process_id, event_limit=events, now_ms=now)

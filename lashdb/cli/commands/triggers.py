@@ -63,10 +63,7 @@ def list_(
     json: common.JsonOpt = False,
 ) -> None:
     """One row per subscription: handle, name, registrant, source, enabled, target, wake target, deliveries."""
-    from lashdb.engine.deployment_inspect import TriggerStoreInspector
-
-    path = common.sidecar_store(session, db, "triggers")
-    with TriggerStoreInspector.open(path) as inspector:
+    with common.open_inspector(session, db, "triggers") as (path, inspector):
         info = inspector.info
         rows = [output.with_iso(s.to_json(), "created_at_ms", "updated_at_ms")
                 for s in inspector.list_subscriptions()]
@@ -92,10 +89,7 @@ def occurrences(
     json: common.JsonOpt = False,
 ) -> None:
     """Occurrences, most recent first: id, time, source, idempotency key, payload, deliveries."""
-    from lashdb.engine.deployment_inspect import TriggerStoreInspector
-
-    path = common.sidecar_store(session, db, "triggers")
-    with TriggerStoreInspector.open(path) as inspector:
+    with common.open_inspector(session, db, "triggers") as (path, inspector):
         info = inspector.info
         found = inspector.list_occurrences(source_type=source_type, source_key=source_key, limit=limit)
         deliveries: dict[str, list[dict[str, Any]]] = {}
