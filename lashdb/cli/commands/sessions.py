@@ -59,10 +59,12 @@ def _show_view(doc: dict) -> dict:
     lease = doc["execution_lease"]
     if lease and lease["expires_in_ms"] is not None:
         left = lease["expires_in_ms"]
-        view["execution_lease"] = dict(lease, expires=f"in {output.span(left)}" if left > 0 else f"expired {output.span(left)} ago")
+        expires = f"in {output.span(left)}" if left > 0 else f"expired {output.span(left)} ago"
+        view["execution_lease"] = dict(lease, expires=expires)
     attachments = doc["attachments"]
     if attachments and attachments["oldest_uncommitted_age_ms"] is not None:
-        view["attachments"] = dict(attachments, oldest_uncommitted_age=output.span(attachments["oldest_uncommitted_age_ms"]))
+        age = output.span(attachments["oldest_uncommitted_age_ms"])
+        view["attachments"] = dict(attachments, oldest_uncommitted_age=age)
     return view
 
 

@@ -42,7 +42,8 @@ def _short_key(key: str | None) -> str | None:
 def _subscription_row(doc: dict[str, Any]) -> dict[str, Any]:
     kind, label = doc["target_kind"], doc["target_label"]
     return dict(doc, handle_text=doc["handle"] or output.one_line(doc["subscription_id"], 28),
-                registrant=output.short_scope(doc["registrant_scope_id"]), source_key_text=_short_key(doc["source_key"]),
+                registrant=output.short_scope(doc["registrant_scope_id"]),
+                source_key_text=_short_key(doc["source_key"]),
                 target=f"{kind}: {label}" if kind and label else kind or label,
                 wake_target=output.short_scope(doc["wake_target_scope_id"]),
                 created=output.short_time(doc["created_at_epoch_ms"]),
