@@ -2,17 +2,22 @@
 
 Contract: options are declared once here and reused; commands read the global state (root,
 recursive, quiet) from :func:`state`. :func:`exit_code` is the single mapping from a lashdb error to
-the documented exit code (CLI.md): 1 the command ran and found problems (GC aborted), 2 malformed
-input (``UsageError``), 3 the target is unusable; 141 when stdout's reader went away. Only typer and the standard library are imported at module level.
+the documented exit code (CLI.md): 1 the command ran and found problems (GC aborted, the operator
+said no), 2 malformed input (``UsageError``), 3 the target is unusable; 141 when stdout's reader
+went away. :func:`error_line` is the one formatter of an error line; commands raise and never write
+it themselves (``main`` does, or :func:`report_failures` for per-session failures). Only typer and
+the standard library are imported at module level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Any, Annotated, Callable, Iterable, Optional
 
 import typer
 
@@ -99,7 +104,9 @@ def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) ->
     on; named on stderr here, the command reports them in its JSON and exit code)."""
     targets = session_targets(args, opts)
     if not targets and not all_:
-        raise fail("name a SESSION (or --session ID), or pass --all", EXIT_USAGE)
+        from lashdb.engine.errors import UsageError
+
+        raise UsageError("name a SESSION (or --session ID), or pass --all")
     paths = [resolve(t) for t in targets]
     unreadable: Unreadable = []
     if all_:
@@ -134,9 +141,9 @@ def unreadable_json(unreadable: Unreadable) -> list[dict]:
 
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for a lashdb error."""
-    from lashdb.engine.errors import CompactionFailed, GcAborted, UsageError
+    from lashdb.engine.errors import Cancelled, CompactionFailed, GcAborted, UsageError
 
-    if isinstance(exc, (GcAborted, CompactionFailed)):
+    if isinstance(exc, (GcAborted, CompactionFailed, Cancelled)):
         return EXIT_PROBLEMS
     if isinstance(exc, UsageError):
         return EXIT_USAGE
@@ -153,24 +160,35 @@ def error_line(exc: BaseException, message: str | None = None) -> str:
     return f"lashdb: error: {safe(message)}" + (f" ({safe(hint)})" if hint else "")
 
 
-def fail(message: str, code: int = EXIT_UNUSABLE) -> typer.Exit:
-    """Print one error line (through ``output.safe``) and return the Exit to raise."""
-    from .output import safe
-
-    sys.stderr.write(f"lashdb: error: {safe(message)}\n")
-    return typer.Exit(code)
+def report_failures(failures: Iterable[tuple[BaseException, str | None]], *, code: int = EXIT_OK,
+                    show: Callable[[], None] | None = None) -> None:
+    """Report each failure, exit with the worst code: one :func:`error_line` per (error, message) on
+    stderr, then ``show()`` (the command's document), then exit with the largest of ``code`` and the
+    failures' :func:`exit_code` (no exit when that is 0). For commands that act on many sessions and
+    go on past one that fails."""
+    failures = list(failures)
+    for exc, message in failures:
+        sys.stderr.write(error_line(exc, message) + "\n")
+    if show is not None:
+        show()
+    worst = max([code] + [exit_code(exc) for exc, _message in failures])
+    if worst:
+        raise typer.Exit(worst)
 
 
 def require_yes(yes: bool, what: str) -> None:
-    """Ask on a terminal; refuse (exit 2) without ``--yes`` when stdin is not interactive."""
+    """Ask on a terminal; refuse (exit 2) without ``--yes`` when stdin is not interactive; a "no" is
+    :class:`Cancelled` (exit 1)."""
     if yes:
         return
+    from lashdb.engine.errors import Cancelled, UsageError
+
     if not sys.stdin.isatty():
-        raise fail(f"refusing to {what} without --yes (stdin is not a terminal)", EXIT_USAGE)
+        raise UsageError(f"refusing to {what} without --yes (stdin is not a terminal)")
     from .output import safe
 
     if not typer.confirm(f"{safe(what)}?", default=False, err=True):
-        raise fail("cancelled", EXIT_PROBLEMS)
+        raise Cancelled("cancelled")
 
 
 def debug() -> bool:
@@ -195,12 +213,12 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
     both SESSION and ``--db`` are given. Only reads.
     """
     from lashdb.engine import discovery, schema
-    from lashdb.engine.errors import LookupFailed
+    from lashdb.engine.errors import LookupFailed, UsageError
 
     kind = {"processes": schema.PROCESS_REGISTRY, "triggers": schema.TRIGGER_STORE,
             "effects": schema.EFFECT_REPLAY}[role]
     if session is not None and db is not None:
-        raise fail("give SESSION or --db PATH, not both", EXIT_USAGE)
+        raise UsageError("give SESSION or --db PATH, not both")
     if db is not None:
         return _require_kind(db, kind, role)
     st = state()
@@ -228,6 +246,18 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
     shown = [str(p.relative_to(st.root)) if p.is_relative_to(st.root) else str(p) for p in candidates]
     raise LookupFailed("", f"{len(candidates)} {kind.name} files under {st.root}: " + ", ".join(shown),
                        [str(p) for p in candidates], hint="name a SESSION or --db PATH")
+
+
+@contextlib.contextmanager
+def open_inspector(session: str | None, db: Path | None, role: str) -> Iterator[tuple[Path, Any]]:
+    """The store file :func:`sidecar_store` names for ``role`` (``processes`` or ``triggers``) and its
+    read-only inspector, closed when the block ends."""
+    from lashdb.engine.deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
+
+    inspector_type = {"processes": ProcessRegistryInspector, "triggers": TriggerStoreInspector}[role]
+    path = sidecar_store(session, db, role)
+    with inspector_type.open(path) as inspector:
+        yield path, inspector
 
 
 def _require_kind(path: Path, kind: SchemaKind, role: str) -> Path:

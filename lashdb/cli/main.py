@@ -22,7 +22,8 @@ from typer.core import TyperGroup
 
 from lashdb import __version__
 
-from . import blob, common, demo, doctor, effects, graph, head, maintenance, processes, sessions, triggers
+from . import common
+from .commands import blob, demo, doctor, effects, graph, head, maintenance, processes, sessions, triggers
 
 
 def _tolerant_streams() -> None:
@@ -52,23 +53,35 @@ def _silence_stdout() -> None:
 
 
 class LashdbGroup(TyperGroup):
-    """Root command group: turns lashdb errors into one line and an exit code, for every command."""
+    """Root command group and the one error edge: a lashdb error raised anywhere in a run (parsing,
+    the root callback, a command) becomes one :func:`common.error_line` on stderr and its
+    :func:`common.exit_code`; ``LASHDB_DEBUG=1`` lets it through with its traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except Exception as exc:
+            from lashdb.engine.errors import LashdbError
+
+            if not isinstance(exc, LashdbError) or common.debug():
+                raise
+            sys.stderr.write(common.error_line(exc) + "\n")
+            code = common.exit_code(exc)
+        if not kwargs.get("standalone_mode", True):
+            return code  # click's contract: without standalone mode, main returns the exit code
+        sys.exit(code)
 
     def invoke(self, ctx: Any) -> Any:
         _tolerant_streams()
         try:
             return super().invoke(ctx)
-        except Exception as exc:
-            from lashdb.engine.errors import LashdbError
-
-            if _broken_pipe(exc):
-                # Typer would answer with exit 1, which means "found problems" here.
-                _silence_stdout()
-                raise typer.Exit(common.EXIT_BROKEN_PIPE) from None
-            if not isinstance(exc, LashdbError) or common.debug():
+        except OSError as exc:
+            if not _broken_pipe(exc):
                 raise
-            sys.stderr.write(common.error_line(exc) + "\n")
-            raise typer.Exit(common.exit_code(exc)) from None
+            # Caught here, inside click's main: click would answer a broken pipe with exit 1, which
+            # means "found problems" here.
+            _silence_stdout()
+            raise typer.Exit(common.EXIT_BROKEN_PIPE) from None
 
 
 def _version(value: bool) -> None:
@@ -178,15 +191,7 @@ def _run(args: list[str]) -> None:
         # `lashdb --version` costs little more than importing typer; the output is _version()'s.
         sys.stdout.write(f"lashdb {__version__}\n")
         return
-    try:
-        app_for(args)()
-    except Exception as exc:  # noqa: BLE001 - errors raised outside a command (e.g. in a callback)
-        from lashdb.engine.errors import LashdbError
-
-        if not isinstance(exc, LashdbError) or common.debug():
-            raise
-        sys.stderr.write(common.error_line(exc) + "\n")
-        sys.exit(common.exit_code(exc))
+    app_for(args)()  # LashdbGroup.main turns a lashdb error into its line and exit code
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import json as _json
 import os
 import re
 import sys
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -246,3 +247,41 @@ def short_time(epoch_ms: int | None) -> str | None:
         return _dt.datetime.fromtimestamp(epoch_ms / 1000, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def span(ms: int) -> str:
+    """A duration for tables: ``45s``, ``12m``, ``3h``, ``4d``."""
+    seconds = abs(ms) // 1000
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def short_scope(scope: str | None) -> str | None:
+    """``session:<id>/frame:<f>`` with a long (uuid-sized) session id cut to 8 characters (tables only)."""
+    if not scope or not scope.startswith("session:"):
+        return scope
+    session, marker, frame = scope[len("session:"):].partition("/frame:")
+    if len(session) < 32:
+        return scope
+    return f"session:{session[:8]}" + (f"/frame:{frame}" if marker else "")
+
+
+def one_line_json(value: Any, width: int) -> str:
+    """Compact JSON of ``value`` on one line, cut to ``width`` (tables only)."""
+    return one_line(_json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str), width)
+
+
+def warn_about(info: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """Warnings for a deployment store read: damaged or foreign schema (``info`` of an inspector or the
+    effect journal); and, given ``rows``, one for those whose stored JSON does not decode."""
+    warn_damaged(info)
+    if info.foreign:
+        missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
+        warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "
+             f"supports v{info.supported_version}); read-only, shown where its columns allow{missing}")
+    broken = [r for r in rows or () if r.get("decode_error")]
+    if broken:
+        warn(f"{len(broken)} row(s) in {Path(info.path).name} do not decode and are shown with "
+             f"decode_error set")

@@ -473,6 +473,10 @@ class UsageError(LashdbError):
     """The caller's input is malformed (a usage error: exit 2 in the CLI), as opposed to not found."""
 
 
+class Cancelled(LashdbError):
+    """The operator answered no when asked to confirm; nothing was done (exit 1 in the CLI)."""
+
+
 class InvalidBlobHash(UsageError):
     """A blob hash or prefix that cannot name a blob: not hex, too short or too long."""
 

@@ -16,7 +16,23 @@ from typing import Annotated
 
 import typer
 
-from . import common, output
+from .. import common, output
+
+
+def dump(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    json: common.JsonOpt = False,
+    checkpoint: Annotated[bool, typer.Option("--checkpoint", help="Add the decoded checkpoint manifest.")]
+    = False,
+) -> None:
+    """The head meta (revision from the column) as pretty JSON."""
+    from lashdb.engine import inspect
+
+    doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)
+    if doc.foreign:
+        output.warn(f"{doc.path.name}: foreign schema (session v{doc.schema_version}); shown read-only")
+    doc.require_readable_checkpoint()
+    output.emit(doc.to_json(), json=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,18 +40,4 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Show a session's head.", no_args_is_help=True)
     app.add_typer(group, name="head")
 
-    @group.command("dump")
-    def dump(
-        session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
-        json: common.JsonOpt = False,
-        checkpoint: Annotated[bool, typer.Option("--checkpoint", help="Add the decoded checkpoint manifest.")]
-        = False,
-    ) -> None:
-        """The head meta (revision from the column) as pretty JSON."""
-        from lashdb.engine import inspect
-
-        doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)
-        if doc.foreign:
-            output.warn(f"{doc.path.name}: foreign schema (session v{doc.schema_version}); shown read-only")
-        doc.require_readable_checkpoint()
-        output.emit(doc.to_json(), json=True)
+    group.command("dump")(dump)

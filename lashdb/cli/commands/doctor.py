@@ -15,39 +15,40 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result")]
 FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem")]
 
 
+def doctor(
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="[PATH]...", help="Databases or directories to check [default: the root].", show_default=False)]
+    = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
+    from lashdb.engine import discovery
+    from lashdb.engine import doctor as checks
+    from lashdb.engine.timing import wall_clock_ms
+
+    st = common.state()
+    if not paths:
+        discovery.require_root(st.root)  # a missing root is exit 3, not "0 files checked"
+    report = checks.run(paths or [st.root], now_ms=wall_clock_ms(), recursive=st.recursive)
+    doc = report.to_json()
+    common.warn_unreadable([(Path(f["path"]), f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
+    if json:
+        output.emit(doc, json=True)
+    else:
+        _render(doc)
+    if not report.ok:
+        raise typer.Exit(common.EXIT_PROBLEMS)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-
-    @app.command("doctor")
-    def doctor(
-        paths: Annotated[Optional[list[Path]], typer.Argument(
-            metavar="[PATH]...", help="Databases or directories to check [default: the root].", show_default=False)]
-        = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
-        from lashdb.engine import discovery
-        from lashdb.engine import doctor as checks
-        from lashdb.engine.timing import wall_clock_ms
-
-        st = common.state()
-        if not paths:
-            discovery.require_root(st.root)  # a missing root is exit 3, not "0 files checked"
-        report = checks.run(paths or [st.root], now_ms=wall_clock_ms(), recursive=st.recursive)
-        doc = report.to_json()
-        common.warn_unreadable([(Path(f["path"]), f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
-        if json:
-            output.emit(doc, json=True)
-        else:
-            _render(doc)
-        if not report.ok:
-            raise typer.Exit(common.EXIT_PROBLEMS)
+    app.command("doctor")(doctor)
 
 
 def _render(doc: dict) -> None:

@@ -23,13 +23,11 @@ JSON documents (keys are stable; each time as ``<name>`` ISO 8601 UTC — null w
 
 from __future__ import annotations
 
-import json as _json
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 SUMMARY_TIMES = ("created_at_ms", "updated_at_ms", "last_event_at_ms", "wait_since_ms")
 LEASE_TIMES = ("claimed_at_ms", "expires_at_ms")
@@ -53,39 +51,15 @@ def summary_json(summary: Any) -> dict[str, Any]:
     return doc
 
 
-def span(ms: int) -> str:
-    """A duration for tables: ``45s``, ``12m``, ``3h``, ``4d``."""
-    seconds = abs(ms) // 1000
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def short_scope(scope: str | None) -> str | None:
-    """``session:<id>/frame:<f>`` with a long (uuid-sized) session id cut to 8 characters (tables only)."""
-    if not scope or not scope.startswith("session:"):
-        return scope
-    session, marker, frame = scope[len("session:"):].partition("/frame:")
-    if len(session) < 32:
-        return scope
-    return f"session:{session[:8]}" + (f"/frame:{frame}" if marker else "")
-
-
-def one_line_json(value: Any, width: int) -> str:
-    """Compact JSON of ``value`` on one line, cut to ``width`` (tables only)."""
-    return output.one_line(_json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str), width)
-
-
 def lease_text(lease: dict[str, Any] | None, now_ms: int) -> str | None:
     """``live · owner · 58m left``, ``expired 3h ago · owner`` or ``released`` (tables only)."""
     if lease is None:
         return None
     state, expires = lease["state"], lease["expires_at_epoch_ms"]
     if state == "live":
-        return f"live · {lease['owner_id']} · {span(expires - now_ms)} left"
+        return f"live · {lease['owner_id']} · {output.span(expires - now_ms)} left"
     if state == "expired":
-        return f"expired {span(now_ms - expires)} ago · {lease['owner_id']}"
+        return f"expired {output.span(now_ms - expires)} ago · {lease['owner_id']}"
     return state
 
 
@@ -102,24 +76,11 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
         wait = (doc["wait_signal"] or "?") + (f" since {output.short_time(doc['wait_since_epoch_ms'])}"
                                                if doc["wait_since_epoch_ms"] else "")
     return dict(doc, identity=_identity(doc["identity_kind"], doc["identity_label"]),
-                originator=short_scope(doc["originator_scope_id"]),
-                wake_target=short_scope(doc["wake_target_scope_id"]),
+                originator=output.short_scope(doc["originator_scope_id"]),
+                wake_target=output.short_scope(doc["wake_target_scope_id"]),
                 created=output.short_time(doc["created_at_epoch_ms"]),
                 updated=output.short_time(doc["updated_at_epoch_ms"]),
                 events=events, wait=wait, lease_text=lease_text(doc["lease"], now_ms))
-
-
-def warn_about(info: Any, rows: list[dict[str, Any]] | None = None) -> None:
-    """One warning for a foreign or damaged schema; one for rows whose stored JSON does not decode."""
-    output.warn_damaged(info)
-    if info.foreign:
-        missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
-        output.warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "
-                    f"supports v{info.supported_version}); read-only, shown where its columns allow{missing}")
-    broken = [r for r in rows or () if r.get("decode_error")]
-    if broken:
-        output.warn(f"{len(broken)} row(s) in {Path(info.path).name} do not decode and are shown with "
-                    f"decode_error set")
 
 
 def _event_json(event: Any) -> dict[str, Any]:
@@ -132,7 +93,7 @@ def _event_row(doc: dict[str, Any]) -> dict[str, Any]:
         semantics.append(f"terminal: {doc['terminal_state']}")
     if doc["wake_input"] is not None:
         semantics.append(f"wake: {output.one_line(doc['wake_input'], 30)}")
-    return dict(doc, time=doc["occurred_at"], payload_text=one_line_json(doc["payload"], 50),
+    return dict(doc, time=doc["occurred_at"], payload_text=output.one_line_json(doc["payload"], 50),
                 semantics=", ".join(semantics) or None)
 
 
@@ -171,84 +132,83 @@ def _show_document(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
     return view
 
 
+def list_(
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    status: Annotated[str, typer.Option(
+        "--status", metavar="S", help="Only this status: running, completed, failed, cancelled (or a "
+        "foreign label); any for all.")] = "any",
+    grant_session: Annotated[Optional[str], typer.Option(
+        "--session", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
+        show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
+    from lashdb.engine.deployment_common import wall_clock_ms
+
+    now = wall_clock_ms()
+    with common.open_inspector(session, db, "processes") as (path, inspector):
+        info = inspector.info
+        rows = [summary_json(s) for s in inspector.list_processes(
+            status=status, session_id=grant_session, limit=limit, now_ms=now)]
+    output.warn_about(info, rows)
+    if json:
+        output.emit(rows, json=True)
+        return
+    if not rows:
+        wanted = "" if status == "any" else f" with status {status}"
+        wanted += "" if grant_session is None else f" granted to session {grant_session}"
+        output.info(f"no processes{wanted} in {path}", quiet=common.state().quiet)
+        return
+    output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
+
+
+def show(
+    process_id: Annotated[str, typer.Argument(metavar="ID", help="Process id (or a unique prefix, 4+ chars).")],
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,
+    json: common.JsonOpt = False,
+) -> None:
+    """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
+    from lashdb.engine.deployment_common import wall_clock_ms
+    from lashdb.engine.errors import LookupFailed
+
+    now = wall_clock_ms()
+    with common.open_inspector(session, db, "processes") as (path, inspector):
+        info = inspector.info
+        try:
+            detail = inspector.show_process(process_id, event_limit=events, now_ms=now)
+        except LookupFailed:
+            matches = [] if len(process_id) < 4 else [
+                p.process_id for p in inspector.list_processes(now_ms=now) if p.process_id.startswith(process_id)]
+            if len(matches) > 1:
+                raise LookupFailed(process_id, f"`{process_id}` matches {len(matches)} processes in {path}: "
+                                   + ", ".join(matches[:10]), matches, hint="type more of the id") from None
+            if not matches:
+                raise
+            detail = inspector.show_process(matches[0], event_limit=events, now_ms=now)
+    raw = detail.to_json()
+    doc = {"store": info.to_json(), "process": summary_json(detail.summary), "record": raw["record"],
+           "caused_by": raw["caused_by"], "await_output": raw["await_output"], "wait": raw["wait"],
+           "grants": raw["grants"], "events": [_event_json(e) for e in detail.events],
+           "unacked_wake_sequences": raw["unacked_wake_sequences"]}
+    output.warn_about(info, [doc["process"]])
+    if json:
+        output.emit(doc, json=True)
+        return
+    output.emit(_show_document(doc, now), title=str(path))
+    if doc["events"]:
+        output.emit([_event_row(e) for e in doc["events"]], EVENT_COLUMNS,
+                    title=f"events (last {len(doc['events'])} of {detail.summary.event_count})")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="List and show the background processes of a process registry (read-only).",
                         no_args_is_help=True)
     app.add_typer(group, name="processes")
 
-    @group.command("list")
-    def list_(
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        status: Annotated[str, typer.Option(
-            "--status", metavar="S", help="Only this status: running, completed, failed, cancelled (or a "
-            "foreign label); any for all.")] = "any",
-        grant_session: Annotated[Optional[str], typer.Option(
-            "--session", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
-            show_default=False)] = None,
-        limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
-        from lashdb.engine.deployment_common import wall_clock_ms
-        from lashdb.engine.deployment_inspect import ProcessRegistryInspector
-
-        path = common.sidecar_store(session, db, "processes")
-        now = wall_clock_ms()
-        with ProcessRegistryInspector.open(path) as inspector:
-            info = inspector.info
-            rows = [summary_json(s) for s in inspector.list_processes(
-                status=status, session_id=grant_session, limit=limit, now_ms=now)]
-        warn_about(info, rows)
-        if json:
-            output.emit(rows, json=True)
-            return
-        if not rows:
-            wanted = "" if status == "any" else f" with status {status}"
-            wanted += "" if grant_session is None else f" granted to session {grant_session}"
-            output.info(f"no processes{wanted} in {path}", quiet=common.state().quiet)
-            return
-        output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
-
-    @group.command("show")
-    def show(
-        process_id: Annotated[str, typer.Argument(metavar="ID", help="Process id (or a unique prefix, 4+ chars).")],
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
-        from lashdb.engine.deployment_common import wall_clock_ms
-        from lashdb.engine.deployment_inspect import ProcessRegistryInspector
-        from lashdb.engine.errors import LookupFailed
-
-        path = common.sidecar_store(session, db, "processes")
-        now = wall_clock_ms()
-        with ProcessRegistryInspector.open(path) as inspector:
-            info = inspector.info
-            try:
-                detail = inspector.show_process(process_id, event_limit=events, now_ms=now)
-            except LookupFailed:
-                matches = [] if len(process_id) < 4 else [
-                    p.process_id for p in inspector.list_processes(now_ms=now) if p.process_id.startswith(process_id)]
-                if len(matches) > 1:
-                    raise LookupFailed(process_id, f"`{process_id}` matches {len(matches)} processes in {path}: "
-                                       + ", ".join(matches[:10]), matches, hint="type more of the id") from None
-                if not matches:
-                    raise
-                detail = inspector.show_process(matches[0], event_limit=events, now_ms=now)
-        raw = detail.to_json()
-        doc = {"store": info.to_json(), "process": summary_json(detail.summary), "record": raw["record"],
-               "caused_by": raw["caused_by"], "await_output": raw["await_output"], "wait": raw["wait"],
-               "grants": raw["grants"], "events": [_event_json(e) for e in detail.events],
-               "unacked_wake_sequences": raw["unacked_wake_sequences"]}
-        warn_about(info, [doc["process"]])
-        if json:
-            output.emit(doc, json=True)
-            return
-        output.emit(_show_document(doc, now), title=str(path))
-        if doc["events"]:
-            output.emit([_event_row(e) for e in doc["events"]], EVENT_COLUMNS,
-                        title=f"events (last {len(doc['events'])} of {detail.summary.event_count})")
+    group.command("list")(list_)
+    group.command("show")(show)

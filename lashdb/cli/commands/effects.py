@@ -31,7 +31,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import common, output
+from .. import common, output
 
 ROW_TIMES = ("lease_expires_at_ms", "due_at_ms", "created_at_ms", "updated_at_ms")
 STEP_TIMES = ("busy_until_ms", "due_at_ms", "created_at_ms")
@@ -53,15 +53,6 @@ class Status(str, enum.Enum):
     in_progress = "in_progress"
     completed = "completed"
     failed = "failed"
-
-
-def _span(ms: int) -> str:
-    """A duration for tables: ``45s``, ``12m``, ``3h``, ``4d``."""
-    seconds = abs(ms) // 1000
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def lease_state(row: Any, now_ms: int) -> str | None:
@@ -99,9 +90,9 @@ def reading(step: Any) -> str:
 def _lease_text(doc: dict[str, Any], now_ms: int) -> str | None:
     owner, state, expires = doc["lease_owner_id"], doc["lease_state"], doc["lease_expires_at_epoch_ms"] or 0
     if state == "live":
-        return f"live · {owner} · {_span(expires - now_ms)} left"
+        return f"live · {owner} · {output.span(expires - now_ms)} left"
     if state == "expired":
-        return f"expired {_span(now_ms - expires)} ago · {owner}" if expires and owner else "released"
+        return f"expired {output.span(now_ms - expires)} ago · {owner}" if expires and owner else "released"
     return owner
 
 
@@ -110,14 +101,6 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
     return dict(doc, hash=digest[:SHORT_HASH] if digest else None, lease=_lease_text(doc, now_ms),
                 due=output.short_time(doc["due_at_epoch_ms"]), created=output.short_time(doc["created_at_epoch_ms"]),
                 updated=output.short_time(doc["updated_at_epoch_ms"]))
-
-
-def _warn_foreign(info: Any) -> None:
-    output.warn_damaged(info)
-    if info.foreign:
-        missing = f"; not in this schema: {', '.join(info.unavailable)}" if info.unavailable else ""
-        output.warn(f"{Path(info.path).name}: foreign schema ({info.kind} v{info.schema_version}, this lashdb "
-                    f"supports v{info.supported_version}); read-only, shown where its columns allow{missing}")
 
 
 def _scope_missing(path: Path, scope: str) -> Exception:
@@ -131,89 +114,92 @@ def _scope_missing(path: Path, scope: str) -> Exception:
                         hint="list the journal's rows with `lashdb effects list`")
 
 
+def list_(
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    scope: Annotated[Optional[str], typer.Option("--scope", metavar="S", help="Only this scope id.",
+                                                 show_default=False)] = None,
+    status: Annotated[Optional[Status], typer.Option("--status", help="Only rows with this status.",
+                                                     show_default=False)] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
+    from lashdb.engine import effects as fx
+    from lashdb.engine.deployment_common import wall_clock_ms
+
+    path = common.sidecar_store(session, db, "effects")
+    info = fx.effects_info(path)
+    now = wall_clock_ms()
+    rows = [row_json(r, now) for r in fx.list_effects(path, scope=scope,
+                                                         status=None if status is None else status.value)]
+    output.warn_about(info)
+    if json:
+        output.emit(rows, json=True)
+        return
+    if not rows:
+        wanted = "".join((f" in scope {scope}" if scope is not None else "",
+                          f" with status {status.value}" if status is not None else ""))
+        output.info(f"no effects{wanted} in {path}", quiet=common.state().quiet)
+        return
+    output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
+
+
+def replay(
+    scope: Annotated[str, typer.Option("--scope", metavar="S", help="The scope id to replay (required).",
+                                       show_default=False)],
+    session: common.StoreSessionArg = None,
+    db: common.DbOpt = None,
+    key: Annotated[Optional[str], typer.Option("--key", metavar="K", help="Print this replay key's recorded "
+                                               "outcome or error JSON.", show_default=False)] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
+    from lashdb.engine import effects as fx
+    from lashdb.engine.deployment_common import wall_clock_ms
+    from lashdb.engine.errors import LookupFailed
+
+    path = common.sidecar_store(session, db, "effects")
+    info = fx.effects_info(path)
+    now = wall_clock_ms()
+    rows = fx.list_effects(path, scope=scope)
+    output.warn_about(info)
+    if not rows:
+        raise _scope_missing(path, scope)
+    if key is not None:
+        matches = [r for r in rows if r.replay_key == key]
+        if not matches:
+            keys = [r.replay_key for r in rows]
+            raise LookupFailed(key, f"{path}: scope `{scope}` has no replay key `{key}` (keys: "
+                               + ", ".join(keys[:10]) + (", …" if len(keys) > 10 else "") + ")", keys,
+                               hint=f"list the scope's keys with `lashdb effects replay --scope {scope}`")
+        _print_key(path, matches[0], fx.replay_step_for(matches[0], now), now, json)
+        return
+    steps = [fx.replay_step_for(r, now) for r in rows]
+    docs = [step_json(s) for s in steps]
+    counts = {action: sum(1 for s in steps if s.action == action) for action in ACTIONS}
+    problems = counts["stale_lease"] + counts["corrupt"]
+    if json:
+        output.emit({"path": str(path), "scope_id": scope, "foreign": info.foreign,
+                     "now": output.iso_ms(now), "now_epoch_ms": now, "steps": docs, "counts": counts,
+                     "problems": problems}, json=True)
+    else:
+        output.emit([dict(d, reading=d["detail"], created=output.short_time(d["created_at_epoch_ms"]))
+                     for d in docs], REPLAY_COLUMNS, title=f"{path} · scope {scope}")
+        if problems:
+            output.info(f"{problems} of {len(steps)} key(s) would not replay from the journal "
+                        f"({counts['stale_lease']} stale, {counts['corrupt']} corrupt)", quiet=common.state().quiet)
+    if problems:
+        raise typer.Exit(common.EXIT_PROBLEMS)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     group = typer.Typer(help="Inspect an effect journal: its rows, and a dry run of a strict replay (read-only).",
                         no_args_is_help=True)
     app.add_typer(group, name="effects")
 
-    @group.command("list")
-    def list_(
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        scope: Annotated[Optional[str], typer.Option("--scope", metavar="S", help="Only this scope id.",
-                                                     show_default=False)] = None,
-        status: Annotated[Optional[Status], typer.Option("--status", help="Only rows with this status.",
-                                                         show_default=False)] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
-        from lashdb.engine import effects as fx
-        from lashdb.engine.deployment_common import wall_clock_ms
-
-        path = common.sidecar_store(session, db, "effects")
-        info = fx.effects_info(path)
-        now = wall_clock_ms()
-        rows = [row_json(r, now) for r in fx.list_effects(path, scope=scope,
-                                                             status=None if status is None else status.value)]
-        _warn_foreign(info)
-        if json:
-            output.emit(rows, json=True)
-            return
-        if not rows:
-            wanted = "".join((f" in scope {scope}" if scope is not None else "",
-                              f" with status {status.value}" if status is not None else ""))
-            output.info(f"no effects{wanted} in {path}", quiet=common.state().quiet)
-            return
-        output.emit([_list_row(r, now) for r in rows], LIST_COLUMNS, title=str(path))
-
-    @group.command("replay")
-    def replay(
-        scope: Annotated[str, typer.Option("--scope", metavar="S", help="The scope id to replay (required).",
-                                           show_default=False)],
-        session: common.StoreSessionArg = None,
-        db: common.DbOpt = None,
-        key: Annotated[Optional[str], typer.Option("--key", metavar="K", help="Print this replay key's recorded "
-                                                   "outcome or error JSON.", show_default=False)] = None,
-        json: common.JsonOpt = False,
-    ) -> None:
-        """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
-        from lashdb.engine import effects as fx
-        from lashdb.engine.deployment_common import wall_clock_ms
-        from lashdb.engine.errors import LookupFailed
-
-        path = common.sidecar_store(session, db, "effects")
-        info = fx.effects_info(path)
-        now = wall_clock_ms()
-        rows = fx.list_effects(path, scope=scope)
-        _warn_foreign(info)
-        if not rows:
-            raise _scope_missing(path, scope)
-        if key is not None:
-            matches = [r for r in rows if r.replay_key == key]
-            if not matches:
-                keys = [r.replay_key for r in rows]
-                raise LookupFailed(key, f"{path}: scope `{scope}` has no replay key `{key}` (keys: "
-                                   + ", ".join(keys[:10]) + (", …" if len(keys) > 10 else "") + ")", keys,
-                                   hint=f"list the scope's keys with `lashdb effects replay --scope {scope}`")
-            _print_key(path, matches[0], fx.replay_step_for(matches[0], now), now, json)
-            return
-        steps = [fx.replay_step_for(r, now) for r in rows]
-        docs = [step_json(s) for s in steps]
-        counts = {action: sum(1 for s in steps if s.action == action) for action in ACTIONS}
-        problems = counts["stale_lease"] + counts["corrupt"]
-        if json:
-            output.emit({"path": str(path), "scope_id": scope, "foreign": info.foreign,
-                         "now": output.iso_ms(now), "now_epoch_ms": now, "steps": docs, "counts": counts,
-                         "problems": problems}, json=True)
-        else:
-            output.emit([dict(d, reading=d["detail"], created=output.short_time(d["created_at_epoch_ms"]))
-                         for d in docs], REPLAY_COLUMNS, title=f"{path} · scope {scope}")
-            if problems:
-                output.info(f"{problems} of {len(steps)} key(s) would not replay from the journal "
-                            f"({counts['stale_lease']} stale, {counts['corrupt']} corrupt)", quiet=common.state().quiet)
-        if problems:
-            raise typer.Exit(common.EXIT_PROBLEMS)
+    group.command("list")(list_)
+    group.command("replay")(replay)
 
 
 def _print_key(path: Path, row: Any, step: Any, now: int, json: bool) -> None:

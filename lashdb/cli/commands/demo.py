@@ -1,0 +1,72 @@
+"""`lashdb demo`: create a demo sessions root and print what to try next.
+
+JSON document (``--json``): root, sessions — each: session_id, name, path, model,
+parent_session_id, turns, user_messages, live_nodes, tombstoned_nodes, head_revision,
+leaf_node_id, checkpoint_ref, first_user_message, created_at_epoch_ms, modified_at_epoch_ms,
+artifact_refs, sidecars; deployment — session_id, registry, trigger_store, processes (role → process
+id), subscriptions (handle → name), occurrences; runtime — committed_session_id, turn_ids,
+interrupted_turn_id, expired_lease_session_id, live_lease_session_id, queued (claimed / pending → batch
+id), attachments (committed / uncommitted → attachment id), effects, effect_scopes, stale_effect
+(scope_id, replay_key).
+
+The command writes with the wall clock (whole seconds) as the demo's "now" (``build_demo`` defaults
+to a fixed instant), so the lease the demo leaves live is live when the printed commands are tried.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import common, output
+
+
+def demo(
+    directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="New or empty directory to fill.")]
+    = Path("lashdb-demo"),
+    sessions: Annotated[int, typer.Option("--sessions", min=1, help="Root sessions to create (plus one "
+                                          "child).")] = 4,
+    json: common.JsonOpt = False,
+) -> None:
+    """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
+    from lashdb.demo import build_demo
+    from lashdb.engine.deployment_common import wall_clock_ms
+
+    summary = build_demo(directory, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
+    if json:
+        output.emit(summary.to_json(), json=True)
+        return
+    root = shlex.quote(str(directory))
+    first = summary.sessions[0].session_id[:8]
+    runtime = summary.runtime
+    live = runtime.live_lease_session_id[:8] if runtime else first
+    output.line(f"Created {len(summary.root_sessions)} root session(s) and {len(summary.child_sessions)} "
+                f"child session in {directory}.")
+    typer.echo("Try next:")
+    for command in (
+        "sessions list",
+        f"sessions show {first}",
+        *([f"sessions show {live}"] if live != first else []),
+        f"head dump {first} --checkpoint",
+        f"graph show {first} --tombstoned",
+        f"graph show {first} --active-path",
+        f"blob ls {first} --unreachable",
+        "gc --all --dry-run",
+        "vacuum --all",
+        *([f"effects list {first}", f"effects replay {first} --scope turn-2",
+           f"effects replay {first} --scope {runtime.stale_effect[0]}"] if runtime else []),
+        f"processes list {first} --status running",
+        *([f"processes show {summary.deployment.processes['ci_watch']}"] if summary.deployment else []),
+        "triggers list",
+        "triggers occurrences --source-type ci.run.finished",
+        "doctor",
+    ):
+        output.line(f"  lashdb --root {root} {command}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command("demo")(demo)

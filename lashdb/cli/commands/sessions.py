@@ -1,0 +1,166 @@
+"""`lashdb sessions list|show|delete`.
+
+JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 8601 UTC plus
+``<name>_epoch_ms``):
+- ``list``: an array of ``SessionSummary.to_json()`` objects — path, file, kind, status, foreign,
+  schema_version, session_id, session_name, model, cwd, relation, parent_session_id, created_at(+_epoch_ms),
+  modified_at(+_epoch_ms), head_revision, live_nodes, tombstoned_nodes, user_messages, blobs, blob_bytes,
+  size_bytes, first_user_message, sidecars.
+- ``show``: ``SessionDetails.to_json()`` — path, status, foreign, schema_version,
+  supported_schema_version, meta, relation, head, user_messages, token_ledger, token_totals, blobs,
+  execution_lease, queued_work, attachments, turn_commits, sidecars, files.
+- ``delete``: path, session_id, execution_lease (as in ``show``, or null), children_kept (session_id,
+  path: child sessions naming this one as parent, which stay), sidecars_kept, dry_run, files (path,
+  bytes), removed. A live execution lease refuses the delete (exit 3) unless ``--force``.
+A ``*.db`` under the root that cannot be read (symlink loop, permission denied, an unreadable
+``-wal``/``-shm``) is a ``list`` row with status ``unreadable: <reason>``; one that is not a regular
+file (FIFO, socket, directory) is a row only with ``--all``. Each is also named on stderr. A root
+that does not exist or is not a directory exits 3.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Optional
+
+import typer
+
+from .. import common, output
+
+LIST_COLUMNS = [
+    ("id", "session"), ("session_name", "name"), ("model", "model"), ("created", "created"),
+    ("modified", "modified"), ("head_revision", "rev"), ("live_nodes", "nodes"), ("user_messages", "msgs"),
+    ("blobs", "blobs"), ("size", "size"), ("first", "first user message"), ("status", "status"),
+]
+ALL_COLUMNS = LIST_COLUMNS[:1] + [("kind", "kind")] + LIST_COLUMNS[1:]
+
+
+class SortKey(str, enum.Enum):
+    """What `sessions list` sorts by (newest/largest first; name A→Z)."""
+
+    modified = "modified"
+    created = "created"
+    size = "size"
+    name = "name"
+
+
+def _list_row(row: dict, short: dict[str, str]) -> dict:
+    parent = row["parent_session_id"]
+    ident = short.get(row["session_id"] or "", row["session_id"]) or row["file"]
+    return dict(row, id=ident + (f" ← {short.get(parent, parent)}" if parent else ""),
+                created=output.short_time(row["created_at_epoch_ms"]),
+                modified=output.short_time(row["modified_at_epoch_ms"]), size=output.human_bytes(row["size_bytes"]),
+                first=output.one_line(row["first_user_message"], 50))
+
+
+def _show_view(doc: dict) -> dict:
+    """``sessions show`` for humans: the lease's expiry and the oldest uncommitted attachment's age as durations."""
+    view = dict(doc)
+    lease = doc["execution_lease"]
+    if lease and lease["expires_in_ms"] is not None:
+        left = lease["expires_in_ms"]
+        expires = f"in {output.span(left)}" if left > 0 else f"expired {output.span(left)} ago"
+        view["execution_lease"] = dict(lease, expires=expires)
+    attachments = doc["attachments"]
+    if attachments and attachments["oldest_uncommitted_age_ms"] is not None:
+        age = output.span(attachments["oldest_uncommitted_age_ms"])
+        view["attachments"] = dict(attachments, oldest_uncommitted_age=age)
+    return view
+
+
+def list_(
+    sort: Annotated[SortKey, typer.Option("--sort", help="Sort by modified, created, size (newest/largest "
+                                          "first) or name.")] = SortKey.modified,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N rows.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list the non-session databases, with their kind.")]
+    = False,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", "-j", min=1, show_default=False,
+        help="Processes reading the files [default: the cores, at most 4; one below 100 files].")] = None,
+    json: common.JsonOpt = False,
+) -> None:
+    """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
+    from lashdb.engine import inspect, parallel
+
+    st = common.state()
+    skipped: list[inspect.SessionSummary] = []
+    rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
+                                 jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
+    common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
+    docs = [r.to_json() for r in rows]
+    foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
+    if foreign:
+        output.warn(f"{len(foreign)} session file(s) have a foreign schema and are shown read-only: "
+                    + ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else ""))
+    if not docs and not json:
+        output.info(f"no sessions under {st.root}; create some to explore with `lashdb demo DIR` "
+                    "and then `lashdb --root DIR sessions list`", quiet=st.quiet)
+        return
+    if json:
+        output.emit(docs, json=True)
+        return
+    short = inspect.short_ids([d["session_id"] for d in docs if d["session_id"]], 8)
+    output.emit([_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS)
+
+
+def show(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    json: common.JsonOpt = False,
+) -> None:
+    """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
+    from lashdb.engine import inspect
+
+    details = inspect.session_details(common.resolve(session))
+    if details.foreign:
+        output.warn(f"{details.path.name}: foreign schema (session v{details.schema_version}, this lashdb "
+                    f"supports v4); shown read-only, columns this version lacks are empty")
+    doc = details.to_json()
+    output.emit(doc if json else _show_view(doc), json=json, title=None if json else str(details.path))
+
+
+def delete(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    yes: common.YesOpt = False,
+    dry_run: common.DryRunOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete even while a runtime holds the session's "
+                                        "live execution lease.")] = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
+    import shlex
+
+    from lashdb.engine import inspect, maintenance
+    from lashdb.engine.store import wall_clock_ms
+
+    path = common.resolve(session)
+    plan = maintenance.plan_session_delete(path, now_ms=wall_clock_ms(), force=force)
+    files = [{"path": str(p), "bytes": p.stat().st_size} for p in plan.files]
+    removed: list[str] = []
+    if not dry_run:
+        common.require_yes(yes, f"delete session {plan.session_id or path.name} ({path})")
+        removed = [str(p) for p in maintenance.delete_session_database(plan, now_ms=wall_clock_ms(),
+                                                                       force=force)]
+    doc = {**plan.to_json(), "dry_run": dry_run, "files": files, "removed": removed}
+    if json:
+        output.emit(doc, json=True)
+        return
+    verb, keep = ("would delete", "would keep") if dry_run else ("deleted", "kept")
+    for f in files if dry_run else [{"path": p} for p in removed]:
+        output.line(f"{verb} {f['path']}")
+    for child_id, child in plan.children:
+        output.warn(f"{keep} child session {child_id} ({child}); its parent {plan.session_id} is gone "
+                    f"(delete it too with `lashdb sessions delete {shlex.quote(str(child))}`)")
+    for role, p in plan.sidecars:
+        rm = " ".join(shlex.quote(str(f)) for f in inspect.database_files(p))
+        output.info(f"{keep} sidecar {p} ({role}); remove it with `rm -- {rm}` if it is no longer needed",
+                    quiet=common.state().quiet)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    group = typer.Typer(help="List, show and delete session databases.", no_args_is_help=True)
+    app.add_typer(group, name="sessions")
+
+    group.command("list")(list_)
+    group.command("show")(show)
+    group.command("delete")(delete)
