@@ -18,7 +18,7 @@ import zlib
 import cbor2
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from zlib_ng import zlib_ng
 
@@ -247,6 +247,9 @@ def test_truncated_envelopes_are_refused(stored, data):
     blob_hash = sha(_logical(stored))
     # (Cut 0 leaves b"": a legacy raw row, which is the valid empty blob when the content was empty.)
     cut = data.draw(st.integers(1, len(stored) - 1))
+    # A prefix that is itself the logical content (a one-byte content b"\xa3" cut after the map
+    # header b"\xa3") is a valid legacy raw row of that very content: nothing to refuse.
+    assume(stored[:cut] != _logical(stored))
     with pytest.raises((BlobDecodeError, ChecksumMismatch)):
         codec.decode_blob(blob_hash, stored[:cut])
     assert codec.verify_blob(blob_hash, stored[:cut]).status in UNDECODED

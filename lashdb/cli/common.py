@@ -242,7 +242,7 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
         return candidates[0]
     if not candidates:
         raise LookupFailed("", f"no {kind.name} under {st.root}",
-                           hint=f"name a SESSION or --db PATH (`lashdb demo DIR` writes one)")
+                           hint="name a SESSION or --db PATH (`lashdb demo DIR` writes one)")
     shown = [str(p.relative_to(st.root)) if p.is_relative_to(st.root) else str(p) for p in candidates]
     raise LookupFailed("", f"{len(candidates)} {kind.name} files under {st.root}: " + ", ".join(shown),
                        [str(p) for p in candidates], hint="name a SESSION or --db PATH")
