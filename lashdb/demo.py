@@ -103,7 +103,7 @@ from lashdb.engine import (
     SlotPolicy,
     prepared_tool_call,
 )
-from lashdb.engine.codec import BlobProfile
+from lashdb.engine.base.codec import BlobProfile
 from lashdb.engine.triggers import default_source_key
 
 DEMO_NOW_MS = 1_780_304_400_000

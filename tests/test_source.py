@@ -149,6 +149,26 @@ def test_sql_text_only_in_allowlisted_engine_modules():
     assert not SQL_MODULES - engine, f"no SQL left, remove from SQL_MODULES: {sorted(SQL_MODULES - engine)}"
 
 
+BASE = "lashdb.engine.base"
+
+
+def _outside_base(adj: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Edges from a base module to any lashdb module outside base."""
+    out = {}
+    for name, targets in adj.items():
+        if name == BASE or name.startswith(BASE + "."):
+            bad = {t for t in targets if t.startswith("lashdb") and not (t == BASE or t.startswith(BASE + "."))}
+            if bad:
+                out[_short(name)] = bad
+    return out
+
+
+def test_base_imports_no_other_lashdb_package():
+    # a rule, not a ratchet: base is the bottom layer (every edge counts, TYPE_CHECKING and local too)
+    assert any(name.startswith(BASE + ".") for name in MODULES), "no lashdb/engine/base package found"
+    assert not _outside_base(_graph()), f"base imports upward: {_outside_base(_graph())}"
+
+
 def test_module_line_limit():
     long = {str(p.relative_to(PKG)) for p in MODULES.values() if len(p.read_text().splitlines()) > MAX_LINES}
     assert not long - LONG_FILES, f"over {MAX_LINES} lines: {sorted(long - LONG_FILES)}"
@@ -159,6 +179,8 @@ def test_the_rules_see_what_they_claim_to():
     # guards against a scanner that silently finds nothing
     assert ("commit", "store") in _cycles({"lashdb.engine.commit": {"lashdb.engine.store"},
                                            "lashdb.engine.store": {"lashdb.engine.commit"}})
-    assert "lashdb.engine.errors" in _graph()["lashdb.engine.store"]
+    assert "lashdb.engine.base.errors" in _graph()["lashdb.engine.store"]
+    assert _outside_base({"lashdb.engine.base.codec": {"lashdb.engine.model", "lashdb.engine.base.errors"}}) \
+        == {"base.codec": {"lashdb.engine.model"}}
     assert _sql_strings("lashdb.engine.blobs")
     assert "typer" in {t.split(".")[0] for t in _imports("lashdb.cli.main")}

@@ -3,8 +3,15 @@
 Import what you need from here: ``Store``, ``SessionStoreFactory``, the data types and the errors.
 """
 
+import importlib as _importlib
+
+from . import _legacy
+
+# Old dotted paths of moved modules (``lashdb.engine.codec``) resolve to the moved module itself.
+_legacy.install()
+
 from .attachments import AttachmentIntent, AttachmentManifestEntry
-from .codec import BlobProfile, Descriptor
+from .base.codec import BlobProfile, Descriptor
 from .commit import (
     GraphDelta,
     PersistedSessionRead,
@@ -14,7 +21,7 @@ from .commit import (
     TurnStamp,
     turn_commit_hash,
 )
-from .errors import (
+from .base.errors import (
     BackendError,
     BlobDecodeError,
     BlobError,
@@ -50,7 +57,7 @@ from .errors import (
     UnsupportedRecordSchemaVersion,
     WorkerFailed,
 )
-from .values import MAX_NESTING
+from .base.values import MAX_NESTING
 from .factory import SessionStoreCreateRequest, SessionStoreFactory, safe_session_file_name
 from .leases import SessionExecutionLease, SessionExecutionLeaseCompletion, SessionExecutionLeaseFence
 from .model import (
@@ -86,7 +93,7 @@ from .store import GcPolicy, ReadOnlyStore, Store, StoreOptions
 
 # Deployment stores: process registry and trigger store (deployment-stores.md).
 from .deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
-from .errors import ProcessRegistryError, TriggerStoreError
+from .base.errors import ProcessRegistryError, TriggerStoreError
 from .process_model import (
     CausalRef,
     DedupeKey,
@@ -155,4 +162,14 @@ from .effects import (
     stale_in_progress,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# Submodule names stay in __all__ as they were before the move (old paths, ``aio`` included).
+_OLD_SUBMODULES = {name.rpartition(".")[2] for name in _legacy.MOVED} | {"aio"}
+# (``parallel`` never was: the facade did not import it.)
+__all__ = sorted({name for name in dir() if not name.startswith("_")} - {"base"} | _OLD_SUBMODULES - {"parallel"})
+
+
+def __getattr__(name: str):  # noqa: ANN202 - a module
+    # ``lashdb.engine.codec`` without importing it first, as before the move.
+    if name in _OLD_SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

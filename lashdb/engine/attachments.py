@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import apsw
 
 from .connection import query_one
-from .errors import BackendError
+from .base.errors import BackendError
 from .model import dumps
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from typing import Any
 
 import apsw
 
-from . import codec
-from .codec import BlobProfile, DecodedBlob, Descriptor
+from .base import codec
+from .base.codec import BlobProfile, DecodedBlob, Descriptor
 from .connection import query_one
-from .errors import BlobDecodeError, BlobError
+from .base.errors import BlobDecodeError, BlobError
 
 _INSERT = "INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)"
 

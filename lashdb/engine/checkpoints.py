@@ -11,7 +11,7 @@ from typing import Any
 import apsw
 
 from . import blobs
-from .errors import BlobDecodeError
+from .base.errors import BlobDecodeError
 from .model import HydratedCheckpoint, SessionCheckpoint
 
 __all__ = ["load_checkpoint", "value_bytes"]

@@ -40,14 +40,15 @@ from typing import Any, Protocol
 
 import apsw
 
-from . import attachments, canonical, codec, leases, queued_work, timing, values
-from . import jsonread as jr
+from . import attachments, leases, queued_work
+from .base import canonical, codec, timing, values
+from .base import jsonread as jr
 from . import graph as graph_rows
 from . import session_rows
 from .checkpoints import load_checkpoint
-from .codec import BlobProfile, Descriptor
+from .base.codec import BlobProfile, Descriptor
 from .connection import query_one
-from .errors import (
+from .base.errors import (
     BackendError,
     BlobError,
     HeadRevisionConflict,

@@ -40,7 +40,7 @@ from typing import Any
 
 import apsw
 
-from .errors import (
+from .base.errors import (
     BackendError,
     DatabaseBusy,
     DatabaseCorrupt,

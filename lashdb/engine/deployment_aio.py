@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .aio import AsyncFacade
+from .base.aio import AsyncFacade
 from .effects import AsyncEffectHost, EffectHost
 from .process_registry import AsyncProcessRegistry, ProcessRegistry
 from .triggers import TriggerStore

@@ -20,30 +20,12 @@ import apsw
 
 from . import schema
 from .connection import open_memory
-from .errors import BackendError
+from .base.errors import BackendError
+from .base.ints import I64_MAX, U64_MAX, clamp_cursor, from_i64, to_i64  # noqa: F401  (re-exported)
 from .schema import SchemaKind
-from .timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported to the deployment stores)
-
-I64_MAX = 2**63 - 1
-U64_MAX = 2**64 - 1
+from .base.timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported to the deployment stores)
 
 Clock = Callable[[], int]
-
-
-def to_i64(value: int) -> int:
-    """The signed integer upstream stores for an unsigned 64-bit value (two's complement)."""
-    value = min(max(int(value), 0), U64_MAX)
-    return value - 2**64 if value > I64_MAX else value
-
-
-def from_i64(value: int) -> int:
-    """The unsigned 64-bit value a stored signed integer stands for."""
-    return value + 2**64 if value < 0 else value
-
-
-def clamp_cursor(value: int) -> int:
-    """A u64 query bound clamped into SQLite's signed range (upstream's cast would go negative)."""
-    return min(max(int(value), 0), I64_MAX)
 
 
 def driver_message(exc: BackendError) -> str:

@@ -29,8 +29,8 @@ import apsw
 from .connection import columns as table_columns
 from .connection import open_readonly, translate
 from .deployment_common import from_i64, wall_clock_ms
-from .errors import LookupFailed
-from .jsonread import get_path, int_or_none, lenient_loads, text_or_none
+from .base.errors import LookupFailed
+from .base.jsonread import get_path, int_or_none, lenient_loads, text_or_none
 from .process_model import TERMINAL_STATES
 from .schema import PROCESS_REGISTRY, TRIGGER_STORE, SchemaKind, classify_connection, damage
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .connection import file_type, os_reason
-from .errors import DatabaseError, FileUnreadable, LashdbError, LookupFailed, NotARegularFile, RootUnusable
+from .base.errors import DatabaseError, FileUnreadable, LashdbError, LookupFailed, NotARegularFile, RootUnusable
 from .schema import Classification, classify
 
 SIDECAR_SUFFIXES: dict[str, str] = {

@@ -29,12 +29,13 @@ from typing import Any
 
 import apsw
 
-from . import blobs, codec, discovery, gc, schema, verify
+from . import blobs, discovery, gc, schema, verify
+from .base import codec
 from .connection import columns, open_readonly, sidecar, translate
-from .errors import DatabaseNotFound, LashdbError, one_line
+from .base.errors import DatabaseNotFound, LashdbError, one_line
 from .schema import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION
 from .session_read import read_meta
-from .timing import iso_ms
+from .base.timing import iso_ms
 
 ERROR = "error"
 WARNING = "warning"

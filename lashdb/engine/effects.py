@@ -51,8 +51,8 @@ from typing import Any
 
 import apsw
 
-from . import canonical, jsonread, values
-from .aio import AsyncFacade
+from .base import canonical, jsonread, values
+from .base.aio import AsyncFacade
 from .connection import columns as table_columns
 from .connection import open_memory, open_readonly, query_one, translate, write_transaction
 from .deployment_common import (
@@ -63,7 +63,7 @@ from .deployment_common import (
     wall_clock_ms,
 )
 from .deployment_inspect import StoreInfo
-from .errors import BackendError, LashdbError, NotALashDatabase, StoreError, UnstorableValue
+from .base.errors import BackendError, LashdbError, NotALashDatabase, StoreError, UnstorableValue
 from .process_model import (
     CausalRef,
     ProcessEventAppendRequest,
@@ -76,7 +76,7 @@ from .process_model import (
     SessionScope,
 )
 from .schema import EFFECT_REPLAY, classify_connection, damage, ensure_schema, open_for_kind
-from .timing import MAX_MS, clock_now, deadline, stored, ttl
+from .base.timing import MAX_MS, clock_now, deadline, stored, ttl
 
 __all__ = [
     "AsyncEffectController", "AsyncEffectHost", "EFFECT_KINDS", "EffectCancelled", "EffectCommand",

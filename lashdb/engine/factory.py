@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import values
+from .base import values
 from .connection import sidecar
-from .errors import DatabaseError
+from .base.errors import DatabaseError
 from .model import SessionMeta, SessionRelation
 from .store import DURABLE, Store, StoreOptions
 

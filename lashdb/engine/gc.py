@@ -22,9 +22,10 @@ from typing import Any
 
 import apsw
 
-from . import blobs, codec
+from . import blobs
+from .base import codec
 from .connection import query_one
-from .errors import BackendError, BlobError, GcAborted
+from .base.errors import BackendError, BlobError, GcAborted
 from .model import GcBusy, GcReport, SessionCheckpoint, SessionHeadMeta
 
 Progress = Callable[[str, int, int], None]

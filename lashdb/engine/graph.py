@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import apsw
 
 from .connection import query_one
-from .errors import BackendError
+from .base.errors import BackendError
 from .model import GraphNode, dumps
 
 _INSERT = "INSERT INTO graph_nodes (node_id, node_json) VALUES (?, ?)"

@@ -31,16 +31,17 @@ from typing import Any
 
 import apsw
 
-from . import blobs, codec, discovery, gc, parallel
-from .canonical import jsonable
+from . import blobs, discovery, gc
+from .base import codec, parallel
+from .base.canonical import jsonable
 from .connection import columns, open_readonly, query_one, read_snapshot, sidecar, translate
-from .errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed, NotARegularFile, one_line
-from .jsonread import text_or_none
+from .base.errors import BackendError, BlobError, GcAborted, LashdbError, LookupFailed, NotARegularFile, one_line
+from .base.jsonread import text_or_none
 from .model import GraphNode, SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from .schema import SESSION, classify_connection, object_differences
 from .store import Store
 from .session_read import MetaView, read_meta, singleton_sql
-from .timing import iso_ms, parse_timestamp_ms, wall_clock_ms
+from .base.timing import iso_ms, parse_timestamp_ms, wall_clock_ms
 
 _SIBLING_SUFFIXES = ("-wal", *discovery.SIDECAR_SUFFIXES.values())
 SORT_KEYS = ("modified", "created", "size", "name")

@@ -25,10 +25,10 @@ from typing import Any
 
 import apsw
 
-from . import jsonread as jr
-from . import timing, values
+from .base import jsonread as jr
+from .base import timing, values
 from .connection import query_one
-from .errors import SessionExecutionLeaseExpired
+from .base.errors import SessionExecutionLeaseExpired
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from . import discovery
-from .errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
+from .base.errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
 from .factory import delete_database_files
 from .inspect import LeaseView, database_files, read_lease, file_sizes
 from .model import GcBusy, GcReport, VacuumReport
 from .schema import REFUSALS, SESSION, check_openable
 from .session_read import read_meta
 from .store import Store
-from .timing import iso_ms
+from .base.timing import iso_ms
 from .verify import error_text
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from . import jsonread as jr
+from .base import jsonread as jr
 
 
 # Stored JSON is written by orjson: a node's JSON took ~13 µs through the standard library's

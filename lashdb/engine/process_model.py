@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import jsonread as jr
-from .canonical import sorted_json
-from .errors import LashdbError
+from .base import jsonread as jr
+from .base.canonical import sorted_json
+from .base.errors import LashdbError
 
 __all__ = [
     "CORE_EVENT_TYPE_NAMES", "CausalRef", "DedupeKey", "EVENT_IDENTITY", "FAILURE_CLASSES",
@@ -1201,7 +1201,7 @@ class ProcessEventAppendRequest:
     @classmethod
     def cancel_requested(cls, process_id: str, reason: str | None = None) -> ProcessEventAppendRequest:
         """Upstream's cancel request: payload ``{"reason": …}`` under its deterministic key."""
-        from .canonical import sha256_hex
+        from .base.canonical import sha256_hex
 
         payload = {"reason": reason}
         digest = sha256_hex(["process.cancel_requested", payload])
@@ -1320,7 +1320,7 @@ class ProcessListFilter:
 
     def matches(self, record: ProcessRecord) -> bool:
         """True when the record passes every given criterion."""
-        from .canonical import json_equal
+        from .base.canonical import json_equal
 
         if self.status != "any" and record.status != self.status:
             return False

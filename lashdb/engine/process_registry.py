@@ -43,8 +43,8 @@ from typing import Any
 
 import apsw
 
-from .aio import AsyncFacade
-from .canonical import CanonicalJsonError, dumps, sha256_hex
+from .base.aio import AsyncFacade
+from .base.canonical import CanonicalJsonError, dumps, sha256_hex
 from .connection import query_one, read_snapshot, write_transaction
 from .deployment_common import (
     ConnectionOwner,
@@ -57,8 +57,8 @@ from .deployment_common import (
     to_i64,
     wall_clock_ms,
 )
-from . import values
-from .errors import BackendError, ProcessRegistryError, UnstorableValue
+from .base import values
+from .base.errors import BackendError, ProcessRegistryError, UnstorableValue
 from .process_model import (
     PROCESS_LEASE_SCHEMA_VERSION,
     InvalidDeploymentValue,

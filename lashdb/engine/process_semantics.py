@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .canonical import dumps, json_equal, rust_debug_str, sorted_json, string_form
-from .errors import ProcessRegistryError
+from .base.canonical import dumps, json_equal, rust_debug_str, sorted_json, string_form
+from .base.errors import ProcessRegistryError
 from .process_model import (
     EVENT_IDENTITY,
     EventSemantics,

@@ -41,11 +41,12 @@ from typing import Any
 
 import apsw
 
-from . import jsonread as jr
-from . import leases, timing, values
+from .base import jsonread as jr
+from . import leases
+from .base import timing, values
 from .connection import query_one
-from .errors import BackendError, QueuedWorkClaimExpired
-from .canonical import rust_debug_str
+from .base.errors import BackendError, QueuedWorkClaimExpired
+from .base.canonical import rust_debug_str
 from .leases import SessionExecutionLeaseFence
 from .model import dumps
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import apsw
 
 from .connection import open_readonly, open_write, query_one, translate, write_transaction
-from .errors import LashdbError, NotALashDatabase, SchemaDamaged, SchemaVersionError, UnrecognisedSchema
+from .base.errors import LashdbError, NotALashDatabase, SchemaDamaged, SchemaVersionError, UnrecognisedSchema
 
 REFUSALS = (NotALashDatabase, SchemaVersionError, SchemaDamaged)
 """What opening a file for a kind refuses it with (SPEC §3.5 and the damage rule); the file is unchanged."""

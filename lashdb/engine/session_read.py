@@ -14,7 +14,7 @@ import apsw
 
 from .connection import columns, query_one
 from .model import SessionRelation
-from .timing import iso_ms, parse_timestamp_ms
+from .base.timing import iso_ms, parse_timestamp_ms
 
 __all__ = ["MetaView", "read_meta", "singleton_sql"]
 

@@ -11,7 +11,7 @@ import json
 import apsw
 
 from .connection import query_one
-from .errors import BackendError
+from .base.errors import BackendError
 from .model import SessionHeadMeta, SessionMeta, SessionRelation, TokenLedgerEntry, TokenUsage, dumps
 
 __all__ = ["insert_usage", "load_head_meta", "load_meta", "load_usage", "save_head_row"]

@@ -26,10 +26,11 @@ from typing import Any
 
 import apsw
 
-from . import attachments, blobs, codec, gc, leases, queued_work, timing, values
+from . import attachments, blobs, gc, leases, queued_work
+from .base import codec, timing, values
 from . import commit as commit_ops
 from . import graph as graph_rows
-from .codec import BlobProfile, Descriptor
+from .base.codec import BlobProfile, Descriptor
 from .connection import (
     open_memory,
     open_readonly,
@@ -39,7 +40,7 @@ from .connection import (
     translate,
     write_transaction,
 )
-from .errors import BackendError, BlobDecodeError, CompactionFailed, LashdbError, SchemaVersionError
+from .base.errors import BackendError, BlobDecodeError, CompactionFailed, LashdbError, SchemaVersionError
 from .model import (
     GcBusy,
     GcReport,
@@ -60,7 +61,7 @@ from .model import (
     merge_ledger,
 )
 from .schema import SESSION, Classification, classify_connection, ensure_schema, open_for_kind
-from .timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported: callers import the clock from here)
+from .base.timing import DURABLE, wall_clock_ms  # noqa: F401  (re-exported: callers import the clock from here)
 from .checkpoints import load_checkpoint  # noqa: F401  (re-exported)
 from .session_rows import insert_usage, load_head_meta, load_meta, load_usage, save_head_row  # noqa: F401
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .aio import AsyncFacade
+from .base.aio import AsyncFacade
 from .store import Store, StoreOptions
 
 __all__ = ["memory_store", "open_store"]

@@ -35,7 +35,7 @@ from typing import Any
 
 import apsw
 
-from .canonical import CanonicalJsonError, dumps, json_equal, sha256_hex
+from .base.canonical import CanonicalJsonError, dumps, json_equal, sha256_hex
 from .connection import query_one, read_snapshot, write_transaction
 from .deployment_common import (
     ConnectionOwner,
@@ -45,8 +45,8 @@ from .deployment_common import (
     to_i64,
     wall_clock_ms,
 )
-from . import values
-from .errors import BackendError, TriggerStoreError, UnstorableValue
+from .base import values
+from .base.errors import BackendError, TriggerStoreError, UnstorableValue
 from .process_model import (
     InvalidDeploymentValue,
     ProcessEventType,

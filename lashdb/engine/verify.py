@@ -45,11 +45,12 @@ from typing import Any
 import apsw
 from zlib_ng import zlib_ng
 
-from . import blobs, codec, gc
-from .codec import Verification
-from .canonical import jsonable  # noqa: F401  (re-exported: verify.jsonable is public)
+from . import blobs, gc
+from .base import codec
+from .base.codec import Verification
+from .base.canonical import jsonable  # noqa: F401  (re-exported: verify.jsonable is public)
 from .connection import sidecar
-from .errors import (
+from .base.errors import (
     BackendError,
     BlobError,
     BlobNotFound,

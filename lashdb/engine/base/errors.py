@@ -9,10 +9,14 @@ exactly in ``str()``; their advice lives only in ``hint``. Nothing is logged and
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .model import VacuumReport
+
+class VacuumOutcome(Protocol):
+    """What :class:`CompactionFailed` reads of a vacuum report (``model.VacuumReport``); base imports no model."""
+
+    removed_node_count: int
+    compact_error: str | None
 
 
 class LashdbError(Exception):
@@ -395,7 +399,7 @@ class CompactionFailed(StoreError):
     sizes on disk measured after the attempt.
     """
 
-    def __init__(self, path: str | None, report: VacuumReport, *, hint: str):
+    def __init__(self, path: str | None, report: VacuumOutcome, *, hint: str):
         self.path = path
         self.report = report
         where = f"{path}: " if path else ""

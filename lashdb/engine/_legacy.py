@@ -1,0 +1,56 @@
+"""Old dotted module paths of moved engine modules (issue 11), kept for outside callers.
+
+Contract: importing an old path (``lashdb.engine.codec``) gives the SAME module object as the new
+one (``lashdb.engine.base.codec``), so ``monkeypatch.setattr(lashdb.engine.codec, ...)`` patches the
+real code and ``isinstance`` checks agree. Resolution is lazy: a ``sys.meta_path`` finder answers
+only the names in :data:`MOVED`, importing the new module on first use. Drop in a later release.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+
+# old dotted name -> new dotted name
+MOVED: dict[str, str] = {
+    f"lashdb.engine.{name}": f"lashdb.engine.base.{name}"
+    for name in ("errors", "timing", "jsonread", "canonical", "codec", "parallel", "values")
+}
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, real: types.ModuleType) -> None:
+        self.real = real
+        self.real_spec = real.__spec__
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return self.real
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        # The import system stamped the alias spec on the shared module; give it back its own, so
+        # the module still names its real home (reload, pickling, tracebacks).
+        module.__spec__ = self.real_spec
+        module.__loader__ = self.real_spec.loader
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: object = None, target: object = None):  # noqa: ANN201
+        new = MOVED.get(fullname)
+        if new is None:
+            return None
+        real = importlib.import_module(new)
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real), origin=real.__spec__.origin)
+
+
+def install() -> None:
+    """Put the alias finder on ``sys.meta_path`` (once)."""
+    if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AliasFinder())
+
+
+def module(name: str) -> types.ModuleType:
+    """The module an old attribute name of ``lashdb.engine`` stands for (``codec`` -> base.codec)."""
+    return importlib.import_module(MOVED[f"lashdb.engine.{name}"])
