@@ -29,6 +29,19 @@ class LashdbError(Exception):
         if hint is not None:
             self.hint = hint
 
+    def __reduce__(self):
+        # Subclass constructors build their message from their fields; pickle's default calls the
+        # constructor again with that message, which then repeats (fork_map sends errors by pickle).
+        return _restore, (type(self), self.args, dict(self.__dict__))
+
+
+def _restore(cls: type[LashdbError], args: tuple, state: dict) -> LashdbError:
+    """Rebuild a pickled lashdb error as it was: same message, same attributes, no constructor run."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 def one_line(exc: BaseException) -> str:
     """The exception's text on one line (whitespace runs collapsed); its type name when it has none."""
