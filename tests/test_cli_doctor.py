@@ -186,8 +186,6 @@ def test_odd_files_are_findings_not_errors(tmp_path):
 
 
 def test_upstream_fixtures_in_place():
-    if not FIXTURES.is_dir():
-        pytest.skip("upstream fixtures not present")
     before = snapshot(FIXTURES)
     result = no_crash(run(FIXTURES, "doctor", "--json"))
     assert result.exit_code == 1

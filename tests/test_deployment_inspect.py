@@ -74,13 +74,11 @@ class Clock:
         return self.now
 
 
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="upstream fixtures not present")
 
 
 # --- foreign fixtures ----------------------------------------------------------------------------
 
 
-@needs_fixtures
 @pytest.mark.parametrize("name, opener, kind, expected, found", [
     ("processes.db", ProcessRegistry.open, "process registry", 7, 24),
     ("triggers.db", TriggerStore.open, "trigger store", 1, 6),
@@ -97,7 +95,6 @@ def test_upstream_fixtures_are_refused_for_writing_untouched(tmp_path, name, ope
     assert sidecars(tmp_path) == []
 
 
-@needs_fixtures
 def test_other_kind_is_refused_untouched(tmp_path):
     copy = tmp_path / "processes.db"
     shutil.copyfile(FIXTURES / "processes.db", copy)
@@ -109,7 +106,6 @@ def test_other_kind_is_refused_untouched(tmp_path):
     assert sha256(copy) == before and sidecars(tmp_path) == []
 
 
-@needs_fixtures
 def test_upstream_v24_registry_is_listed_read_only_in_place():
     before = {name: sha256(FIXTURES / name) for name in ("processes.db", "triggers.db")}
     now = T0 + 50

@@ -214,8 +214,6 @@ def test_wal_files(demo, tmp_path, monkeypatch):
 
 
 def test_foreign_fixture_in_place():
-    if not FIXTURES.is_dir():
-        pytest.skip("upstream fixtures not present")
     before = snapshot(FIXTURES)
     files = by_name(doctor.run([FIXTURES], now_ms=NOW))
     assert set(files) == {"durable-core.db", "effects.db", "processes.db", "triggers.db"}

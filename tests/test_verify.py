@@ -22,8 +22,9 @@ from lashdb.demo import build_demo
 from lashdb.engine import Store, StoreOptions, verify
 from lashdb.engine.codec import BlobProfile, Descriptor
 from lashdb.engine.errors import DatabaseError, InvalidBlobHash, LookupFailed, NotALashDatabase, UsageError
+from conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "upstream-v38"
+FIXTURES = FIXTURES_DIR
 V38 = FIXTURES / "durable-core.db"
 
 
@@ -162,8 +163,6 @@ def _head(path: Path) -> str:
 
 
 def test_list_blobs_of_the_upstream_fixture_in_place():
-    if not V38.exists():
-        pytest.skip("upstream fixtures not present")
     before = hashlib.sha256(V38.read_bytes()).hexdigest()
     listing = verify.list_blobs(V38)
     assert listing.foreign and listing.schema_version == 38 and listing.session_id == "durable-read-fixture"
@@ -324,8 +323,6 @@ def test_verify_legacy_raw_rows(tmp_path):
 
 
 def test_verify_foreign_fixture_in_place():
-    if not V38.exists():
-        pytest.skip("upstream fixtures not present")
     before = hashlib.sha256(V38.read_bytes()).hexdigest()
     entry = verify.verify_sessions([V38]).sessions[0].to_json()
     assert entry["ok"] and entry["foreign"] and entry["status"] == "foreign v38" and entry["blobs"] == 6
