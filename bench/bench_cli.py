@@ -39,7 +39,7 @@ import apsw
 import cbor2
 import zlib_ng.zlib_ng as zlib_ng
 
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import Descriptor, SessionMeta, Store, StoreOptions
 from lashdb.engine import parallel
 from lashdb.engine.codec import BlobProfile

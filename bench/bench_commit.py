@@ -47,9 +47,9 @@ from lashdb.engine import (
 )
 from lashdb.engine import codec
 from lashdb.engine.codec import BlobProfile, Descriptor
-from lashdb.engine.connection import open_write
-from lashdb.engine.model import SessionCheckpoint, SessionHeadMeta, dumps
-from lashdb.engine.schema import SESSION, ensure_schema
+from lashdb.engine.sqlite.connection import open_write
+from lashdb.engine.session.model import SessionCheckpoint, SessionHeadMeta, dumps
+from lashdb.engine.sqlite.schema import SESSION, ensure_schema
 
 QUICK = os.environ.get("LASHDB_BENCH_QUICK") == "1"
 TURNS = 120 if QUICK else 500

@@ -90,7 +90,7 @@ def bench_gc(tmp: Path) -> dict:
     path = tmp / "gc.db"
     with Store.open(path) as store:
         def fill(c: apsw.Connection) -> list[str]:
-            from lashdb.engine import blobs
+            from lashdb.engine.session import blobs
 
             return [blobs.put_content(c, Descriptor.generic(), i.to_bytes(8, "big") * 8, BlobProfile.BALANCED)
                     for i in range(count)]

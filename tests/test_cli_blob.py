@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import Store
 from conftest import FIXTURES_DIR
 

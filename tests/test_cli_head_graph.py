@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 
 V38 = FIXTURES_DIR
 runner = CliRunner()

@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from lashdb.cli import main
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 
 
 def _registered(module) -> set[str]:

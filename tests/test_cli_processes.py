@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import (
     ProcessAwaitOutput,
     ProcessEventAppendRequest,
@@ -28,7 +28,7 @@ from lashdb.engine import (
     SessionScope,
     WakeSpec,
 )
-from lashdb.engine.deployment_common import wall_clock_ms
+from lashdb.engine.sqlite.deployment_common import wall_clock_ms
 
 V38 = FIXTURES_DIR
 T0 = 1_700_000_000_000

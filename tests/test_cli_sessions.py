@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import SessionRelation, SessionStoreCreateRequest, SessionStoreFactory, Store
 
 V38 = FIXTURES_DIR

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import (
     ProcessIdentity,
     ProcessInput,
@@ -25,8 +25,8 @@ from lashdb.engine import (
     TriggerStore,
     TriggerSubscriptionDraft,
 )
-from lashdb.engine.deployment_common import wall_clock_ms
-from lashdb.engine.triggers import default_source_key, delivery_process_id
+from lashdb.engine.sqlite.deployment_common import wall_clock_ms
+from lashdb.engine.deployment.triggers import default_source_key, delivery_process_id
 
 V38 = FIXTURES_DIR
 T0 = 1_700_000_000_000

@@ -13,10 +13,10 @@ import apsw
 import pytest
 from conftest import snapshot_dir
 
-from lashdb.engine import connection, schema
+from lashdb.engine.sqlite import connection, schema
 from lashdb.engine.errors import BackendError, DatabaseError, DatabaseNotFound
-from lashdb.engine.model import GraphNode, SessionMeta
-from lashdb.engine.store import Store
+from lashdb.engine.session.model import GraphNode, SessionMeta
+from lashdb.engine.session.store import Store
 
 # fork: the children need no re-import (spawn costs ~0.5 s of imports per child); the parent holds no
 # SQLite connection when it forks.

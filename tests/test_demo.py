@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lashdb.demo import COMPRESSION_THRESHOLD, DEMO_NOW_MS, build_demo
+from lashdb.engine.ops.demo import COMPRESSION_THRESHOLD, DEMO_NOW_MS, build_demo
 from lashdb.engine import DatabaseError, ProcessRegistryInspector, SessionStoreFactory, Store, TriggerStoreInspector
-from lashdb.engine.factory import safe_session_file_name
+from lashdb.engine.session.factory import safe_session_file_name
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lashdb.cli.main import app
-from lashdb.demo import DEMO_NOW_MS, build_demo
-from lashdb.engine import Store, inspect, list_effects, replay_plan, stale_in_progress
-from lashdb.engine.deployment_common import wall_clock_ms
+from lashdb.engine.ops.demo import DEMO_NOW_MS, build_demo
+from lashdb.engine import Store, list_effects, replay_plan, stale_in_progress
+from lashdb.engine.ops import inspect
+from lashdb.engine.sqlite.deployment_common import wall_clock_ms
 
 NOW = DEMO_NOW_MS
 MINUTE = 60_000

@@ -12,7 +12,7 @@ import multiprocessing
 import pytest
 
 from lashdb.engine.errors import ProcessRegistryError, TriggerStoreError
-from lashdb.engine.process_model import (
+from lashdb.engine.deployment.process_model import (
     ProcessAwaitOutput,
     ProcessEventAppendRequest,
     ProcessEventType,
@@ -24,8 +24,13 @@ from lashdb.engine.process_model import (
     SessionScope,
     WakeSpec,
 )
-from lashdb.engine.process_registry import ProcessRegistry
-from lashdb.engine.triggers import TriggerOccurrenceRequest, TriggerStore, TriggerSubscriptionDraft, default_source_key
+from lashdb.engine.deployment.process_registry import ProcessRegistry
+from lashdb.engine.deployment.triggers import (
+    TriggerOccurrenceRequest,
+    TriggerStore,
+    TriggerSubscriptionDraft,
+    default_source_key,
+)
 
 RACERS = 4
 CTX = multiprocessing.get_context("spawn")

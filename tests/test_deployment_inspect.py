@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lashdb.engine.deployment_inspect import (
+from lashdb.engine.ops.deployment_inspect import (
     ProcessRegistryInspector,
     TriggerStoreInspector,
     expired_process_leases,
@@ -26,7 +26,7 @@ from lashdb.engine.deployment_inspect import (
     stuck_processes,
 )
 from lashdb.engine.errors import LookupFailed, NotALashDatabase, SchemaVersionError
-from lashdb.engine.process_model import (
+from lashdb.engine.deployment.process_model import (
     ProcessAwaitOutput,
     ProcessEventAppendRequest,
     ProcessEventType,
@@ -43,8 +43,13 @@ from lashdb.engine.process_model import (
     WaitState,
     WakeSpec,
 )
-from lashdb.engine.process_registry import ProcessRegistry
-from lashdb.engine.triggers import TriggerOccurrenceRequest, TriggerStore, TriggerSubscriptionDraft, default_source_key
+from lashdb.engine.deployment.process_registry import ProcessRegistry
+from lashdb.engine.deployment.triggers import (
+    TriggerOccurrenceRequest,
+    TriggerStore,
+    TriggerSubscriptionDraft,
+    default_source_key,
+)
 from conftest import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR

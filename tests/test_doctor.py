@@ -15,8 +15,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from lashdb.demo import build_demo
-from lashdb.engine import AttachmentIntent, Store, StoreOptions, doctor
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import AttachmentIntent, Store, StoreOptions
+from lashdb.engine.ops import doctor
 from lashdb.engine.codec import BlobProfile
 from lashdb.engine.errors import DatabaseNotFound
 from conftest import FIXTURES_DIR

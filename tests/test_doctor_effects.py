@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES_DIR
 from lashdb.cli.main import app
-from lashdb.demo import DEMO_NOW_MS, build_demo
+from lashdb.engine.ops.demo import DEMO_NOW_MS, build_demo
 from lashdb.engine import (
     EffectCommand,
     EffectEnvelope,
@@ -21,8 +21,8 @@ from lashdb.engine import (
     ExecutionScope,
     RuntimeScope,
     Store,
-    doctor,
 )
+from lashdb.engine.ops import doctor
 
 V11 = FIXTURES_DIR / "effects.db"
 T = 1_790_000_000_000

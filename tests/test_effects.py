@@ -42,7 +42,7 @@ from lashdb.engine import (
 )
 from lashdb.engine.aio import memory_effect_host, open_effect_host
 from lashdb.engine.canonical import dumps as canonical_dumps
-from lashdb.engine.effects import busy_delay_ms
+from lashdb.engine.deployment.effects import busy_delay_ms
 from lashdb.engine.errors import NotALashDatabase, SchemaVersionError
 
 from runtime_support import FakeClock

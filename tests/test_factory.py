@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from lashdb.engine.factory import (
+from lashdb.engine.session.factory import (
     SessionStoreCreateRequest,
     SessionStoreFactory,
     delete_database_files,
     safe_session_file_name,
 )
-from lashdb.engine.model import SessionMeta, SessionRelation
+from lashdb.engine.session.model import SessionMeta, SessionRelation
 
 
 def digest16(session_id: str) -> str:
@@ -80,7 +80,7 @@ def test_create_seeds_meta_and_reopen_shows_it(tmp_path):
 
 
 def test_created_at_uses_the_store_clock(tmp_path):
-    from lashdb.engine.store import StoreOptions
+    from lashdb.engine.session.store import StoreOptions
     factory = SessionStoreFactory(tmp_path, StoreOptions(clock=lambda: 1_700_000_123_456))
     with factory.create_store(SessionStoreCreateRequest("s", "m")) as store:
         assert store.load_session_meta().created_at == "unix:1700000123"

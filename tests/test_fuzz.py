@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from lashdb.engine import codec
 from lashdb.engine.errors import LashdbError
-from lashdb.engine.model import (
+from lashdb.engine.session.model import (
     GraphNode,
     HydratedCheckpoint,
     SessionCheckpoint,

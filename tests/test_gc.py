@@ -12,8 +12,8 @@ import pytest
 
 from lashdb.engine.codec import Descriptor
 from lashdb.engine.errors import BackendError, GcAborted
-from lashdb.engine.model import HydratedCheckpoint, SessionHeadMeta
-from lashdb.engine.store import Store
+from lashdb.engine.session.model import HydratedCheckpoint, SessionHeadMeta
+from lashdb.engine.session.store import Store
 
 CONFIG = {"provider_id": "p", "model": {"id": "m", "limits": {"context_window_tokens": 1000}}}
 

@@ -23,8 +23,9 @@ import pytest
 from typer.testing import CliRunner
 
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
-from lashdb.engine import aio, connection
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import aio
+from lashdb.engine.sqlite import connection
 from lashdb.engine.errors import (
     BackendError,
     BlobDecodeError,
@@ -34,8 +35,8 @@ from lashdb.engine.errors import (
     DiskFull,
     StoreClosed,
 )
-from lashdb.engine.store import Store, StoreOptions
-from lashdb.engine.verify import is_damage
+from lashdb.engine.session.store import Store, StoreOptions
+from lashdb.engine.ops.verify import is_damage
 
 HANG_GUARD_S = 60  # only so that a regression fails instead of hanging the suite; never a timing check
 runner = CliRunner()

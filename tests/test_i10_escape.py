@@ -30,11 +30,11 @@ import pytest
 import typer.testing
 from typer.testing import CliRunner
 
-import lashdb.demo as demo_module
+import lashdb.engine.ops.demo as demo_module
 from conftest import console_script
 from lashdb.cli import output
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
+from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import (
     ProcessExternalRef,
     ProcessHandleDescriptor,
@@ -48,7 +48,7 @@ from lashdb.engine import (
     TriggerStore,
     TriggerSubscriptionDraft,
 )
-from lashdb.engine.triggers import default_source_key
+from lashdb.engine.deployment.triggers import default_source_key
 
 PWNED = "\x1b]0;PWNED\x07\x1b[2J"           # OSC retitle, then clear the screen
 BAD = PWNED + "\x9b31m\rrtl\u202eevil[red]x[/red]"  # + C1 CSI, CR, bidi override, rich markup

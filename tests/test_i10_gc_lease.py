@@ -32,7 +32,7 @@ from lashdb.engine import (
     Store,
     StoreOptions,
 )
-from lashdb.engine.model import GcBusy
+from lashdb.engine.session.model import GcBusy
 from runtime_support import CONFIG, LEASE_TTL, FakeClock, commit_for
 
 SESSION = "s1"

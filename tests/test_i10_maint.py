@@ -35,11 +35,10 @@ from lashdb.engine import (
     SessionStoreCreateRequest,
     SessionStoreFactory,
     Store,
-    connection,
-    doctor,
-    maintenance,
 )
-from lashdb.engine.store import wall_clock_ms
+from lashdb.engine.sqlite import connection
+from lashdb.engine.ops import doctor, maintenance
+from lashdb.engine.session.store import wall_clock_ms
 
 runner = CliRunner()
 HOUR = 3_600_000

@@ -25,13 +25,14 @@ from typer.testing import CliRunner
 
 from conftest import file_sha256, snapshot_dir
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
-from lashdb.engine import doctor, schema
-from lashdb.engine.effects import EffectHost
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine.ops import doctor
+from lashdb.engine.sqlite import schema
+from lashdb.engine.deployment.effects import EffectHost
 from lashdb.engine.errors import SchemaDamaged, SchemaVersionError, UnrecognisedSchema
-from lashdb.engine.process_registry import ProcessRegistry
-from lashdb.engine.store import Store
-from lashdb.engine.triggers import TriggerStore
+from lashdb.engine.deployment.process_registry import ProcessRegistry
+from lashdb.engine.session.store import Store
+from lashdb.engine.deployment.triggers import TriggerStore
 
 NOW = 1_790_000_000_000
 runner = CliRunner()

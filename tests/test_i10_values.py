@@ -29,7 +29,8 @@ from lashdb.engine import (
     Store,
     UnstorableValue,
 )
-from lashdb.engine import codec, doctor, values, verify
+from lashdb.engine import codec, values
+from lashdb.engine.ops import doctor, verify
 from lashdb.engine.codec import BlobProfile, Descriptor
 
 from conftest import console_script
@@ -208,7 +209,7 @@ def test_a_session_id_with_a_lone_surrogate_leaves_no_file(tmp_path):
 
 def test_deployment_stores_refuse_unstorable_values_with_their_own_error():
     from lashdb.engine import ProcessRegistry
-    from lashdb.engine.process_registry import _encode
+    from lashdb.engine.deployment.process_registry import _encode
 
     class Record:
         def to_json(self):

@@ -32,8 +32,9 @@ from typer.testing import CliRunner
 
 from conftest import console_script
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
-from lashdb.engine import Store, discovery
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import Store
+from lashdb.engine.ops import discovery
 from lashdb.engine.errors import FileUnreadable, NotALashDatabase, NotARegularFile, RootUnusable
 
 HANG_GUARD = 60  # seconds: only so a regression fails instead of blocking the suite forever
@@ -365,7 +366,8 @@ def run_unprivileged(*args: str) -> tuple[int, str, str]:
         pytest.skip("no unprivileged `nobody` user to show permission denied as root")
     import orjson  # noqa: F401 - imported before the fork: the child may not read the interpreter's files
     import lashdb.cli.main as cli_main
-    from lashdb.engine import doctor, inspect, maintenance, parallel, verify  # noqa: F401
+    from lashdb.engine.ops import doctor, inspect, maintenance, verify  # noqa: F401
+    from lashdb.engine import parallel  # noqa: F401
 
     for module in cli_main.MODULES:
         module.register(cli_main.build_app((module,)))

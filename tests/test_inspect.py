@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES_DIR
-from lashdb.demo import build_demo
-from lashdb.engine import LookupFailed, NotALashDatabase, Store, discovery, inspect
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import LookupFailed, NotALashDatabase, Store
+from lashdb.engine.ops import discovery, inspect
 from lashdb.engine.errors import DatabaseNotFound
 
 V38 = FIXTURES_DIR

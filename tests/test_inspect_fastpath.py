@@ -13,8 +13,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from lashdb.demo import build_demo
-from lashdb.engine import Store, discovery, inspect
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import Store
+from lashdb.engine.ops import discovery, inspect
 from conftest import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR

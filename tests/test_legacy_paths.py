@@ -19,8 +19,50 @@ from lashdb.engine import _legacy
 MOVED_TO_BASE = ["errors", "timing", "jsonread", "canonical", "codec", "parallel", "values"]
 
 
-def test_the_alias_table_names_every_module_moved_to_base():
-    assert _legacy.MOVED == {f"lashdb.engine.{m}": f"lashdb.engine.base.{m}" for m in MOVED_TO_BASE}
+MOVED_ELSEWHERE = {
+    "connection": "sqlite.connection",
+    "schema": "sqlite.schema",
+    "session_rows": "sqlite.session_rows",
+    "session_read": "sqlite.session_read",
+    "deployment_common": "sqlite.deployment_common",
+    "model": "session.model",
+    "store": "session.store",
+    "commit": "session.commit",
+    "graph": "session.graph",
+    "blobs": "session.blobs",
+    "gc": "session.gc",
+    "leases": "session.leases",
+    "queued_work": "session.queued_work",
+    "attachments": "session.attachments",
+    "factory": "session.factory",
+    "checkpoints": "session.checkpoints",
+    "store_aio": "session.aio",
+    "process_model": "deployment.process_model",
+    "process_semantics": "deployment.semantics",
+    "process_registry": "deployment.process_registry",
+    "triggers": "deployment.triggers",
+    "effects": "deployment.effects",
+    "deployment_aio": "deployment.aio",
+    "discovery": "ops.discovery",
+    "inspect": "ops.inspect",
+    "verify": "ops.verify",
+    "doctor": "ops.doctor",
+    "maintenance": "ops.maintenance",
+    "deployment_inspect": "ops.deployment_inspect",
+}
+
+
+def test_the_alias_table_names_every_moved_module():
+    expected = {f"lashdb.engine.{m}": f"lashdb.engine.base.{m}" for m in MOVED_TO_BASE}
+    expected.update({f"lashdb.engine.{old}": f"lashdb.engine.{new}" for old, new in MOVED_ELSEWHERE.items()})
+    assert _legacy.MOVED == expected
+
+
+def test_lashdb_demo_is_the_moved_demo_module():
+    import lashdb.demo
+    from lashdb.engine.ops import demo
+
+    assert lashdb.demo is demo
 
 
 @pytest.mark.parametrize("old, new", sorted(_legacy.MOVED.items()))
@@ -79,7 +121,9 @@ def test_moved_errors_pickle_under_their_real_module():
 
 
 def test_aio_is_a_reexport_of_the_facade_and_the_helpers():
-    from lashdb.engine import aio, deployment_aio, store_aio
+    from lashdb.engine import aio
+    from lashdb.engine.deployment import aio as deployment_aio
+    from lashdb.engine.session import aio as store_aio
     from lashdb.engine.base import aio as base_aio
 
     assert aio.AsyncFacade is base_aio.AsyncFacade
@@ -93,7 +137,7 @@ def test_aio_is_a_reexport_of_the_facade_and_the_helpers():
 
 
 def test_u64_casts_stay_importable_from_deployment_common():
-    from lashdb.engine import deployment_common
+    from lashdb.engine.sqlite import deployment_common
     from lashdb.engine.base import ints
 
     for name in ("I64_MAX", "U64_MAX", "to_i64", "from_i64", "clamp_cursor"):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lashdb.engine.model import dumps
+from lashdb.engine.session.model import dumps
 
 
 def stdlib(value):

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from lashdb.cli.main import app
-from lashdb.demo import build_demo
-from lashdb.engine import WorkerFailed, inspect, parallel
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import WorkerFailed, parallel
+from lashdb.engine.ops import inspect
 
 pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="fork_map forks only on Linux, single-threaded")
 

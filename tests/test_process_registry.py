@@ -13,7 +13,7 @@ import pytest
 from lashdb.engine import aio
 from lashdb.engine.canonical import dumps, format_float, json_equal, sha256_hex, sorted_json, string_form
 from lashdb.engine.errors import ProcessRegistryError, StoreError
-from lashdb.engine.process_model import (
+from lashdb.engine.deployment.process_model import (
     CausalRef,
     DedupeKey,
     InvalidDeploymentValue,
@@ -35,8 +35,8 @@ from lashdb.engine.process_model import (
     WaitState,
     WakeSpec,
 )
-from lashdb.engine.process_registry import ProcessRegistry, ProcessWaitTimeout, lease_token
-from lashdb.engine.process_semantics import validate_payload
+from lashdb.engine.deployment.process_registry import ProcessRegistry, ProcessWaitTimeout, lease_token
+from lashdb.engine.deployment.semantics import validate_payload
 
 T0 = 1_700_000_000_000
 
@@ -930,7 +930,7 @@ def test_payload_debug_quoting_of_strings():
 
 
 def test_selectors_resolve_pointers_like_upstream():
-    from lashdb.engine.process_semantics import pointer_matches, select_value
+    from lashdb.engine.deployment.semantics import pointer_matches, select_value
 
     doc = {"a/b": {"~k": [10, 20]}, "": 1}
     assert select_value(doc, Selector.pointer("/a~1b/~0k/1")) == 20

@@ -23,12 +23,7 @@ from lashdb.engine import (
     Store,
 )
 from lashdb.engine.canonical import rust_debug_str
-from lashdb.engine.queued_work import (
-    ClaimCandidate,
-    ClaimLease,
-    derive_batch_id,
-    select_claim_prefix,
-)
+from lashdb.engine.session.queued_work import ClaimCandidate, ClaimLease, derive_batch_id, select_claim_prefix
 from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, race, table_counts, text_draft
 
 IDLE = QueuedWorkClaimBoundary.IDLE

@@ -12,7 +12,7 @@ import shutil
 
 import apsw
 
-from lashdb.engine.connection import open_readonly
+from lashdb.engine.sqlite.connection import open_readonly
 
 
 def _digests(directory) -> dict[str, str]:

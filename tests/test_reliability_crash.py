@@ -21,7 +21,7 @@ import apsw
 import pytest
 
 from lashdb.engine import GraphDelta, GraphNode, HydratedCheckpoint, RuntimeCommit, Store, StoreOptions, TokenLedgerEntry
-from lashdb.engine.model import TokenUsage
+from lashdb.engine.session.model import TokenUsage
 
 if sys.platform == "win32":  # pragma: no cover - SIGKILL semantics are POSIX
     pytest.skip("POSIX only", allow_module_level=True)

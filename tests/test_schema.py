@@ -16,10 +16,10 @@ import apsw
 import pytest
 from conftest import file_sha256, snapshot_dir
 
-from lashdb.engine import schema
-from lashdb.engine.connection import open_write
+from lashdb.engine.sqlite import schema
+from lashdb.engine.sqlite.connection import open_write
 from lashdb.engine.errors import NotALashDatabase, SchemaDamaged, SchemaVersionError
-from lashdb.engine.store import Store
+from lashdb.engine.session.store import Store
 
 AUTO = None  # an index SQLite creates for a PRIMARY KEY / UNIQUE constraint
 T, I, B = "TEXT", "INTEGER", "BLOB"

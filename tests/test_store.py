@@ -13,7 +13,7 @@ import pytest
 
 from lashdb.engine.codec import BlobProfile, Descriptor
 from lashdb.engine.errors import BackendError, ChecksumMismatch, DecompressionLimitExceeded
-from lashdb.engine.model import (
+from lashdb.engine.session.model import (
     GraphNode,
     HydratedCheckpoint,
     SessionHeadMeta,
@@ -22,7 +22,7 @@ from lashdb.engine.model import (
     TokenLedgerEntry,
     TokenUsage,
 )
-from lashdb.engine.store import ReadOnlyStore, Store, StoreOptions
+from lashdb.engine.session.store import ReadOnlyStore, Store, StoreOptions
 
 CONFIG = {"provider_id": "p", "model": {"id": "m", "limits": {"context_window_tokens": 1000}}}
 

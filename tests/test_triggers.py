@@ -9,10 +9,16 @@ import logging
 
 import pytest
 
-from lashdb.engine import aio, triggers
+from lashdb.engine import aio
+from lashdb.engine.deployment import triggers
 from lashdb.engine.errors import StoreError, TriggerStoreError
-from lashdb.engine.process_model import ProcessIdentity, ProcessInput, ProcessOriginator, SessionScope
-from lashdb.engine.triggers import (
+from lashdb.engine.deployment.process_model import (
+    ProcessIdentity,
+    ProcessInput,
+    ProcessOriginator,
+    SessionScope,
+)
+from lashdb.engine.deployment.triggers import (
     InputBinding,
     TriggerOccurrenceRequest,
     TriggerStore,

@@ -14,9 +14,10 @@ import msgpack
 import pytest
 from conftest import file_sha256, snapshot_dir
 
-from lashdb.engine import codec, schema
+from lashdb.engine import codec
+from lashdb.engine.sqlite import schema
 from lashdb.engine.errors import SchemaVersionError
-from lashdb.engine.store import ReadOnlyStore, Store
+from lashdb.engine.session.store import ReadOnlyStore, Store
 
 FIXTURES = [
     # file, kind, supported version, version upstream wrote

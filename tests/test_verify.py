@@ -18,8 +18,9 @@ import cbor2
 import msgpack
 import pytest
 
-from lashdb.demo import build_demo
-from lashdb.engine import Store, StoreOptions, verify
+from lashdb.engine.ops.demo import build_demo
+from lashdb.engine import Store, StoreOptions
+from lashdb.engine.ops import verify
 from lashdb.engine.codec import BlobProfile, Descriptor
 from lashdb.engine.errors import DatabaseError, InvalidBlobHash, LookupFailed, NotALashDatabase, UsageError
 from conftest import FIXTURES_DIR

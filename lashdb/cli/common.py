@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Annotated, Callable, Iterable, Optional
 import typer
 
 if TYPE_CHECKING:
-    from lashdb.engine.schema import SchemaKind
+    from lashdb.engine.sqlite.schema import SchemaKind
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -64,7 +64,7 @@ def state() -> State:
     """The global options (defaults when the root callback did not run, e.g. in direct calls)."""
     global _state
     if _state is None:
-        from lashdb.engine.discovery import default_root
+        from lashdb.engine.ops.discovery import default_root
 
         _state = State(default_root())
     return _state
@@ -86,7 +86,7 @@ def session_targets(args: list[str] | None, opts: list[str] | None) -> list[str]
 
 def resolve(query: str) -> Path:
     """Resolve one SESSION against the root (raises LookupFailed / DatabaseError)."""
-    from lashdb.engine.discovery import resolve_session
+    from lashdb.engine.ops.discovery import resolve_session
 
     st = state()
     return resolve_session(st.root, query, recursive=st.recursive)
@@ -110,8 +110,8 @@ def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) ->
     paths = [resolve(t) for t in targets]
     unreadable: Unreadable = []
     if all_:
-        from lashdb.engine.discovery import discover, is_sidecar_name, unreadable_reason
-        from lashdb.engine.verify import is_damage
+        from lashdb.engine.ops.discovery import discover, is_sidecar_name, unreadable_reason
+        from lashdb.engine.ops.verify import is_damage
 
         st = state()
         for f in discover(st.root, recursive=st.recursive):
@@ -212,7 +212,8 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
     ``triggers`` or ``effects``. Raises a lashdb error naming the file (exit 3), or exits 2 when
     both SESSION and ``--db`` are given. Only reads.
     """
-    from lashdb.engine import discovery, schema
+    from lashdb.engine.ops import discovery
+    from lashdb.engine.sqlite import schema
     from lashdb.engine.errors import LookupFailed, UsageError
 
     kind = {"processes": schema.PROCESS_REGISTRY, "triggers": schema.TRIGGER_STORE,
@@ -252,7 +253,7 @@ def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
 def open_inspector(session: str | None, db: Path | None, role: str) -> Iterator[tuple[Path, Any]]:
     """The store file :func:`sidecar_store` names for ``role`` (``processes`` or ``triggers``) and its
     read-only inspector, closed when the block ends."""
-    from lashdb.engine.deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
+    from lashdb.engine.ops.deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
 
     inspector_type = {"processes": ProcessRegistryInspector, "triggers": TriggerStoreInspector}[role]
     path = sidecar_store(session, db, role)
@@ -262,7 +263,7 @@ def open_inspector(session: str | None, db: Path | None, role: str) -> Iterator[
 
 def _require_kind(path: Path, kind: SchemaKind, role: str) -> Path:
     """``path`` when it is a database of ``kind`` (any schema version); else the error naming it."""
-    from lashdb.engine import discovery
+    from lashdb.engine.ops import discovery
     from lashdb.engine.errors import NotALashDatabase
 
     found = discovery.examine(path)

@@ -101,7 +101,7 @@ def root(
 ) -> None:
     """Inspect and maintain lash session databases."""
     if root_dir is None:
-        from lashdb.engine.discovery import default_root
+        from lashdb.engine.ops.discovery import default_root
 
         root_dir = default_root()
     common.set_state(common.State(root_dir, recursive, quiet))

@@ -16,8 +16,37 @@ import types
 
 # old dotted name -> new dotted name
 MOVED: dict[str, str] = {
-    f"lashdb.engine.{name}": f"lashdb.engine.base.{name}"
-    for name in ("errors", "timing", "jsonread", "canonical", "codec", "parallel", "values")
+    **{f"lashdb.engine.{name}": f"lashdb.engine.base.{name}"
+       for name in ("errors", "timing", "jsonread", "canonical", "codec", "parallel", "values")},
+    "lashdb.engine.connection": "lashdb.engine.sqlite.connection",
+    "lashdb.engine.schema": "lashdb.engine.sqlite.schema",
+    "lashdb.engine.session_rows": "lashdb.engine.sqlite.session_rows",
+    "lashdb.engine.session_read": "lashdb.engine.sqlite.session_read",
+    "lashdb.engine.deployment_common": "lashdb.engine.sqlite.deployment_common",
+    "lashdb.engine.model": "lashdb.engine.session.model",
+    "lashdb.engine.store": "lashdb.engine.session.store",
+    "lashdb.engine.commit": "lashdb.engine.session.commit",
+    "lashdb.engine.graph": "lashdb.engine.session.graph",
+    "lashdb.engine.blobs": "lashdb.engine.session.blobs",
+    "lashdb.engine.gc": "lashdb.engine.session.gc",
+    "lashdb.engine.leases": "lashdb.engine.session.leases",
+    "lashdb.engine.queued_work": "lashdb.engine.session.queued_work",
+    "lashdb.engine.attachments": "lashdb.engine.session.attachments",
+    "lashdb.engine.factory": "lashdb.engine.session.factory",
+    "lashdb.engine.checkpoints": "lashdb.engine.session.checkpoints",
+    "lashdb.engine.store_aio": "lashdb.engine.session.aio",
+    "lashdb.engine.process_model": "lashdb.engine.deployment.process_model",
+    "lashdb.engine.process_semantics": "lashdb.engine.deployment.semantics",
+    "lashdb.engine.process_registry": "lashdb.engine.deployment.process_registry",
+    "lashdb.engine.triggers": "lashdb.engine.deployment.triggers",
+    "lashdb.engine.effects": "lashdb.engine.deployment.effects",
+    "lashdb.engine.deployment_aio": "lashdb.engine.deployment.aio",
+    "lashdb.engine.discovery": "lashdb.engine.ops.discovery",
+    "lashdb.engine.inspect": "lashdb.engine.ops.inspect",
+    "lashdb.engine.verify": "lashdb.engine.ops.verify",
+    "lashdb.engine.doctor": "lashdb.engine.ops.doctor",
+    "lashdb.engine.maintenance": "lashdb.engine.ops.maintenance",
+    "lashdb.engine.deployment_inspect": "lashdb.engine.ops.deployment_inspect",
 }
 
 

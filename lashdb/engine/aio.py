@@ -8,7 +8,7 @@ only re-exports them: patch the home module, not this one.
 from __future__ import annotations
 
 from .base.aio import ITER_CHUNK, AsyncFacade, WorkerIterator  # noqa: F401
-from .deployment_aio import (  # noqa: F401
+from lashdb.engine.deployment.aio import (  # noqa: F401
     memory_effect_host,
     memory_process_registry,
     memory_trigger_store,
@@ -16,4 +16,4 @@ from .deployment_aio import (  # noqa: F401
     open_process_registry,
     open_trigger_store,
 )
-from .store_aio import memory_store, open_store  # noqa: F401
+from lashdb.engine.session.aio import memory_store, open_store  # noqa: F401

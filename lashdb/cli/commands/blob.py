@@ -65,7 +65,7 @@ def _ls_row(doc: dict, short: dict[str, str]) -> dict:
 
 
 def _locate(query: str, session: str | None):
-    from lashdb.engine import discovery, verify
+    from lashdb.engine.ops import discovery, verify
 
     verify.normalize_hash(query)  # a malformed hash is a usage error before any lookup
     if session is not None:
@@ -88,7 +88,7 @@ def ls(
     json: common.JsonOpt = False,
 ) -> None:
     """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob."""
-    from lashdb.engine import inspect, verify
+    from lashdb.engine.ops import inspect, verify
 
     listing = verify.list_blobs(_one(session, sessions), kind=kind, unreachable_only=unreachable)
     _warn_foreign([(listing.path.name, listing.schema_version)] if listing.foreign else [])
@@ -111,7 +111,7 @@ def cat(
     force: Annotated[bool, typer.Option("--force", help="Write binary content to a terminal anyway.")] = False,
 ) -> None:
     """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value."""
-    from lashdb.engine import verify
+    from lashdb.engine.ops import verify
     from lashdb.engine.errors import LashdbError, UsageError
 
     if envelope and decode:
@@ -155,7 +155,7 @@ def verify_(
     json: common.JsonOpt = False,
 ) -> None:
     """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1)."""
-    from lashdb.engine import verify
+    from lashdb.engine.ops import verify
 
     paths, unreadable = common.session_paths(sessions, session, all_)
     bar = common.show_progress(json) and sys.stderr.isatty()

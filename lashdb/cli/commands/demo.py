@@ -32,8 +32,8 @@ def demo(
     json: common.JsonOpt = False,
 ) -> None:
     """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
-    from lashdb.demo import build_demo
-    from lashdb.engine.deployment_common import wall_clock_ms
+    from lashdb.engine.ops.demo import build_demo
+    from lashdb.engine.sqlite.deployment_common import wall_clock_ms
 
     summary = build_demo(directory, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
     if json:

@@ -28,8 +28,8 @@ def doctor(
     json: common.JsonOpt = False,
 ) -> None:
     """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
-    from lashdb.engine import discovery
-    from lashdb.engine import doctor as checks
+    from lashdb.engine.ops import discovery
+    from lashdb.engine.ops import doctor as checks
     from lashdb.engine.timing import wall_clock_ms
 
     st = common.state()

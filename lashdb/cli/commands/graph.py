@@ -37,7 +37,7 @@ def show(
     json: common.JsonOpt = False,
 ) -> None:
     """Nodes as a tree (parent → child) or the active path; * marks the active path."""
-    from lashdb.engine import inspect
+    from lashdb.engine.ops import inspect
 
     view = inspect.graph_view(common.resolve(session), active_path=active_path, leaf=leaf,
                               tombstoned=tombstoned, limit=limit)

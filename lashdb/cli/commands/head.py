@@ -26,7 +26,7 @@ def dump(
     = False,
 ) -> None:
     """The head meta (revision from the column) as pretty JSON."""
-    from lashdb.engine import inspect
+    from lashdb.engine.ops import inspect
 
     doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)
     if doc.foreign:

@@ -75,7 +75,7 @@ def gc(
     json: common.JsonOpt = False,
 ) -> None:
     """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
-    from lashdb.engine import maintenance
+    from lashdb.engine.ops import maintenance
 
     paths, unreadable = common.session_paths(sessions, session, all_)
     results = maintenance.gc_sessions(paths, dry_run=dry_run, force=force)
@@ -107,7 +107,7 @@ def vacuum(
     json: common.JsonOpt = False,
 ) -> None:
     """Remove tombstoned graph nodes (and with --compact, shrink the file)."""
-    from lashdb.engine import maintenance
+    from lashdb.engine.ops import maintenance
 
     paths, unreadable = common.session_paths(sessions, session, all_)
     results = maintenance.vacuum_sessions(paths, compact=compact)

@@ -80,7 +80,8 @@ def list_(
     json: common.JsonOpt = False,
 ) -> None:
     """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
-    from lashdb.engine import inspect, parallel
+    from lashdb.engine.ops import inspect
+    from lashdb.engine import parallel
 
     st = common.state()
     skipped: list[inspect.SessionSummary] = []
@@ -108,7 +109,7 @@ def show(
     json: common.JsonOpt = False,
 ) -> None:
     """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
-    from lashdb.engine import inspect
+    from lashdb.engine.ops import inspect
 
     details = inspect.session_details(common.resolve(session))
     if details.foreign:
@@ -129,8 +130,8 @@ def delete(
     """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
     import shlex
 
-    from lashdb.engine import inspect, maintenance
-    from lashdb.engine.store import wall_clock_ms
+    from lashdb.engine.ops import inspect, maintenance
+    from lashdb.engine.session.store import wall_clock_ms
 
     path = common.resolve(session)
     plan = maintenance.plan_session_delete(path, now_ms=wall_clock_ms(), force=force)

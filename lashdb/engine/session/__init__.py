@@ -1,0 +1,1 @@
+"""lashdb.engine.session."""

@@ -1,0 +1,117 @@
+"""Content-addressed blob rows of a session database.
+
+Contract: functions here take an open connection and run plain, parameterised statements; the
+caller owns the transaction. Writes are ``INSERT OR IGNORE`` by hash (equal content, one row, first
+envelope kept). Reads decode and verify: a missing row is ``None``; a damaged one raises a typed
+:class:`BlobError` naming its hash, never returns the stored bytes as if they were content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from lashdb.engine.base import codec
+from lashdb.engine.base.codec import BlobProfile, DecodedBlob, Descriptor
+from lashdb.engine.sqlite.connection import query_one
+from lashdb.engine.base.errors import BlobDecodeError, BlobError
+
+_INSERT = "INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)"
+
+
+def put_content(conn: apsw.Connection, descriptor: Descriptor, content: bytes, profile: BlobProfile) -> str:
+    """Store ``content`` under its SHA-256 in a CBOR envelope; return the hash."""
+    content = bytes(content)
+    blob_hash = codec.sha256_hex(content)
+    conn.execute(_INSERT, (blob_hash, codec.encode_envelope(descriptor, content, profile)))
+    return blob_hash
+
+
+def put_value(conn: apsw.Connection, descriptor: Descriptor, value: Any, profile: BlobProfile) -> str:
+    """Store a typed value (CBOR-encoded) as a blob of ``descriptor``; return its hash."""
+    return put_content(conn, descriptor, codec.encode_value(value), profile)
+
+
+def get_stored(conn: apsw.Connection, blob_hash: str) -> bytes | None:
+    """The stored row bytes (the envelope) for ``blob_hash``, or ``None``."""
+    row = query_one(conn, "SELECT content FROM blobs WHERE hash = ?", (blob_hash,))
+    return None if row is None else bytes(row[0])
+
+
+def get_decoded(conn: apsw.Connection, blob_hash: str, limit: int) -> DecodedBlob | None:
+    """Decode and verify one blob; ``None`` when absent."""
+    stored = get_stored(conn, blob_hash)
+    if stored is None:
+        return None
+    return codec.decode_blob(blob_hash, stored, limit)
+
+
+def get_value(conn: apsw.Connection, blob_hash: str, limit: int) -> Any:
+    """Decode a typed value blob (CBOR or MessagePack, following its envelope); ``None`` when absent."""
+    decoded = get_decoded(conn, blob_hash, limit)
+    if decoded is None:
+        return None
+    return codec.decode_value(decoded.content, decoded.envelope.format, blob_hash)
+
+
+def iter_rows(conn: apsw.Connection, hashes: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(hash, stored bytes)`` for every blob (hash order) or for the given hashes."""
+    if hashes is None:
+        for blob_hash, content in conn.execute("SELECT hash, content FROM blobs ORDER BY hash"):
+            yield blob_hash, bytes(content)
+        return
+    for blob_hash in hashes:
+        stored = get_stored(conn, blob_hash)
+        if stored is not None:
+            yield blob_hash, stored
+
+
+def count_and_size(conn: apsw.Connection) -> tuple[int, int]:
+    """Number of blob rows and the sum of their stored lengths."""
+    row = query_one(conn, "SELECT count(*), coalesce(sum(length(content)), 0) FROM blobs")
+    return int(row[0]), int(row[1])
+
+
+def hashes_with_prefix(conn: apsw.Connection, prefix: str) -> list[str]:
+    """Blob hashes that start with ``prefix`` (lowercase hex), in order."""
+    # The range form uses the primary-key index; LIKE would not, and would treat _ and % specially.
+    upper = prefix + "\uffff"
+    return [r[0] for r in conn.execute(
+        "SELECT hash FROM blobs WHERE hash >= ? AND hash < ? ORDER BY hash", (prefix, upper))]
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """One blob as ``blob ls`` shows it; ``error`` is set when the envelope cannot be read."""
+
+    blob_hash: str
+    format: str
+    kind: str
+    hints: tuple[str, ...]
+    compression: str | None
+    stored_bytes: int
+    logical_bytes: int | None
+    error: str | None = None
+
+
+def describe(blob_hash: str, stored: bytes, limit: int, *, measure: bool = True) -> BlobInfo:
+    """Describe a stored row without raising; compressed rows are inflated only if ``measure``."""
+    try:
+        env = codec.parse_envelope(stored, blob_hash)
+    except BlobError as exc:
+        reason = exc.reason if isinstance(exc, BlobDecodeError) else str(exc)
+        return BlobInfo(blob_hash, codec.sniff_format(stored), "?", (), None, len(stored), None, reason)
+    hints = env.descriptor.hints if env.descriptor else ()
+    logical: int | None = len(env.stored_content)
+    error = None
+    if env.compression == "Zlib":
+        logical = None
+        if measure:
+            try:
+                logical = len(codec.inflate(env.stored_content, limit, blob_hash))
+            except BlobDecodeError as exc:
+                error = exc.reason
+    return BlobInfo(blob_hash, env.format, env.kind, hints, env.compression, len(stored), logical, error)
