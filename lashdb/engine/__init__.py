@@ -10,6 +10,9 @@ from . import _legacy
 # Old dotted paths of moved modules (``lashdb.engine.codec``) resolve to the moved module itself.
 _legacy.install()
 
+# The composition root: importing the SQLite backend registers its openers (base.backends).
+from . import sqlite as _sqlite  # noqa: F401,E402
+
 from lashdb.engine.session.attachments import AttachmentIntent, AttachmentManifestEntry
 from .base.codec import BlobProfile, Descriptor
 from lashdb.engine.session.commit import (

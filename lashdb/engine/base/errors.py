@@ -319,6 +319,14 @@ class BackendError(StoreError):
         self.path = path
         super().__init__(f"store backend error: {message}", hint=hint)
 
+    @property
+    def driver_message(self) -> str:
+        """The database driver's own text behind this error (its message when there is none)."""
+        cause = self.__cause__
+        if cause is not None and not isinstance(cause, LashdbError):
+            return str(cause)
+        return self.message
+
 
 class DatabaseBusy(BackendError):
     """Another connection held the write lock past the busy timeout."""

@@ -12,6 +12,8 @@ epoch milliseconds (:func:`iso_ms`), the lenient parser of stored times (:func:`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import datetime as _dt
 import re
 import time
@@ -19,6 +21,9 @@ from typing import Any
 
 MAX_MS = (1 << 63) - 1
 DURABLE = "durable"
+
+# An injectable clock: epoch milliseconds.
+Clock = Callable[[], int]
 
 
 def wall_clock_ms() -> int:

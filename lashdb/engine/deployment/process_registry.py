@@ -35,7 +35,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,18 +44,11 @@ import apsw
 
 from lashdb.engine.base.aio import AsyncFacade
 from lashdb.engine.base.canonical import CanonicalJsonError, dumps, sha256_hex
-from lashdb.engine.sqlite.connection import query_one, read_snapshot, write_transaction
-from lashdb.engine.sqlite.deployment_common import (
-    ConnectionOwner,
-    DURABLE,
-    U64_MAX,
-    Clock,
-    clamp_cursor,
-    driver_message,
-    from_i64,
-    to_i64,
-    wall_clock_ms,
-)
+from lashdb.engine.sqlite.connection import query_one
+from .owner import StoreOwner
+from .ports import DeploymentBackend
+from lashdb.engine.base.ints import U64_MAX, clamp_cursor, from_i64, to_i64
+from lashdb.engine.base.timing import DURABLE, Clock
 from lashdb.engine.base import values
 from lashdb.engine.base.errors import BackendError, ProcessRegistryError, UnstorableValue
 from .process_model import (
@@ -164,18 +156,16 @@ def _project(record: ProcessRecord, terminal: TerminalSemantics, at_ms: int) -> 
                                wait=None, updated_at_ms=at_ms)
 
 
-class ProcessRegistry(ConnectionOwner):
+class ProcessRegistry(StoreOwner):
     """A deployment's process registry database. Use as a context manager or call :meth:`close`."""
 
     KIND = PROCESS_REGISTRY
+    BACKEND = "sqlite.process_registry"
 
     durability_tier = DURABLE
 
-    def __init__(self, conn: apsw.Connection, path: str | None, clock: Clock | None = None) -> None:
-        self._conn = conn
-        self.path = path
-        self._clock = clock or wall_clock_ms
-        self._lock = threading.RLock()
+    def __init__(self, backend: DeploymentBackend, clock: Clock | None = None) -> None:
+        super().__init__(backend, clock)
         self._changed = threading.Condition()
         self._generation = 0
         self._listeners: list[Callable[[], None]] = []
@@ -184,20 +174,17 @@ class ProcessRegistry(ConnectionOwner):
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    def _backend(self, exc: BackendError) -> ProcessRegistryError:
-        err = ProcessRegistryError(driver_message(exc), hint=exc.hint or None)
+    def _backend_error(self, exc: BackendError) -> ProcessRegistryError:
+        err = ProcessRegistryError(exc.driver_message, hint=exc.hint or None)
         err.backend = exc
         return err
 
-    def _run(self, fn: Callable[[apsw.Connection], Any], *, write: bool) -> Any:
-        scope = write_transaction if write else read_snapshot
+    def _run(self, fn: Callable[[Any], Any], *, write: bool) -> Any:
         try:
-            with self._lock, scope(self._conn, self.path) as conn:
-                return fn(conn)
+            with self._lock:
+                return (self._backend.write if write else self._backend.read)(fn)
         except BackendError as exc:
-            raise self._backend(exc) from exc
-        except apsw.Error as exc:  # raised before a transaction began (e.g. a closed connection)
-            raise ProcessRegistryError(str(exc)) from exc
+            raise self._backend_error(exc) from exc
         except InvalidDeploymentValue as exc:
             if not write:
                 raise
@@ -210,12 +197,14 @@ class ProcessRegistry(ConnectionOwner):
         return self._run(fn, write=False)
 
     def _autocommit(self, sql: str, params: tuple) -> int:
+        def run(conn: Any) -> int:
+            conn.execute(sql, params)
+            return conn.changes()
         try:
             with self._lock:
-                self._conn.execute(sql, params)
-                return self._conn.changes()
-        except apsw.Error as exc:
-            raise ProcessRegistryError(str(exc)) from exc
+                return self._backend.autocommit(run)
+        except BackendError as exc:
+            raise self._backend_error(exc) from exc
 
     def _notify(self) -> None:
         with self._changed:

@@ -27,8 +27,6 @@ import collections
 import dataclasses
 import json
 import logging
-import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,15 +34,11 @@ from typing import Any
 import apsw
 
 from lashdb.engine.base.canonical import CanonicalJsonError, dumps, json_equal, sha256_hex
-from lashdb.engine.sqlite.connection import query_one, read_snapshot, write_transaction
-from lashdb.engine.sqlite.deployment_common import (
-    ConnectionOwner,
-    DURABLE,
-    Clock,
-    driver_message,
-    to_i64,
-    wall_clock_ms,
-)
+from lashdb.engine.sqlite.connection import query_one
+from .owner import StoreOwner
+from .ports import DeploymentBackend
+from lashdb.engine.base.ints import to_i64
+from lashdb.engine.base.timing import DURABLE, Clock
 from lashdb.engine.base import values
 from lashdb.engine.base.errors import BackendError, TriggerStoreError, UnstorableValue
 from .process_model import (
@@ -409,33 +403,28 @@ def _parse(text: Any, reader: Callable[[Any], Any]) -> Any:
         raise InvalidDeploymentValue("JSON nests too deeply") from exc
 
 
-class TriggerStore(ConnectionOwner):
+class TriggerStore(StoreOwner):
     """A deployment's trigger store database. Use as a context manager or call :meth:`close`."""
 
     KIND = TRIGGER_STORE
+    BACKEND = "sqlite.trigger_store"
 
     durability_tier = DURABLE
 
-    def __init__(self, conn: apsw.Connection, path: str | None, clock: Clock | None = None) -> None:
-        self._conn = conn
-        self.path = path
-        self._clock = clock or wall_clock_ms
-        self._lock = threading.RLock()
+    def __init__(self, backend: DeploymentBackend, clock: Clock | None = None) -> None:
+        super().__init__(backend, clock)
         self.skipped_rows: collections.deque[SkippedRow] = collections.deque(maxlen=100)
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[apsw.Connection], Any], *, write: bool) -> Any:
-        scope = write_transaction if write else read_snapshot
+    def _run(self, fn: Callable[[Any], Any], *, write: bool) -> Any:
         try:
-            with self._lock, scope(self._conn, self.path) as conn:
-                return fn(conn)
+            with self._lock:
+                return (self._backend.write if write else self._backend.read)(fn)
         except BackendError as exc:
-            err = TriggerStoreError(driver_message(exc), hint=exc.hint or None)
+            err = TriggerStoreError(exc.driver_message, hint=exc.hint or None)
             err.backend = exc
             raise err from exc
-        except apsw.Error as exc:  # raised before a transaction began (e.g. a closed connection)
-            raise TriggerStoreError(str(exc)) from exc
 
     def _subscription(self, subscription_id: str, text: Any, operation: str) -> TriggerSubscriptionRecord | None:
         try:

@@ -31,10 +31,10 @@ from lashdb.engine.base.ints import (  # noqa: F401  (re-exported)
 from .schema import SchemaKind
 from lashdb.engine.base.timing import (  # noqa: F401  (re-exported to the deployment stores)
     DURABLE,
+    Clock,
     wall_clock_ms,
 )
 
-Clock = Callable[[], int]
 
 
 def driver_message(exc: BackendError) -> str:
