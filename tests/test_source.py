@@ -20,7 +20,7 @@ ALLOWED_CYCLES: set[tuple[str, ...]] = set()  # none left: keep it that way
 # Engine modules outside ``sqlite/`` that still hold SQL text (issue 11's seam moves it out).
 # Everything under ``engine/sqlite/`` may; nothing else (the CLI above all) may.
 SQL_MODULES = {
-    "deployment.effects", "deployment.process_registry", "deployment.triggers", "ops.deployment_inspect",
+    "deployment.effects", "deployment.process_registry", "ops.deployment_inspect",
     "ops.doctor", "ops.inspect", "ops.verify", "session.attachments", "session.blobs", "session.commit",
     "session.gc", "session.graph", "session.leases", "session.queued_work", "session.store",
 }
@@ -211,7 +211,6 @@ LAYER_EXCEPTIONS: set[tuple[str, str]] = {
     "ops.deployment_inspect"), ("deployment.effects", "sqlite.connection"), ("deployment.effects",
     "sqlite.deployment_common"), ("deployment.effects", "sqlite.schema"),
     ("deployment.process_registry", "sqlite.connection"), ("deployment.process_registry",
-    "sqlite.schema"), ("deployment.triggers", "sqlite.connection"), ("deployment.triggers",
     "sqlite.schema"), ("ops.demo", "engine"), ("ops.deployment_inspect", "sqlite.connection"),
     ("ops.deployment_inspect", "sqlite.deployment_common"), ("ops.deployment_inspect",
     "sqlite.schema"), ("ops.discovery", "sqlite.connection"), ("ops.discovery", "sqlite.schema"),

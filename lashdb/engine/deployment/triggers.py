@@ -1,4 +1,4 @@
-"""The SQLite trigger store: subscriptions, occurrences and deliveries (deployment-stores §2).
+"""The trigger store's rules: subscriptions, occurrences and deliveries (deployment-stores §2).
 
 Contract:
 - :class:`TriggerStore` is the process registry's peer at deployment scope: trigger
@@ -7,11 +7,12 @@ Contract:
   tie an occurrence to each matching enabled subscription exactly once. Schema: SPEC §3.3
   (``user_version`` 1); opening follows SPEC §2/§3.5 and refuses a foreign file untouched.
   ``memory()`` gives a private in-memory store. Tier: ``durable``.
-- Method names are upstream's. Every read-then-write runs in one ``BEGIN IMMEDIATE``
-  transaction; any error rolls all of it back.
-- Occurrence ids, request hashes, source keys and delivery process ids are SHA-256 over
-  canonical JSON (§2.1). Recording the same request again returns the stored occurrence; the
-  same idempotency key with a different request hash is a conflict.
+- Method names are upstream's. Every read-then-write runs in one write transaction of the
+  backend (SQLite: ``BEGIN IMMEDIATE``); any error rolls all of it back. Storage is reached only
+  through the backend's :class:`~lashdb.engine.deployment.ports.TriggerRows`; the values, ids and
+  hashes live in :mod:`lashdb.engine.deployment.trigger_model` (re-exported here).
+- Recording the same request again returns the stored occurrence; the same idempotency key with
+  a different request hash is a conflict.
 - Subscription rows whose JSON no longer decodes are skipped by listing, cancelling,
   session deletion and reservation, exactly as upstream; each skip is logged at WARNING on the
   ``lashdb.triggers`` logger and kept in :attr:`TriggerStore.skipped_rows` so it is never silent.
@@ -25,23 +26,19 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-import apsw
-
-from lashdb.engine.base.canonical import CanonicalJsonError, dumps, json_equal, sha256_hex
-from lashdb.engine.sqlite.connection import query_one
-from .owner import StoreOwner
-from .ports import DeploymentBackend
-from lashdb.engine.base.ints import to_i64
+from lashdb.engine.base import values  # noqa: F401  (re-exported, as below: importable from here before the split)
+from lashdb.engine.base.canonical import CanonicalJsonError, dumps, json_equal, sha256_hex  # noqa: F401
+from lashdb.engine.base.errors import BackendError, TriggerStoreError, UnstorableValue  # noqa: F401
+from lashdb.engine.base.ints import to_i64  # noqa: F401
 from lashdb.engine.base.timing import DURABLE, Clock
-from lashdb.engine.base import values
-from lashdb.engine.base.errors import BackendError, TriggerStoreError, UnstorableValue
-from .process_model import (
+
+from .owner import StoreOwner
+from .ports import DeploymentBackend, TriggerRows
+from .process_model import (  # noqa: F401
     InvalidDeploymentValue,
     ProcessEventType,
     ProcessIdentity,
@@ -54,7 +51,28 @@ from .process_model import (
     _str,
     _u64,
 )
-from lashdb.engine.sqlite.schema import TRIGGER_STORE
+from .trigger_model import (  # noqa: F401  (re-exported: the module before the split; _encode is read here)
+    InputBinding,
+    SkippedRow,
+    TriggerDeliveryReservation,
+    TriggerOccurrenceRecord,
+    TriggerOccurrenceRequest,
+    TriggerSubscriptionDraft,
+    TriggerSubscriptionFilter,
+    TriggerSubscriptionRecord,
+    _encode,
+    _hash,
+    _identity,
+    _normalize_binding,
+    _originator,
+    _parse,
+    _template,
+    _types,
+    default_source_key,
+    delivery_process_id,
+    occurrence_id,
+    occurrence_request_hash,
+)
 
 __all__ = [
     "InputBinding", "SkippedRow", "TriggerDeliveryReservation", "TriggerOccurrenceRecord",
@@ -66,347 +84,9 @@ __all__ = [
 log = logging.getLogger("lashdb.triggers")
 
 
-def _hash(value: Any, what: str) -> str:
-    try:
-        return sha256_hex(value)
-    except CanonicalJsonError as exc:
-        raise TriggerStoreError(f"failed to hash {what}: {exc}") from exc
-
-
-def default_source_key(source_type: str, source: Any) -> str:
-    """``source:<type>:sha256:<hex of [type, source]>`` — stable for equal inputs, never empty."""
-    try:
-        value = [source_type, _free(source, "trigger source")]
-    except InvalidDeploymentValue as exc:
-        raise TriggerStoreError(f"failed to hash trigger source key: {exc}") from exc
-    return f"source:{source_type}:sha256:{_hash(value, 'trigger source key')}"
-
-
-# --- input bindings and records ---------------------------------------------------------------------
-
-
-def _normalize_binding(value: Any) -> dict[str, Any]:
-    doc = _obj(value, "input binding")
-    tag = _str(doc, "type", "input binding")
-    if tag == "event":
-        return {"type": "event"}
-    if tag == "fixed":
-        if "value" not in doc:
-            raise InvalidDeploymentValue("fixed input binding: missing field `value`")
-        return {"type": "fixed", "value": _free(doc["value"], "fixed input binding value")}
-    raise InvalidDeploymentValue(f"input binding: unknown variant `{tag}`")
-
-
-class InputBinding:
-    """Constructors for subscription input bindings (tag ``type``)."""
-
-    normalize = staticmethod(_normalize_binding)
-
-    @staticmethod
-    def event() -> dict[str, Any]:
-        """Bind the occurrence payload."""
-        return {"type": "event"}
-
-    @staticmethod
-    def fixed(value: Any) -> dict[str, Any]:
-        """Bind a fixed value."""
-        return _normalize_binding({"type": "fixed", "value": value})
-
-
-def _template(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    value = _obj(value if value is not None else {}, "input template")
-    return {name: _normalize_binding(value[name]) for name in sorted(value)}
-
-
-def _originator(value: ProcessOriginator | SessionScope | str | None) -> ProcessOriginator:
-    if isinstance(value, ProcessOriginator):
-        return value
-    if value is None:
-        return ProcessOriginator.host()
-    return ProcessOriginator.session(value)
-
-
-def _identity(value: ProcessIdentity | Mapping[str, Any]) -> ProcessIdentity:
-    return value if isinstance(value, ProcessIdentity) else ProcessIdentity.from_json(value)
-
-
-def _types(value: Any) -> tuple[ProcessEventType, ...]:
-    items = tuple(value or ())
-    for item in items:
-        if not isinstance(item, ProcessEventType):
-            raise InvalidDeploymentValue("subscription event types: expected ProcessEventType items")
-    return items
-
-
-@dataclass(frozen=True)
-class TriggerSubscriptionDraft:
-    """What registering a subscription declares (the store adds ids, ``enabled`` and times).
-
-    ``registrant`` accepts a ProcessOriginator, a SessionScope or a session id (None: host).
-    """
-
-    registrant: ProcessOriginator
-    env_ref: str
-    source_type: str
-    source_key: str
-    target: ProcessInput
-    target_identity: ProcessIdentity
-    wake_target: SessionScope | None = None
-    name: str | None = None
-    source: Any = field(default_factory=dict)
-    payload_schema: Any = field(default_factory=dict)
-    event_types: tuple[ProcessEventType, ...] = ()
-    input_template: dict[str, Any] = field(default_factory=dict)
-    target_label: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "registrant", _originator(self.registrant))
-        for name in ("env_ref", "source_type", "source_key"):
-            if not isinstance(getattr(self, name), str):
-                raise InvalidDeploymentValue(f"subscription {name}: expected a string")
-        for name in ("name", "target_label"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise InvalidDeploymentValue(f"subscription {name}: expected a string")
-        object.__setattr__(self, "target", self.target if isinstance(self.target, ProcessInput)
-                           else ProcessInput(self.target))
-        object.__setattr__(self, "target_identity", _identity(self.target_identity))
-        if self.wake_target is not None and not isinstance(self.wake_target, SessionScope):
-            object.__setattr__(self, "wake_target", SessionScope(self.wake_target))
-        object.__setattr__(self, "source", _free(self.source, "subscription source"))
-        object.__setattr__(self, "payload_schema", _free(self.payload_schema, "subscription payload schema"))
-        object.__setattr__(self, "event_types", _types(self.event_types))
-        object.__setattr__(self, "input_template", _template(self.input_template))
-
-
-@dataclass(frozen=True)
-class TriggerSubscriptionRecord:
-    """A stored subscription; ``enabled`` only ever goes from true to false."""
-
-    subscription_id: str
-    registrant: ProcessOriginator
-    env_ref: str
-    handle: str
-    source_type: str
-    source_key: str
-    target: ProcessInput
-    target_identity: ProcessIdentity
-    created_at_ms: int
-    updated_at_ms: int
-    wake_target: SessionScope | None = None
-    name: str | None = None
-    source: Any = None
-    payload_schema: Any = None
-    event_types: tuple[ProcessEventType, ...] = ()
-    input_template: dict[str, Any] = field(default_factory=dict)
-    target_label: str | None = None
-    enabled: bool = True
-
-    @property
-    def registrant_scope_id(self) -> str:
-        """``host`` or the registrant's session scope id."""
-        return self.registrant.scope_id
-
-    @property
-    def registrant_session_id(self) -> str | None:
-        """The registrant's session id, or None for the host."""
-        return self.registrant.session_id
-
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"subscription_id": self.subscription_id, "registrant": self.registrant.to_json(),
-                               "env_ref": self.env_ref}
-        if self.wake_target is not None:
-            doc["wake_target"] = self.wake_target.to_json()
-        doc["handle"] = self.handle
-        if self.name is not None:
-            doc["name"] = self.name
-        doc.update({
-            "source_type": self.source_type, "source_key": self.source_key, "source": self.source,
-            "payload_schema": {"schema": self.payload_schema}, "target": self.target.to_json(),
-            "target_identity": self.target_identity.to_json(),
-            "event_types": [t.to_json() for t in self.event_types],
-            "input_template": self.input_template,
-        })
-        if self.target_label is not None:
-            doc["target_label"] = self.target_label
-        doc.update({"enabled": self.enabled, "created_at_ms": self.created_at_ms,
-                    "updated_at_ms": self.updated_at_ms})
-        return doc
-
-    @classmethod
-    def from_json(cls, doc: Any) -> TriggerSubscriptionRecord:
-        doc = _obj(doc, "trigger subscription")
-        what = "trigger subscription"
-        for name in ("registrant", "source", "payload_schema", "target", "target_identity"):
-            if name not in doc:
-                raise InvalidDeploymentValue(f"{what}: missing field `{name}`")
-        schema = _obj(doc["payload_schema"], f"{what}.payload_schema")
-        if "schema" not in schema:
-            raise InvalidDeploymentValue(f"{what}.payload_schema: missing field `schema`")
-        enabled = doc.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise InvalidDeploymentValue(f"{what}.enabled: expected a boolean")
-        types = doc.get("event_types") or []
-        if not isinstance(types, list):
-            raise InvalidDeploymentValue(f"{what}.event_types: expected an array")
-        wake_target = doc.get("wake_target")
-        return cls(
-            subscription_id=_str(doc, "subscription_id", what),
-            registrant=ProcessOriginator.from_json(doc["registrant"]),
-            env_ref=_str(doc, "env_ref", what),
-            handle=_str(doc, "handle", what),
-            source_type=_str(doc, "source_type", what),
-            source_key=_str(doc, "source_key", what),
-            target=ProcessInput.from_json(doc["target"]),
-            target_identity=ProcessIdentity.from_json(doc["target_identity"]),
-            created_at_ms=_u64(doc, "created_at_ms", what),
-            updated_at_ms=_u64(doc, "updated_at_ms", what),
-            wake_target=None if wake_target is None else SessionScope.from_json(wake_target),
-            name=_opt_str(doc, "name", what),
-            source=_free(doc["source"], f"{what}.source"),
-            payload_schema=_free(schema["schema"], f"{what}.payload_schema"),
-            event_types=tuple(ProcessEventType.from_json(t) for t in types),
-            input_template=_template(doc.get("input_template") or {}),
-            target_label=_opt_str(doc, "target_label", what),
-            enabled=enabled,
-        )
-
-
-@dataclass(frozen=True)
-class TriggerOccurrenceRequest:
-    """An occurrence to record; ``idempotency_key`` is unique across the whole store."""
-
-    source_type: str
-    source_key: str
-    idempotency_key: str
-    payload: Any = None
-    source: Any = None
-
-    def __post_init__(self) -> None:
-        for name in ("source_type", "source_key", "idempotency_key"):
-            if not isinstance(getattr(self, name), str):
-                raise InvalidDeploymentValue(f"occurrence {name}: expected a string")
-        object.__setattr__(self, "payload", _free(self.payload, "occurrence payload"))
-        object.__setattr__(self, "source", _free(self.source, "occurrence source"))
-
-
-@dataclass(frozen=True)
-class TriggerOccurrenceRecord:
-    """A recorded occurrence (never changes once stored)."""
-
-    occurrence_id: str
-    source_type: str
-    source_key: str
-    payload: Any
-    idempotency_key: str
-    occurred_at_ms: int
-    source: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"occurrence_id": self.occurrence_id, "source_type": self.source_type,
-                               "source_key": self.source_key, "payload": self.payload,
-                               "idempotency_key": self.idempotency_key}
-        if self.source is not None:
-            doc["source"] = self.source
-        doc["occurred_at_ms"] = self.occurred_at_ms
-        return doc
-
-    @classmethod
-    def from_json(cls, doc: Any) -> TriggerOccurrenceRecord:
-        doc = _obj(doc, "trigger occurrence")
-        what = "trigger occurrence"
-        return cls(_str(doc, "occurrence_id", what), _str(doc, "source_type", what),
-                   _str(doc, "source_key", what), _free(doc.get("payload"), f"{what}.payload"),
-                   _str(doc, "idempotency_key", what), _u64(doc, "occurred_at_ms", what),
-                   _free(doc.get("source"), f"{what}.source"))
-
-
-@dataclass(frozen=True)
-class TriggerDeliveryReservation:
-    """A newly reserved delivery: start process ``process_id`` for this occurrence/subscription."""
-
-    occurrence: TriggerOccurrenceRecord
-    subscription: TriggerSubscriptionRecord
-    process_id: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"occurrence": self.occurrence.to_json(), "subscription": self.subscription.to_json(),
-                "process_id": self.process_id}
-
-
-@dataclass(frozen=True)
-class TriggerSubscriptionFilter:
-    """Narrow a subscription listing; ``target`` is compared with the target identity definition."""
-
-    session_id: str | None = None
-    handle: str | None = None
-    name: str | None = None
-    source_type: str | None = None
-    source_key: str | None = None
-    target: Any = None
-    enabled: bool | None = None
-
-    def matches(self, record: TriggerSubscriptionRecord) -> bool:
-        """True when the record passes every given criterion."""
-        if self.session_id is not None and record.registrant_session_id != self.session_id:
-            return False
-        for name in ("handle", "name", "source_type", "source_key", "enabled"):
-            wanted = getattr(self, name)
-            if wanted is not None and getattr(record, name) != wanted:
-                return False
-        if self.target is not None:
-            definition = record.target_identity.definition
-            return definition is not None and json_equal(definition, self.target)
-        return True
-
-
-@dataclass(frozen=True)
-class SkippedRow:
-    """A subscription row an operation skipped because its JSON did not decode."""
-
-    subscription_id: str
-    operation: str
-    reason: str
-
-
-def occurrence_id(request: TriggerOccurrenceRequest) -> str:
-    """``trigger:`` + SHA-256 of ``[source_type, source_key, idempotency_key]``."""
-    return "trigger:" + _hash([request.source_type, request.source_key, request.idempotency_key],
-                              "trigger occurrence")
-
-
-def occurrence_request_hash(request: TriggerOccurrenceRequest) -> str:
-    """SHA-256 of ``[source_type, source_key, payload, source]`` (absent source as null)."""
-    return _hash([request.source_type, request.source_key, request.payload, request.source],
-                 "trigger occurrence")
-
-
-def delivery_process_id(occurrence_id: str, subscription_id: str) -> str:
-    """``process:trigger:`` + SHA-256 of ``[occurrence_id, subscription_id]``."""
-    return "process:trigger:" + _hash([occurrence_id, subscription_id], "trigger delivery")
-
-
-def _encode(record: Any) -> str:
-    try:
-        doc = record.to_json()
-        values.check(doc, type(record).__name__)
-        return dumps(doc)
-    except (CanonicalJsonError, UnstorableValue) as exc:
-        raise TriggerStoreError(f"failed to encode trigger row: {exc}") from exc
-
-
-def _parse(text: Any, reader: Callable[[Any], Any]) -> Any:
-    if not isinstance(text, str):
-        raise InvalidDeploymentValue(f"expected JSON text, got {type(text).__name__}")
-    try:
-        return reader(json.loads(text))
-    except RecursionError as exc:
-        raise InvalidDeploymentValue("JSON nests too deeply") from exc
-
-
 class TriggerStore(StoreOwner):
     """A deployment's trigger store database. Use as a context manager or call :meth:`close`."""
 
-    KIND = TRIGGER_STORE
     BACKEND = "sqlite.trigger_store"
 
     durability_tier = DURABLE
@@ -417,7 +97,7 @@ class TriggerStore(StoreOwner):
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[Any], Any], *, write: bool) -> Any:
+    def _run(self, fn: Callable[[TriggerRows], Any], *, write: bool) -> Any:
         try:
             with self._lock:
                 return (self._backend.write if write else self._backend.read)(fn)
@@ -457,9 +137,8 @@ class TriggerStore(StoreOwner):
         if draft.target_label is not None and identity_label is not None and draft.target_label != identity_label:
             raise TriggerStoreError("trigger target_label must match target_identity.label when both are present")
 
-        def body(conn: apsw.Connection) -> TriggerSubscriptionRecord:
-            conn.execute("INSERT INTO trigger_subscription_seq DEFAULT VALUES")
-            seq = conn.last_insert_rowid()
+        def body(rows: TriggerRows) -> TriggerSubscriptionRecord:
+            seq = rows.next_subscription_number()
             now = self.now_ms()
             record = TriggerSubscriptionRecord(
                 subscription_id=f"subscription:{seq}", registrant=draft.registrant, env_ref=draft.env_ref,
@@ -468,31 +147,20 @@ class TriggerStore(StoreOwner):
                 updated_at_ms=now, wake_target=draft.wake_target, name=draft.name, source=draft.source,
                 payload_schema=draft.payload_schema, event_types=draft.event_types,
                 input_template=draft.input_template, target_label=draft.target_label, enabled=True)
-            conn.execute(
-                "INSERT INTO trigger_subscriptions (subscription_id, registrant_scope_id, handle, source_type, "
-                "source_key, enabled, created_at_ms, updated_at_ms, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.subscription_id, record.registrant_scope_id, record.handle, record.source_type,
-                 record.source_key, 1, to_i64(now), to_i64(now), _encode(record)))
+            # Encoding after taking the number: a failure rolls the number back with the row.
+            rows.insert_subscription(record.subscription_id, record.registrant_scope_id, record.handle,
+                                     record.source_type, record.source_key, True, now, now, _encode(record))
             return record
         return self._run(body, write=True)
 
     def list_subscriptions(self, filter: TriggerSubscriptionFilter | None = None) -> list[TriggerSubscriptionRecord]:
         """Matching subscriptions ordered by registrant scope id, then handle (as text)."""
         wanted = filter or TriggerSubscriptionFilter()
-        sql = "SELECT subscription_id, record_json FROM trigger_subscriptions WHERE 1 = 1"
-        params: list[Any] = []
-        for column in ("handle", "source_type", "source_key"):
-            value = getattr(wanted, column)
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        if wanted.enabled is not None:
-            sql += " AND enabled = ?"
-            params.append(1 if wanted.enabled else 0)
-        sql += " ORDER BY registrant_scope_id ASC, handle ASC"
-        rows = self._run(lambda c: list(c.execute(sql, params)), write=False)
+        found = self._run(lambda rows: rows.list_subscriptions(
+            handle=wanted.handle, source_type=wanted.source_type, source_key=wanted.source_key,
+            enabled=wanted.enabled), write=False)
         records = []
-        for subscription_id, text in rows:
+        for subscription_id, text in found:
             record = self._subscription(subscription_id, text, "listing")
             if record is not None and wanted.matches(record):
                 records.append(record)
@@ -500,11 +168,9 @@ class TriggerStore(StoreOwner):
 
     def cancel_subscription(self, session_id: str, handle: str) -> bool:
         """Disable the handle's subscription registered by ``session_id``; True if it was enabled."""
-        def body(conn: apsw.Connection) -> bool:
+        def body(rows: TriggerRows) -> bool:
             selected = None
-            for subscription_id, enabled, text in conn.execute(
-                    "SELECT subscription_id, enabled, record_json FROM trigger_subscriptions WHERE handle = ?",
-                    (handle,)):
+            for subscription_id, enabled, text in rows.by_handle(handle):
                 record = self._subscription(subscription_id, text, "cancel")
                 if record is not None and record.registrant_session_id == session_id:
                     selected = (subscription_id, enabled, record)
@@ -514,27 +180,19 @@ class TriggerStore(StoreOwner):
             subscription_id, enabled, record = selected
             now = self.now_ms()
             record = dataclasses.replace(record, enabled=False, updated_at_ms=now)
-            conn.execute(
-                "UPDATE trigger_subscriptions SET enabled = 0, updated_at_ms = ?, record_json = ? "
-                "WHERE subscription_id = ? AND handle = ?",
-                (to_i64(now), _encode(record), subscription_id, handle))
-            return enabled != 0
+            rows.update_subscription(subscription_id, handle, False, now, _encode(record))
+            return enabled
         return self._run(body, write=True)
 
     def delete_session_subscriptions(self, session_id: str) -> int:
         """Delete every subscription registered by ``session_id`` (deliveries cascade); count them."""
-        def body(conn: apsw.Connection) -> int:
+        def body(rows: TriggerRows) -> int:
             doomed = []
-            for subscription_id, text in list(conn.execute(
-                    "SELECT subscription_id, record_json FROM trigger_subscriptions")):
+            for subscription_id, text in rows.every_subscription():
                 record = self._subscription(subscription_id, text, "session delete")
                 if record is not None and record.registrant_session_id == session_id:
                     doomed.append(subscription_id)
-            deleted = 0
-            for subscription_id in doomed:
-                conn.execute("DELETE FROM trigger_subscriptions WHERE subscription_id = ?", (subscription_id,))
-                deleted += conn.changes()
-            return deleted
+            return sum(1 for subscription_id in doomed if rows.delete_subscription(subscription_id))
         return self._run(body, write=True)
 
     # --- occurrences and deliveries -------------------------------------------------------------------
@@ -549,50 +207,38 @@ class TriggerStore(StoreOwner):
         request_hash = occurrence_request_hash(request)
         new_id = occurrence_id(request)
 
-        def body(conn: apsw.Connection) -> TriggerOccurrenceRecord:
-            row = query_one(conn, "SELECT request_hash, record_json FROM trigger_occurrences "
-                                  "WHERE idempotency_key = ?", (request.idempotency_key,))
+        def body(rows: TriggerRows) -> TriggerOccurrenceRecord:
+            row = rows.occurrence_by_key(request.idempotency_key)
             if row is not None:
-                if row[0] != request_hash:
+                stored_hash, text = row
+                if stored_hash != request_hash:
                     raise TriggerStoreError(
                         f"trigger occurrence idempotency conflict for `{request.idempotency_key}`")
-                return self._occurrence(row[1])
+                return self._occurrence(text)
             record = TriggerOccurrenceRecord(new_id, request.source_type, request.source_key, request.payload,
                                              request.idempotency_key, self.now_ms(), request.source)
-            conn.execute(
-                "INSERT INTO trigger_occurrences (occurrence_id, idempotency_key, request_hash, source_type, "
-                "source_key, occurred_at_ms, record_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.occurrence_id, record.idempotency_key, request_hash, record.source_type,
-                 record.source_key, to_i64(record.occurred_at_ms), _encode(record)))
+            rows.insert_occurrence(record.occurrence_id, record.idempotency_key, request_hash, record.source_type,
+                                   record.source_key, record.occurred_at_ms, _encode(record))
             return record
         return self._run(body, write=True)
 
     def reserve_matching_deliveries(self, occurrence_id: str) -> list[TriggerDeliveryReservation]:
         """Reserve one delivery per currently enabled matching subscription; only new ones return."""
-        def body(conn: apsw.Connection) -> list[TriggerDeliveryReservation]:
-            row = query_one(conn, "SELECT record_json FROM trigger_occurrences WHERE occurrence_id = ?",
-                            (occurrence_id,))
-            if row is None:
+        def body(rows: TriggerRows) -> list[TriggerDeliveryReservation]:
+            text = rows.occurrence_by_id(occurrence_id)
+            if text is None:
                 raise TriggerStoreError(f"unknown trigger occurrence `{occurrence_id}`")
-            occurrence = self._occurrence(row[0])
+            occurrence = self._occurrence(text)
             subscriptions = []
-            for subscription_id, text in list(conn.execute(
-                    "SELECT subscription_id, record_json FROM trigger_subscriptions "
-                    "WHERE enabled = 1 AND source_type = ? AND source_key = ? "
-                    "ORDER BY registrant_scope_id ASC, handle ASC",
-                    (occurrence.source_type, occurrence.source_key))):
-                record = self._subscription(subscription_id, text, "delivery reservation")
+            for subscription_id, subscription_text in rows.matching(occurrence.source_type, occurrence.source_key):
+                record = self._subscription(subscription_id, subscription_text, "delivery reservation")
                 if record is not None:
                     subscriptions.append(record)
             now = self.now_ms()
             reservations = []
             for subscription in subscriptions:
                 process_id = delivery_process_id(occurrence.occurrence_id, subscription.subscription_id)
-                conn.execute(
-                    "INSERT OR IGNORE INTO trigger_deliveries (occurrence_id, subscription_id, process_id, "
-                    "created_at_ms) VALUES (?, ?, ?, ?)",
-                    (occurrence.occurrence_id, subscription.subscription_id, process_id, to_i64(now)))
-                if conn.changes():
+                if rows.insert_delivery(occurrence.occurrence_id, subscription.subscription_id, process_id, now):
                     reservations.append(TriggerDeliveryReservation(occurrence, subscription, process_id))
             return reservations
         return self._run(body, write=True)

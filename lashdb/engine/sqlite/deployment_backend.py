@@ -92,4 +92,6 @@ def open_process_registry(path: str | None) -> SqliteDeploymentBackend:
 
 def open_trigger_store(path: str | None) -> SqliteDeploymentBackend:
     """The trigger-store sidecar at ``path`` (``None``: in memory)."""
-    return open_deployment(schema.TRIGGER_STORE, path)
+    from .triggers import SqliteTriggerRows
+
+    return open_deployment(schema.TRIGGER_STORE, path, SqliteTriggerRows)
