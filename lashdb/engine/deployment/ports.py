@@ -103,4 +103,121 @@ class TriggerRows(Protocol):
     def insert_delivery(self, occurrence_id: str, subscription_id: str, process_id: str,
                         created_at_ms: int) -> bool:
         """Reserve a delivery unless one exists for the pair; True if this call inserted it."""
+class RegistryRows(Protocol):
+    """The process registry's statements (SPEC §3.2), run inside the backend's transaction.
+
+    Records, events and grant descriptors travel as canonical JSON text; timestamps, sequences and
+    fencing tokens as unsigned ints. ``*_process``/``*_grant`` writes never check a rule: the
+    registry decides, in its transaction, what may be written.
+    """
+
+    def load_process(self, process_id: str) -> str | None:
+        """The stored record JSON of a process, or None."""
+        ...
+
+    def insert_process(self, process_id: str, registration_hash: str, owner_scope_id: str,
+                       created_at_ms: int, status: str, record_json: str) -> None:
+        """Insert a new process row (created and updated at ``created_at_ms``)."""
+        ...
+
+    def save_process(self, process_id: str, updated_at_ms: int, status: str, record_json: str) -> None:
+        """Overwrite a process row's record, status and update time."""
+        ...
+
+    def list_processes(self) -> list[str]:
+        """Every record JSON, by process id."""
+        ...
+
+    def list_running(self) -> list[str]:
+        """Record JSON of the processes whose status is ``running``, by process id."""
+        ...
+
+    def put_grant(self, session_id: str, scope_id: str, process_id: str, descriptor_json: str) -> None:
+        """Insert or replace the grant of ``(scope_id, process_id)``."""
+        ...
+
+    def delete_grant(self, scope_id: str, process_id: str) -> bool:
+        """Delete one grant; True when one existed."""
+        ...
+
+    def grant_descriptor(self, scope_id: str, process_id: str) -> str | None:
+        """The descriptor JSON of one grant, or None."""
+        ...
+
+    def grants_for_scope(self, scope_id: str, running_only: bool) -> list[tuple[str, str, str]]:
+        """``(process_id, descriptor_json, record_json)`` of a scope's grants, by process id."""
+        ...
+
+    def has_grant(self, scope_id: str, process_id: str) -> bool:
+        """True when the scope holds a grant for an existing process."""
+        ...
+
+    def grants_for_process(self, process_id: str) -> list[tuple[str, str]]:
+        """``(session_id, descriptor_json)`` of every grant of a process, by session then scope id."""
+        ...
+
+    def session_grants(self, session_id: str) -> list[tuple[str, str]]:
+        """``(process_id, record_json)`` of every grant a session holds (any frame), by process id."""
+        ...
+
+    def delete_session_grants(self, session_id: str) -> int:
+        """Delete every grant a session holds; how many were deleted."""
+        ...
+
+    def count_grants(self, process_id: str) -> int:
+        """How many grants (any scope) a process has."""
+        ...
+
+    def event_by_key(self, process_id: str, replay_key: str) -> tuple[str, str] | None:
+        """``(payload_hash, event_json)`` of the event stored under a replay key, or None."""
+        ...
+
+    def next_sequence(self, process_id: str) -> int:
+        """One more than the process's highest event sequence (1 for none)."""
+        ...
+
+    def insert_event(self, process_id: str, sequence: int, event_type: str, payload_hash: str,
+                     replay_key: str | None, occurred_at_ms: int, event_json: str) -> None:
+        """Append one event row."""
+        ...
+
+    def events_after(self, process_id: str, after_sequence: int) -> list[str]:
+        """Event JSON with sequence > ``after_sequence``, ascending."""
+        ...
+
+    def count_events_through(self, process_id: str, event_type: str, up_to_sequence: int) -> int:
+        """How many events of ``event_type`` have sequence <= ``up_to_sequence``."""
+        ...
+
+    def recent_events(self, process_id: str, limit: int) -> list[str]:
+        """Event JSON of the last ``limit`` events, ascending."""
+        ...
+
+    def find_event_after(self, process_id: str, event_type: str, after_sequence: int) -> str | None:
+        """Event JSON of the first ``event_type`` event after the cursor, or None."""
+        ...
+
+    def wake_acks(self, process_id: str) -> set[int]:
+        """Sequences of the process's acknowledged wake events."""
+        ...
+
+    def add_wake_ack(self, process_id: str, sequence: int) -> bool:
+        """Record a wake acknowledgement; True when it was new (a duplicate is ignored)."""
+        ...
+
+    def lease(self, process_id: str) -> tuple[str | None, str | None, int, int, int] | None:
+        """``(owner_id, token, fencing, claimed_at_ms, expires_at_ms)`` of the lease row, or None."""
+        ...
+
+    def put_lease(self, process_id: str, owner_id: str, token: str, fencing: int, claimed_at_ms: int,
+                  expires_at_ms: int) -> None:
+        """Insert or overwrite the process's lease row."""
+        ...
+
+    def extend_lease(self, process_id: str, token: str, expires_at_ms: int) -> bool:
+        """Move the expiry of the lease carrying ``token``; True when it matched."""
+        ...
+
+    def release_lease(self, process_id: str, token: str) -> bool:
+        """Clear the lease carrying ``token``, keeping the fencing counter; True when it matched."""
         ...

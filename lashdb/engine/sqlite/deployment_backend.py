@@ -87,7 +87,8 @@ def open_deployment(kind: schema.SchemaKind, path: str | os.PathLike[str] | None
 
 def open_process_registry(path: str | None) -> SqliteDeploymentBackend:
     """The process-registry sidecar at ``path`` (``None``: in memory)."""
-    return open_deployment(schema.PROCESS_REGISTRY, path)
+    from .registry import SqliteRegistryRows
+    return open_deployment(schema.PROCESS_REGISTRY, path, SqliteRegistryRows)
 
 
 def open_trigger_store(path: str | None) -> SqliteDeploymentBackend:
