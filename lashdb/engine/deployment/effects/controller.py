@@ -114,8 +114,8 @@ class _Shared:
 
     @property
     def conn(self) -> Any:
-        """The SQLite backend's connection (tests and SQLite-only tooling)."""
-        return self.backend.conn
+        """The SQLite backend's connection (tests and SQLite-only tooling); None on other backends."""
+        return getattr(self.backend, "conn", None)
 
     def now(self) -> int:
         return clock_now(self.clock())
