@@ -162,20 +162,29 @@ from lashdb.engine.deployment.effects import (
     EffectHost,
     EffectInvocation,
     EffectReplayOptions,
-    EffectRow,
     ExecutionScope,
     ProcessExecutor,
-    ReplayStep,
     RuntimeScope,
     durable_step_executor,
     durable_step_outcome,
+    prepared_tool_call,
+)
+from lashdb.engine.deployment import effects as _deployment_effects
+from lashdb.engine.ops import effects as _effects_inspect
+from lashdb.engine.ops.effects import (
+    EffectRow,
+    ReplayStep,
     effects_info,
     list_effects,
-    prepared_tool_call,
     replay_plan,
     replay_step_for,
     stale_in_progress,
 )
+
+# The inspection half moved to ops.effects; deployment may not import ops, so its names are put
+# back on the old module (``lashdb.engine.effects.list_effects`` keeps working) from here.
+for _name in _effects_inspect.__all__:
+    setattr(_deployment_effects, _name, getattr(_effects_inspect, _name))
 
 # Old submodule names resolve as attributes (``lashdb.engine.codec``) and the ones that were public
 # stay in __all__ exactly as before the move (tests/public_names.txt freezes the list).

@@ -104,7 +104,7 @@ def _list_row(doc: dict[str, Any], now_ms: int) -> dict[str, Any]:
 
 
 def _scope_missing(path: Path, scope: str) -> Exception:
-    from lashdb.engine.deployment import effects as fx
+    from lashdb.engine.ops import effects as fx
     from lashdb.engine.errors import LookupFailed
 
     scopes = list(dict.fromkeys(r.scope_id for r in fx.list_effects(path)))
@@ -124,7 +124,7 @@ def list_(
     json: common.JsonOpt = False,
 ) -> None:
     """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
-    from lashdb.engine.deployment import effects as fx
+    from lashdb.engine.ops import effects as fx
     from lashdb.engine.sqlite.deployment_common import wall_clock_ms
 
     path = common.sidecar_store(session, db, "effects")
@@ -154,7 +154,7 @@ def replay(
     json: common.JsonOpt = False,
 ) -> None:
     """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
-    from lashdb.engine.deployment import effects as fx
+    from lashdb.engine.ops import effects as fx
     from lashdb.engine.sqlite.deployment_common import wall_clock_ms
     from lashdb.engine.errors import LookupFailed
 

@@ -220,4 +220,41 @@ class RegistryRows(Protocol):
 
     def release_lease(self, process_id: str, token: str) -> bool:
         """Clear the lease carrying ``token``, keeping the fencing counter; True when it matched."""
+class EffectJournalRows(Protocol):
+    """The statements of an effect journal: one row per (scope id, replay key), never deleted.
+
+    The replay states, the lease TTL, takeover and the error codes are the controller's; this only
+    reads and writes rows. The lease guard of :meth:`renew`, :meth:`finalize` and :meth:`release`
+    matches only the row still held by ``owner_id``/``lease_token`` for ``envelope_hash``, in
+    progress, whose lease has not expired at ``now_ms``; each returns whether it matched. Clearing
+    a lease sets owner and token to None and its expiry to 0.
+    """
+
+    def get(self, scope_id: str, replay_key: str) -> tuple[Any, Any, Any, Any, Any, Any] | None:
+        """``(envelope_hash, status, outcome_json, error_json, lease_expires_at_ms, due_at_ms)``, or None."""
+        ...
+
+    def insert(self, scope_id: str, replay_key: str, envelope_hash: str, status: str, owner_id: str,
+               lease_token: str, lease_expires_at_ms: int, due_at_ms: int | None, now_ms: int) -> None:
+        """Add the row (no outcome, no error) leased to ``owner_id``/``lease_token``."""
+        ...
+
+    def claim(self, scope_id: str, replay_key: str, owner_id: str, lease_token: str, lease_expires_at_ms: int,
+              due_at_ms: int | None, now_ms: int) -> None:
+        """Hand an existing row's lease to ``owner_id``/``lease_token`` (the caller decided it may)."""
+        ...
+
+    def renew(self, scope_id: str, replay_key: str, envelope_hash: str, owner_id: str, lease_token: str,
+              lease_expires_at_ms: int, now_ms: int) -> bool:
+        """Move the guarded lease's expiry to ``lease_expires_at_ms``."""
+        ...
+
+    def finalize(self, scope_id: str, replay_key: str, envelope_hash: str, owner_id: str, lease_token: str,
+                 status: str, outcome_json: str | None, error_json: str | None, now_ms: int) -> bool:
+        """Record the result (``status`` and outcome or error) and clear the guarded lease."""
+        ...
+
+    def release(self, scope_id: str, replay_key: str, envelope_hash: str, owner_id: str, lease_token: str,
+                now_ms: int) -> bool:
+        """Clear the guarded lease, leaving the row in progress."""
         ...

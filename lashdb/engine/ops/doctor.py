@@ -336,7 +336,7 @@ def stale_effects(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     """No effect stays in progress past its lease (its runner died; a replay would run it again)."""
     if not _openable(found) or not _kind_is(found, EFFECT_REPLAY):
         return None
-    from lashdb.engine.deployment import effects
+    from lashdb.engine.ops import effects
 
     out = []
     for row in effects.stale_in_progress(found.path, now_ms=ctx.now_ms):

@@ -8,3 +8,5 @@ from lashdb.engine.base import backends as _backends
 
 _backends.register("sqlite.process_registry", "lashdb.engine.sqlite.deployment_backend:open_process_registry")
 _backends.register("sqlite.trigger_store", "lashdb.engine.sqlite.deployment_backend:open_trigger_store")
+_backends.register("sqlite.effect_journal", "lashdb.engine.sqlite.effect_journal:open_effect_journal")
+_backends.register("sqlite.effect_journal_reader", "lashdb.engine.sqlite.inspect_effects:open_effect_journal_reader")
