@@ -32,7 +32,6 @@ LONG_FILES = {
     "engine/deployment/process_registry.py",
     "engine/ops/deployment_inspect.py", "engine/ops/inspect.py", "engine/ops/verify.py",
     "engine/session/commit.py", "engine/session/queued_work.py", "engine/session/store.py",
-    "engine/sqlite/schema.py",
 }
 
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA|BEGIN)\b")
