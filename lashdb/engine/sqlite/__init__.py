@@ -8,3 +8,5 @@ from lashdb.engine.base import backends as _backends
 
 _backends.register("sqlite.process_registry", "lashdb.engine.sqlite.deployment_backend:open_process_registry")
 _backends.register("sqlite.trigger_store", "lashdb.engine.sqlite.deployment_backend:open_trigger_store")
+_backends.register("sqlite.session", "lashdb.engine.sqlite.session_backend:open_session")
+_backends.register("sqlite.session_tx", "lashdb.engine.sqlite.session_backend:session_tx")
