@@ -3,7 +3,8 @@
 Contract:
 - :func:`prepare_checkpoint` encodes the checkpoint blobs before the transaction (reusing the
   envelope of a snapshot written recently, so an unchanged snapshot is not compressed twice).
-- :func:`apply` runs inside the caller's single ``BEGIN IMMEDIATE`` transaction. It runs every
+- :func:`apply` runs inside the caller's single exclusive write transaction, on its
+  :class:`~.ports.SessionTx` (no SQL here; the statements are the backend's). It runs every
   check before the first write, in this order: session binding; turn-stamp idempotency (a stamp
   already recorded with the same hash returns the recorded result, performs only the requested
   lease release, and writes nothing else; a different hash is a conflict); the session execution
@@ -22,7 +23,8 @@ Contract:
   hydrated checkpoint (missing child parts are ``None``, damaged ones raise :class:`BackendError`, a
   manifest the head names but the blobs table lacks raises :class:`MissingCheckpoint`) and the
   merged token ledger in one read snapshot.
-- :func:`turn_commit_hash` is the caller-side hash of §2.6: the commit without its revision,
+- The commit's types and :func:`turn_commit_hash` live in :mod:`.commit_model` (re-exported here).
+  :func:`turn_commit_hash` is the caller-side hash of §2.6: the commit without its revision,
   lease and stamp fields, volatile ids and timestamps scrubbed, as canonical JSON with every object
   key sorted (deployment-stores §0.4).
 """
