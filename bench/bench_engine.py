@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import apsw
 
 from lashdb.engine import (Descriptor, GraphDelta, GraphNode, HydratedCheckpoint, RuntimeCommit, SessionHeadMeta,
                            Store)
@@ -89,12 +88,12 @@ def bench_gc(tmp: Path) -> dict:
     count = 20_000 if QUICK else 100_000
     path = tmp / "gc.db"
     with Store.open(path) as store:
-        def fill(c: apsw.Connection) -> list[str]:
+        def fill(c) -> list[str]:  # a SessionTx
             from lashdb.engine.session import blobs
 
             return [blobs.put_content(c, Descriptor.generic(), i.to_bytes(8, "big") * 8, BlobProfile.BALANCED)
                     for i in range(count)]
-        hashes = store.write(fill)
+        hashes = store.transaction(fill)
         keep = hashes[: count // 2]
         store.write(lambda c: c.executemany(
             "INSERT INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)", [(f"a{i}", h) for i, h in enumerate(keep)]))

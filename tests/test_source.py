@@ -20,16 +20,13 @@ ALLOWED_CYCLES: set[tuple[str, ...]] = set()  # none left: keep it that way
 # Engine modules outside ``sqlite/`` that still hold SQL text (issue 11's seam moves it out).
 # Everything under ``engine/sqlite/`` may; nothing else (the CLI above all) may.
 SQL_MODULES = {
-    "ops.deployment_inspect", "ops.doctor", "ops.inspect", "ops.verify", "session.attachments",
-    "session.blobs", "session.commit", "session.gc", "session.graph", "session.leases",
-    "session.queued_work", "session.store",
+    "ops.deployment_inspect", "ops.doctor", "ops.inspect", "ops.verify",
 }
 
 MAX_LINES = 600
 # Files over MAX_LINES today, relative to lashdb/.
 LONG_FILES = {
     "engine/ops/deployment_inspect.py", "engine/ops/inspect.py", "engine/ops/verify.py",
-    "engine/session/commit.py", "engine/session/queued_work.py", "engine/session/store.py",
 }
 
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA|BEGIN)\b")
@@ -211,13 +208,7 @@ LAYER_EXCEPTIONS: set[tuple[str, str]] = {
     ("ops.doctor", "sqlite.session_read"), ("ops.inspect", "sqlite.connection"), ("ops.inspect",
     "sqlite.schema"), ("ops.inspect", "sqlite.session_read"), ("ops.maintenance", "sqlite.schema"),
     ("ops.maintenance", "sqlite.session_read"), ("ops.verify", "sqlite.connection"), ("ops.verify",
-    "sqlite.session_read"), ("session.attachments", "sqlite.connection"), ("session.blobs",
-    "sqlite.connection"), ("session.commit", "sqlite.connection"), ("session.commit",
-    "sqlite.session_rows"), ("session.factory", "sqlite.connection"), ("session.gc",
-    "sqlite.connection"), ("session.graph", "sqlite.connection"), ("session.leases",
-    "sqlite.connection"), ("session.queued_work", "sqlite.connection"), ("session.store",
-    "sqlite.connection"), ("session.store", "sqlite.schema"), ("session.store",
-    "sqlite.session_rows"),
+    "sqlite.session_read"),
 }
 
 

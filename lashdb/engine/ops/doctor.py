@@ -30,6 +30,7 @@ from typing import Any
 import apsw
 
 from lashdb.engine.session import blobs, gc
+from lashdb.engine.session.ports import session_tx
 from . import discovery, verify
 from lashdb.engine.sqlite import schema
 from lashdb.engine.base import codec
@@ -265,11 +266,11 @@ def gc_roots(found: discovery.Found, ctx: Context) -> list[Finding] | None:
         return None
     conn = ctx.connection(found.path)
     try:
-        gc.find_reachable_objects(conn, codec.DEFAULT_DECOMPRESSION_LIMIT)
-        ref = gc.head_checkpoint_ref(conn)
+        gc.find_reachable_objects(session_tx(conn), codec.DEFAULT_DECOMPRESSION_LIMIT)
+        ref = gc.head_checkpoint_ref(session_tx(conn))
     except LashdbError as exc:
         return [Finding("gc_roots", ERROR, f"gc would abort: {one_line(exc)}", getattr(exc, "blob_hash", None))]
-    if ref is not None and blobs.get_stored(conn, ref) is None:
+    if ref is not None and blobs.get_stored(session_tx(conn), ref) is None:
         return [Finding("gc_roots", ERROR, f"the session head names checkpoint {ref}, which is missing from the "
                         "blobs table: loading the session fails (restore the database from a copy)", ref)]
     return []

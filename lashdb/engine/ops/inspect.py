@@ -32,6 +32,7 @@ from typing import Any
 import apsw
 
 from lashdb.engine.session import blobs, gc
+from lashdb.engine.session.ports import session_tx
 from . import discovery
 from lashdb.engine.base import codec, parallel
 from lashdb.engine.base.canonical import jsonable
@@ -492,7 +493,7 @@ def _fill_summary(c: apsw.Connection, out: dict[str, Any], *, v4: bool = False) 
         out.update(session_id=meta.session_id, session_name=meta.session_name, model=meta.model, cwd=meta.cwd,
                    relation=meta.relation.kind, parent_session_id=meta.relation.parent_session_id,
                    created_ms=meta.created_ms)
-    out["blob_count"], out["blob_bytes"] = blobs.count_and_size(c)
+    out["blob_count"], out["blob_bytes"] = blobs.count_and_size(session_tx(c))
     out["live_nodes"], out["tombstoned_nodes"] = _node_counts(c)
     out["user_messages"], out["first_user_message"] = _user_messages(c)
     head = read_head(c)
@@ -602,7 +603,7 @@ def _blob_stats(c: apsw.Connection, foreign: bool, limit: int) -> BlobStats:
         note = "not computed: a foreign schema roots blobs differently"
     else:
         try:
-            reachable = gc.find_reachable_objects(c, limit).reachable
+            reachable = gc.find_reachable_objects(session_tx(c), limit).reachable
             unreachable = sum(1 for h in sizes if h not in reachable)
             unreachable_bytes = sum(n for h, n in sizes.items() if h not in reachable)
         except GcAborted as exc:
@@ -806,7 +807,7 @@ class CheckpointUnreadable(BlobError):
 
 
 def _blob_entry(c: apsw.Connection, role: str, ref: str, limit: int) -> dict[str, Any]:
-    stored = blobs.get_stored(c, ref)
+    stored = blobs.get_stored(session_tx(c), ref)
     if stored is None:
         return {"role": role, "ref": ref, "present": False, "kind": None, "compression": None,
                 "stored_bytes": None, "logical_bytes": None}
@@ -821,13 +822,13 @@ def _checkpoint_section(c: apsw.Connection, ref: str | None, limit: int) -> dict
     if ref is None:
         return section
     try:
-        decoded = blobs.get_decoded(c, ref, limit)
+        decoded = blobs.get_decoded(session_tx(c), ref, limit)
         if decoded is None:
             return section
         section.update(present=True, format=decoded.envelope.format)
         value = codec.decode_value(decoded.content, decoded.envelope.format, ref)
     except BlobError as exc:
-        section.update(present=blobs.get_stored(c, ref) is not None, error=one_line(exc))
+        section.update(present=blobs.get_stored(session_tx(c), ref) is not None, error=one_line(exc))
         return section
     section["manifest"] = jsonable(value)
     if isinstance(value, dict):
@@ -850,7 +851,7 @@ def _first_unreadable_child(c: apsw.Connection, children: list[dict[str, Any]], 
     for child in children:
         if child["present"] and child["kind"] in codec.VALUE_KINDS:
             try:
-                blobs.get_value(c, child["ref"], limit)
+                blobs.get_value(session_tx(c), child["ref"], limit)
             except BlobError as exc:
                 return f"{child['role']}: {one_line(exc)}"
     return None

@@ -46,6 +46,7 @@ import apsw
 from zlib_ng import zlib_ng
 
 from lashdb.engine.session import blobs, gc
+from lashdb.engine.session.ports import session_tx
 from lashdb.engine.base import codec
 from lashdb.engine.base.codec import Verification
 from lashdb.engine.base.canonical import jsonable  # noqa: F401  (re-exported: verify.jsonable is public)
@@ -261,7 +262,7 @@ def list_blobs(path: str | os.PathLike[str], *, kind: str | None = None, unreach
                 note = _foreign_note(store)
             else:
                 try:
-                    found = gc.find_reachable_objects(c, limit)
+                    found = gc.find_reachable_objects(session_tx(c), limit)
                     reachable, roots = found.reachable, found.root_count
                 except BackendError as exc:  # GcAborted (undecodable live manifest) or a damaged head
                     note = "not computed: " + " ".join(str(exc).split())
@@ -319,7 +320,7 @@ def find_blob(query: str, paths: Sequence[str | os.PathLike[str]], *, where: str
     for path in paths:
         try:
             with _naming(path), Store.open_readonly(path) as store:
-                found = store.read(lambda c: blobs.hashes_with_prefix(c, prefix))
+                found = store.snapshot(lambda tx: blobs.hashes_with_prefix(tx, prefix))
         except LashdbError as exc:
             if not skip_unreadable:
                 raise
@@ -720,7 +721,7 @@ def _read_all(c: apsw.Connection, entry: SessionVerification, jobs: int, limit: 
 def head_checkpoint_problem(c: apsw.Connection) -> str | None:
     """Why the head's checkpoint cannot be loaded (the head undecodable, or naming a missing blob), or ``None``."""
     try:
-        ref = gc.head_checkpoint_ref(c)
+        ref = gc.head_checkpoint_ref(session_tx(c))
     except BackendError as exc:
         return f"the session head cannot be decoded ({exc.message})"
     if ref is not None and stored_row(c, ref) is None:

@@ -1,8 +1,8 @@
 """Content-addressed blob rows of a session database.
 
-Contract: functions here take an open connection and run plain, parameterised statements; the
-caller owns the transaction. Writes are ``INSERT OR IGNORE`` by hash (equal content, one row, first
-envelope kept). Reads decode and verify: a missing row is ``None``; a damaged one raises a typed
+Contract: functions here take the transaction's :class:`~.ports.SessionTx` (statements behind
+:class:`~.ports.BlobRows`); the caller owns the transaction. Writes keep the first row for a hash
+(equal content, one row, first envelope kept). Reads decode and verify: a missing row is ``None``; a damaged one raises a typed
 :class:`BlobError` naming its hash, never returns the stored bytes as if they were content.
 """
 
@@ -12,75 +12,66 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import apsw
-
 from lashdb.engine.base import codec
 from lashdb.engine.base.codec import BlobProfile, DecodedBlob, Descriptor
-from lashdb.engine.sqlite.connection import query_one
 from lashdb.engine.base.errors import BlobDecodeError, BlobError
 
-_INSERT = "INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)"
+from .ports import SessionTx
 
 
-def put_content(conn: apsw.Connection, descriptor: Descriptor, content: bytes, profile: BlobProfile) -> str:
+def put_content(tx: SessionTx, descriptor: Descriptor, content: bytes, profile: BlobProfile) -> str:
     """Store ``content`` under its SHA-256 in a CBOR envelope; return the hash."""
     content = bytes(content)
     blob_hash = codec.sha256_hex(content)
-    conn.execute(_INSERT, (blob_hash, codec.encode_envelope(descriptor, content, profile)))
+    tx.blobs.put([(blob_hash, codec.encode_envelope(descriptor, content, profile))])
     return blob_hash
 
 
-def put_value(conn: apsw.Connection, descriptor: Descriptor, value: Any, profile: BlobProfile) -> str:
+def put_value(tx: SessionTx, descriptor: Descriptor, value: Any, profile: BlobProfile) -> str:
     """Store a typed value (CBOR-encoded) as a blob of ``descriptor``; return its hash."""
-    return put_content(conn, descriptor, codec.encode_value(value), profile)
+    return put_content(tx, descriptor, codec.encode_value(value), profile)
 
 
-def get_stored(conn: apsw.Connection, blob_hash: str) -> bytes | None:
+def get_stored(tx: SessionTx, blob_hash: str) -> bytes | None:
     """The stored row bytes (the envelope) for ``blob_hash``, or ``None``."""
-    row = query_one(conn, "SELECT content FROM blobs WHERE hash = ?", (blob_hash,))
-    return None if row is None else bytes(row[0])
+    return tx.blobs.get(blob_hash)
 
 
-def get_decoded(conn: apsw.Connection, blob_hash: str, limit: int) -> DecodedBlob | None:
+def get_decoded(tx: SessionTx, blob_hash: str, limit: int) -> DecodedBlob | None:
     """Decode and verify one blob; ``None`` when absent."""
-    stored = get_stored(conn, blob_hash)
+    stored = get_stored(tx, blob_hash)
     if stored is None:
         return None
     return codec.decode_blob(blob_hash, stored, limit)
 
 
-def get_value(conn: apsw.Connection, blob_hash: str, limit: int) -> Any:
+def get_value(tx: SessionTx, blob_hash: str, limit: int) -> Any:
     """Decode a typed value blob (CBOR or MessagePack, following its envelope); ``None`` when absent."""
-    decoded = get_decoded(conn, blob_hash, limit)
+    decoded = get_decoded(tx, blob_hash, limit)
     if decoded is None:
         return None
     return codec.decode_value(decoded.content, decoded.envelope.format, blob_hash)
 
 
-def iter_rows(conn: apsw.Connection, hashes: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+def iter_rows(tx: SessionTx, hashes: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
     """Yield ``(hash, stored bytes)`` for every blob (hash order) or for the given hashes."""
     if hashes is None:
-        for blob_hash, content in conn.execute("SELECT hash, content FROM blobs ORDER BY hash"):
-            yield blob_hash, bytes(content)
+        yield from tx.blobs.iter_all()
         return
     for blob_hash in hashes:
-        stored = get_stored(conn, blob_hash)
+        stored = get_stored(tx, blob_hash)
         if stored is not None:
             yield blob_hash, stored
 
 
-def count_and_size(conn: apsw.Connection) -> tuple[int, int]:
+def count_and_size(tx: SessionTx) -> tuple[int, int]:
     """Number of blob rows and the sum of their stored lengths."""
-    row = query_one(conn, "SELECT count(*), coalesce(sum(length(content)), 0) FROM blobs")
-    return int(row[0]), int(row[1])
+    return tx.blobs.count_and_size()
 
 
-def hashes_with_prefix(conn: apsw.Connection, prefix: str) -> list[str]:
+def hashes_with_prefix(tx: SessionTx, prefix: str) -> list[str]:
     """Blob hashes that start with ``prefix`` (lowercase hex), in order."""
-    # The range form uses the primary-key index; LIKE would not, and would treat _ and % specially.
-    upper = prefix + "\uffff"
-    return [r[0] for r in conn.execute(
-        "SELECT hash FROM blobs WHERE hash >= ? AND hash < ? ORDER BY hash", (prefix, upper))]
+    return tx.blobs.hashes_with_prefix(prefix)
 
 
 @dataclass(frozen=True)

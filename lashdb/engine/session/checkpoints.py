@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import apsw
-
 from . import blobs
 from lashdb.engine.base.errors import BlobDecodeError
 from .model import HydratedCheckpoint, SessionCheckpoint
+from .ports import SessionTx
 
 __all__ = ["load_checkpoint", "value_bytes"]
 
 
-def load_checkpoint(c: apsw.Connection, blob_ref: str, limit: int) -> HydratedCheckpoint | None:
+def load_checkpoint(c: SessionTx, blob_ref: str, limit: int) -> HydratedCheckpoint | None:
     """Decode a manifest and its children; absent parts are ``None``, damaged ones raise."""
     value = blobs.get_value(c, blob_ref, limit)
     if value is None:

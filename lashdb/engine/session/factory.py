@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lashdb.engine.base import values
-from lashdb.engine.sqlite.connection import sidecar
 from lashdb.engine.base.errors import DatabaseError
 from .model import SessionMeta, SessionRelation
 from .store import DURABLE, Store, StoreOptions
@@ -96,7 +95,7 @@ class SessionStoreFactory:
 def delete_database_files(db: str | os.PathLike[str]) -> list[Path]:
     """Remove a database file and its SQLite sidecars; missing files are not an error."""
     removed = []
-    for name in (os.fspath(db), sidecar(db, "-wal"), sidecar(db, "-shm")):
+    for name in (os.fspath(db), os.fspath(db) + "-wal", os.fspath(db) + "-shm"):
         try:
             os.remove(name)
             removed.append(Path(name))

@@ -14,26 +14,23 @@ Progress goes to an optional callback.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import apsw
-
 from . import blobs
 from lashdb.engine.base import codec
-from lashdb.engine.sqlite.connection import query_one
 from lashdb.engine.base.errors import BackendError, BlobError, GcAborted
 from .model import GcBusy, GcReport, SessionCheckpoint, SessionHeadMeta
+from .ports import SessionTx
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``; phases are ``mark`` (first batch) and ``sweep`` (after each batch)."""
 
-Transaction = Callable[[Callable[[apsw.Connection], Any]], Any]
-"""``transaction(fn)`` runs ``fn(conn)`` in one transaction (``BEGIN IMMEDIATE``; a dry run: a read snapshot)."""
-BusyCheck = Callable[[apsw.Connection], "GcBusy | None"]
+Transaction = Callable[[Callable[[SessionTx], Any]], Any]
+"""``transaction(fn)`` runs ``fn(tx)`` in one transaction (an exclusive write; a dry run: a read snapshot)."""
+BusyCheck = Callable[[SessionTx], "GcBusy | None"]
 """Inside a batch's transaction: the live lease that stops this GC, or ``None`` to go on."""
 
 DEFAULT_BATCH_SIZE = 2_000
@@ -48,9 +45,9 @@ class Reachability:
     reachable: frozenset[str]
 
 
-def head_checkpoint_ref(conn: apsw.Connection) -> str | None:
+def head_checkpoint_ref(tx: SessionTx) -> str | None:
     """The head's ``checkpoint_ref``; a head whose JSON cannot be read is an error, not "none"."""
-    row = query_one(conn, "SELECT head_json FROM session_head WHERE singleton = 1")
+    row = tx.rows.head()
     if row is None:
         return None
     # The full head decode, as every store read does: a head that parses as JSON but is not a head
@@ -62,18 +59,18 @@ def head_checkpoint_ref(conn: apsw.Connection) -> str | None:
         raise BackendError(f"decode session head: {exc}") from exc
 
 
-def find_reachable_objects(conn: apsw.Connection, limit: int, progress: Progress | None = None) -> Reachability:
+def find_reachable_objects(tx: SessionTx, limit: int, progress: Progress | None = None) -> Reachability:
     """Mark every blob reachable from the GC roots; abort on an undecodable live manifest."""
     manifests = []
-    head_ref = head_checkpoint_ref(conn)
+    head_ref = head_checkpoint_ref(tx)
     if head_ref is not None:
         manifests.append(head_ref)
-    artifact_roots = [r[0] for r in conn.execute("SELECT blob_ref FROM artifact_refs ORDER BY artifact_ref")]
+    artifact_roots = [blob_ref for _ref, blob_ref in tx.rows.artifact_refs()]
     reachable: set[str] = set(artifact_roots)
     for done, manifest_ref in enumerate(manifests, 1):
         reachable.add(manifest_ref)
         try:
-            decoded = blobs.get_decoded(conn, manifest_ref, limit)
+            decoded = blobs.get_decoded(tx, manifest_ref, limit)
             if decoded is None:
                 continue  # collected earlier or never written: nothing below it to keep
             value = codec.decode_value(decoded.content, decoded.envelope.format, manifest_ref)
@@ -86,22 +83,6 @@ def find_reachable_objects(conn: apsw.Connection, limit: int, progress: Progress
     return Reachability(len(manifests) + len(artifact_roots), frozenset(reachable))
 
 
-@contextlib.contextmanager
-def _marked(conn: apsw.Connection, reachable: frozenset[str]) -> Iterator[int]:
-    """A temporary table of the marked hashes for the set-based sweep; yields how many are present."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS lashdb_gc_marked (hash TEXT PRIMARY KEY)")
-    try:
-        conn.execute("DELETE FROM temp.lashdb_gc_marked")
-        conn.executemany("INSERT OR IGNORE INTO temp.lashdb_gc_marked (hash) VALUES (?)", [(h,) for h in reachable])
-        yield int(query_one(
-            conn, "SELECT count(*) FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_marked)")[0])
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_marked")
-
-
-_UNMARKED = "FROM blobs WHERE hash NOT IN (SELECT hash FROM temp.lashdb_gc_marked)"
-
-
 @dataclass(frozen=True)
 class _Batch:
     root_count: int
@@ -112,28 +93,12 @@ class _Batch:
     unmarked: int | None  # every unmarked row at this batch (counted in the first batch only)
 
 
-def _batch(conn: apsw.Connection, *, limit: int, batch_size: int, dry_run: bool, first: bool,
+def _batch(tx: SessionTx, *, limit: int, batch_size: int, dry_run: bool, first: bool,
            progress: Progress | None) -> _Batch:
     """One batch: re-read the roots, mark, delete at most ``batch_size`` unmarked rows (dry run: count all)."""
-    found = find_reachable_objects(conn, limit, progress if first else None)
-    with _marked(conn, found.reachable) as present:
-        unmarked = None
-        if dry_run or first:
-            count, size = query_one(conn, f"SELECT count(*), coalesce(sum(length(content)), 0) {_UNMARKED}")
-            unmarked = int(count)
-        if dry_run:
-            deleted, freed = unmarked, int(size)
-        else:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS lashdb_gc_doomed (hash TEXT PRIMARY KEY, size INTEGER)")
-            try:
-                conn.execute("DELETE FROM temp.lashdb_gc_doomed")
-                conn.execute(f"INSERT INTO temp.lashdb_gc_doomed (hash, size) SELECT hash, length(content) "
-                             f"{_UNMARKED} LIMIT ?", (batch_size,))
-                deleted, freed = query_one(conn, "SELECT count(*), coalesce(sum(size), 0) FROM temp.lashdb_gc_doomed")
-                if deleted:
-                    conn.execute("DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_doomed)")
-            finally:
-                conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_doomed")
+    found = find_reachable_objects(tx, limit, progress if first else None)
+    present, deleted, freed, unmarked = tx.blobs.sweep(found.reachable, batch_size, dry_run=dry_run,
+                                                       count_unmarked=first)
     return _Batch(found.root_count, present, len(found.reachable) - present, int(deleted), int(freed), unmarked)
 
 
@@ -147,11 +112,11 @@ def collect(transaction: Transaction, *, limit: int, batch_size: int = DEFAULT_B
     last: _Batch | None = None
     total = 0
 
-    def one(conn: apsw.Connection) -> _Batch | GcBusy:
+    def one(tx: SessionTx) -> _Batch | GcBusy:
         # The lease is read in the batch's own transaction: a runtime that claimed it since the last
         # batch may be about to name blobs this batch would delete.
-        holder = busy(conn) if busy else None
-        return holder or _batch(conn, limit=limit, batch_size=batch_size, dry_run=dry_run, first=last is None,
+        holder = busy(tx) if busy else None
+        return holder or _batch(tx, limit=limit, batch_size=batch_size, dry_run=dry_run, first=last is None,
                                 progress=progress)
 
     while True:

@@ -1,6 +1,7 @@
 """The session graph (``graph_nodes``): append-only rows, tombstones, active-path walks.
 
-Contract: the caller owns the transaction. Inserts are batched (``executemany``). Every read hides
+Contract: functions take the transaction's :class:`~.ports.SessionTx` (statements behind
+:class:`~.ports.GraphRows`); the caller owns the transaction. Inserts are batched. Every read hides
 tombstoned rows. A row whose JSON cannot be read raises :class:`BackendError` naming its node id
 (upstream skipped such rows silently). The active-path walk costs one indexed lookup per level of
 depth, whatever the graph's size, and stops with an error on a parent cycle.
@@ -11,13 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-import apsw
-
-from lashdb.engine.sqlite.connection import query_one
 from lashdb.engine.base.errors import BackendError
-from .model import GraphNode, dumps
 
-_INSERT = "INSERT INTO graph_nodes (node_id, node_json) VALUES (?, ?)"
+from .model import GraphNode, dumps
+from .ports import SessionTx
 
 
 def _decode(node_id: str, node_json: str) -> GraphNode:
@@ -27,49 +25,30 @@ def _decode(node_id: str, node_json: str) -> GraphNode:
         raise BackendError(f"graph node `{node_id}` cannot be decoded: {exc}") from exc
 
 
-def insert_nodes(conn: apsw.Connection, nodes: Iterable[GraphNode]) -> None:
+def insert_nodes(tx: SessionTx, nodes: Iterable[GraphNode]) -> None:
     """Append nodes in order; an existing node id (even tombstoned) is a constraint error."""
-    conn.executemany(_INSERT, [(n.node_id, dumps(n.to_json())) for n in nodes])
+    tx.graph.insert([(n.node_id, dumps(n.to_json())) for n in nodes])
 
 
-def replace_nodes(conn: apsw.Connection, nodes: Iterable[GraphNode]) -> None:
+def replace_nodes(tx: SessionTx, nodes: Iterable[GraphNode]) -> None:
     """Delete every row, tombstoned ones included, then insert ``nodes`` in order."""
-    rows = [(n.node_id, dumps(n.to_json())) for n in nodes]
-    conn.execute("DELETE FROM graph_nodes")
-    conn.executemany(_INSERT, rows)
+    tx.graph.replace([(n.node_id, dumps(n.to_json())) for n in nodes])
 
 
-def load_nodes(conn: apsw.Connection) -> list[GraphNode]:
+def load_nodes(tx: SessionTx) -> list[GraphNode]:
     """Every live node in ``seq`` order."""
-    return [_decode(node_id, node_json) for node_id, node_json in conn.execute(
-        "SELECT node_id, node_json FROM graph_nodes WHERE tombstoned = 0 ORDER BY seq")]
+    return [_decode(node_id, node_json) for node_id, node_json in tx.graph.live()]
 
 
-def load_node(conn: apsw.Connection, node_id: str) -> GraphNode | None:
+def load_node(tx: SessionTx, node_id: str) -> GraphNode | None:
     """The live node with ``node_id``, or ``None`` (absent or tombstoned)."""
-    row = query_one(conn, "SELECT node_json FROM graph_nodes WHERE node_id = ? AND tombstoned = 0", (node_id,))
-    return None if row is None else _decode(node_id, row[0])
+    node_json = tx.graph.live_one(node_id)
+    return None if node_json is None else _decode(node_id, node_json)
 
 
-def active_path(conn: apsw.Connection, leaf_node_id: str) -> list[GraphNode]:
+def active_path(tx: SessionTx, leaf_node_id: str) -> list[GraphNode]:
     """Nodes from the root to ``leaf_node_id`` following ``parent_node_id``, root first."""
-    # UNION (not UNION ALL) makes a cyclic chain terminate inside SQLite; the walk below then
-    # notices the revisit and reports it.
-    rows = conn.execute(
-        """
-        WITH RECURSIVE active(node_id, node_json, parent_node_id) AS (
-            SELECT node_id, node_json, json_extract(node_json, '$.parent_node_id')
-            FROM graph_nodes WHERE node_id = ? AND tombstoned = 0
-          UNION
-            SELECT g.node_id, g.node_json, json_extract(g.node_json, '$.parent_node_id')
-            FROM graph_nodes g JOIN active ON g.node_id = active.parent_node_id
-            WHERE g.tombstoned = 0
-        )
-        SELECT node_id, node_json, parent_node_id FROM active
-        """,
-        (leaf_node_id,),
-    ).fetchall()
-    by_id = {node_id: (node_json, parent) for node_id, node_json, parent in rows}
+    by_id = {node_id: (node_json, parent) for node_id, node_json, parent in tx.graph.path_rows(leaf_node_id)}
     chain: list[GraphNode] = []
     seen: set[str] = set()
     current: str | None = leaf_node_id
@@ -84,22 +63,21 @@ def active_path(conn: apsw.Connection, leaf_node_id: str) -> list[GraphNode]:
     return chain
 
 
-def live_count(conn: apsw.Connection) -> int:
+def live_count(tx: SessionTx) -> int:
     """Number of non-tombstoned rows."""
-    return int(query_one(conn, "SELECT count(*) FROM graph_nodes WHERE tombstoned = 0")[0])
+    return tx.graph.live_count()
 
 
-def tombstoned_count(conn: apsw.Connection) -> int:
+def tombstoned_count(tx: SessionTx) -> int:
     """Number of tombstoned rows still stored."""
-    return int(query_one(conn, "SELECT count(*) FROM graph_nodes WHERE tombstoned = 1")[0])
+    return tx.graph.tombstoned_count()
 
 
-def tombstone(conn: apsw.Connection, node_ids: Iterable[str]) -> None:
+def tombstone(tx: SessionTx, node_ids: Iterable[str]) -> None:
     """Mark nodes tombstoned; unknown ids are ignored."""
-    conn.executemany("UPDATE graph_nodes SET tombstoned = 1 WHERE node_id = ?", [(i,) for i in node_ids])
+    tx.graph.tombstone(node_ids)
 
 
-def remove_tombstoned(conn: apsw.Connection) -> int:
+def remove_tombstoned(tx: SessionTx) -> int:
     """Physically delete tombstoned rows; return how many went."""
-    conn.execute("DELETE FROM graph_nodes WHERE tombstoned = 1")
-    return conn.changes()
+    return tx.graph.remove_tombstoned()

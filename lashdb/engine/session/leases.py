@@ -13,8 +13,9 @@ Contract:
   not taken over may still release.
 - :func:`live_foreign_lease` finds a live lease held by someone other than the given fences: what
   makes a GC from outside the runtime skip the session (SPEC §6, amended 2026-12).
-- Functions take an open connection; the caller holds the ``BEGIN IMMEDIATE`` transaction and
-  passes the one clock reading of the operation.
+- Functions take the transaction's :class:`~.ports.SessionTx` (the caller holds the exclusive write
+  transaction) and the one clock reading of the operation; the statements live behind
+  :class:`~.ports.LeaseRows`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import apsw
-
 from lashdb.engine.base import jsonread as jr
 from lashdb.engine.base import timing, values
-from lashdb.engine.sqlite.connection import query_one
 from lashdb.engine.base.errors import SessionExecutionLeaseExpired
+
+from .ports import SessionTx
 
 
 @dataclass(frozen=True)
@@ -114,73 +114,57 @@ class _Row:
                 and self.fencing_token == fence.fencing_token)
 
 
-def _load(conn: apsw.Connection, session_id: str) -> _Row | None:
-    row = query_one(conn, "SELECT lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, "
-                          "lease_expires_at_ms FROM session_execution_leases WHERE session_id = ?",
-                    (session_id,))
+def _load(tx: SessionTx, session_id: str) -> _Row | None:
+    row = tx.leases.get(session_id)
     return None if row is None else _Row(*row)
 
 
-def try_claim(conn: apsw.Connection, session_id: str, owner_id: str, ttl_ms: int,
+def try_claim(tx: SessionTx, session_id: str, owner_id: str, ttl_ms: int,
               now: int) -> SessionExecutionLease | None:
     """Take the session's lease unless a live one exists (then ``None``); fencing token + 1."""
-    current = _load(conn, session_id)
+    current = _load(tx, session_id)
     if current is not None and current.lease_token is not None and current.expires_at_ms > now:
         return None
     fencing = (current.fencing_token if current else 0) + 1
     token = f"{session_id}:{owner_id}:{now}:{fencing}"
     expires = timing.deadline(now, ttl_ms)
-    conn.execute(
-        "INSERT INTO session_execution_leases (session_id, lease_owner_id, lease_token, lease_fencing_token, "
-        "lease_claimed_at_ms, lease_expires_at_ms) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(session_id) DO UPDATE SET lease_owner_id = excluded.lease_owner_id, "
-        "lease_token = excluded.lease_token, lease_fencing_token = excluded.lease_fencing_token, "
-        "lease_claimed_at_ms = excluded.lease_claimed_at_ms, lease_expires_at_ms = excluded.lease_expires_at_ms",
-        (session_id, owner_id, token, fencing, now, expires))
+    tx.leases.put(session_id, owner_id, token, fencing, now, expires)
     return SessionExecutionLease(session_id, owner_id, token, fencing, now, expires)
 
 
-def live_foreign_lease(conn: apsw.Connection, now: int,
+def live_foreign_lease(tx: SessionTx, now: int,
                        held: Iterable[SessionExecutionLeaseFence]) -> SessionExecutionLease | None:
     """The first live lease in this database whose holder is not among ``held``, or ``None``."""
     mine = {(f.session_id, f.owner_id, f.lease_token, f.fencing_token) for f in held}
-    for row in conn.execute(
-            "SELECT session_id, lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, "
-            "lease_expires_at_ms FROM session_execution_leases "
-            "WHERE lease_token IS NOT NULL AND lease_expires_at_ms > ? ORDER BY session_id", (now,)):
+    for row in tx.leases.live(now):
         if tuple(row[:4]) not in mine:
             return SessionExecutionLease(*row)
     return None
 
 
-def ensure_fence(conn: apsw.Connection, session_id: str, fence: SessionExecutionLeaseFence, now: int) -> None:
+def ensure_fence(tx: SessionTx, session_id: str, fence: SessionExecutionLeaseFence, now: int) -> None:
     """Pass only if ``fence`` is the live holder of ``session_id``'s lease; else raise expired."""
     if fence.session_id == session_id:
-        current = _load(conn, session_id)
+        current = _load(tx, session_id)
         if current is not None and current.held_by(fence) and current.expires_at_ms > now:
             return
     raise SessionExecutionLeaseExpired(session_id)
 
 
-def renew(conn: apsw.Connection, fence: SessionExecutionLeaseFence, ttl_ms: int, now: int) -> SessionExecutionLease:
+def renew(tx: SessionTx, fence: SessionExecutionLeaseFence, ttl_ms: int, now: int) -> SessionExecutionLease:
     """Set the live holder's expiry to now + ttl (may shorten it); anyone else gets expired."""
-    current = _load(conn, fence.session_id)
+    current = _load(tx, fence.session_id)
     if current is None or not current.held_by(fence) or current.expires_at_ms <= now:
         raise SessionExecutionLeaseExpired(fence.session_id)
     expires = timing.deadline(now, ttl_ms)
-    conn.execute("UPDATE session_execution_leases SET lease_expires_at_ms = ? WHERE session_id = ?",
-                 (expires, fence.session_id))
+    tx.leases.set_expiry(fence.session_id, expires)
     return SessionExecutionLease(fence.session_id, fence.owner_id, fence.lease_token, fence.fencing_token,
                                  current.claimed_at_ms, expires)
 
 
-def release(conn: apsw.Connection, completion: SessionExecutionLeaseCompletion) -> None:
+def release(tx: SessionTx, completion: SessionExecutionLeaseCompletion) -> None:
     """Clear the lease if (and only if) ``completion`` names its exact holder; keep the fencing token."""
-    conn.execute(
-        "UPDATE session_execution_leases SET lease_owner_id = NULL, lease_token = NULL, "
-        "lease_claimed_at_ms = 0, lease_expires_at_ms = 0 "
-        "WHERE session_id = ? AND lease_owner_id = ? AND lease_token = ? AND lease_fencing_token = ?",
-        (completion.session_id, completion.owner_id, completion.lease_token, completion.fencing_token))
+    tx.leases.clear(completion.session_id, completion.owner_id, completion.lease_token, completion.fencing_token)
 
 
 def check_fence(fence: SessionExecutionLeaseFence | SessionExecutionLeaseCompletion) -> None:

@@ -10,3 +10,5 @@ _backends.register("sqlite.process_registry", "lashdb.engine.sqlite.deployment_b
 _backends.register("sqlite.trigger_store", "lashdb.engine.sqlite.deployment_backend:open_trigger_store")
 _backends.register("sqlite.effect_journal", "lashdb.engine.sqlite.effect_journal:open_effect_journal")
 _backends.register("sqlite.effect_journal_reader", "lashdb.engine.sqlite.inspect_effects:open_effect_journal_reader")
+_backends.register("sqlite.session", "lashdb.engine.sqlite.session_backend:open_session")
+_backends.register("sqlite.session_tx", "lashdb.engine.sqlite.session_backend:session_tx")

@@ -1,74 +1,132 @@
-"""Rows of a session database that Store and the commit path share: meta, head and usage (SPEC §5).
+"""SQLite statements of a session's own rows: meta, head, usage, turn commits, artifact refs (SPEC §5).
 
-Contract: each function runs inside the caller's transaction and touches only its own table; a head
-or usage row that cannot be decoded raises :class:`BackendError` naming it, never reads as absent.
+Contract: :class:`SqliteSessionRows` runs inside the caller's transaction, touches one table per
+method and returns plain values; decoding (the head's JSON, usage counters) lives in
+``session/records.py``. The module-level ``load_*``/``save_head_row``/``insert_usage`` functions are
+the pre-seam names, kept for old callers: they take a connection and decode through ``session``.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
+from typing import Any
 
 import apsw
 
 from .connection import query_one
-from lashdb.engine.base.errors import BackendError
-from lashdb.engine.session.model import (
-    SessionHeadMeta,
-    SessionMeta,
-    SessionRelation,
-    TokenLedgerEntry,
-    TokenUsage,
-    dumps,
-)
 
-__all__ = ["insert_usage", "load_head_meta", "load_meta", "load_usage", "save_head_row"]
+__all__ = ["SqliteSessionRows", "insert_usage", "load_head_meta", "load_meta", "load_usage", "save_head_row"]
 
 
-def load_meta(c: apsw.Connection) -> SessionMeta | None:
-    """Read the session meta row (``None`` before the first save)."""
-    row = query_one(c, "SELECT session_id, session_name, created_at, model, cwd, relation_json "
-                       "FROM session_meta WHERE singleton = 1")
-    if row is None:
-        return None
-    session_id, name, created_at, model, cwd, relation_json = row
-    return SessionMeta(session_id, name, created_at, model, cwd, SessionRelation.from_column(relation_json))
+class SqliteSessionRows:
+    """:class:`~lashdb.engine.session.ports.SessionRows` on one connection."""
 
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
 
-def load_head_meta(c: apsw.Connection) -> SessionHeadMeta | None:
-    """Read the head row; the column revision wins; bad JSON is ``BackendError``."""
-    row = query_one(c, "SELECT head_json, head_revision FROM session_head WHERE singleton = 1")
-    if row is None:
-        return None
-    head_json, revision = row
-    try:
-        return SessionHeadMeta.from_json(json.loads(head_json), int(revision))
-    except (ValueError, TypeError) as exc:
-        raise BackendError(f"decode session head: {exc}") from exc
+    def meta(self) -> tuple | None:
+        """The meta row, or ``None``."""
+        return query_one(self.conn, "SELECT session_id, session_name, created_at, model, cwd, relation_json "
+                                    "FROM session_meta WHERE singleton = 1")
 
+    def save_meta(self, session_id: str, session_name: str | None, created_at: str, model: str, cwd: str | None,
+                  relation_json: str) -> None:
+        """Replace the meta row."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO session_meta "
+            "(singleton, session_id, session_name, created_at, model, cwd, relation_json) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?)", (session_id, session_name, created_at, model, cwd, relation_json))
 
-def save_head_row(c: apsw.Connection, meta: SessionHeadMeta) -> None:
-    """Write the head singleton row (column and JSON revision alike)."""
-    c.execute("INSERT OR REPLACE INTO session_head (singleton, session_id, head_json, head_revision) "
-              "VALUES (1, ?, ?, ?)", (meta.session_id, dumps(meta.to_json()), meta.head_revision))
+    def head(self) -> tuple[str, int] | None:
+        """(head_json, head_revision), or ``None``."""
+        row = query_one(self.conn, "SELECT head_json, head_revision FROM session_head WHERE singleton = 1")
+        return None if row is None else (row[0], row[1])
 
+    def save_head(self, session_id: str, head_json: str, head_revision: int) -> None:
+        """Replace the head row."""
+        self.conn.execute("INSERT OR REPLACE INTO session_head (singleton, session_id, head_json, head_revision) "
+                          "VALUES (1, ?, ?, ?)", (session_id, head_json, head_revision))
 
-def load_usage(c: apsw.Connection) -> list[TokenLedgerEntry]:
-    """Every usage row in order; a row with non-integer counters is ``BackendError``."""
-    out = []
-    for seq, source, model, i, o, cached, r in c.execute(
+    def usage(self) -> list[tuple]:
+        """Usage rows in ``seq`` order."""
+        return [tuple(r) for r in self.conn.execute(
             "SELECT seq, source, model, input_tokens, output_tokens, cached_input_tokens, "
-            "reasoning_tokens FROM usage_deltas ORDER BY seq"):
-        if not all(isinstance(v, int) for v in (i, o, cached, r)) or not isinstance(source, str) \
-                or not isinstance(model, str):
-            raise BackendError(f"usage_deltas row {seq} cannot be read: non-integer counters")
-        out.append(TokenLedgerEntry(source, model, TokenUsage(i, o, cached, r)))
-    return out
+            "reasoning_tokens FROM usage_deltas ORDER BY seq")]
+
+    def insert_usage(self, rows: Sequence[tuple[str, str, int, int, int, int]]) -> None:
+        """Append usage rows in order."""
+        self.conn.executemany(
+            "INSERT INTO usage_deltas (source, model, input_tokens, output_tokens, cached_input_tokens, "
+            "reasoning_tokens) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def turn_commit(self, session_id: str, turn_id: str) -> tuple[str, str] | None:
+        """(turn_commit_hash, result_json) of a recorded turn, or ``None``."""
+        row = query_one(self.conn, "SELECT turn_commit_hash, result_json FROM runtime_turn_commits "
+                                   "WHERE session_id = ? AND turn_id = ?", (session_id, turn_id))
+        return None if row is None else (row[0], row[1])
+
+    def record_turn_commit(self, session_id: str, turn_id: str, turn_commit_hash: str, result_json: str,
+                           now: int) -> None:
+        """Record a turn's result."""
+        self.conn.execute("INSERT INTO runtime_turn_commits (session_id, turn_id, turn_commit_hash, result_json, "
+                          "committed_at_ms) VALUES (?, ?, ?, ?, ?)",
+                          (session_id, turn_id, turn_commit_hash, result_json, now))
+
+    def artifact_blob_ref(self, artifact_ref: str) -> str | None:
+        """The blob rooted under ``artifact_ref``, or ``None``."""
+        row = query_one(self.conn, "SELECT blob_ref FROM artifact_refs WHERE artifact_ref = ?", (artifact_ref,))
+        return None if row is None else row[0]
+
+    def put_artifact_ref(self, artifact_ref: str, blob_ref: str) -> None:
+        """Root ``blob_ref`` under ``artifact_ref``."""
+        self.conn.execute("INSERT OR REPLACE INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)",
+                          (artifact_ref, blob_ref))
+
+    def artifact_refs(self) -> list[tuple[str, str]]:
+        """Every (artifact_ref, blob_ref) by artifact ref."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT artifact_ref, blob_ref FROM artifact_refs ORDER BY artifact_ref")]
 
 
-def insert_usage(c: apsw.Connection, entries: list[TokenLedgerEntry]) -> None:
+# --- pre-seam names (a connection in, decoded values out) ----------------------------------------------
+
+
+class _RowsOnly:
+    """The part of a SessionTx that ``session.records`` reads: its session rows."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.rows = SqliteSessionRows(conn)
+
+
+def _tx(c: apsw.Connection) -> Any:
+    return _RowsOnly(c)
+
+
+def load_meta(c: apsw.Connection) -> Any:
+    """Read the session meta row (``None`` before the first save)."""
+    from lashdb.engine.session import records
+    return records.load_meta(_tx(c))
+
+
+def load_head_meta(c: apsw.Connection) -> Any:
+    """Read the head row; the column revision wins; bad JSON is ``BackendError``."""
+    from lashdb.engine.session import records
+    return records.load_head_meta(_tx(c))
+
+
+def save_head_row(c: apsw.Connection, meta: Any) -> None:
+    """Write the head singleton row (column and JSON revision alike)."""
+    from lashdb.engine.session import records
+    records.save_head_row(_tx(c), meta)
+
+
+def load_usage(c: apsw.Connection) -> list:
+    """Every usage row in order; a row with non-integer counters is ``BackendError``."""
+    from lashdb.engine.session import records
+    return records.load_usage(_tx(c))
+
+
+def insert_usage(c: apsw.Connection, entries: list) -> None:
     """Append usage rows in order."""
-    c.executemany(
-        "INSERT INTO usage_deltas (source, model, input_tokens, output_tokens, cached_input_tokens, "
-        "reasoning_tokens) VALUES (?, ?, ?, ?, ?, ?)",
-        [(e.source, e.model, e.usage.input_tokens, e.usage.output_tokens, e.usage.cached_input_tokens,
-          e.usage.reasoning_tokens) for e in entries])
+    from lashdb.engine.session import records
+    records.insert_usage(_tx(c), entries)
