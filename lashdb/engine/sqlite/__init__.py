@@ -8,3 +8,9 @@ from lashdb.engine.base import backends as _backends
 
 _backends.register("sqlite.process_registry", "lashdb.engine.sqlite.deployment_backend:open_process_registry")
 _backends.register("sqlite.trigger_store", "lashdb.engine.sqlite.deployment_backend:open_trigger_store")
+_backends.register("sqlite.session_reader", "lashdb.engine.sqlite.inspect_session:SqliteSessionReader")
+_backends.register("sqlite.session_file", "lashdb.engine.sqlite.inspect_session:open_session_file")
+_backends.register("sqlite.health", "lashdb.engine.sqlite.health:open_health")
+_backends.register("sqlite.require_session_file", "lashdb.engine.sqlite.health:require_session_file")
+_backends.register("sqlite.classify", "lashdb.engine.sqlite.schema:classify")
+_backends.register("sqlite.translate", "lashdb.engine.sqlite.connection:translate")

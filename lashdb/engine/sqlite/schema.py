@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import apsw
 
+from lashdb.engine.base import kinds
 from .connection import open_readonly, open_write, query_one, translate, write_transaction
 from lashdb.engine.base.errors import (
     LashdbError,
@@ -302,11 +303,11 @@ class SchemaKind:
     """Tables that hold at most one row, ``singleton = 1`` (readers look at that row only)."""
 
 
-SESSION = SchemaKind("session", SESSION_DDL, 4, ("blobs", "session_head", "session_meta"),
+SESSION = SchemaKind(kinds.SESSION, SESSION_DDL, kinds.SESSION_VERSION, ("blobs", "session_head", "session_meta"),
                      ("session_head", "session_meta"))
-PROCESS_REGISTRY = SchemaKind("process registry", PROCESS_REGISTRY_DDL, 7, ("processes",))
-TRIGGER_STORE = SchemaKind("trigger store", TRIGGER_STORE_DDL, 1, ("trigger_subscriptions",))
-EFFECT_REPLAY = SchemaKind("effect replay", EFFECT_REPLAY_DDL, 1, ("runtime_effect_replay",))
+PROCESS_REGISTRY = SchemaKind(kinds.PROCESS_REGISTRY, PROCESS_REGISTRY_DDL, kinds.PROCESS_REGISTRY_VERSION, ("processes",))
+TRIGGER_STORE = SchemaKind(kinds.TRIGGER_STORE, TRIGGER_STORE_DDL, kinds.TRIGGER_STORE_VERSION, ("trigger_subscriptions",))
+EFFECT_REPLAY = SchemaKind(kinds.EFFECT_REPLAY, EFFECT_REPLAY_DDL, kinds.EFFECT_REPLAY_VERSION, ("runtime_effect_replay",))
 KINDS: tuple[SchemaKind, ...] = (SESSION, PROCESS_REGISTRY, TRIGGER_STORE, EFFECT_REPLAY)
 
 
