@@ -16,6 +16,7 @@ import pytest
 from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import Store
 from lashdb.engine.ops import discovery, inspect
+from lashdb.engine.sqlite import inspect_session
 from conftest import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR
@@ -83,13 +84,13 @@ def test_rows_equal_the_general_path(root, built):
 
 def test_a_plain_root_reads_each_file_once(root, monkeypatch):
     opened: list[str] = []
-    real = inspect.open_readonly
+    real = inspect_session.open_readonly
 
     def counting(path):
         opened.append(os.fspath(path))
         return real(path)
 
-    monkeypatch.setattr(inspect, "open_readonly", counting)
+    monkeypatch.setattr(inspect_session, "open_readonly", counting)
     rows = inspect.list_sessions(root, include_all=True)
     assert sorted(opened) == sorted(str(p) for p in root.glob("*.db")) and len(rows) == len(opened)
     assert json.loads(json.dumps([r.to_json() for r in rows]))
@@ -104,7 +105,7 @@ def test_a_snapshot_that_cannot_begin_marks_only_that_row(root, built, monkeypat
     live = root / built.sessions[1].path.name
     with Store.open(live) as writer:  # a live writer: the file has a -wal, so the list takes a snapshot
         writer.put_blob(b"only in the wal" * 10)
-        monkeypatch.setattr(inspect, "read_snapshot", busy)
+        monkeypatch.setattr(inspect_session, "read_snapshot", busy)
         rows = {r.path.name: r for r in inspect.list_sessions(root)}
     assert rows[live.name].status.startswith("unreadable: ") and "database is locked" in rows[live.name].status
     others = [r for name, r in rows.items() if name != live.name]

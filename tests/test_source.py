@@ -20,13 +20,13 @@ ALLOWED_CYCLES: set[tuple[str, ...]] = set()  # none left: keep it that way
 # Engine modules outside ``sqlite/`` that still hold SQL text (issue 11's seam moves it out).
 # Everything under ``engine/sqlite/`` may; nothing else (the CLI above all) may.
 SQL_MODULES = {
-    "ops.deployment_inspect", "ops.doctor", "ops.inspect", "ops.verify",
+    "ops.deployment_inspect",
 }
 
 MAX_LINES = 600
 # Files over MAX_LINES today, relative to lashdb/.
 LONG_FILES = {
-    "engine/ops/deployment_inspect.py", "engine/ops/inspect.py", "engine/ops/verify.py",
+    "engine/ops/deployment_inspect.py",
 }
 
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA|BEGIN)\b")
@@ -202,13 +202,7 @@ LAYER_EXCEPTIONS: set[tuple[str, str]] = {
     "sqlite.deployment_common"), ("cli.commands.processes", "sqlite.deployment_common"),
     ("cli.commands.sessions", "session.store"), ("cli.common", "sqlite.schema"),
     ("ops.deployment_inspect", "sqlite.connection"), ("ops.deployment_inspect",
-    "sqlite.deployment_common"), ("ops.deployment_inspect", "sqlite.schema"), ("ops.discovery",
-    "sqlite.connection"), ("ops.discovery", "sqlite.schema"), ("ops.discovery",
-    "sqlite.session_read"), ("ops.doctor", "sqlite.connection"), ("ops.doctor", "sqlite.schema"),
-    ("ops.doctor", "sqlite.session_read"), ("ops.inspect", "sqlite.connection"), ("ops.inspect",
-    "sqlite.schema"), ("ops.inspect", "sqlite.session_read"), ("ops.maintenance", "sqlite.schema"),
-    ("ops.maintenance", "sqlite.session_read"), ("ops.verify", "sqlite.connection"), ("ops.verify",
-    "sqlite.session_read"),
+    "sqlite.deployment_common"), ("ops.deployment_inspect", "sqlite.schema"),
 }
 
 

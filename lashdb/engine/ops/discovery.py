@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lashdb.engine.sqlite.connection import file_type, os_reason
+from lashdb.engine.base.files import file_type, os_reason
 from lashdb.engine.base.errors import (
     DatabaseError,
     FileUnreadable,
@@ -28,7 +28,7 @@ from lashdb.engine.base.errors import (
     NotARegularFile,
     RootUnusable,
 )
-from lashdb.engine.sqlite.schema import Classification, classify
+from .ports import Classification, classify, read_meta
 
 SIDECAR_SUFFIXES: dict[str, str] = {
     "effects": ".effects.db",
@@ -205,7 +205,6 @@ def is_sidecar_name(path: Path) -> bool:
 def _ids_of(path: Path) -> tuple[str | None, str | None]:
     # Local import: the store pulls in apsw and the codec, which plain discovery does not need.
     # read_meta reads the id of foreign schemas too (v38's meta has no session_name).
-    from lashdb.engine.sqlite.session_read import read_meta
     from lashdb.engine.session.store import Store
 
     try:

@@ -32,12 +32,10 @@ import apsw
 from lashdb.engine.session import blobs, gc
 from lashdb.engine.session.ports import session_tx
 from . import discovery, verify
-from lashdb.engine.sqlite import schema
-from lashdb.engine.base import codec
-from lashdb.engine.sqlite.connection import columns, open_readonly, sidecar, translate
+from .ports import Health, driver_error, open_health
+from lashdb.engine.base import codec, kinds
+from lashdb.engine.base.files import sidecar
 from lashdb.engine.base.errors import DatabaseNotFound, LashdbError, one_line
-from lashdb.engine.sqlite.schema import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION
-from lashdb.engine.sqlite.session_read import read_meta
 from lashdb.engine.base.timing import iso_ms
 
 ERROR = "error"
@@ -71,7 +69,7 @@ class Context:
     def __init__(self, now_ms: int, jobs: int = verify.DEFAULT_JOBS) -> None:
         self.now_ms = now_ms
         self.jobs = jobs
-        self._conns: dict[Path, apsw.Connection] = {}
+        self._health: dict[Path, Health] = {}
         self._session_ids: dict[Path, set[str]] = {}
 
     def session_ids_in(self, directory: Path) -> set[str]:
@@ -87,18 +85,22 @@ class Context:
         private copy, so opening never creates a file)."""
         return os.path.isfile(path)
 
-    def connection(self, path: Path) -> apsw.Connection:
-        """The shared read-only connection to ``path`` (opened on first use, closed by :meth:`release`)."""
-        conn = self._conns.get(path)
-        if conn is None:
-            conn = self._conns[path] = open_readonly(path)
-        return conn
+    def health(self, path: Path) -> Health:
+        """The shared health reads of ``path`` (one read-only open on first use, closed by :meth:`release`)."""
+        health = self._health.get(path)
+        if health is None:
+            health = self._health[path] = open_health(path)
+        return health
+
+    def connection(self, path: Path) -> Any:
+        """The shared read-only connection to ``path`` (for session functions that take one)."""
+        return self.health(path).connection
 
     def release(self, path: Path) -> None:
-        """Close the connection to ``path`` if one was opened."""
-        conn = self._conns.pop(path, None)
-        if conn is not None:
-            conn.close()
+        """Close the open of ``path`` if one was made."""
+        health = self._health.pop(path, None)
+        if health is not None:
+            health.close()
 
 
 Check = Callable[[discovery.Found, Context], "list[Finding] | None"]
@@ -125,8 +127,9 @@ def ago(ms: int) -> str:
     return f"{hours // 24} days"
 
 
-def _kind_is(found: discovery.Found, kind: Any) -> bool:
-    return found.classification is not None and found.classification.kind is kind
+def _kind_is(found: discovery.Found, kind: str) -> bool:
+    cls = found.classification
+    return cls is not None and cls.kind is not None and cls.kind.name == kind
 
 
 def _openable(found: discovery.Found) -> bool:
@@ -156,7 +159,7 @@ def lash_kind(found: discovery.Found, ctx: Context) -> list[Finding] | None:
         return None
     if found.is_lash:
         return []
-    claimed = schema.claimed_kind(ctx.connection(found.path)) if found.classification else None
+    claimed = ctx.health(found.path).claimed_kind() if found.classification else None
     if claimed is not None:
         missing = ", ".join(t for t in claimed.marker_tables if t not in found.classification.tables)
         return [Finding("kind", ERROR, f"damaged lash {claimed.name} database: it is at version {claimed.version} "
@@ -186,13 +189,13 @@ def schema_shape(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     and foreign keys, and each singleton table at most its one row (else writes refuse it)."""
     if found.error is not None or found.classification is None or found.classification.foreign:
         return None
-    conn = ctx.connection(found.path)
-    kind = found.classification.kind or schema.claimed_kind(conn)
+    health = ctx.health(found.path)
+    kind = found.classification.kind or health.claimed_kind()
     if kind is None:
         return None
-    out = [Finding("schema", ERROR, f"{d}: not the lash {kind.name} schema v{kind.version}; writing commands "
-                   "refuse this file", d.name) for d in schema.schema_differences(conn, kind)]
-    out += [Finding("schema", ERROR, text, table) for table, text in schema.singleton_problems(conn, kind)]
+    out = [Finding("schema", ERROR, f"{text}: not the lash {kind.name} schema v{kind.version}; writing commands "
+                   "refuse this file", name) for name, text in health.schema_differences(kind)]
+    out += [Finding("schema", ERROR, text, table) for table, text in health.singleton_problems(kind)]
     return out
 
 
@@ -214,24 +217,17 @@ def wal_files(found: discovery.Found, ctx: Context) -> list[Finding]:
 
 @check
 def quick_check(found: discovery.Found, ctx: Context) -> list[Finding] | None:
-    """``PRAGMA quick_check`` passes."""
+    """The backend's integrity quick check (SQLite: ``PRAGMA quick_check``) passes."""
     if found.error is not None:
         return None
-    conn = ctx.connection(found.path)
-    try:
-        lines = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})")]
-    except apsw.Error as exc:
-        raise translate(exc, str(found.path)) from exc
-    if lines == ["ok"]:
-        return []
-    return [Finding("quick_check", ERROR, f"PRAGMA quick_check: {line}") for line in lines]
+    return [Finding("quick_check", ERROR, problem)
+            for problem in ctx.health(found.path).quick_check(_QUICK_CHECK_LINES)]
 
 
 @check
 def blob_envelopes(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     """Every blob decodes and hashes to its address (SPEC §4)."""
-    if not _openable(found) or not found.is_session or not {"hash", "content"} <= columns(
-            ctx.connection(found.path), "blobs"):
+    if not _openable(found) or not found.is_session or not ctx.health(found.path).reader().has_blob_table():
         return None
     conn = ctx.connection(found.path)
     failures: list[codec.Verification] = []
@@ -248,7 +244,7 @@ def blob_envelopes(found: discovery.Found, ctx: Context) -> list[Finding] | None
                            sink=sink)
     except apsw.Error as exc:
         if not verify.is_damage(exc):
-            raise translate(exc, str(found.path)) from exc
+            raise driver_error(exc, found.path) from exc
         stopped = exc  # the blobs read before the damaged page are still reported
     out = [Finding("blobs", ERROR, f"blob {v.blob_hash}: {v.status}: {v.reason}", v.blob_hash)
            for v in sorted(failures, key=lambda v: v.blob_hash)]
@@ -262,7 +258,7 @@ def blob_envelopes(found: discovery.Found, ctx: Context) -> list[Finding] | None
 def gc_roots(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     """The head reads, and the checkpoint manifest it names is stored (else every session read fails)
     and decodes (else GC would abort)."""
-    if not _openable(found) or not _kind_is(found, SESSION) or found.classification.foreign:
+    if not _openable(found) or not _kind_is(found, kinds.SESSION) or found.classification.foreign:
         return None
     conn = ctx.connection(found.path)
     try:
@@ -281,13 +277,9 @@ def execution_leases(found: discovery.Found, ctx: Context) -> list[Finding] | No
     """No session execution lease is held past its expiry (a runner died holding it)."""
     if not _openable(found) or not found.is_session:
         return None
-    conn = ctx.connection(found.path)
-    if not {"session_id", "lease_owner_id", "lease_token", "lease_expires_at_ms"} <= columns(
-            conn, "session_execution_leases"):
+    rows = ctx.health(found.path).reader().expired_leases(ctx.now_ms)
+    if rows is None:
         return None
-    rows = conn.execute(
-        "SELECT session_id, lease_owner_id, lease_expires_at_ms FROM session_execution_leases "
-        "WHERE lease_token IS NOT NULL AND lease_expires_at_ms <= ? ORDER BY session_id", (ctx.now_ms,))
     return [Finding("execution_leases", WARNING,
                     f"execution lease of `{owner}` on session `{sid}` expired at {iso_ms(int(expires))} "
                     f"({ago(ctx.now_ms - int(expires))} ago) and was never released", str(sid))
@@ -299,14 +291,9 @@ def attachment_intents(found: discovery.Found, ctx: Context) -> list[Finding] | 
     """No attachment intent stays uncommitted for over an hour (a crashed upload)."""
     if not _openable(found) or not found.is_session:
         return None
-    conn = ctx.connection(found.path)
-    if not {"attachment_id", "canonical_uri", "intent_at_ms", "committed_at_ms"} <= columns(
-            conn, "attachment_manifest"):
+    rows = ctx.health(found.path).reader().old_attachment_intents(ctx.now_ms - ATTACHMENT_STALE_MS)
+    if rows is None:
         return None
-    rows = conn.execute(
-        "SELECT attachment_id, canonical_uri, intent_at_ms FROM attachment_manifest "
-        "WHERE committed_at_ms IS NULL AND intent_at_ms < ? ORDER BY intent_at_ms, attachment_id",
-        (ctx.now_ms - ATTACHMENT_STALE_MS,))
     return [Finding("attachments", WARNING,
                     f"attachment `{aid}` ({uri}) recorded at {iso_ms(int(at))} is still uncommitted after "
                     f"{ago(ctx.now_ms - int(at))}", str(aid))
@@ -316,7 +303,7 @@ def attachment_intents(found: discovery.Found, ctx: Context) -> list[Finding] | 
 @check
 def process_leases(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     """No process lease is held past its expiry, and no process looks stuck."""
-    if not _openable(found) or not _kind_is(found, PROCESS_REGISTRY):
+    if not _openable(found) or not _kind_is(found, kinds.PROCESS_REGISTRY):
         return None
     from . import deployment_inspect
 
@@ -335,7 +322,7 @@ def process_leases(found: discovery.Found, ctx: Context) -> list[Finding] | None
 @check
 def stale_effects(found: discovery.Found, ctx: Context) -> list[Finding] | None:
     """No effect stays in progress past its lease (its runner died; a replay would run it again)."""
-    if not _openable(found) or not _kind_is(found, EFFECT_REPLAY):
+    if not _openable(found) or not _kind_is(found, kinds.EFFECT_REPLAY):
         return None
     from lashdb.engine.ops import effects
 
@@ -356,7 +343,7 @@ def parent_session(found: discovery.Found, ctx: Context) -> list[Finding] | None
     """A child session's parent session is still in its root (deleting a parent leaves the child behind)."""
     if not _openable(found) or not found.is_session:
         return None
-    meta = read_meta(ctx.connection(found.path))
+    meta = ctx.health(found.path).reader().meta()
     parent = meta.relation.parent_session_id if meta is not None else None
     if parent is None:
         return None
@@ -378,7 +365,7 @@ def session_sidecar(found: discovery.Found, ctx: Context) -> list[Finding] | Non
 
 
 def _sidecar_without_session(path: Path, role: str, session_db: Path) -> Finding:
-    from .inspect import database_files
+    from .views import database_files
 
     rm = " ".join(shlex.quote(str(f)) for f in database_files(path))
     return Finding("session_sidecar", WARNING,
@@ -489,7 +476,7 @@ def _failed(name: str, exc: BaseException, path: Path) -> Finding:
     if isinstance(exc, LashdbError):
         return Finding(name, ERROR, f"check failed: {one_line(exc)}")
     if isinstance(exc, apsw.Error):
-        return Finding(name, ERROR, f"check failed: {one_line(translate(exc, str(path)))}")
+        return Finding(name, ERROR, f"check failed: {one_line(driver_error(exc, path))}")
     return Finding(name, ERROR, f"check failed: {type(exc).__name__}: {one_line(exc)}")
 
 

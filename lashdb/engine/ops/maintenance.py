@@ -31,24 +31,28 @@ from pathlib import Path
 from typing import Any
 
 from . import discovery
-from lashdb.engine.base.errors import CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SessionInUse
+from lashdb.engine.base.errors import (CompactionFailed, GcAborted, LashdbError, NotALashDatabase, SchemaDamaged,
+                                      SchemaVersionError, SessionInUse)
 from lashdb.engine.session.factory import delete_database_files
-from .inspect import LeaseView, database_files, read_lease, file_sizes
+from .show import LeaseView, read_lease
+from .views import database_files, file_sizes
 from lashdb.engine.session.model import GcBusy, GcReport, VacuumReport
-from lashdb.engine.sqlite.schema import REFUSALS, SESSION, check_openable
-from lashdb.engine.sqlite.session_read import read_meta
+from .ports import read_meta, require_session_file
 from lashdb.engine.session.store import Store
 from lashdb.engine.base.timing import iso_ms
 from .verify import error_text
+
+# The errors a writable open refuses a file with (the backend's schema check raises exactly these).
+REFUSALS = (NotALashDatabase, SchemaVersionError, SchemaDamaged)
 
 
 def _require_session(path: Path) -> None:
     found = discovery.examine(path)
     if found.error is not None:
         raise found.error
-    found.classification.require(SESSION)  # another kind: NotALashDatabase; foreign: the cutover error
-    # A damaged or unrecognised v4 schema: the refusal the writable open would give, for dry runs too.
-    check_openable(path, SESSION)
+    # Another kind: NotALashDatabase; foreign: the cutover error; a damaged or unrecognised v4
+    # schema: the refusal the writable open would give, for dry runs too.
+    require_session_file(found.classification, path)
 
 
 def _session_id(store: Store) -> str | None:

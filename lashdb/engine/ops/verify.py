@@ -26,49 +26,64 @@ Contract:
   was deleted: commits not yet checkpointed are lost), or its head cannot be decoded or names a
   checkpoint manifest that is not stored (SPEC §6 amended). A session that cannot be used at all (missing,
   not SQLite, not a session database, busy, I/O error) keeps its typed error; the others go on.
+- This module keeps verification; listing, lookup and the shared helpers live in :mod:`.blobs` and are
+  re-exported here under their old names.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
-import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import apsw
 from zlib_ng import zlib_ng
 
-from lashdb.engine.session import blobs, gc
 from lashdb.engine.session.ports import session_tx
+from lashdb.engine.session import gc
 from lashdb.engine.base import codec
 from lashdb.engine.base.codec import Verification
 from lashdb.engine.base.canonical import jsonable  # noqa: F401  (re-exported: verify.jsonable is public)
-from lashdb.engine.sqlite.connection import sidecar
-from lashdb.engine.base.errors import (
-    BackendError,
-    BlobError,
-    BlobNotFound,
-    DatabaseBusy,
-    DatabaseError,
-    GcAborted,
-    InvalidBlobHash,
-    LashdbError,
-    LookupFailed,
-    one_line,
-)
-from lashdb.engine.sqlite.session_read import read_meta
+from lashdb.engine.base.errors import BackendError, BlobError, DatabaseBusy, LashdbError
 from lashdb.engine.session.store import Store
+from .blobs import (  # noqa: F401  (re-exported: the old names of verify)
+    HASH_LENGTH,
+    MIN_HASH_PREFIX,
+    WAL_MISSING,
+    _HEX,
+    BlobContent,
+    BlobEnvelope,
+    BlobListing,
+    BlobLocation,
+    BlobReadFailed,
+    BlobRow,
+    ReachabilityUnknown,
+    _foreign_note,
+    _naming,
+    _Row,
+    _session_id,
+    _stored,
+    _text,
+    _version,
+    blob_envelope,
+    damage_reason,
+    decode_content,
+    error_text,
+    find_blob,
+    is_damage,
+    list_blobs,
+    looks_like_text,
+    normalize_hash,
+    read_blob,
+    stored_row,
+    table_rows,
+    wal_missing,
+)
 
-MIN_HASH_PREFIX = 6
-HASH_LENGTH = 64
-_HEX = re.compile(r"[0-9a-f]*")
 
 # Measured on 2 cores: one thread met the bare loop (0.87-1.07x); two cost ~35% more CPU in GIL
 # hand-offs around inflate and gained nothing. More jobs stay available with --jobs.
@@ -82,355 +97,6 @@ _BATCH_ROWS = 256
 Advance = Callable[[int], None]
 """``advance(n)``: ``n`` more blobs were verified."""
 
-
-class ReachabilityUnknown(LashdbError):
-    """Reachability of a session's blobs cannot be computed, so unreachable ones cannot be listed."""
-
-    def __init__(self, path: os.PathLike[str] | str, note: str):
-        self.path = os.fspath(path)
-        self.note = note
-        super().__init__(f"{self.path}: cannot tell which blobs are unreachable: {note}",
-                         hint="list every blob without --unreachable")
-
-
-class BlobReadFailed(BlobError):
-    """A blob of a named database cannot be decoded or does not match its hash."""
-
-    def __init__(self, path: os.PathLike[str] | str, cause: BlobError):
-        self.path = os.fspath(path)
-        self.cause = cause
-        super().__init__(cause.blob_hash, f"{self.path}: {cause}", hint=cause.hint)
-
-
-# --- small helpers ----------------------------------------------------------------------------------
-
-
-def looks_like_text(data: bytes) -> bool:
-    """True when ``data`` is UTF-8 without NUL or other control bytes (tab, newline, CR, ESC allowed)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return not any(ord(ch) < 32 and ch not in "\t\n\r\f\b\x1b" or ch == "\x7f" for ch in text)
-
-
-def is_damage(exc: BaseException) -> bool:
-    """True when ``exc`` (or what caused it) is SQLite reporting the file malformed (SQLITE_CORRUPT):
-    the file is a database, damaged, rather than missing, foreign or not SQLite at all."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, apsw.CorruptError):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
-def damage_reason(exc: BaseException) -> str:
-    """SQLite's own words for a damaged file (``database disk image is malformed``)."""
-    cur: BaseException | None = exc
-    while cur is not None and not isinstance(cur, apsw.CorruptError):
-        cur = cur.__cause__ or cur.__context__
-    return " ".join(str(cur or exc).split())
-
-
-def error_text(path: str | os.PathLike[str], exc: BaseException) -> str:
-    """One line naming ``path`` and what went wrong (errors from SQLite do not always name the file)."""
-    text = one_line(exc)
-    where = os.fspath(path)
-    return text if where in text else f"{where}: {text}"
-
-
-def wal_missing(path: str | os.PathLike[str]) -> bool:
-    """True when the ``-shm`` is beside the database but its ``-wal`` is not."""
-    return os.path.exists(sidecar(path, "-shm")) and not os.path.exists(sidecar(path, "-wal"))
-
-
-@contextlib.contextmanager
-def _naming(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Re-raise a backend failure that does not say which file it is about as one that does."""
-    try:
-        yield
-    except BackendError as exc:
-        if isinstance(exc, (GcAborted, DatabaseBusy)) or os.fspath(path) in str(exc):
-            raise
-        raise DatabaseError(path, error_text(path, exc),
-                            hint="run `lashdb doctor` on it" if is_damage(exc) else None) from exc
-
-
-WAL_MISSING = ("its -shm is here but its -wal is not: the -wal of a live database was deleted, and "
-               "commits not yet checkpointed into the database are lost")
-
-
-def _session_id(c: apsw.Connection) -> str | None:
-    meta = read_meta(c)
-    return meta.session_id if meta else None
-
-
-def _version(store: Store) -> int | None:
-    return store.classification.user_version if store.classification else None
-
-
-def _foreign_note(store: Store) -> str:
-    return (f"not computed: session schema v{_version(store)} is foreign and roots its blobs in other "
-            "tables than the v4 schema this lashdb collects by")
-
-
-# --- reading rows -----------------------------------------------------------------------------------
-
-
-# The columns are declared TEXT and BLOB, but SQLite keeps whatever type was written: a damaged or
-# hand-edited row may hold TEXT that is not UTF-8 (which apsw would refuse to fetch), a number or
-# NULL. CAST(… AS BLOB) hands over the stored bytes whatever they are (a no-op for a BLOB).
-_ROWS = "SELECT CAST(hash AS BLOB), CAST(content AS BLOB) FROM blobs"
-
-
-def _text(raw: Any) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ("" if raw is None else str(raw))
-
-
-def table_rows(c: apsw.Connection, *, ordered: bool = False) -> Iterator[tuple[str, bytes]]:
-    """Every ``(hash, stored bytes)`` row; in table order unless ``ordered`` (by hash)."""
-    # Table order by default: a scan reads the pages front to back, where ORDER BY hash walks the
-    # primary-key index and fetches each row from wherever it lies.
-    for blob_hash, content in c.execute(_ROWS + (" ORDER BY hash" if ordered else "")):
-        yield _text(blob_hash), b"" if content is None else content
-
-
-def stored_row(c: apsw.Connection, blob_hash: str) -> bytes | None:
-    """The stored bytes of one row, or ``None``."""
-    for (content,) in c.execute("SELECT CAST(content AS BLOB) FROM blobs WHERE hash = ?", (blob_hash,)):
-        return b"" if content is None else content
-    return None
-
-
-# --- blob ls ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BlobRow:
-    """One blob as ``blob ls`` shows it."""
-
-    blob_hash: str
-    kind: str
-    hints: tuple[str, ...]
-    compression: str | None
-    stored_bytes: int
-    logical_bytes: int | None
-    reachable: bool | None
-    reachable_note: str | None
-    format: str
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        return {"hash": self.blob_hash, "kind": self.kind, "hints": list(self.hints),
-                "compression": self.compression, "stored_bytes": self.stored_bytes,
-                "logical_bytes": self.logical_bytes, "reachable": self.reachable,
-                "reachable_note": self.reachable_note, "format": self.format, "error": self.error}
-
-
-@dataclass(frozen=True)
-class BlobListing:
-    """A session's blobs (filtered as asked) and how reachability was decided."""
-
-    path: Path
-    session_id: str | None
-    foreign: bool
-    schema_version: int | None
-    root_count: int | None
-    reachable_note: str | None
-    total_count: int
-    rows: tuple[BlobRow, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        return {"path": str(self.path), "session_id": self.session_id, "foreign": self.foreign,
-                "schema_version": self.schema_version, "root_count": self.root_count,
-                "reachable_note": self.reachable_note, "total_count": self.total_count,
-                "blobs": [r.to_json() for r in self.rows]}
-
-
-def list_blobs(path: str | os.PathLike[str], *, kind: str | None = None, unreachable_only: bool = False,
-               limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT) -> BlobListing:
-    """Every blob of one session with kind, hints, sizes, format and reachability; read-only."""
-    with _naming(path), Store.open_readonly(path) as store:
-        def read(c: apsw.Connection) -> BlobListing:
-            reachable, roots, note = None, None, None
-            if store.foreign:
-                note = _foreign_note(store)
-            else:
-                try:
-                    found = gc.find_reachable_objects(session_tx(c), limit)
-                    reachable, roots = found.reachable, found.root_count
-                except BackendError as exc:  # GcAborted (undecodable live manifest) or a damaged head
-                    note = "not computed: " + " ".join(str(exc).split())
-            if unreachable_only and reachable is None:
-                raise ReachabilityUnknown(store.path, note or "unknown")
-            rows, total = [], 0
-            for blob_hash, stored in table_rows(c, ordered=True):
-                total += 1
-                if unreachable_only and blob_hash in reachable:
-                    continue
-                info = blobs.describe(blob_hash, stored, limit)
-                if kind is not None and info.kind.lower() != kind.lower():
-                    continue
-                rows.append(BlobRow(blob_hash, info.kind, info.hints, info.compression, info.stored_bytes,
-                                    info.logical_bytes, None if reachable is None else blob_hash in reachable,
-                                    note, info.format, info.error))
-            return BlobListing(Path(store.path), _session_id(c), store.foreign, _version(store), roots, note,
-                               total, tuple(rows))
-        return store.read(read)
-
-
-# --- blob cat ---------------------------------------------------------------------------------------
-
-
-def normalize_hash(query: str) -> str:
-    """A HASH argument as lowercase hex of 6 to 64 digits; otherwise :class:`InvalidBlobHash`."""
-    text = query.strip().lower()
-    if not text:
-        raise InvalidBlobHash(query, "it is empty")
-    if not _HEX.fullmatch(text):
-        bad = sorted({ch for ch in text if ch not in "0123456789abcdef"})
-        raise InvalidBlobHash(query, "it has non-hex characters " + " ".join(repr(ch) for ch in bad[:5]))
-    if len(text) > HASH_LENGTH:
-        raise InvalidBlobHash(query, f"it has {len(text)} digits; a SHA-256 hash has {HASH_LENGTH}")
-    if len(text) < MIN_HASH_PREFIX:
-        raise InvalidBlobHash(query, f"a prefix needs at least {MIN_HASH_PREFIX} hex digits (got {len(text)})")
-    return text
-
-
-@dataclass(frozen=True)
-class BlobLocation:
-    """Where a HASH was found: the full hash, the database holding it, and other databases that do too."""
-
-    blob_hash: str
-    path: Path
-    also_in: tuple[Path, ...] = ()
-
-
-def find_blob(query: str, paths: Sequence[str | os.PathLike[str]], *, where: str | None = None,
-              skip_unreadable: bool = False) -> BlobLocation:
-    """The one blob a hash or unique prefix names among ``paths`` (``where`` describes them in errors)."""
-    prefix = normalize_hash(query)
-    matches: dict[str, list[Path]] = {}
-    unreadable: list[tuple[Path, LashdbError]] = []
-    for path in paths:
-        try:
-            with _naming(path), Store.open_readonly(path) as store:
-                found = store.snapshot(lambda tx: blobs.hashes_with_prefix(tx, prefix))
-        except LashdbError as exc:
-            if not skip_unreadable:
-                raise
-            unreadable.append((Path(path), exc))
-            continue
-        for blob_hash in found:
-            matches.setdefault(blob_hash, []).append(Path(path))
-    if len(matches) == 1:
-        (blob_hash, holders), = matches.items()
-        return BlobLocation(blob_hash, holders[0], tuple(holders[1:]))
-    if len(matches) > 1:
-        listed = [f"{h} ({holders[0].name}{f' +{len(holders) - 1}' if len(holders) > 1 else ''})"
-                  for h, holders in sorted(matches.items())]
-        raise LookupFailed(query, f"blob prefix `{prefix}` matches {len(matches)} blobs: "
-                           + ", ".join(listed[:10]) + (", …" if len(listed) > 10 else ""),
-                           listed, hint="type more of the hash")
-    scope = where or f"{len(paths)} database(s)"
-    skipped = ""
-    if unreadable:
-        skipped = (f"; {len(unreadable)} could not be read: "
-                   + ", ".join(f"{p.name} ({' '.join(str(e).split())})" for p, e in unreadable[:3]))
-    raise LookupFailed(query, f"no blob `{prefix}` in {scope}{skipped}", [],
-                       hint="list blobs with `lashdb blob ls SESSION`")
-
-
-@dataclass(frozen=True)
-class _Row:
-    stored: bytes
-    session_id: str | None
-    foreign: bool
-    schema_version: int | None
-
-
-def _stored(location: BlobLocation) -> _Row:
-    with _naming(location.path), Store.open_readonly(location.path) as store:
-        stored, session_id = store.read(lambda c: (stored_row(c, location.blob_hash), _session_id(c)))
-        foreign, version = store.foreign, _version(store)
-    if stored is None:
-        raise BlobNotFound(location.blob_hash, os.fspath(location.path))
-    return _Row(stored, session_id, foreign, version)
-
-
-@dataclass(frozen=True)
-class BlobContent:
-    """A blob's envelope and its verified logical content."""
-
-    path: Path
-    blob_hash: str
-    envelope: codec.Envelope
-    content: bytes
-    foreign: bool
-    schema_version: int | None
-
-
-def read_blob(location: BlobLocation, limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT) -> BlobContent:
-    """The verified logical content of one blob; a damaged or altered row raises :class:`BlobReadFailed`."""
-    row = _stored(location)
-    try:
-        decoded = codec.decode_blob(location.blob_hash, row.stored, limit)
-    except BlobError as exc:
-        raise BlobReadFailed(location.path, exc) from exc
-    return BlobContent(location.path, location.blob_hash, decoded.envelope, decoded.content, row.foreign,
-                       row.schema_version)
-
-
-@dataclass(frozen=True)
-class BlobEnvelope:
-    """Envelope metadata of one blob and its verification outcome (a damaged row is described, not raised)."""
-
-    location: BlobLocation
-    session_id: str | None
-    foreign: bool
-    schema_version: int | None
-    info: blobs.BlobInfo
-    check: Verification
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        status = f"foreign v{self.schema_version}" if self.foreign else "ok"
-        return {"hash": self.location.blob_hash, "path": str(self.location.path), "session_id": self.session_id,
-                "status": status, "foreign": self.foreign, "schema_version": self.schema_version,
-                "format": self.info.format, "kind": self.info.kind, "hints": list(self.info.hints),
-                "compression": self.info.compression, "stored_bytes": self.info.stored_bytes,
-                "logical_bytes": self.check.logical_bytes, "verification": self.check.status,
-                "reason": self.check.reason, "also_in": [str(p) for p in self.location.also_in]}
-
-
-def blob_envelope(location: BlobLocation, limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT) -> BlobEnvelope:
-    """The envelope metadata of one blob, with its verification outcome."""
-    row = _stored(location)
-    info = blobs.describe(location.blob_hash, row.stored, limit, measure=False)
-    return BlobEnvelope(location, row.session_id, row.foreign, row.schema_version, info,
-                        codec.verify_blob(location.blob_hash, row.stored, limit))
-
-
-def decode_content(content: bytes, envelope_format: str, blob_hash: str | None = None) -> tuple[str, Any]:
-    """Decode logical content as JSON text, CBOR or MessagePack; return ``(format, JSON-safe value)``."""
-    try:
-        return "json", json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        pass
-    order = [codec.FORMAT_MSGPACK, codec.FORMAT_CBOR] if envelope_format == codec.FORMAT_MSGPACK \
-        else [codec.FORMAT_CBOR, codec.FORMAT_MSGPACK]
-    for fmt in order:
-        try:
-            return fmt, jsonable(codec.decode_value(content, fmt, blob_hash))
-        except BlobError:
-            continue
-    raise BlobError(blob_hash, f"blob {blob_hash}: content is not JSON, CBOR or MessagePack "
-                               f"({len(content)} bytes)", hint="print it as it is, without --decode")
 
 
 # --- blob verify ------------------------------------------------------------------------------------
@@ -708,7 +374,7 @@ def verify_session(path: str | os.PathLike[str], *, jobs: int = DEFAULT_JOBS, pr
     return entry
 
 
-def _read_all(c: apsw.Connection, entry: SessionVerification, jobs: int, limit: int,
+def _read_all(c: Any, entry: SessionVerification, jobs: int, limit: int,
               sink: Callable[[list[Verification]], None]) -> None:
     entry.session_id = _session_id(c)
     verify_rows(table_rows(c), jobs=jobs, limit=limit, sink=sink)
@@ -718,7 +384,7 @@ def _read_all(c: apsw.Connection, entry: SessionVerification, jobs: int, limit: 
             entry.problems.append(problem)
 
 
-def head_checkpoint_problem(c: apsw.Connection) -> str | None:
+def head_checkpoint_problem(c: Any) -> str | None:
     """Why the head's checkpoint cannot be loaded (the head undecodable, or naming a missing blob), or ``None``."""
     try:
         ref = gc.head_checkpoint_ref(session_tx(c))
@@ -736,3 +402,4 @@ def verify_sessions(paths: Iterable[str | os.PathLike[str]], *, jobs: int = DEFA
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1 (got {jobs})")
     return VerifyReport(tuple(verify_session(p, jobs=jobs, progress=progress, limit=limit) for p in paths), jobs)
+

@@ -25,7 +25,6 @@ Contract:
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import re
@@ -40,6 +39,7 @@ from typing import Any
 
 import apsw
 
+from lashdb.engine.base.files import file_type, os_reason, sidecar
 from lashdb.engine.base.errors import (
     BackendError,
     DatabaseBusy,
@@ -63,11 +63,6 @@ _WRITE_FLAGS = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLIT
 _READ_FLAGS = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
 
 Connection = apsw.Connection
-
-
-def sidecar(path: str | os.PathLike[str], suffix: str) -> str:
-    """Return ``path`` with ``suffix`` appended to the file name (``-wal``, ``-shm``, …)."""
-    return os.fspath(path) + suffix
 
 
 _URI_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
@@ -124,24 +119,6 @@ _FILE_ERRORS: tuple[tuple[type[apsw.Error], type[BackendError]], ...] = (
     (apsw.ReadOnlyError, DatabaseReadOnly),
     (apsw.PermissionsError, DatabaseReadOnly),
 )
-
-
-def os_reason(exc: OSError) -> str:
-    """An OS error's reason as lashdb reports it: ``symlink loop`` for ELOOP, else the OS's own words."""
-    if exc.errno == errno.ELOOP:
-        return "symlink loop"
-    return exc.strerror or str(exc)
-
-
-_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-
-
-def file_type(mode: int) -> str:
-    """What a file of ``mode`` is, for messages: ``a regular file``, ``a FIFO``, ``a directory``, …"""
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    return next((name for test, name in _FILE_TYPES if test(mode)), "a special file")
 
 
 def file_problem(path: str | os.PathLike[str]) -> LashdbError | None:

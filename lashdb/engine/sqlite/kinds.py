@@ -9,6 +9,8 @@ Contract:
 
 from __future__ import annotations
 
+from lashdb.engine.base import kinds as names  # the kind names and versions ops may know
+
 from dataclasses import dataclass
 
 
@@ -274,11 +276,11 @@ class SchemaKind:
     """Tables that hold at most one row, ``singleton = 1`` (readers look at that row only)."""
 
 
-SESSION = SchemaKind("session", SESSION_DDL, 4, ("blobs", "session_head", "session_meta"),
+SESSION = SchemaKind(names.SESSION, SESSION_DDL, names.SESSION_VERSION, ("blobs", "session_head", "session_meta"),
                      ("session_head", "session_meta"))
-PROCESS_REGISTRY = SchemaKind("process registry", PROCESS_REGISTRY_DDL, 7, ("processes",))
-TRIGGER_STORE = SchemaKind("trigger store", TRIGGER_STORE_DDL, 1, ("trigger_subscriptions",))
-EFFECT_REPLAY = SchemaKind("effect replay", EFFECT_REPLAY_DDL, 1, ("runtime_effect_replay",))
+PROCESS_REGISTRY = SchemaKind(names.PROCESS_REGISTRY, PROCESS_REGISTRY_DDL, names.PROCESS_REGISTRY_VERSION, ("processes",))
+TRIGGER_STORE = SchemaKind(names.TRIGGER_STORE, TRIGGER_STORE_DDL, names.TRIGGER_STORE_VERSION, ("trigger_subscriptions",))
+EFFECT_REPLAY = SchemaKind(names.EFFECT_REPLAY, EFFECT_REPLAY_DDL, names.EFFECT_REPLAY_VERSION, ("runtime_effect_replay",))
 KINDS: tuple[SchemaKind, ...] = (SESSION, PROCESS_REGISTRY, TRIGGER_STORE, EFFECT_REPLAY)
 
 

@@ -1,0 +1,143 @@
+"""What ``ops`` reads from a storage backend: the read side of inspection, verification and doctor.
+
+Contract:
+- ``ops`` never imports a backend package. It reaches one through :mod:`lashdb.engine.base.backends`
+  by name (the helpers below), and talks to what it gets through these Protocols only.
+- Every method reads (never writes, checkpoints or creates a file) and returns plain values: tuples,
+  ints, str, bytes, ``None``. Column tolerance (foreign schema versions) is the backend's job: a
+  missing table or column reads as ``None``/empty, as each method says.
+- A :class:`SessionReader` reads inside the caller's open store or snapshot (``Store.read``); a
+  :class:`Health` owns its own read-only open of one file until :meth:`Health.close`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from lashdb.engine.base import backends
+from lashdb.engine.base.errors import LashdbError
+from lashdb.engine.session.meta_view import MetaView
+
+BACKEND = "sqlite"
+"""The backend whose openers ``ops`` uses (the only one that stores session files today)."""
+
+
+class SchemaKindInfo(Protocol):
+    """A lash database kind as a backend describes it (``name`` is one of :mod:`base.kinds`)."""
+
+    name: str
+    version: int
+    marker_tables: tuple[str, ...]
+
+
+class Classification(Protocol):
+    """What a file is: its kind (``None`` if not lash), its version and its tables."""
+
+    path: str
+    kind: SchemaKindInfo | None
+    user_version: int
+    tables: frozenset[str]
+
+    @property
+    def kind_name(self) -> str: ...
+    @property
+    def supported(self) -> bool: ...
+    @property
+    def foreign(self) -> bool: ...
+
+
+class SessionReader(Protocol):
+    """Column-tolerant, read-only reads of one session database."""
+
+    def meta(self) -> MetaView | None: ...
+    def head_row(self) -> dict[str, Any] | None: ...
+    def node_counts(self) -> tuple[int, int]: ...
+    def user_messages(self) -> tuple[int, str | None]: ...
+    def usage_rows(self) -> list[tuple[Any, Any, Any, Any, Any, Any]]: ...
+    def v4_summary(self) -> tuple | None: ...
+    def schema_damage(self, path: str) -> list[tuple[str, str, str]]: ...
+    def blob_contents(self) -> list[tuple[str, bytes]] | None: ...
+    def has_blob_table(self) -> bool: ...
+    def raw_blob_rows(self, ordered: bool = False) -> Iterator[tuple[Any, Any]]: ...
+    def raw_blob_row(self, blob_hash: str) -> tuple[Any] | None: ...
+    def artifact_count(self) -> int: ...
+    def lease_row(self, session_id: str | None) -> tuple | None: ...
+    def queued_work_counts(self, now_ms: int) -> tuple[int, int, int, int] | None: ...
+    def attachment_counts(self) -> tuple[int, int, int | None] | None: ...
+    def turn_commit_stats(self) -> tuple[int, int | None] | None: ...
+    def expired_leases(self, now_ms: int) -> list[tuple[Any, Any, Any]] | None: ...
+    def old_attachment_intents(self, before_ms: int) -> list[tuple[Any, Any, Any]] | None: ...
+    def graph_shape(self) -> tuple[bool, bool]: ...
+    def graph_rows(self, with_tombstoned: bool) -> list[tuple[Any, Any, Any, Any, Any]]: ...
+    def graph_row(self, node_id: str) -> tuple[Any, Any, Any, Any, Any] | None: ...
+    def node_ids_with_prefix(self, prefix: str, limit: int) -> list[str]: ...
+
+
+class SessionFile(Protocol):
+    """One read-only open of a file: classify it and read it from the same open (``sessions list``)."""
+
+    reader: SessionReader
+
+    @property
+    def connection(self) -> Any: ...
+    def snapshot(self) -> AbstractContextManager: ...
+    def classify(self) -> Classification: ...
+    def close(self) -> None: ...
+
+
+class Health(Protocol):
+    """Health reads of one database file for ``doctor``."""
+
+    @property
+    def connection(self) -> Any: ...
+    def reader(self) -> SessionReader: ...
+    def claimed_kind(self) -> SchemaKindInfo | None: ...
+    def schema_differences(self, kind: SchemaKindInfo) -> list[tuple[str, str]]: ...
+    def singleton_problems(self, kind: SchemaKindInfo) -> list[tuple[str, str]]: ...
+    def quick_check(self, max_lines: int) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+def session_reader(conn: Any) -> SessionReader:
+    """A reader over an open store's connection (what ``Store.read`` hands its function)."""
+    return backends.open_with(f"{BACKEND}.session_reader", conn)
+
+
+def read_meta(conn: Any) -> MetaView | None:
+    """The meta row of the session open on ``conn`` (foreign schemas too)."""
+    return session_reader(conn).meta()
+
+
+def open_session_file(path: str | os.PathLike[str]) -> SessionFile:
+    """Open ``path`` read-only once (typed errors when it cannot be)."""
+    return backends.open_with(f"{BACKEND}.session_file", path)
+
+
+def open_health(path: str | os.PathLike[str]) -> Health:
+    """Health reads of ``path`` (opened on first read)."""
+    return backends.open_with(f"{BACKEND}.health", path)
+
+
+def classify(path: str | os.PathLike[str]) -> Classification:
+    """Classify a file read-only (typed errors if it cannot be read)."""
+    return backends.open_with(f"{BACKEND}.classify", path)
+
+
+def require_session_file(classification: Classification, path: str | os.PathLike[str]) -> None:
+    """Raise the refusal a writing command gives unless ``path`` is a sound session at its version."""
+    backends.open_with(f"{BACKEND}.require_session_file", classification, path)
+
+
+def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbError:
+    """A driver error as the typed lashdb error naming ``path``."""
+    return backends.open_with(f"{BACKEND}.translate", exc, os.fspath(path))
+
+
+__all__ = [
+    "BACKEND", "Classification", "Health", "SchemaKindInfo", "SessionFile", "SessionReader", "classify",
+    "driver_error", "open_health", "open_session_file", "read_meta", "require_session_file",
+    "session_reader",
+]

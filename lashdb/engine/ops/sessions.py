@@ -1,0 +1,285 @@
+"""``sessions list``: one row per session database under a root (CLI.md).
+
+Contract:
+- Read-only: every file is opened read-only through the backend (``immutable=1`` without a ``-wal``,
+  ``mode=ro`` with one) and never written, checkpointed or created.
+- Each file is opened once: a v4 session is classified and read in a few statements inside one
+  snapshot (the fast path); anything else (foreign schemas, damage) goes the column-tolerant way.
+  Both paths give the same row.
+- A failure inside one session becomes that row's ``unreadable: …`` status instead of failing the
+  whole list; a listed v4 session lacking a table or index of its schema shows ``damaged schema: …``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lashdb.engine.session.ports import session_tx
+from lashdb.engine.session import blobs
+from . import discovery
+from lashdb.engine.base import kinds, parallel
+from lashdb.engine.base.errors import LashdbError, LookupFailed, NotARegularFile, one_line
+from lashdb.engine.base.jsonread import text_or_none
+from lashdb.engine.session.model import GraphNode, SessionRelation
+from lashdb.engine.session.store import Store
+from lashdb.engine.base.timing import parse_timestamp_ms
+from .ports import open_session_file, read_meta, session_reader
+from .views import _head_view, _node_counts, _time_pair, _user_messages, file_sizes, read_head
+
+_SIBLING_SUFFIXES = ("-wal", *discovery.SIDECAR_SUFFIXES.values())
+SORT_KEYS = ("modified", "created", "size", "name")
+
+
+# --- sessions list ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One row of ``sessions list`` (non-session databases too, with ``--all``)."""
+
+    path: Path
+    kind: str
+    status: str
+    foreign: bool = False
+    schema_version: int | None = None
+    session_id: str | None = None
+    session_name: str | None = None
+    model: str | None = None
+    cwd: str | None = None
+    relation: str | None = None
+    parent_session_id: str | None = None
+    created_ms: int | None = None
+    modified_ms: int | None = None
+    head_revision: int | None = None
+    live_nodes: int | None = None
+    tombstoned_nodes: int | None = None
+    user_messages: int | None = None
+    blob_count: int | None = None
+    blob_bytes: int | None = None
+    size_bytes: int = 0
+    first_user_message: str | None = None
+    sidecars: dict[str, Path] = field(default_factory=dict)
+    unreadable_reason: str | None = None
+    """Why the file (or its ``-wal``/``-shm``) cannot be read at all, when that is so (not in the JSON:
+    ``status`` says ``unreadable: <reason>``)."""
+
+    @property
+    def display_name(self) -> str:
+        """Session name, else session id, else file name."""
+        return self.session_name or self.session_id or self.path.name
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
+        return {
+            "path": str(self.path), "file": self.path.name, "kind": self.kind, "status": self.status,
+            "foreign": self.foreign, "schema_version": self.schema_version,
+            "session_id": self.session_id, "session_name": self.session_name, "model": self.model,
+            "cwd": self.cwd, "relation": self.relation, "parent_session_id": self.parent_session_id,
+            **_time_pair("created_at", self.created_ms), **_time_pair("modified_at", self.modified_ms),
+            "head_revision": self.head_revision, "live_nodes": self.live_nodes,
+            "tombstoned_nodes": self.tombstoned_nodes, "user_messages": self.user_messages,
+            "blobs": self.blob_count, "blob_bytes": self.blob_bytes, "size_bytes": self.size_bytes,
+            "first_user_message": self.first_user_message,
+            "sidecars": {role: str(p) for role, p in self.sidecars.items()},
+        }
+
+
+def session_summary(found: discovery.Found) -> SessionSummary:
+    """Summarise one discovered file; a failure while reading a session becomes ``unreadable: …``."""
+    sizes = file_sizes(found.path)
+    base: dict[str, Any] = {"path": found.path, "size_bytes": sizes.size_bytes, "modified_ms": sizes.modified_ms,
+                            "sidecars": dict(found.sidecars)}
+    if found.error is not None:
+        return SessionSummary(kind="unreadable", **_unreadable(found.error), **base)
+    cls = found.classification
+    assert cls is not None
+    base.update(kind=cls.kind_name, foreign=cls.foreign, schema_version=cls.user_version if cls.kind else None,
+                status=f"foreign v{cls.user_version}" if cls.foreign else "ok")
+    if not found.is_session:
+        return SessionSummary(**base)
+    try:
+        with Store.open_readonly(found.path) as store:
+            store.read(lambda c: _fill_summary(c, base, v4=cls.supported))
+            if cls.supported:
+                store.read(lambda c: _mark_damaged(c, base))
+    except LashdbError as exc:
+        base.update(_unreadable(exc))
+    return SessionSummary(**base)
+
+
+def _unreadable(exc: LashdbError) -> dict[str, Any]:
+    """A row's ``status`` for an error: ``unreadable: <reason>`` (the OS's reason for a file that
+    cannot be read at all, which also sets ``unreadable_reason``), else ``unreadable: <error>``."""
+    if discovery.is_unreadable(exc):
+        reason = discovery.unreadable_reason(exc)
+        return {"status": f"unreadable: {reason}", "unreadable_reason": reason}
+    return {"status": f"unreadable: {one_line(exc)}"}
+
+
+def _mark_damaged(c: Any, out: dict[str, Any]) -> None:
+    """A v4 session lacking a table or index (or holding one of another program) reads as empty there:
+    say so in its status instead of ``ok`` (``doctor`` lists column-level differences too)."""
+    differences = session_reader(c).schema_damage(str(out["path"]))
+    if differences:
+        out["status"] = "damaged schema: " + ", ".join(f"{change} {what} {name}" for change, what, name in differences)
+
+
+def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> SessionSummary | None:
+    """What :func:`session_summary` of ``discovery.examine(path)`` gives, from one read-only open
+    (discovery would open each file once to classify it and again to read it): ``None`` for a file
+    that is not a session unless ``include_all``. ``siblings`` are the names in its directory, so the
+    sidecars are found without a ``stat`` per suffix."""
+    try:
+        file = open_session_file(path)
+    except LashdbError as exc:
+        # A file that cannot be read at all may be a session: listed even without include_all.
+        listed = include_all or discovery.is_unreadable(exc)
+        return session_summary(discovery.Found(path, None, exc)) if listed else None
+    try:
+        # A v4 session (nearly every file) is read, classification included, in a few statements.
+        # Without a -wal the file was opened immutable, which is one snapshot already.
+        if path.name + "-wal" in siblings:
+            try:
+                with file.snapshot():
+                    row = file.reader.v4_summary()
+            except LashdbError:
+                row = None  # the snapshot itself failed: the step-by-step path reports it for this row
+        else:
+            row = file.reader.v4_summary()
+        if row is not None:
+            base = _scan_base(path, siblings, kinds.SESSION, False, kinds.SESSION_VERSION)
+            try:
+                _fill_v4_summary(file.connection, base, row)
+                _mark_damaged(file.connection, base)
+            except LashdbError as exc:
+                base.update(_unreadable(exc))
+            return SessionSummary(**base)
+        try:
+            cls = file.classify()
+        except LashdbError as error:
+            return session_summary(discovery.Found(path, None, error)) if include_all else None
+        if cls.kind_name != kinds.SESSION:
+            return session_summary(discovery.Found(path, cls)) if include_all else None
+        base = _scan_base(path, siblings, cls.kind_name, cls.foreign, cls.user_version)
+        try:
+            with file.snapshot():
+                _fill_summary(file.connection, base)  # the one-statement path did not fit this file
+                if cls.supported:
+                    _mark_damaged(file.connection, base)
+        except LashdbError as exc:
+            base.update(_unreadable(exc))
+        return SessionSummary(**base)
+    finally:
+        file.close()
+
+
+def _scan_base(path: Path, siblings: frozenset[str], kind: str, foreign: bool, version: int) -> dict[str, Any]:
+    name = path.name
+    if name + "-wal" in siblings:
+        sizes = file_sizes(path)
+        size, modified = sizes.size_bytes, sizes.modified_ms
+    else:  # what file_sizes gives without a -wal, from one stat
+        try:
+            st = os.stat(path)
+            size, modified = st.st_size, st.st_mtime_ns // 1_000_000
+        except OSError:
+            size, modified = 0, None
+    sidecars = {role: Path(f"{path}{suffix}") for role, suffix in discovery.SIDECAR_SUFFIXES.items()
+                if name + suffix in siblings} if siblings else {}
+    return {"path": path, "size_bytes": size, "modified_ms": modified, "sidecars": sidecars,
+            "kind": kind, "foreign": foreign, "schema_version": version,
+            "status": f"foreign v{version}" if foreign else "ok"}
+
+
+def _fill_v4_summary(c: Any, out: dict[str, Any], row: tuple | None = None) -> bool:
+    """The v4 fast path of :func:`_fill_summary`, with its results; ``False`` (nothing filled) when
+    a statement fails, so the column-tolerant path runs and keeps what it reads before a failure."""
+    row = row or session_reader(c).v4_summary()
+    if row is None:
+        return False
+    (sid, name, model, cwd, created, relation_json, blob_count, blob_bytes, live, dead, users, first,
+     head_json, head_revision, head_sid, _version) = row
+    if sid is not None:
+        relation = SessionRelation.from_column(relation_json)
+        out.update(session_id=text_or_none(sid), session_name=text_or_none(name), model=text_or_none(model),
+                   cwd=text_or_none(cwd), relation=relation.kind, parent_session_id=relation.parent_session_id,
+                   created_ms=parse_timestamp_ms(text_or_none(created)))
+    out["blob_count"], out["blob_bytes"] = int(blob_count), int(blob_bytes)
+    out["live_nodes"], out["tombstoned_nodes"] = int(live or 0), int(dead or 0)
+    out["user_messages"] = int(users or 0)
+    out["first_user_message"] = GraphNode("", "", json.loads(first)).text if first is not None else ""
+    if head_json is not None:
+        head = _head_view(head_json, head_revision, session_id_col=head_sid)
+        out["head_revision"] = head.revision
+        if out.get("session_id") is None:
+            out["session_id"] = head.session_id
+    return True
+
+
+def _fill_summary(c: Any, out: dict[str, Any], *, v4: bool = False) -> None:
+    if v4 and _fill_v4_summary(c, out):
+        return
+    # Filled step by step so that a failure late in the row keeps what was read before it.
+    meta = read_meta(c)
+    if meta is not None:
+        out.update(session_id=meta.session_id, session_name=meta.session_name, model=meta.model, cwd=meta.cwd,
+                   relation=meta.relation.kind, parent_session_id=meta.relation.parent_session_id,
+                   created_ms=meta.created_ms)
+    out["blob_count"], out["blob_bytes"] = blobs.count_and_size(session_tx(c))
+    out["live_nodes"], out["tombstoned_nodes"] = _node_counts(c)
+    out["user_messages"], out["first_user_message"] = _user_messages(c)
+    head = read_head(c)
+    if head is not None:
+        out["head_revision"] = head.revision
+        if out.get("session_id") is None:
+            out["session_id"] = head.session_id
+
+
+def _scan_item(item: tuple[Path, frozenset[str], bool]) -> SessionSummary | None:
+    return _scan_summary(*item)
+
+
+def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, include_all: bool = False,
+                  sort: str = "modified", limit: int | None = None, jobs: int = 1,
+                  skipped: list[SessionSummary] | None = None) -> list[SessionSummary]:
+    """Summaries of the sessions under root (``include_all``: every ``*.db``), sorted, at most ``limit``;
+    ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may.
+    A file that cannot be read is a row ``unreadable: <reason>``; one that is not a regular file (it
+    cannot be a session) only with ``include_all``, else its row goes to ``skipped`` when given.
+    A root that is not a directory raises :class:`RootUnusable`."""
+    if sort not in SORT_KEYS:
+        raise LookupFailed(sort, f"unknown sort key `{sort}`", SORT_KEYS, hint="sort by " + ", ".join(SORT_KEYS))
+    listings: dict[Path, frozenset[str]] = {}
+    items = []
+    rows: list[SessionSummary] = []
+    for entry in discovery.walk(root, recursive=recursive, listings=listings):
+        path = entry.path
+        if entry.error is not None:
+            row = session_summary(discovery.Found(path, None, entry.error))
+            if include_all or not isinstance(entry.error, NotARegularFile):
+                rows.append(row)
+            elif skipped is not None:
+                skipped.append(row)
+            continue
+        names = listings[path.parent]
+        # Only the names that can be this file's sidecars travel to a worker process.
+        wanted = (path.name + suffix for suffix in _SIBLING_SUFFIXES)
+        items.append((path, frozenset(n for n in wanted if n in names), include_all))
+    rows += [row for row in parallel.fork_map(_scan_item, items, jobs=jobs, what=f"sessions list under {root}")
+             if row is not None]
+    if sort == "name":
+        rows.sort(key=lambda r: (r.display_name.casefold(), str(r.path)))
+    else:
+        def value(r: SessionSummary) -> int:
+            v = {"modified": r.modified_ms, "created": r.created_ms, "size": r.size_bytes}[sort]
+            return -1 if v is None else v
+        rows.sort(key=lambda r: (-value(r), str(r.path)))
+    return rows if limit is None else rows[:max(limit, 0)]
+
+
+
+__all__ = ["SORT_KEYS", "SessionSummary", "list_sessions", "session_summary"]
