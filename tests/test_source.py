@@ -20,7 +20,7 @@ ALLOWED_CYCLES: set[tuple[str, ...]] = set()  # none left: keep it that way
 # Engine modules outside ``sqlite/`` that still hold SQL text (issue 11's seam moves it out).
 # Everything under ``engine/sqlite/`` may; nothing else (the CLI above all) may.
 SQL_MODULES = {
-    "deployment.effects", "deployment.process_registry", "deployment.triggers", "ops.deployment_inspect",
+    "deployment.effects", "deployment.process_registry", "deployment.triggers",
     "ops.doctor", "ops.inspect", "ops.verify", "session.attachments", "session.blobs", "session.commit",
     "session.gc", "session.graph", "session.leases", "session.queued_work", "session.store",
 }
@@ -30,7 +30,7 @@ MAX_LINES = 600
 LONG_FILES = {
     "engine/deployment/effects.py", "engine/deployment/process_model.py",
     "engine/deployment/process_registry.py", "engine/ops/demo.py",
-    "engine/ops/deployment_inspect.py", "engine/ops/inspect.py", "engine/ops/verify.py",
+    "engine/ops/inspect.py", "engine/ops/verify.py",
     "engine/session/commit.py", "engine/session/queued_work.py", "engine/session/store.py",
     "engine/sqlite/schema.py",
 }
@@ -212,20 +212,19 @@ LAYER_EXCEPTIONS: set[tuple[str, str]] = {
     "sqlite.deployment_common"), ("deployment.effects", "sqlite.schema"),
     ("deployment.process_registry", "sqlite.connection"), ("deployment.process_registry",
     "sqlite.schema"), ("deployment.triggers", "sqlite.connection"), ("deployment.triggers",
-    "sqlite.schema"), ("ops.demo", "engine"), ("ops.deployment_inspect", "sqlite.connection"),
-    ("ops.deployment_inspect", "sqlite.deployment_common"), ("ops.deployment_inspect",
-    "sqlite.schema"), ("ops.discovery", "sqlite.connection"), ("ops.discovery", "sqlite.schema"),
-    ("ops.discovery", "sqlite.session_read"), ("ops.doctor", "sqlite.connection"), ("ops.doctor",
-    "sqlite.schema"), ("ops.doctor", "sqlite.session_read"), ("ops.inspect", "sqlite.connection"),
-    ("ops.inspect", "sqlite.schema"), ("ops.inspect", "sqlite.session_read"), ("ops.maintenance",
-    "sqlite.schema"), ("ops.maintenance", "sqlite.session_read"), ("ops.verify",
-    "sqlite.connection"), ("ops.verify", "sqlite.session_read"), ("session.attachments",
-    "sqlite.connection"), ("session.blobs", "sqlite.connection"), ("session.commit",
-    "sqlite.connection"), ("session.commit", "sqlite.session_rows"), ("session.factory",
-    "sqlite.connection"), ("session.gc", "sqlite.connection"), ("session.graph",
-    "sqlite.connection"), ("session.leases", "sqlite.connection"), ("session.queued_work",
-    "sqlite.connection"), ("session.store", "sqlite.connection"), ("session.store",
-    "sqlite.schema"), ("session.store", "sqlite.session_rows"),
+    "sqlite.schema"), ("ops.demo", "engine"), ("ops.discovery", "sqlite.connection"),
+    ("ops.discovery", "sqlite.schema"), ("ops.discovery", "sqlite.session_read"), ("ops.doctor",
+    "sqlite.connection"), ("ops.doctor", "sqlite.schema"), ("ops.doctor", "sqlite.session_read"),
+    ("ops.inspect", "sqlite.connection"), ("ops.inspect", "sqlite.schema"), ("ops.inspect",
+    "sqlite.session_read"), ("ops.maintenance", "sqlite.schema"), ("ops.maintenance",
+    "sqlite.session_read"), ("ops.verify", "sqlite.connection"), ("ops.verify",
+    "sqlite.session_read"), ("session.attachments", "sqlite.connection"), ("session.blobs",
+    "sqlite.connection"), ("session.commit", "sqlite.connection"), ("session.commit",
+    "sqlite.session_rows"), ("session.factory", "sqlite.connection"), ("session.gc",
+    "sqlite.connection"), ("session.graph", "sqlite.connection"), ("session.leases",
+    "sqlite.connection"), ("session.queued_work", "sqlite.connection"), ("session.store",
+    "sqlite.connection"), ("session.store", "sqlite.schema"), ("session.store",
+    "sqlite.session_rows"),
 }
 
 

@@ -8,3 +8,4 @@ from lashdb.engine.base import backends as _backends
 
 _backends.register("sqlite.process_registry", "lashdb.engine.sqlite.deployment_backend:open_process_registry")
 _backends.register("sqlite.trigger_store", "lashdb.engine.sqlite.deployment_backend:open_trigger_store")
+_backends.register("sqlite.inspect_deployment", "lashdb.engine.sqlite.inspect_deployment:open_reader")
