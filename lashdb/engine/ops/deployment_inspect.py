@@ -21,6 +21,13 @@ Contract:
 
 from __future__ import annotations
 
+# Helpers the module imported before the split, still importable from here (their homes are base/deployment).
+from lashdb.engine.base.errors import LookupFailed  # noqa: F401
+from lashdb.engine.base.ints import from_i64  # noqa: F401
+from lashdb.engine.base.jsonread import get_path, int_or_none, lenient_loads, text_or_none  # noqa: F401
+from lashdb.engine.base.timing import wall_clock_ms  # noqa: F401
+from lashdb.engine.deployment.process_model import TERMINAL_STATES  # noqa: F401
+
 from .deployment_results import (  # noqa: F401  (re-exported)
     WORKER_INPUT_TYPES,
     DeliveryInfo,
