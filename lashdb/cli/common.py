@@ -1,7 +1,8 @@
 """Options shared by every command, the global state, and the error → exit-code rule.
 
 Contract: options are declared once here and reused; commands read the global state (root,
-recursive, quiet) from :func:`state`. :func:`exit_code` is the single mapping from a lashdb error to
+recursive, quiet) from :func:`state`, and reach storage only through ``state().backend``: the
+:func:`lashdb.engine.ops.backend.open_backend` of ``--root``, opened once, on first use. :func:`exit_code` is the single mapping from a lashdb error to
 the documented exit code (CLI.md): 1 the command ran and found problems (GC aborted, the operator
 said no), 2 malformed input (``UsageError``), 3 the target is unusable; 141 when stdout's reader
 went away. :func:`error_line` is the one formatter of an error line; commands raise and never write
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Annotated, Callable, Iterable, Optional
 import typer
 
 if TYPE_CHECKING:
-    from lashdb.engine.sqlite.schema import SchemaKind
+    from lashdb.engine.ops.backend import Backend
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -50,6 +51,16 @@ class State:
     root: Path
     recursive: bool = False
     quiet: bool = False
+    _backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The store ``root`` names, opened on first use (opening touches nothing)."""
+        if self._backend is None:
+            from lashdb.engine.ops.backend import open_backend
+
+            self._backend = open_backend(self.root)
+        return self._backend
 
 
 _state: State | None = None
@@ -86,10 +97,8 @@ def session_targets(args: list[str] | None, opts: list[str] | None) -> list[str]
 
 def resolve(query: str) -> Path:
     """Resolve one SESSION against the root (raises LookupFailed / DatabaseError)."""
-    from lashdb.engine.ops.discovery import resolve_session
-
     st = state()
-    return resolve_session(st.root, query, recursive=st.recursive)
+    return st.backend.resolve(query, recursive=st.recursive)
 
 
 Unreadable = list[tuple[Path, str]]
@@ -110,11 +119,11 @@ def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) ->
     paths = [resolve(t) for t in targets]
     unreadable: Unreadable = []
     if all_:
-        from lashdb.engine.ops.discovery import discover, is_sidecar_name, unreadable_reason
+        from lashdb.engine.ops.discovery import is_sidecar_name, unreadable_reason
         from lashdb.engine.ops.verify import is_damage
 
         st = state()
-        for f in discover(st.root, recursive=st.recursive):
+        for f in st.backend.discover(recursive=st.recursive):
             if f.unreadable:
                 unreadable.append((f.path, unreadable_reason(f.error)))
             elif f.is_session or (f.error is not None and is_damage(f.error) and not is_sidecar_name(f.path)):
@@ -208,76 +217,32 @@ StoreSessionArg = Annotated[Optional[str], typer.Argument(
 def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:
     """The store file a sidecar command reads: ``--db PATH``, SESSION's ``role`` sidecar, or the only one under root.
 
-    ``role`` is a sidecar role of ``discovery.SIDECAR_SUFFIXES`` with a schema kind: ``processes``,
-    ``triggers`` or ``effects``. Raises a lashdb error naming the file (exit 3), or exits 2 when
-    both SESSION and ``--db`` are given. Only reads.
+    ``role`` is a deployment store role of ``ops.backend.ROLE_KINDS``: ``processes``, ``triggers``
+    or ``effects``. Raises a lashdb error naming the file (exit 3), or exits 2 when both SESSION
+    and ``--db`` are given. Only reads.
     """
-    from lashdb.engine.ops import discovery
-    from lashdb.engine.sqlite import schema
-    from lashdb.engine.errors import LookupFailed, UsageError
+    from lashdb.engine.errors import UsageError
 
-    kind = {"processes": schema.PROCESS_REGISTRY, "triggers": schema.TRIGGER_STORE,
-            "effects": schema.EFFECT_REPLAY}[role]
     if session is not None and db is not None:
         raise UsageError("give SESSION or --db PATH, not both")
-    if db is not None:
-        return _require_kind(db, kind, role)
     st = state()
+    if db is not None:
+        return st.backend.require_kind(db, role)
     if session is not None:
-        path = resolve(session)
-        found = discovery.examine(path)
-        if found.classification is not None and found.classification.kind is kind:
-            return path  # SESSION named the store file itself
-        if not found.is_session:
-            return _require_kind(path, kind, role)  # raises: not a session and not the store
-        sidecar = discovery.sidecars_of(path).get(role)
-        if sidecar is None:
-            raise LookupFailed(session, f"{path}: this session has no {kind.name} "
-                               f"(no {path.name}{discovery.SIDECAR_SUFFIXES[role]} beside it)",
-                               hint=f"name the {kind.name} file with --db PATH")
-        return _require_kind(sidecar, kind, role)
-    found = discovery.discover(st.root, recursive=st.recursive)
-    warn_unreadable([(f.path, discovery.unreadable_reason(f.error)) for f in found if f.unreadable], "; not searched")
-    candidates = [f.path for f in found if f.classification is not None and f.classification.kind is kind]
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise LookupFailed("", f"no {kind.name} under {st.root}",
-                           hint="name a SESSION or --db PATH (`lashdb demo DIR` writes one)")
-    shown = [str(p.relative_to(st.root)) if p.is_relative_to(st.root) else str(p) for p in candidates]
-    raise LookupFailed("", f"{len(candidates)} {kind.name} files under {st.root}: " + ", ".join(shown),
-                       [str(p) for p in candidates], hint="name a SESSION or --db PATH")
+        return st.backend.deployment_store(role, resolve(session), query=session)
+    return st.backend.deployment_store(role, recursive=st.recursive,
+                                       on_unreadable=lambda found: warn_unreadable(found, "; not searched"))
 
 
 @contextlib.contextmanager
 def open_inspector(session: str | None, db: Path | None, role: str) -> Iterator[tuple[Path, Any]]:
     """The store file :func:`sidecar_store` names for ``role`` (``processes`` or ``triggers``) and its
     read-only inspector, closed when the block ends."""
-    from lashdb.engine.ops.deployment_inspect import ProcessRegistryInspector, TriggerStoreInspector
-
-    inspector_type = {"processes": ProcessRegistryInspector, "triggers": TriggerStoreInspector}[role]
     path = sidecar_store(session, db, role)
-    with inspector_type.open(path) as inspector:
+    with state().backend.inspector(role, path) as inspector:
         yield path, inspector
 
 
-def _require_kind(path: Path, kind: SchemaKind, role: str) -> Path:
-    """``path`` when it is a database of ``kind`` (any schema version); else the error naming it."""
-    from lashdb.engine.ops import discovery
-    from lashdb.engine.errors import NotALashDatabase
-
-    found = discovery.examine(path)
-    name = kind.name
-    hint = f"name a {name} file (a session's *.db{discovery.SIDECAR_SUFFIXES[role]} sidecar)"
-    if found.error is not None:
-        if not isinstance(found.error, NotALashDatabase):
-            raise found.error
-        err = NotALashDatabase(path, found.error.reason, expected=name)
-    elif found.classification is None or found.classification.kind is not kind:
-        err = NotALashDatabase(path, f"its tables identify {found.kind_name}", expected=name)
-        if found.is_session:
-            hint = f"pass a session as SESSION (without --db) to read its {name} sidecar"
-    else:
-        return path
-    err.hint = hint
-    raise err
+def now_ms() -> int:
+    """The store clock (epoch ms) lease states and ages are judged against."""
+    return state().backend.now_ms()

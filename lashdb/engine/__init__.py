@@ -1,6 +1,10 @@
 """lashdb.engine: the importable storage library (no CLI dependencies).
 
 Import what you need from here: ``Store``, ``SessionStoreFactory``, the data types and the errors.
+``open_backend(target)`` opens a whole store by target — a sessions directory (SQLite files) today,
+a ``postgresql://`` URL with the ``lashdb[postgres]`` extra — and hands out its stores by session id:
+``.factory()``, ``.session_store(id)``, ``.process_registry(root_id)``, ``.trigger_store(root_id)``,
+``.effect_journal(id)``.
 """
 
 import importlib as _importlib
@@ -100,6 +104,7 @@ from lashdb.engine.session.queued_work import (
     SlotPolicy,
 )
 from lashdb.engine.sqlite.schema import classify
+from lashdb.engine.ops.backend import open_backend
 from lashdb.engine.session.store import GcPolicy, ReadOnlyStore, Store, StoreOptions
 
 # Deployment stores: process registry and trigger store (deployment-stores.md).

@@ -72,7 +72,7 @@ def _locate(query: str, session: str | None):
         path = common.resolve(session)
         return verify.find_blob(query, [path], where=str(path))
     st = common.state()
-    found = discovery.discover(st.root, recursive=st.recursive)
+    found = st.backend.discover(recursive=st.recursive)
     common.warn_unreadable([(f.path, discovery.unreadable_reason(f.error)) for f in found if f.unreadable],
                            "; not searched")
     paths = [f.path for f in found if f.is_session]

@@ -33,7 +33,7 @@ def demo(
 ) -> None:
     """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
     from lashdb.engine.ops.demo import build_demo
-    from lashdb.engine.sqlite.deployment_common import wall_clock_ms
+    from lashdb.engine.ops.backend import wall_clock_ms
 
     summary = build_demo(directory, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
     if json:

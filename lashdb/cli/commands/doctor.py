@@ -28,14 +28,8 @@ def doctor(
     json: common.JsonOpt = False,
 ) -> None:
     """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
-    from lashdb.engine.ops import discovery
-    from lashdb.engine.ops import doctor as checks
-    from lashdb.engine.timing import wall_clock_ms
-
     st = common.state()
-    if not paths:
-        discovery.require_root(st.root)  # a missing root is exit 3, not "0 files checked"
-    report = checks.run(paths or [st.root], now_ms=wall_clock_ms(), recursive=st.recursive)
+    report = st.backend.doctor(paths, now_ms=common.now_ms(), recursive=st.recursive)
     doc = report.to_json()
     common.warn_unreadable([(Path(f["path"]), f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
     if json:

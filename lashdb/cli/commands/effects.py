@@ -125,11 +125,10 @@ def list_(
 ) -> None:
     """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
     from lashdb.engine.ops import effects as fx
-    from lashdb.engine.sqlite.deployment_common import wall_clock_ms
 
     path = common.sidecar_store(session, db, "effects")
     info = fx.effects_info(path)
-    now = wall_clock_ms()
+    now = common.now_ms()
     rows = [row_json(r, now) for r in fx.list_effects(path, scope=scope,
                                                          status=None if status is None else status.value)]
     output.warn_about(info)
@@ -155,12 +154,11 @@ def replay(
 ) -> None:
     """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
     from lashdb.engine.ops import effects as fx
-    from lashdb.engine.sqlite.deployment_common import wall_clock_ms
     from lashdb.engine.errors import LookupFailed
 
     path = common.sidecar_store(session, db, "effects")
     info = fx.effects_info(path)
-    now = wall_clock_ms()
+    now = common.now_ms()
     rows = fx.list_effects(path, scope=scope)
     output.warn_about(info)
     if not rows:

@@ -145,9 +145,7 @@ def list_(
     json: common.JsonOpt = False,
 ) -> None:
     """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
-    from lashdb.engine.sqlite.deployment_common import wall_clock_ms
-
-    now = wall_clock_ms()
+    now = common.now_ms()
     with common.open_inspector(session, db, "processes") as (path, inspector):
         info = inspector.info
         rows = [summary_json(s) for s in inspector.list_processes(
@@ -172,10 +170,9 @@ def show(
     json: common.JsonOpt = False,
 ) -> None:
     """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
-    from lashdb.engine.sqlite.deployment_common import wall_clock_ms
     from lashdb.engine.errors import LookupFailed
 
-    now = wall_clock_ms()
+    now = common.now_ms()
     with common.open_inspector(session, db, "processes") as (path, inspector):
         info = inspector.info
         try:

@@ -85,7 +85,7 @@ def list_(
 
     st = common.state()
     skipped: list[inspect.SessionSummary] = []
-    rows = inspect.list_sessions(st.root, recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
+    rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
                                  jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
     common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
     docs = [r.to_json() for r in rows]
@@ -109,9 +109,8 @@ def show(
     json: common.JsonOpt = False,
 ) -> None:
     """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
-    from lashdb.engine.ops import inspect
 
-    details = inspect.session_details(common.resolve(session))
+    details = common.state().backend.session_details(common.resolve(session))
     if details.foreign:
         output.warn(f"{details.path.name}: foreign schema (session v{details.schema_version}, this lashdb "
                     f"supports v4); shown read-only, columns this version lacks are empty")
@@ -131,15 +130,14 @@ def delete(
     import shlex
 
     from lashdb.engine.ops import inspect, maintenance
-    from lashdb.engine.session.store import wall_clock_ms
 
     path = common.resolve(session)
-    plan = maintenance.plan_session_delete(path, now_ms=wall_clock_ms(), force=force)
+    plan = maintenance.plan_session_delete(path, now_ms=common.now_ms(), force=force)
     files = [{"path": str(p), "bytes": p.stat().st_size} for p in plan.files]
     removed: list[str] = []
     if not dry_run:
         common.require_yes(yes, f"delete session {plan.session_id or path.name} ({path})")
-        removed = [str(p) for p in maintenance.delete_session_database(plan, now_ms=wall_clock_ms(),
+        removed = [str(p) for p in maintenance.delete_session_database(plan, now_ms=common.now_ms(),
                                                                        force=force)]
     doc = {**plan.to_json(), "dry_run": dry_run, "files": files, "removed": removed}
     if json:
