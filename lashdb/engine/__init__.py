@@ -12,6 +12,7 @@ _legacy.install()
 
 # The composition root: importing the SQLite backend registers its openers (base.backends).
 from . import sqlite as _sqlite  # noqa: F401,E402
+from . import postgres as _postgres  # noqa: F401,E402  (registers lazily; psycopg loads on first use)
 
 from lashdb.engine.session.attachments import AttachmentIntent, AttachmentManifestEntry
 from .base.codec import BlobProfile, Descriptor
