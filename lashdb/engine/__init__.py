@@ -184,7 +184,7 @@ _OLD_SUBMODULES = {name.rpartition(".")[2] for name in _legacy.MOVED} | {"aio"}
 _NEVER_LISTED = {"parallel", "discovery", "inspect", "verify", "doctor", "maintenance", "session_read",
                  "store_aio", "deployment_aio"}
 __all__ = sorted({name for name in dir() if not name.startswith("_")}
-                 - {"base", "session", "deployment", "sqlite", "ops"} | _OLD_SUBMODULES - _NEVER_LISTED)
+                 - {"base", "session", "deployment", "sqlite", "postgres", "ops"} | _OLD_SUBMODULES - _NEVER_LISTED)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - a module
