@@ -67,3 +67,35 @@ def snapshot_dir_fixture():
 def file_sha256_fixture():
     """The :func:`file_sha256` helper, for tests that prefer fixtures to imports."""
     return file_sha256
+
+
+# --- PostgreSQL (postgres.md §6) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """Admin URL of a real PostgreSQL server; skip (fail under CI) when there is none."""
+    import pg_support
+
+    with pg_support.server() as (url, how):
+        if url is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"CI is set but {how}")
+            pytest.skip(how)
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            message = "psycopg is not installed: pip install -e '.[test,postgres]'"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """URL of a fresh, empty database of its own for this test."""
+    import pg_support
+
+    with pg_support.fresh_database(pg_server) as url:
+        yield url

@@ -16,6 +16,7 @@ _legacy.install()
 
 # The composition root: importing the SQLite backend registers its openers (base.backends).
 from . import sqlite as _sqlite  # noqa: F401,E402
+from . import postgres as _postgres  # noqa: F401,E402  (registers lazily; psycopg loads on first use)
 
 from lashdb.engine.session.attachments import AttachmentIntent, AttachmentManifestEntry
 from .base.codec import BlobProfile, Descriptor
@@ -197,7 +198,7 @@ _OLD_SUBMODULES = {name.rpartition(".")[2] for name in _legacy.MOVED} | {"aio"}
 _NEVER_LISTED = {"parallel", "discovery", "inspect", "verify", "doctor", "maintenance", "session_read",
                  "store_aio", "deployment_aio"}
 __all__ = sorted({name for name in dir() if not name.startswith("_")}
-                 - {"base", "session", "deployment", "sqlite", "ops"} | _OLD_SUBMODULES - _NEVER_LISTED)
+                 - {"base", "session", "deployment", "sqlite", "postgres", "ops"} | _OLD_SUBMODULES - _NEVER_LISTED)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - a module

@@ -511,3 +511,30 @@ class InvalidBlobHash(UsageError):
         shown = query if len(query) <= 80 else query[:40] + "…"  # a pasted file must not flood the line
         super().__init__(f"`{shown}` is not a blob hash: {reason}",
                          hint="give the lowercase hex SHA-256 or a unique prefix of 6+ hex digits")
+
+
+class MissingExtra(LashdbError):
+    """A feature needs an optional dependency set (a pip extra) that is not installed."""
+
+    def __init__(self, extra: str, what: str):
+        self.extra = extra
+        self.what = what
+        super().__init__(f"{what} needs the optional dependencies of lashdb[{extra}], which are not installed",
+                         hint=f"pip install 'lashdb[{extra}]'")
+
+
+class BackendUnavailable(BackendError):
+    """The database server could not be reached, or the connection was lost mid-operation."""
+
+    def __init__(self, where: str, reason: str):
+        self.where = where
+        self.reason = reason
+        BackendError.__init__(self, f"{where}: the database server is unavailable: {reason}",
+                              hint="check that the server is running and reachable, then retry; "
+                                   "a transaction that was cut off rolled back")
+
+
+class StatementTimeout(DatabaseBusy):
+    """A statement ran past the backend's statement timeout and was cancelled (rolled back)."""
+
+    hint = "the database was slow or a lock was held too long; retry, or raise statement_timeout"

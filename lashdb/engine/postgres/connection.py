@@ -1,0 +1,199 @@
+"""Connections to a PostgreSQL store: pool, timeouts, locks, snapshots and typed errors (postgres.md §3).
+
+Contract:
+- :meth:`PgDatabase.open` loads psycopg (a missing driver is :class:`MissingExtra` naming
+  ``lashdb[postgres]``), connects once to surface a bad URL or a down server as a typed error
+  naming host and database (never the password), applies the cutover rule
+  (:func:`~.schema.ensure_schema`; with ``readonly`` it only reads and refuses), and keeps one
+  ``psycopg_pool.ConnectionPool`` (max 16 by default). A process that forked gets its own pool.
+- Every connection sets ``lock_timeout`` (10 s), ``statement_timeout`` (30 s) and connects with a
+  10 s timeout, all settable through :class:`PgSettings`; a read-only database also sets
+  ``default_transaction_read_only = on``, so a look never writes.
+- :meth:`PgDatabase.write` runs ``fn(conn)`` in one transaction whose first statement is
+  ``pg_advisory_xact_lock(key(scope))``: writers of one scope (a session, or a root session's
+  deployment stores) serialise, writers of different scopes never wait on each other.
+  :meth:`PgDatabase.read` runs ``fn(conn)`` in one ``REPEATABLE READ READ ONLY`` transaction.
+- :func:`translate` maps driver failures: SQLSTATE 40001/40P01/55P03 → :class:`DatabaseBusy`,
+  57014 → :class:`StatementTimeout`, a lost or refused connection → :class:`BackendUnavailable`;
+  anything else → :class:`BackendError`. A failed transaction has rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lashdb.engine.base.errors import (
+    BackendError,
+    BackendUnavailable,
+    DatabaseBusy,
+    LashdbError,
+    MissingExtra,
+    StatementTimeout,
+)
+
+from . import schema
+from .url import describe, redact
+
+T = TypeVar("T")
+
+BUSY_STATES = {"40001", "40P01", "55P03"}
+TIMEOUT_STATE = "57014"
+# Connection-level SQLSTATE classes and admin shutdowns: the server or the link went away.
+GONE_STATES = {"57P01", "57P02", "57P03"}
+
+
+def load_driver() -> tuple[Any, Any]:
+    """``(psycopg, psycopg_pool)``, or :class:`MissingExtra` naming the extra to install."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise MissingExtra("postgres", "a postgresql:// store") from exc
+    return psycopg, psycopg_pool
+
+
+@dataclass(frozen=True)
+class PgSettings:
+    """Per-connection limits and pool size of a PostgreSQL store."""
+
+    lock_timeout_ms: int = 10_000
+    statement_timeout_ms: int = 30_000
+    connect_timeout_s: int = 10
+    pool_max: int = 16
+
+
+def advisory_key(scope: str) -> int:
+    """The signed 64-bit advisory-lock key of a scope (a session id or a root session id)."""
+    return int.from_bytes(hashlib.sha256(f"lashdb:{scope}".encode()).digest()[:8], "big", signed=True)
+
+
+def translate(exc: BaseException, where: str) -> LashdbError:
+    """A typed lashdb error for a psycopg failure at ``where`` (``host:port/db``; no password)."""
+    if isinstance(exc, LashdbError):
+        return exc
+    psycopg, psycopg_pool = load_driver()
+    sqlstate = getattr(exc, "sqlstate", None)
+    diag = getattr(exc, "diag", None)
+    text = (getattr(diag, "message_primary", None) or str(exc) or type(exc).__name__).strip()
+    text = " ".join(text.split())
+    if sqlstate in BUSY_STATES:
+        return DatabaseBusy(f"{where}: {text}", path=where)
+    if sqlstate == TIMEOUT_STATE:
+        return StatementTimeout(f"{where}: {text}", path=where)
+    gone = (sqlstate in GONE_STATES or (sqlstate or "").startswith("08")
+            or isinstance(exc, psycopg_pool.PoolTimeout)
+            or (isinstance(exc, psycopg.OperationalError) and sqlstate is None))
+    if gone:
+        return BackendUnavailable(where, text)
+    return BackendError(f"{where}: {text}", path=where)
+
+
+class PgDatabase:
+    """One PostgreSQL store (a whole database): the pool and the transaction primitives."""
+
+    def __init__(self, url: str, settings: PgSettings, readonly: bool) -> None:
+        self.url = url
+        self.settings = settings
+        self.readonly = readonly
+        self.where = describe(url)
+        self.display = redact(url)
+        self._pool: Any = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @classmethod
+    def open(cls, url: str, *, readonly: bool = False, settings: PgSettings | None = None) -> PgDatabase:
+        """Connect, apply (or, read-only, check) the cutover rule, and return the store's database."""
+        db = cls(url, settings or PgSettings(), readonly)
+        with db._direct() as conn:
+            try:
+                if readonly:
+                    problem = schema.inspect_schema(conn, db.where)[2]
+                    if problem is not None:
+                        raise problem
+                else:
+                    schema.ensure_schema(conn, db.where)
+            except LashdbError:
+                raise
+            except Exception as exc:
+                raise translate(exc, db.where) from exc
+        return db
+
+    # --- connections ------------------------------------------------------------------------------
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"connect_timeout": self.settings.connect_timeout_s}
+
+    def _configure(self, conn: Any) -> None:
+        conn.execute(f"SET lock_timeout = {int(self.settings.lock_timeout_ms)}")
+        conn.execute(f"SET statement_timeout = {int(self.settings.statement_timeout_ms)}")
+        if self.readonly:
+            conn.execute("SET default_transaction_read_only = on")
+        conn.commit()
+
+    def _direct(self) -> Any:
+        """One unpooled connection, configured (used to open and by tests)."""
+        psycopg, _ = load_driver()
+        try:
+            conn = psycopg.connect(self.url, **self._kwargs())
+            self._configure(conn)
+        except Exception as exc:
+            raise translate(exc, self.where) from exc
+        return conn
+
+    def pool(self) -> Any:
+        """This process's connection pool (a forked child opens its own on first use)."""
+        with self._lock:
+            if self.closed:
+                raise BackendError(f"{self.where}: the store was closed", path=self.where)
+            if self._pool is None or self._pid != os.getpid():
+                _, psycopg_pool = load_driver()
+                self._pid = os.getpid()
+                self._pool = psycopg_pool.ConnectionPool(
+                    self.url, min_size=1, max_size=self.settings.pool_max, kwargs=self._kwargs(),
+                    configure=self._configure, open=True, timeout=self.settings.connect_timeout_s,
+                    name=f"lashdb {self.where}")
+            return self._pool
+
+    def _run(self, fn: Callable[[Any], T], *, lock_scope: str | None, write: bool) -> T:
+        psycopg, psycopg_pool = load_driver()
+        try:
+            with self.pool().connection() as conn, conn.transaction():
+                if write:
+                    if self.readonly:
+                        raise BackendError(f"{self.where}: the store was opened read-only", path=self.where)
+                    if lock_scope is not None:
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(lock_scope),))
+                else:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return fn(conn)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            # Only the driver's failures are translated; the rules' own exceptions pass unchanged.
+            raise translate(exc, self.where) from exc
+
+    def write(self, scope: str | None, fn: Callable[[Any], T]) -> T:
+        """``fn(conn)`` in one transaction holding ``scope``'s advisory lock; rollback on any exception."""
+        return self._run(fn, lock_scope=scope, write=True)
+
+    def read(self, fn: Callable[[Any], T]) -> T:
+        """``fn(conn)`` in one repeatable-read, read-only snapshot."""
+        return self._run(fn, lock_scope=None, write=False)
+
+    def now_ms(self, conn: Any) -> int:
+        """The database's clock in epoch ms (one read per transaction: hosts with skewed clocks agree)."""
+        return int(conn.execute(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the pool; the database object cannot be used afterwards."""
+        with self._lock:
+            self.closed = True
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.close()
+            self._pool = None

@@ -1,0 +1,222 @@
+"""The PostgreSQL store's foundation on a real server: cutover, locks, snapshots, typed errors, URLs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from lashdb.engine.base.errors import (
+    BackendUnavailable,
+    DatabaseBusy,
+    MissingExtra,
+    SchemaVersionError,
+    StatementTimeout,
+    UnrecognisedSchema,
+)
+from lashdb.engine.postgres import schema
+from lashdb.engine.postgres.connection import PgDatabase, PgSettings, advisory_key
+from lashdb.engine.postgres.url import describe, is_url, redact
+
+
+def _tables(url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}
+
+
+def _versions(url: str) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT component, version FROM lash_schema_versions").fetchall())
+
+
+def _sql(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for s in statements:
+            conn.execute(s)
+
+
+# --- URLs (no server needed) -------------------------------------------------------------------
+
+
+def test_urls_are_recognised_and_never_show_a_password():
+    assert is_url("postgresql://u@h/db") and is_url("POSTGRES://h/db")
+    assert not is_url("/var/lib/lash") and not is_url("sqlite:///x") and not is_url(None)
+    url = "postgresql://alice:s3cr3t@db.example:6543/lash?password=s3cr3t&sslmode=require"
+    assert redact(url) == "postgresql://alice:***@db.example:6543/lash?password=***&sslmode=require"
+    assert describe(url) == "db.example:6543/lash"
+    assert "s3cr3t" not in redact(url) + describe(url)
+    assert describe("postgresql:///lash") == "default host/lash"
+
+
+def test_advisory_keys_are_stable_signed_64_bit_and_distinct_per_scope():
+    assert advisory_key("s1") == advisory_key("s1")
+    assert advisory_key("s1") != advisory_key("s2")
+    assert -(2 ** 63) <= advisory_key("s1") < 2 ** 63
+
+
+def test_without_the_driver_a_url_is_one_error_naming_the_extra():
+    code = textwrap.dedent("""
+        import sys
+        sys.modules['psycopg'] = None
+        sys.modules['psycopg_pool'] = None
+        import lashdb.engine
+        from lashdb.engine.postgres.connection import PgDatabase
+        try:
+            PgDatabase.open('postgresql://x@127.0.0.1:1/db')
+        except Exception as exc:
+            print(type(exc).__name__, '|', exc, '|', exc.hint)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    name, message, hint = (part.strip() for part in out.stdout.split("|"))
+    assert name == MissingExtra.__name__
+    assert "lashdb[postgres]" in message and hint == "pip install 'lashdb[postgres]'"
+
+
+def test_importing_the_engine_never_imports_psycopg():
+    code = "import sys, lashdb.engine, lashdb.engine.postgres; print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- cutover (postgres.md §2) ------------------------------------------------------------------
+
+
+def test_a_fresh_database_gets_the_schema_and_one_version_row(pg_url):
+    PgDatabase.open(pg_url).close()
+    assert set(schema.TABLES) <= _tables(pg_url)
+    assert _versions(pg_url) == {"lashdb": 1}
+    before = _tables(pg_url)
+    PgDatabase.open(pg_url).close()  # a second open changes nothing
+    assert _tables(pg_url) == before and _versions(pg_url) == {"lashdb": 1}
+
+
+def test_a_missing_table_is_created_again_at_version_1(pg_url):
+    PgDatabase.open(pg_url).close()
+    _sql(pg_url, "DROP TABLE lash_artifact_refs")
+    PgDatabase.open(pg_url).close()
+    assert "lash_artifact_refs" in _tables(pg_url)
+
+
+@pytest.mark.parametrize("setup, error, words", [
+    (["CREATE TABLE lash_schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+      "INSERT INTO lash_schema_versions VALUES ('lash-postgres-store', 3)",
+      "CREATE TABLE lash_blobs (hash TEXT PRIMARY KEY, content BYTEA NOT NULL)"],
+     UnrecognisedSchema, "lash-postgres-store"),
+    (["CREATE TABLE lash_schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+      "INSERT INTO lash_schema_versions VALUES ('lashdb', 2)"],
+     SchemaVersionError, "version 2"),
+    (["CREATE TABLE lash_sessions (session_id TEXT PRIMARY KEY)"],
+     UnrecognisedSchema, "no lashdb version row"),
+])
+def test_a_foreign_schema_is_refused_and_left_unchanged(pg_url, setup, error, words):
+    _sql(pg_url, *setup)
+    before = _tables(pg_url)
+    with pytest.raises(error) as caught:
+        PgDatabase.open(pg_url)
+    assert words in str(caught.value)
+    assert describe(pg_url) in str(caught.value)
+    assert _tables(pg_url) == before
+    with pytest.raises(error):
+        PgDatabase.open(pg_url, readonly=True)
+
+
+def _first_open(url: str) -> str:
+    PgDatabase.open(url).close()
+    return "ok"
+
+
+def test_eight_first_openers_in_eight_processes_all_succeed_with_one_schema(pg_url):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        results = pool.map(_first_open, [pg_url] * 8)
+    assert results == ["ok"] * 8
+    assert _versions(pg_url) == {"lashdb": 1}
+    assert set(schema.TABLES) <= _tables(pg_url)
+
+
+# --- transactions, locks and typed errors (postgres.md §3) -------------------------------------
+
+
+def test_a_failed_write_rolls_back(pg_url):
+    db = PgDatabase.open(pg_url)
+    try:
+        def fail(conn):
+            conn.execute("INSERT INTO lash_artifact_refs VALUES ('s', 'a', 'b')")
+            raise RuntimeError("boom")
+        with pytest.raises(RuntimeError):
+            db.write("s", fail)
+        assert db.read(lambda c: c.execute("SELECT count(*) FROM lash_artifact_refs").fetchone()[0]) == 0
+    finally:
+        db.close()
+
+
+def test_reads_are_read_only_snapshots(pg_url):
+    db = PgDatabase.open(pg_url)
+    try:
+        with pytest.raises(Exception) as caught:
+            db.read(lambda c: c.execute("INSERT INTO lash_artifact_refs VALUES ('s', 'a', 'b')"))
+        assert "read-only" in str(caught.value)
+        assert db.read(lambda c: c.execute("SHOW transaction_isolation").fetchone()[0]) == "repeatable read"
+    finally:
+        db.close()
+
+
+def test_a_session_lock_held_past_lock_timeout_is_the_typed_busy_error(pg_url):
+    import psycopg
+
+    db = PgDatabase.open(pg_url, settings=PgSettings(lock_timeout_ms=200))
+    holder = psycopg.connect(pg_url)
+    try:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("s1"),))
+        with pytest.raises(DatabaseBusy) as caught:
+            db.write("s1", lambda c: None)
+        assert describe(pg_url) in str(caught.value)
+        # another session's writer does not wait on s1's lock
+        assert db.write("s2", lambda c: 7) == 7
+    finally:
+        holder.rollback()
+        holder.close()
+        db.close()
+
+
+def test_a_statement_over_statement_timeout_is_a_typed_error(pg_url):
+    db = PgDatabase.open(pg_url, settings=PgSettings(statement_timeout_ms=100))
+    try:
+        with pytest.raises(StatementTimeout):
+            db.read(lambda c: c.execute("SELECT pg_sleep(10)"))
+        assert db.read(lambda c: 1) == 1  # the pool recovered
+    finally:
+        db.close()
+
+
+def test_a_killed_connection_is_unavailable_naming_host_and_db_never_the_password(pg_url):
+    secret = pg_url.replace("://", "://", 1)
+    parts = secret.split("://", 1)
+    user, _, rest = parts[1].partition("@")
+    with_password = f"{parts[0]}://{user.split(':')[0]}:hunter2secret@{rest}"
+    db = PgDatabase.open(with_password)
+    try:
+        with pytest.raises(BackendUnavailable) as caught:
+            db.write("s", lambda c: c.execute("SELECT pg_terminate_backend(pg_backend_pid())"))
+        text = f"{caught.value} {caught.value.hint}"
+        assert describe(pg_url) in text and "hunter2secret" not in text
+        assert db.read(lambda c: 1) == 1  # the pool replaced the dead connection
+    finally:
+        db.close()
+
+
+def test_a_server_that_is_not_there_is_unavailable_not_a_traceback():
+    with pytest.raises(BackendUnavailable) as caught:
+        PgDatabase.open("postgresql://nobody:pw123@127.0.0.1:1/nowhere",
+                        settings=PgSettings(connect_timeout_s=2))
+    assert "127.0.0.1:1/nowhere" in str(caught.value) and "pw123" not in str(caught.value)
