@@ -27,7 +27,7 @@ from lashdb.engine import (
     SessionStoreCreateRequest,
     SessionStoreFactory,
 )
-from lashdb.engine.sqlite.deployment_common import wall_clock_ms
+from lashdb.engine.base.timing import wall_clock_ms
 
 V11 = FIXTURES_DIR / "effects.db"
 V11_SCOPE = ('{"version":2,"kind":"turn","session_id":"durable-read-fixture",'

@@ -28,7 +28,7 @@ from lashdb.engine import (
     SessionScope,
     WakeSpec,
 )
-from lashdb.engine.sqlite.deployment_common import wall_clock_ms
+from lashdb.engine.base.timing import wall_clock_ms
 
 V38 = FIXTURES_DIR
 T0 = 1_700_000_000_000

@@ -25,7 +25,7 @@ from lashdb.engine import (
     TriggerStore,
     TriggerSubscriptionDraft,
 )
-from lashdb.engine.sqlite.deployment_common import wall_clock_ms
+from lashdb.engine.base.timing import wall_clock_ms
 from lashdb.engine.deployment.triggers import default_source_key, delivery_process_id
 
 V38 = FIXTURES_DIR

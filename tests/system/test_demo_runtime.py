@@ -17,7 +17,7 @@ from lashdb.cli.main import app
 from lashdb.engine.ops.demo import DEMO_NOW_MS, build_demo
 from lashdb.engine import Store, list_effects, replay_plan, stale_in_progress
 from lashdb.engine.ops import inspect
-from lashdb.engine.sqlite.deployment_common import wall_clock_ms
+from lashdb.engine.base.timing import wall_clock_ms
 
 NOW = DEMO_NOW_MS
 MINUTE = 60_000

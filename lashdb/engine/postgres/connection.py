@@ -110,6 +110,7 @@ class PgDatabase:
     @classmethod
     def open(cls, url: str, *, readonly: bool = False, settings: PgSettings | None = None) -> PgDatabase:
         """Connect, apply (or, read-only, check) the cutover rule, and return the store's database."""
+        psycopg, _ = load_driver()
         db = cls(url, settings or PgSettings(), readonly)
         with db._direct() as conn:
             try:
@@ -119,9 +120,7 @@ class PgDatabase:
                         raise problem
                 else:
                     schema.ensure_schema(conn, db.where)
-            except LashdbError:
-                raise
-            except Exception as exc:
+            except psycopg.Error as exc:
                 raise translate(exc, db.where) from exc
         return db
 
@@ -142,8 +141,12 @@ class PgDatabase:
         psycopg, _ = load_driver()
         try:
             conn = psycopg.connect(self.url, **self._kwargs())
+        except psycopg.Error as exc:
+            raise translate(exc, self.where) from exc
+        try:
             self._configure(conn)
-        except Exception as exc:
+        except psycopg.Error as exc:
+            conn.close()  # a half-configured connection must not leak
             raise translate(exc, self.where) from exc
         return conn
 

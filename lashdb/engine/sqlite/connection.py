@@ -424,6 +424,20 @@ def columns(conn: apsw.Connection, table: str) -> frozenset[str]:
     return frozenset(row[1] for row in conn.execute('PRAGMA table_info("' + table.replace('"', '""') + '")'))
 
 
+@contextlib.contextmanager
+def translated(path: str | None) -> Iterator[None]:
+    """Turn a SQLite failure inside the block into the typed lashdb error naming ``path``."""
+    try:
+        yield
+    except apsw.Error as exc:
+        raise translate(exc, path) from exc
+
+
+def where_clause(clauses: list[str]) -> str:
+    """`` WHERE a AND b`` for the given conditions, or nothing when there are none."""
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
 def query_one(conn: apsw.Connection, sql: str, params: Any = ()) -> tuple | None:
     """Return the first row of a query, or ``None``."""
     for row in conn.execute(sql, params):

@@ -16,7 +16,7 @@ from typing import Any
 
 import apsw
 
-from .connection import open_readonly, translate
+from .connection import open_readonly, translated
 from .inspect_session import SqliteSessionReader
 from .schema import SESSION, Classification, SchemaKind, check_openable, claimed_kind, schema_differences, \
     singleton_problems
@@ -44,31 +44,23 @@ class SqliteHealth:
 
     def claimed_kind(self) -> SchemaKind | None:
         """The lash kind a file that lost an identifying table still belongs to, or ``None``."""
-        try:
+        with translated(self.path):
             return claimed_kind(self.connection)
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
 
     def schema_differences(self, kind: SchemaKind) -> list[tuple[str, str]]:
         """(object name, sentence) for each way the file's schema differs from ``kind``'s."""
-        try:
+        with translated(self.path):
             return [(d.name, str(d)) for d in schema_differences(self.connection, kind)]
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
 
     def singleton_problems(self, kind: SchemaKind) -> list[tuple[str, str]]:
         """(table, sentence) for each singleton table holding a row other than its one."""
-        try:
+        with translated(self.path):
             return singleton_problems(self.connection, kind)
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
 
     def quick_check(self, max_lines: int) -> list[str]:
         """SQLite's integrity quick check: one sentence per problem (at most ``max_lines``), ``[]`` when sound."""
-        try:
+        with translated(self.path):
             lines = [str(r[0]) for r in self.connection.execute(f"PRAGMA quick_check({int(max_lines)})")]
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
         return [] if lines == ["ok"] else [f"PRAGMA quick_check: {line}" for line in lines]
 
     def close(self) -> None:

@@ -21,14 +21,10 @@ import apsw
 
 from lashdb.engine.base.ints import from_i64
 from .connection import columns as table_columns
-from .connection import open_readonly, translate
+from .connection import open_readonly, translate, translated, where_clause
 from .schema import PROCESS_REGISTRY, TRIGGER_STORE, classify_connection, damage
 
 KINDS = {"process_registry": PROCESS_REGISTRY, "trigger_store": TRIGGER_STORE}
-
-
-def _where(clauses: list[str]) -> str:
-    return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
 class DeploymentFileReader:
@@ -56,10 +52,8 @@ class DeploymentFileReader:
         return present is not None and all(c in present for c in columns)
 
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
-        try:
+        with translated(self.path):
             return list(self.conn.execute(sql, params))
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
 
     def _select(self, table: str, wanted: tuple[str, ...], tail: str = "", params: tuple = ()) -> list[dict]:
         present = [c for c in wanted if self.has(table, c)]
@@ -110,7 +104,7 @@ class DeploymentFileReader:
         if grant_session is not None:
             clauses.append("process_id IN (SELECT process_id FROM process_handle_grants WHERE session_id = ?)")
             params.append(grant_session)
-        tail = _where(clauses) + ("" if process_id is not None else " ORDER BY process_id ASC")
+        tail = where_clause(clauses) + ("" if process_id is not None else " ORDER BY process_id ASC")
         if limit is not None:
             tail += " LIMIT ?"
             params.append(max(int(limit), 0))
@@ -150,7 +144,7 @@ class DeploymentFileReader:
             clauses.append("session_id = ?")
             params.append(session_id)
         return self._rows("SELECT session_id, scope_id, process_id, descriptor_json FROM process_handle_grants"
-                          f"{_where(clauses)} ORDER BY session_id ASC, scope_id ASC, process_id ASC", tuple(params))
+                          f"{where_clause(clauses)} ORDER BY session_id ASC, scope_id ASC, process_id ASC", tuple(params))
 
     # --- trigger store ------------------------------------------------------------------------------
 
@@ -179,7 +173,7 @@ class DeploymentFileReader:
         registrant = self.registrant_column()
         wanted = ("subscription_id", "handle", "source_type", "source_key", "enabled", "created_at_ms",
                   "updated_at_ms", "record_json") + ((registrant,) if registrant else ())
-        return self._select("trigger_subscriptions", wanted, _where(clauses), tuple(params))
+        return self._select("trigger_subscriptions", wanted, where_clause(clauses), tuple(params))
 
     _OCCURRENCE_COLUMNS = ("occurrence_id", "idempotency_key", "request_hash", "source_type", "source_key",
                            "occurred_at_ms", "record_json")
@@ -199,7 +193,7 @@ class DeploymentFileReader:
         if since_ms is not None:
             clauses.append("occurred_at_ms >= ?")
             params.append(int(since_ms))
-        tail = _where(clauses) + " ORDER BY occurred_at_ms DESC, occurrence_id ASC"
+        tail = where_clause(clauses) + " ORDER BY occurred_at_ms DESC, occurrence_id ASC"
         if limit is not None:
             tail += " LIMIT ?"
             params.append(max(int(limit), 0))
@@ -219,7 +213,7 @@ class DeploymentFileReader:
                 params.append(value)
         return [(oid, sid, pid, from_i64(at)) for oid, sid, pid, at in self._rows(
             "SELECT occurrence_id, subscription_id, process_id, created_at_ms FROM trigger_deliveries"
-            f"{_where(clauses)}", tuple(params))]
+            f"{where_clause(clauses)}", tuple(params))]
 
 
 def open_reader(path: str | os.PathLike[str], kind: str) -> DeploymentFileReader:

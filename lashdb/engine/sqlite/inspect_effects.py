@@ -16,7 +16,7 @@ import apsw
 from lashdb.engine.base.errors import NotALashDatabase
 
 from .connection import columns as table_columns
-from .connection import open_readonly, translate
+from .connection import open_readonly, translate, translated, where_clause
 from .schema import EFFECT_REPLAY, classify_connection, damage
 
 TABLE = "runtime_effect_replay"
@@ -49,15 +49,13 @@ class SqliteEffectJournalReader:
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where = where_clause(clauses)
         # Identifiers are checked against the table's own columns; caller values are bound.
         select = ", ".join(c if c in self.columns else f"NULL AS {_identifier(c)}" for c in wanted)
         order = "created_at_ms, rowid" if "created_at_ms" in self.columns else "rowid"
         sql = f"SELECT {select} FROM {TABLE} {where} ORDER BY {order}"
-        try:
+        with translated(self.path):
             return list(self.conn.execute(sql, tuple(params)))
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
 
     def close(self) -> None:
         """Close the read-only connection."""

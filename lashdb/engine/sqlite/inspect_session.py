@@ -20,7 +20,7 @@ from typing import Any
 
 import apsw
 
-from .connection import columns, open_readonly, query_one, read_snapshot, translate
+from .connection import columns, open_readonly, query_one, read_snapshot, translate, translated
 from .schema import SESSION, Classification, classify_connection, object_differences
 from .session_read import read_meta, singleton_sql
 from lashdb.engine.session.meta_view import MetaView
@@ -294,10 +294,8 @@ class SessionFile:
 
     def classify(self) -> Classification:
         """What the file is (kind, version, tables); typed errors."""
-        try:
+        with translated(self.path):
             return classify_connection(self.conn, self.path)
-        except apsw.Error as exc:
-            raise translate(exc, self.path) from exc
 
     def close(self) -> None:
         """Close the connection."""
