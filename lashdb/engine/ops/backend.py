@@ -18,13 +18,11 @@ Contract:
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lashdb.engine.base import backends
+from lashdb.engine.base import backends, urls
 from lashdb.engine.base.errors import BackendError, UsageError
 from lashdb.engine.base.timing import wall_clock_ms
 
@@ -40,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "redact_target",
            "wall_clock_ms"]
 
-POSTGRES_SCHEMES = ("postgresql", "postgres")
+POSTGRES_SCHEMES = urls.POSTGRES_SCHEMES
 POSTGRES_EXTRA = "pip install 'lashdb[postgres]'"
 
 ROLE_KINDS: dict[str, str] = {
@@ -49,8 +47,6 @@ ROLE_KINDS: dict[str, str] = {
     "effects": "effect replay",
 }
 """Deployment store roles (sidecar suffixes of ``discovery.SIDECAR_SUFFIXES``) → their schema kind's name."""
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @runtime_checkable
@@ -119,24 +115,8 @@ class Backend(Protocol):
         ...
 
 
-def redact_target(target: str) -> str:
-    """``target`` fit to print: a URL's password (in the user part or ``?password=``) replaced by ``***``."""
-    try:
-        parts = urlsplit(target)
-    except ValueError:
-        match = _SCHEME.match(target)  # unparsable: show the scheme only, it may hide a password anywhere
-        return f"{match.group(1)}://…" if match else "…"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if colon else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() == "password" for k, _ in pairs):
-            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+# The one redaction rule (base.urls), under the name the CLI and tests know.
+redact_target = urls.redact
 
 
 def open_backend(target: str | os.PathLike[str]) -> Backend:
@@ -148,10 +128,9 @@ def open_backend(target: str | os.PathLike[str]) -> Backend:
                          hint="give a directory path or a postgresql:// URL")
     if not target:
         raise UsageError("empty store target", hint="give a directory path or a postgresql:// URL")
-    match = _SCHEME.match(target)
-    if match is None:
+    scheme = urls.scheme(target)
+    if scheme is None:
         return DirectoryBackend(Path(target).expanduser())
-    scheme = match.group(1).lower()
     shown = redact_target(target)
     if scheme not in POSTGRES_SCHEMES:
         raise UsageError(f"{shown}: not a store target (`{scheme}://` is not a known backend)",
