@@ -8,3 +8,4 @@ driver is a :class:`~lashdb.engine.base.errors.MissingExtra` naming ``lashdb[pos
 from lashdb.engine.base import backends as _backends
 
 _backends.register("postgres.connect", "lashdb.engine.postgres.connection:PgDatabase.open")
+_backends.register("postgres.session", "lashdb.engine.postgres.session_backend:open_session")

@@ -1,0 +1,155 @@
+"""The PostgreSQL form of a session database: one session's scope in a shared store (postgres.md §2–§3).
+
+Contract:
+- :class:`PgSessionBackend` is :class:`~lashdb.engine.session.ports.SessionBackend` for one
+  session id in one :class:`~.connection.PgDatabase`. ``write(fn)`` is
+  ``PgDatabase.write(session_id, …)``: one transaction under the session's advisory lock (writers
+  of one session serialise, of different sessions never wait), rolled back on any exception;
+  ``read``/``read_iter`` run in one ``REPEATABLE READ READ ONLY`` snapshot. Both hand ``fn`` a
+  :class:`PgSessionTx` whose rows objects scope every statement by the session id.
+- The session's ``lash_sessions`` row is created (``ON CONFLICT DO NOTHING``) inside the first
+  write of each backend object, before ``fn`` runs, so meta/head/graph writes always find it.
+- ``raw_read``/``raw_write`` (the SQLite escape hatch) raise :class:`BackendError`: there is no
+  session file connection to hand out. ``change_marker()`` is ``None`` (cannot tell), so callers
+  never trust a cached read across transactions.
+- ``size_on_disk()`` is the sum of the stored sizes (``pg_column_size``) of the session's rows in
+  every ``lash_*`` table it owns, not pages on disk: a shared database has no per-session file.
+- ``compact()`` returns ``None`` without doing anything: ``VACUUM`` works on whole tables (every
+  session's rows) and cannot run in a transaction; the space of deleted rows is reused by the
+  table and reclaimed by autovacuum.
+- Driver failures come out typed (:func:`~.connection.translate`), naming host and database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from lashdb.engine.base.errors import BackendError, SchemaVersionError
+
+from . import schema
+from .connection import PgDatabase, load_driver, translate
+from .session_blobs import PgBlobRows
+from .session_rows import NOW_MS, PgGraphRows, PgSessionRows, one
+from .session_work import PgAttachmentRows, PgLeaseRows, PgQueueRows, Scope
+
+T = TypeVar("T")
+
+# The per-session tables and the bytes one session's rows take in each (size_on_disk).
+_SESSION_TABLES = ("lash_sessions", "lash_blobs", "lash_graph_nodes", "lash_usage_deltas",
+                   "lash_runtime_turn_commits", "lash_session_execution_leases", "lash_queued_work_batches",
+                   "lash_queued_work_items", "lash_attachment_manifest", "lash_artifact_refs")
+_SIZE = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {name} t WHERE t.session_id = %(s)s)"
+                   for name in _SESSION_TABLES)
+
+
+class PgSessionTx:
+    """:class:`~lashdb.engine.session.ports.SessionTx` over one connection inside a transaction."""
+
+    def __init__(self, conn: Any, session_id: str, *, writing: bool) -> None:
+        self.conn = conn
+        self.session_id = session_id
+        self.scope = Scope(conn, session_id, writing)
+        self.rows = PgSessionRows(conn, session_id)
+        self.graph = PgGraphRows(conn, session_id)
+        self.blobs = PgBlobRows(conn, session_id)
+        self.leases = PgLeaseRows(self.scope)
+        self.queue = PgQueueRows(self.scope)
+        self.attachments = PgAttachmentRows(self.scope)
+
+    def change_marker(self) -> None:
+        """``None``: other hosts write the same tables, and nothing cheap tells this transaction so."""
+        return None
+
+
+class PgSessionBackend:
+    """:class:`~lashdb.engine.session.ports.SessionBackend`: one session's scope in a PostgreSQL store."""
+
+    classification = None
+
+    def __init__(self, db: PgDatabase, session_id: str, *, readonly: bool = False, owns_db: bool = False) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise BackendError(f"{db.where}: a PostgreSQL session store needs a session id", path=db.where)
+        self.db = db
+        self.session_id = session_id
+        self.readonly = readonly or db.readonly
+        self.path = f"{db.display}#{session_id}"
+        self._owns_db = owns_db
+        self._row_ready = False
+        self._lock = threading.Lock()
+
+    def _ensure_row(self, conn: Any) -> None:
+        conn.execute(f"INSERT INTO lash_sessions (session_id, created_at_ms, updated_at_ms) "
+                     f"VALUES (%s, {NOW_MS}, {NOW_MS}) ON CONFLICT (session_id) DO NOTHING", (self.session_id,))
+
+    def write(self, fn: Callable[[PgSessionTx], T]) -> T:
+        """``fn(tx)`` in one transaction under the session's advisory lock."""
+        if self.readonly:
+            raise BackendError(f"{self.db.where}: the store was opened read-only", path=self.db.where)
+        ready = self._row_ready
+
+        def run(conn: Any) -> T:
+            if not ready:
+                self._ensure_row(conn)
+            return fn(PgSessionTx(conn, self.session_id, writing=True))
+
+        result = self.db.write(self.session_id, run)
+        self._row_ready = True
+        return result
+
+    def read(self, fn: Callable[[PgSessionTx], T]) -> T:
+        """``fn(tx)`` in one repeatable-read, read-only snapshot."""
+        return self.db.read(lambda conn: fn(PgSessionTx(conn, self.session_id, writing=False)))
+
+    def read_iter(self, fn: Callable[[PgSessionTx], Iterable[T]]) -> Iterator[T]:
+        """Yield what ``fn(tx)`` yields inside one read snapshot (the connection is held until done)."""
+        psycopg, psycopg_pool = load_driver()
+        try:
+            with self.db.pool().connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield from fn(PgSessionTx(conn, self.session_id, writing=False))
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc, self.db.where) from exc
+
+    def _sqlite_only(self, what: str) -> BackendError:
+        return BackendError(f"{self.db.where}: {what} hands out a SQLite connection; a PostgreSQL session "
+                            f"store has none", path=self.db.where,
+                            hint="use the Store's methods, which work on both backends")
+
+    def raw_read(self, fn: Callable[[Any], T]) -> T:
+        """SQLite-only: raises :class:`BackendError`."""
+        raise self._sqlite_only("Store.read")
+
+    def raw_write(self, fn: Callable[[Any], T]) -> T:
+        """SQLite-only: raises :class:`BackendError`."""
+        raise self._sqlite_only("Store.write")
+
+    def close(self) -> None:
+        """Close the database's pool when this backend opened it (a shared one stays open)."""
+        if self._owns_db:
+            self.db.close()
+
+    def size_on_disk(self) -> int:
+        """Bytes the session's rows take (``pg_column_size`` summed over its tables), not file pages."""
+        return int(self.db.read(lambda conn: one(conn, f"SELECT {_SIZE}", {"s": self.session_id})[0]))
+
+    def compact(self) -> None:
+        """Nothing to do per session: ``VACUUM`` is table-wide; autovacuum reclaims the deleted rows."""
+        return None
+
+    def wrong_version(self) -> SchemaVersionError:
+        """The error for a store at another schema version (read-only opens refuse those already)."""
+        return SchemaVersionError(schema.KIND, schema.VERSION, None, self.db.where)
+
+
+def open_session(url_or_db: str | PgDatabase, session_id: str, *, readonly: bool = False) -> PgSessionBackend:
+    """A session backend for ``session_id`` on a URL (opening, and later closing, its own pool) or a database."""
+    if isinstance(url_or_db, PgDatabase):
+        return PgSessionBackend(url_or_db, session_id, readonly=readonly)
+    db = PgDatabase.open(url_or_db, readonly=readonly)
+    try:
+        return PgSessionBackend(db, session_id, readonly=readonly, owns_db=True)
+    except BaseException:
+        db.close()
+        raise
