@@ -42,10 +42,12 @@ def test_graph_keeps_live_nodes_and_orders_by_append(db):
     b.write(lambda tx: tx.graph.insert([("m", '{"parent_node_id":"a"}')]))
     assert [r[0] for r in b.read(lambda tx: tx.graph.live())] == ["z", "a", "m"]
     assert sorted(b.read(lambda tx: tx.graph.path_rows("m"))) == [
-        ("a", '{"parent_node_id":"z"}', "z"), ("m", '{"parent_node_id":"a"}', "a"), ("z", '{"parent_node_id":null}', None)]
+        ("a", '{"parent_node_id":"z"}', "z"), ("m", '{"parent_node_id":"a"}', "a"),
+        ("z", '{"parent_node_id":null}', None)]
     b.write(lambda tx: tx.graph.tombstone(["a", "a", "unknown"]))
     assert session_row(db, "s1")[1] == 2
-    assert b.read(lambda tx: (tx.graph.live_count(), tx.graph.tombstoned_count(), tx.graph.live_one("a"))) == (2, 1, None)
+    counts = b.read(lambda tx: (tx.graph.live_count(), tx.graph.tombstoned_count(), tx.graph.live_one("a")))
+    assert counts == (2, 1, None)
     with pytest.raises(BackendError):  # a tombstoned id is still taken
         b.write(lambda tx: tx.graph.insert([("a", "{}")]))
     assert b.write(lambda tx: tx.graph.remove_tombstoned()) == 1
