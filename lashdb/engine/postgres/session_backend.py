@@ -22,7 +22,6 @@ Contract:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -77,7 +76,6 @@ class PgSessionBackend:
         self.path = f"{db.display}#{session_id}"
         self._owns_db = owns_db
         self._row_ready = False
-        self._lock = threading.Lock()
 
     def _ensure_row(self, conn: Any) -> None:
         conn.execute(f"INSERT INTO lash_sessions (session_id, created_at_ms, updated_at_ms) "
