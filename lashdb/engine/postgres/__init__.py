@@ -1,8 +1,9 @@
 """The PostgreSQL backend: one database holds every session (postgres.md).
 
-Importing this package registers its openers (the connection and the deployment stores) in :mod:`lashdb.engine.base.backends` and imports
-nothing else: psycopg is loaded only when a ``postgresql://`` target is opened, and a missing
-driver is a :class:`~lashdb.engine.base.errors.MissingExtra` naming ``lashdb[postgres]``.
+Importing this package registers its openers (the connection, the deployment stores) in
+:mod:`lashdb.engine.base.backends` and imports nothing else: psycopg is loaded only when a
+``postgresql://`` target is opened, and a missing driver is a
+:class:`~lashdb.engine.base.errors.MissingExtra` naming ``lashdb[postgres]``.
 """
 
 from lashdb.engine.base import backends as _backends

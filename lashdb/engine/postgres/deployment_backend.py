@@ -4,10 +4,13 @@ Contract (postgres.md §2–§3; implements :class:`~lashdb.engine.deployment.po
 - A :class:`PgDeploymentBackend` is bound to one scope: the root session id for the process
   registry and the trigger store, the session id for the effect journal. Every statement its rows
   object runs carries that scope, so two roots in one database never see each other's rows.
-- :meth:`write` is :meth:`PgDatabase.write` under the scope's advisory lock (writers of one scope
-  serialise, other scopes never wait); :meth:`read` one ``REPEATABLE READ READ ONLY`` snapshot;
-  :meth:`autocommit` is a write transaction of its own (PostgreSQL has no statement outside one,
-  and taking the lock keeps it ordered with the scope's other writers). Driver failures come out
+- :meth:`write` is :meth:`PgDatabase.write` under one advisory lock per (concern, scope) — the
+  openers lock ``"<concern>:<scope>"``, as each SQLite sidecar file has its own write lock: writers
+  of one root's registry serialise, its trigger store, other roots and the session stores never
+  wait on them (and no write can wait on a lock its caller holds in another store).
+  :meth:`read` is one ``REPEATABLE READ READ ONLY`` snapshot; :meth:`autocommit` is a write
+  transaction of its own (PostgreSQL has no statement outside one, and taking the lock keeps it
+  ordered with the store's other writers). Driver failures come out
   typed (:func:`~.connection.translate`); the rules' own exceptions pass unchanged.
 - :meth:`close` closes the database only when this backend opened it (``owns=True``, as the
   openers below do); a backend over a shared :class:`PgDatabase` leaves it open for the others.
@@ -32,16 +35,18 @@ class PgDeploymentBackend:
 
     conn = None  # the SQLite backend's escape hatch; a pool has no single connection
 
-    def __init__(self, db: PgDatabase, scope: str, rows_factory: RowsFactory, *, owns: bool = False) -> None:
+    def __init__(self, db: PgDatabase, scope: str, rows_factory: RowsFactory, *, owns: bool = False,
+                 lock: str | None = None) -> None:
         self.db = db
         self.scope = scope
+        self.lock = lock or scope
         self.path: str | None = db.display
         self._rows = rows_factory
         self._owns = owns
 
     def write(self, fn: Callable[[Any], T]) -> T:
-        """``fn(rows)`` in one transaction holding the scope's advisory lock."""
-        return self.db.write(self.scope, lambda conn: fn(self._rows(conn, self.scope)))
+        """``fn(rows)`` in one transaction holding the backend's advisory lock."""
+        return self.db.write(self.lock, lambda conn: fn(self._rows(conn, self.scope)))
 
     def read(self, fn: Callable[[Any], T]) -> T:
         """``fn(rows)`` in one repeatable-read, read-only snapshot."""
@@ -68,7 +73,8 @@ def open_process_registry(url: str, root_session_id: str) -> PgDeploymentBackend
     from .registry import PgRegistryRows
 
     scope = _require_scope("process registry", root_session_id)
-    return PgDeploymentBackend(PgDatabase.open(url), scope, PgRegistryRows, owns=True)
+    return PgDeploymentBackend(PgDatabase.open(url), scope, PgRegistryRows,
+                               owns=True, lock=f"process_registry:{scope}")
 
 
 def open_trigger_store(url: str, root_session_id: str) -> PgDeploymentBackend:
@@ -76,7 +82,8 @@ def open_trigger_store(url: str, root_session_id: str) -> PgDeploymentBackend:
     from .triggers import PgTriggerRows
 
     scope = _require_scope("trigger store", root_session_id)
-    return PgDeploymentBackend(PgDatabase.open(url), scope, PgTriggerRows, owns=True)
+    return PgDeploymentBackend(PgDatabase.open(url), scope, PgTriggerRows,
+                               owns=True, lock=f"trigger_store:{scope}")
 
 
 def open_effect_journal(url: str, session_id: str) -> PgDeploymentBackend:
@@ -84,4 +91,5 @@ def open_effect_journal(url: str, session_id: str) -> PgDeploymentBackend:
     from .effect_journal import PgEffectJournalRows
 
     scope = _require_scope("effect journal", session_id)
-    return PgDeploymentBackend(PgDatabase.open(url), scope, PgEffectJournalRows, owns=True)
+    return PgDeploymentBackend(PgDatabase.open(url), scope, PgEffectJournalRows,
+                               owns=True, lock=f"effect_journal:{scope}")

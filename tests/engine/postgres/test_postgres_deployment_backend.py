@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lashdb.engine.base import backends
-from lashdb.engine.base.errors import BackendError
+from lashdb.engine.base.errors import BackendError, ProcessRegistryError
 from lashdb.engine.deployment.process_model import (
     ProcessEventAppendRequest,
     ProcessEventType,
@@ -105,3 +105,38 @@ def test_backend_runs_transactions_and_closes_only_what_it_owns(pg_url):
         owned.read(lambda rows: rows.list_processes())
     with pytest.raises(ValueError):
         backends.open_with("postgres.trigger_store", pg_url, " ")
+
+
+def test_two_hosts_on_one_root_serialise_their_writes(pg_url):
+    import threading
+
+    hosts = [ProcessRegistry(backends.open_with("postgres.process_registry", pg_url, "root-a"), clock)
+             for _ in range(2)]
+    try:
+        hosts[0].register_process(ProcessRegistration.external("p").with_extra_event_types(
+            ProcessEventType.plain("note")))
+        errors: list[BaseException] = []
+
+        def append(host: ProcessRegistry, who: int) -> None:
+            try:
+                for n in range(15):
+                    host.append_event("p", ProcessEventAppendRequest("note", {"who": who, "n": n}))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=append, args=(host, i)) for i, host in enumerate(hosts)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        # The advisory lock orders the two pools' appends: one gap-free sequence, nothing lost.
+        assert [e.sequence for e in hosts[1].events_after("p", 0)] == list(range(1, 31))
+        leases = [hosts[0].claim_process_lease("p", "owner-a", 60_000)]
+        with pytest.raises(ProcessRegistryError, match="already leased by `owner-a`"):
+            hosts[1].claim_process_lease("p", "owner-b", 60_000)
+        leases.append(hosts[1].claim_process_lease("p", "owner-a", 60_000))
+        assert [lease.fencing_token for lease in leases] == [1, 2]
+    finally:
+        for host in hosts:
+            host.close()
