@@ -130,3 +130,22 @@ def fresh_database(admin_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Deployment backends parametrised over SQLite and PostgreSQL (tests/engine/postgres/test_postgres_*.py).
+DEPLOYMENT_KINDS = ("sqlite-memory", "sqlite-file", "postgres")
+
+
+def deployment_opener(request, tmp_path, concern: str):
+    """``open(root) -> DeploymentBackend`` of ``concern`` for ``request.param``: one SQLite database
+    per root (in memory or a file under ``tmp_path``), or one root's scope in a fresh PostgreSQL
+    database (the ``pg_url`` fixture; skipped when there is no server)."""
+    from lashdb.engine.base import backends
+
+    kind = request.param
+    if kind == "postgres":
+        url = request.getfixturevalue("pg_url")
+        return lambda root: backends.open_with(f"postgres.{concern}", url, root)
+    if kind == "sqlite-file":
+        return lambda root: backends.open_with(f"sqlite.{concern}", str(tmp_path / f"{root}.{concern}.db"))
+    return lambda root: backends.open_with(f"sqlite.{concern}", None)

@@ -39,7 +39,9 @@ def opener(name: str) -> Callable[..., Any]:
                            hint="import lashdb.engine, which registers the built-in backends")
     if isinstance(found, str):
         module, _, attr = found.partition(":")
-        found = getattr(importlib.import_module(module), attr)
+        found = importlib.import_module(module)
+        for part in attr.split("."):  # "module:Class.method" names a classmethod
+            found = getattr(found, part)
         with _LOCK:
             _OPENERS[name] = found
     return found

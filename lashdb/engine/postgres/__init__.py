@@ -1,11 +1,16 @@
 """The PostgreSQL backend: one database holds every session (postgres.md).
 
-Importing this package registers its opener in :mod:`lashdb.engine.base.backends` and imports
-nothing else: psycopg is loaded only when a ``postgresql://`` target is opened, and a missing
-driver is a :class:`~lashdb.engine.base.errors.MissingExtra` naming ``lashdb[postgres]``.
+Importing this package registers its openers (the connection, the deployment stores) in
+:mod:`lashdb.engine.base.backends` and imports nothing else: psycopg is loaded only when a
+``postgresql://`` target is opened, and a missing driver is a
+:class:`~lashdb.engine.base.errors.MissingExtra` naming ``lashdb[postgres]``.
 """
 
 from lashdb.engine.base import backends as _backends
 
 _backends.register("postgres.connect", "lashdb.engine.postgres.connection:PgDatabase.open")
 _backends.register("postgres.session", "lashdb.engine.postgres.session_backend:open_session")
+_backends.register("postgres.process_registry",
+                   "lashdb.engine.postgres.deployment_backend:open_process_registry")
+_backends.register("postgres.trigger_store", "lashdb.engine.postgres.deployment_backend:open_trigger_store")
+_backends.register("postgres.effect_journal", "lashdb.engine.postgres.deployment_backend:open_effect_journal")
