@@ -255,6 +255,7 @@ def test_host_scoped_controllers_keep_scope_metadata():
     ExecutionScope.turn("session", " \t\u3000"),
 ])
 def test_blank_scope_ids_are_refused_everywhere(scope, tmp_path):
+    """Blank scope ids are refused by every entry point before anything is opened (W20)."""
     with EffectHost.memory() as host:
         with pytest.raises(EffectControllerError) as err:
             host.scoped(scope)
@@ -457,6 +458,7 @@ def test_envelope_without_replay_key_is_refused():
 
 
 def test_recorded_failure_is_permanent_and_missing_executor_is_recorded():
+    """A failure is recorded and replays as permanent: the executor is never asked again (W22)."""
     controller = EffectController.memory(ExecutionScope.turn("session", "turn"))
     with pytest.raises(EffectControllerError) as first:
         controller.execute_effect(exec_envelope("no-executor", "x"), None)
@@ -610,6 +612,7 @@ def test_lease_expired_before_finalize_is_lease_lost_and_the_row_is_retaken(tmp_
 
 
 def test_take_over_of_an_expired_row_keeps_created_at_and_uses_one_clock_reading(tmp_path):
+    """Taking over an expired row stamps lease expiry and update time from one clock reading (W19)."""
     path = tmp_path / "e.db"
     clock = FakeClock(1_000_000)
     envelope = exec_envelope("k", "x")

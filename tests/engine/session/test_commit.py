@@ -383,6 +383,7 @@ def test_check_order_and_messages(store):
 
 
 def test_release_completion_must_belong_to_the_commit_session(store):
+    """A release completion for another session is refused up front and writes nothing (W9)."""
     lease = lease_for(store)
     other = lease_for(store, "other")
     commit = commit_for().with_session_execution_lease(lease.fence()).releasing_session_execution_lease(
@@ -393,6 +394,7 @@ def test_release_completion_must_belong_to_the_commit_session(store):
 
 
 def test_invalid_numbers_are_refused_before_the_database(store):
+    """Negative or above-2^63-1 numbers in a commit are refused before the database is touched (W17)."""
     lease = lease_for(store)
     before = table_counts(store)
     with pytest.raises(ValueError):
