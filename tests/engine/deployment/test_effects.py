@@ -471,6 +471,52 @@ def test_recorded_failure_is_permanent_and_missing_executor_is_recorded():
     assert failing.calls == []
 
 
+def test_a_turn_and_a_process_with_the_same_id_share_replay_history(tmp_path):
+    """Rows are keyed by the bare scope id, so equal ids of different scope kinds collide (W20)."""
+    envelope = exec_envelope("shared-key", "x")
+    with EffectHost.open(tmp_path / "e.db") as host:
+        assert marker_of(host.scoped(ExecutionScope.turn("s", "same-id")).execute_effect(
+            envelope, returning("from-turn"))) == "from-turn"
+        failing = FailingExecutor()
+        assert marker_of(host.scoped(ExecutionScope.process("same-id")).execute_effect(envelope, failing)) == \
+            "from-turn"
+        assert failing.calls == []
+        assert marker_of(host.scoped(ExecutionScope.process("other-id")).execute_effect(
+            envelope, returning("from-process"))) == "from-process"
+    conn = apsw.Connection(str(tmp_path / "e.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        assert sorted(conn.execute("SELECT scope_id, replay_key FROM runtime_effect_replay").fetchall()) == [
+            ("other-id", "shared-key"), ("same-id", "shared-key")]
+    finally:
+        conn.close()
+
+
+def test_completed_and_failed_rows_are_kept_across_reopen_and_replays(tmp_path):
+    """Nothing deletes effect rows: a recorded failure replays as permanent after reopening (W22)."""
+    path, scope = tmp_path / "e.db", ExecutionScope.turn("s", "turn")
+
+    def broken(envelope, cancelled):
+        raise EffectControllerError("transient_error", "flaky network")
+
+    with EffectHost.open(path) as host:
+        controller = host.scoped(scope)
+        assert marker_of(controller.execute_effect(exec_envelope("ok", "x"), returning("done"))) == "done"
+        with pytest.raises(EffectControllerError):
+            controller.execute_effect(exec_envelope("bad", "y"), broken)
+    before = {key: raw_row(path, key) for key in ("ok", "bad")}
+    assert (before["ok"]["status"], before["bad"]["status"]) == ("completed", "failed")
+    for _ in range(2):
+        with EffectHost.open(path) as host:
+            controller = host.scoped(scope)
+            failing = FailingExecutor()
+            assert marker_of(controller.execute_effect(exec_envelope("ok", "x"), failing)) == "done"
+            with pytest.raises(EffectControllerError) as err:
+                controller.execute_effect(exec_envelope("bad", "y"), returning("would succeed now"))
+            assert (err.value.code, err.value.message) == ("transient_error", "flaky network")
+            assert failing.calls == []
+    assert {key: raw_row(path, key) for key in ("ok", "bad")} == before
+
+
 # --- leases: two controllers, theft, expiry (§6.5–§6.7) ------------------------------------------------------
 
 

@@ -338,6 +338,28 @@ def test_lapsed_but_not_reclaimed_claim_still_renews(store, fence, clock):
     assert store.renew_queued_work_claim(c, 100).expires_at_epoch_ms == clock.now + 100
 
 
+def test_repeated_claim_id_is_told_apart_by_its_lease_token(store, fence, clock):
+    """Deleting the newest batch lets the next reuse its seq and claim id; the token still guards (W11)."""
+    first = store.enqueue_queued_work(text_draft("root", "first"))
+    old = claim(store, fence)
+    store.abandon_queued_work_claim(old)
+    assert store.cancel_queued_work_batch("root", first.batch_id) == first
+    clock.advance(1)
+    second = store.enqueue_queued_work(text_draft("root", "second"))
+    new = claim(store, fence)
+    assert second.enqueue_seq == first.enqueue_seq and new.claim_id == old.claim_id
+    assert new.lease_token != old.lease_token
+    with pytest.raises(QueuedWorkClaimExpired):
+        store.renew_queued_work_claim(old, LEASE_TTL)
+    store.abandon_queued_work_claim(old)
+    assert store.list_pending_queued_work("root") == []  # still held by the new claim
+    stale = dataclasses.replace(old.completion(), batch_ids=(second.batch_id,))
+    with pytest.raises(QueuedWorkClaimExpired):
+        store.commit_runtime_state(commit_for().with_session_execution_lease(fence).completing_queue_claim(stale))
+    assert store.list_queued_work("root") == [second] and store.load_session() is None
+    assert store.renew_queued_work_claim(new, LEASE_TTL).claim_id == old.claim_id
+
+
 def test_cancel_only_free_batches(store, fence):
     batch = store.enqueue_queued_work(text_draft("root", "cancel me"))
     assert store.cancel_queued_work_batch("other", batch.batch_id) is None
