@@ -10,7 +10,6 @@ import re
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import apsw
 import pytest
