@@ -10,7 +10,6 @@ import re
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import apsw
 import pytest
@@ -255,6 +254,7 @@ def test_host_scoped_controllers_keep_scope_metadata():
     ExecutionScope.turn("session", " \t\u3000"),
 ])
 def test_blank_scope_ids_are_refused_everywhere(scope, tmp_path):
+    """Blank scope ids are refused by every entry point before anything is opened (W20)."""
     with EffectHost.memory() as host:
         with pytest.raises(EffectControllerError) as err:
             host.scoped(scope)
@@ -457,6 +457,7 @@ def test_envelope_without_replay_key_is_refused():
 
 
 def test_recorded_failure_is_permanent_and_missing_executor_is_recorded():
+    """A failure is recorded and replays as permanent: the executor is never asked again (W22)."""
     controller = EffectController.memory(ExecutionScope.turn("session", "turn"))
     with pytest.raises(EffectControllerError) as first:
         controller.execute_effect(exec_envelope("no-executor", "x"), None)
@@ -467,6 +468,52 @@ def test_recorded_failure_is_permanent_and_missing_executor_is_recorded():
         controller.execute_effect(exec_envelope("no-executor", "x"), failing)
     assert again.value.code == "runtime_effect_local_executor_unavailable"
     assert failing.calls == []
+
+
+def test_a_turn_and_a_process_with_the_same_id_share_replay_history(tmp_path):
+    """Rows are keyed by the bare scope id, so equal ids of different scope kinds collide (W20)."""
+    envelope = exec_envelope("shared-key", "x")
+    with EffectHost.open(tmp_path / "e.db") as host:
+        assert marker_of(host.scoped(ExecutionScope.turn("s", "same-id")).execute_effect(
+            envelope, returning("from-turn"))) == "from-turn"
+        failing = FailingExecutor()
+        assert marker_of(host.scoped(ExecutionScope.process("same-id")).execute_effect(envelope, failing)) == \
+            "from-turn"
+        assert failing.calls == []
+        assert marker_of(host.scoped(ExecutionScope.process("other-id")).execute_effect(
+            envelope, returning("from-process"))) == "from-process"
+    conn = apsw.Connection(str(tmp_path / "e.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        assert sorted(conn.execute("SELECT scope_id, replay_key FROM runtime_effect_replay").fetchall()) == [
+            ("other-id", "shared-key"), ("same-id", "shared-key")]
+    finally:
+        conn.close()
+
+
+def test_completed_and_failed_rows_are_kept_across_reopen_and_replays(tmp_path):
+    """Nothing deletes effect rows: a recorded failure replays as permanent after reopening (W22)."""
+    path, scope = tmp_path / "e.db", ExecutionScope.turn("s", "turn")
+
+    def broken(envelope, cancelled):
+        raise EffectControllerError("transient_error", "flaky network")
+
+    with EffectHost.open(path) as host:
+        controller = host.scoped(scope)
+        assert marker_of(controller.execute_effect(exec_envelope("ok", "x"), returning("done"))) == "done"
+        with pytest.raises(EffectControllerError):
+            controller.execute_effect(exec_envelope("bad", "y"), broken)
+    before = {key: raw_row(path, key) for key in ("ok", "bad")}
+    assert (before["ok"]["status"], before["bad"]["status"]) == ("completed", "failed")
+    for _ in range(2):
+        with EffectHost.open(path) as host:
+            controller = host.scoped(scope)
+            failing = FailingExecutor()
+            assert marker_of(controller.execute_effect(exec_envelope("ok", "x"), failing)) == "done"
+            with pytest.raises(EffectControllerError) as err:
+                controller.execute_effect(exec_envelope("bad", "y"), returning("would succeed now"))
+            assert (err.value.code, err.value.message) == ("transient_error", "flaky network")
+            assert failing.calls == []
+    assert {key: raw_row(path, key) for key in ("ok", "bad")} == before
 
 
 # --- leases: two controllers, theft, expiry (§6.5–§6.7) ------------------------------------------------------
@@ -610,6 +657,7 @@ def test_lease_expired_before_finalize_is_lease_lost_and_the_row_is_retaken(tmp_
 
 
 def test_take_over_of_an_expired_row_keeps_created_at_and_uses_one_clock_reading(tmp_path):
+    """Taking over an expired row stamps lease expiry and update time from one clock reading (W19)."""
     path = tmp_path / "e.db"
     clock = FakeClock(1_000_000)
     envelope = exec_envelope("k", "x")

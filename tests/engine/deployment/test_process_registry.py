@@ -864,6 +864,7 @@ def test_memory_registry_works_without_a_file():
 
 
 def test_clock_is_read_once_per_operation(tmp_path):
+    """Register and append each read the clock once and stamp every time they write from it (W19)."""
     calls = []
 
     def counting_clock() -> int:

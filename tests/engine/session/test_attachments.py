@@ -47,6 +47,7 @@ def test_orphan_sweep_lifecycle(store, clock):
 
 
 def test_duplicate_intent_keeps_the_first_row_and_warns_only_on_conflict(store, caplog):
+    """A second intent keeps the first row; only one conflicting in session or URI is logged, at warning (W15)."""
     store.record_intent(intent("a", 100))
     with caplog.at_level(logging.WARNING, logger="lashdb.engine.attachments"):
         store.record_intent(intent("a", 300))  # same session and URI: a harmless retry
@@ -58,6 +59,7 @@ def test_duplicate_intent_keeps_the_first_row_and_warns_only_on_conflict(store, 
 
 
 def test_commit_refs_stamps_once_only_own_session_and_warns_on_unknown_ids(store, clock, caplog):
+    """Commit stamps only the session's own rows, once; ids that matched no row are logged, at warning (W15)."""
     store.record_intent(intent("mine"))
     store.record_intent(intent("theirs", session_id="other"))
     store.commit_refs("root", [])  # no-op

@@ -383,6 +383,7 @@ def test_check_order_and_messages(store):
 
 
 def test_release_completion_must_belong_to_the_commit_session(store):
+    """A release completion for another session is refused up front and writes nothing (W9)."""
     lease = lease_for(store)
     other = lease_for(store, "other")
     commit = commit_for().with_session_execution_lease(lease.fence()).releasing_session_execution_lease(
@@ -392,7 +393,40 @@ def test_release_completion_must_belong_to_the_commit_session(store):
     assert store.load_session() is None and lease_for(store, "other", "x") is None
 
 
+def test_each_entry_point_reads_the_clock_once_and_a_commit_stamps_from_that_reading(tmp_path):
+    """Lease, enqueue, claim and commit each read the clock once; a commit's fence check, attachment
+    stamp and turn record all use that one reading, and a refused commit reads it once too (W19)."""
+    reads: list[int] = []
+
+    def clock() -> int:
+        reads.append(1_000_000 + len(reads))  # every reading is a new millisecond
+        return reads[-1]
+
+    with open_file(tmp_path / "clock.db", clock) as store:
+        start = len(reads)
+        lease = store.try_claim_session_execution_lease("root", "runner", 4)
+        assert len(reads) == start + 1 and lease.claimed_at_epoch_ms == reads[-1]
+        store.enqueue_queued_work(text_draft("root", "x"))
+        c = store.claim_ready_queued_work("root", lease.fence(), "w", "idle", LEASE_TTL, 1)
+        assert len(reads) == start + 3 and c.claimed_at_epoch_ms == reads[-1]
+        store.record_intent(AttachmentIntent("att", "root", "file:///att", 10))
+        before = len(reads)
+        store.commit_runtime_state(commit_for().under_lease(lease).completing_queue_claim(c.completion())
+                                   .with_committed_attachments(["att"]).stamped("turn"))
+        assert len(reads) == before + 1
+        stamped = store.read(lambda conn: conn.execute(
+            "SELECT (SELECT committed_at_ms FROM runtime_turn_commits), "
+            "(SELECT committed_at_ms FROM attachment_manifest)").fetchall())
+        assert stamped == [(reads[-1], reads[-1])]
+        # The lease (TTL 4 ms) expires at exactly this reading: refused, after one reading.
+        before = len(reads)
+        with pytest.raises(SessionExecutionLeaseExpired):
+            store.commit_runtime_state(commit_for().under_lease(lease))
+        assert len(reads) == before + 1 and store.load_session_head_meta().head_revision == 1
+
+
 def test_invalid_numbers_are_refused_before_the_database(store):
+    """Negative or above-2^63-1 numbers in a commit are refused before the database is touched (W17)."""
     lease = lease_for(store)
     before = table_counts(store)
     with pytest.raises(ValueError):

@@ -125,6 +125,7 @@ def test_leases_are_per_session_id(store):
 
 
 def test_huge_ttl_saturates_at_i64_max_and_negative_values_are_refused(store, clock):
+    """A huge TTL saturates at 2^63-1 and is stored positive; negative or oversized values are refused (W17)."""
     lease = store.try_claim_session_execution_lease("root", "a", 1 << 64)
     assert lease.expires_at_epoch_ms == MAX_MS
     assert lease_row(store)[4] == MAX_MS  # stored positive, still live

@@ -150,6 +150,7 @@ def test_dedupe_window_ends_when_the_batch_is_gone(store):
 
 
 def test_replayed_source_key_with_other_content_is_logged_at_debug(store, caplog):
+    """A replayed source key returns the stored batch; only a differing replay is logged, at debug (W12)."""
     store.enqueue_queued_work(text_draft("root", "one", source_key="k"))
     with caplog.at_level(logging.DEBUG, logger="lashdb.engine.queued_work"):
         store.enqueue_queued_work(text_draft("root", "one", source_key="k"))
@@ -314,6 +315,7 @@ def test_wrong_prefix_claim_keeps_fencing_counters_bumped(store, fence):
 
 
 def test_partial_renewal_fails_and_extends_nothing(store, fence, clock):
+    """A renewal that cannot renew every batch raises and rolls back the rows it did extend (W6)."""
     store.enqueue_queued_work(text_draft("root", "one", slot="join"))
     store.enqueue_queued_work(text_draft("root", "two", slot="join"))
     c = claim(store, fence, ttl=100)
@@ -334,6 +336,28 @@ def test_lapsed_but_not_reclaimed_claim_still_renews(store, fence, clock):
     c = claim(store, fence, ttl=10)
     clock.advance(50)
     assert store.renew_queued_work_claim(c, 100).expires_at_epoch_ms == clock.now + 100
+
+
+def test_repeated_claim_id_is_told_apart_by_its_lease_token(store, fence, clock):
+    """Deleting the newest batch lets the next reuse its seq and claim id; the token still guards (W11)."""
+    first = store.enqueue_queued_work(text_draft("root", "first"))
+    old = claim(store, fence)
+    store.abandon_queued_work_claim(old)
+    assert store.cancel_queued_work_batch("root", first.batch_id) == first
+    clock.advance(1)
+    second = store.enqueue_queued_work(text_draft("root", "second"))
+    new = claim(store, fence)
+    assert second.enqueue_seq == first.enqueue_seq and new.claim_id == old.claim_id
+    assert new.lease_token != old.lease_token
+    with pytest.raises(QueuedWorkClaimExpired):
+        store.renew_queued_work_claim(old, LEASE_TTL)
+    store.abandon_queued_work_claim(old)
+    assert store.list_pending_queued_work("root") == []  # still held by the new claim
+    stale = dataclasses.replace(old.completion(), batch_ids=(second.batch_id,))
+    with pytest.raises(QueuedWorkClaimExpired):
+        store.commit_runtime_state(commit_for().with_session_execution_lease(fence).completing_queue_claim(stale))
+    assert store.list_queued_work("root") == [second] and store.load_session() is None
+    assert store.renew_queued_work_claim(new, LEASE_TTL).claim_id == old.claim_id
 
 
 def test_cancel_only_free_batches(store, fence):
@@ -364,6 +388,7 @@ def test_pending_includes_future_and_lapsed_batches(store, fence, clock):
 
 
 def test_abandon_of_an_unknown_claim_is_a_no_op(store, fence):
+    """Abandon matches the lease token as well as the claim id: a stale token frees nothing (W11)."""
     store.enqueue_queued_work(text_draft("root", "x"))
     c = claim(store, fence)
     before = table_counts(store)
@@ -373,6 +398,7 @@ def test_abandon_of_an_unknown_claim_is_a_no_op(store, fence):
 
 
 def test_corrupt_row_fails_the_read_and_names_the_batch(store, fence):
+    """A row that does not decode fails the read or claim with an error naming its batch id (W14)."""
     good = store.enqueue_queued_work(text_draft("root", "good"))
     bad = store.enqueue_queued_work(text_draft("root", "bad"))
     store.write(lambda c: c.execute("UPDATE queued_work_items SET payload_json = '{\"type\":\"mystery\"}' "
@@ -398,6 +424,7 @@ def test_corrupt_row_fails_the_read_and_names_the_batch(store, fence):
 
 
 def test_forged_completion_fails_the_commit_and_the_real_one_empties_the_queue(store):
+    """Completion ownership is by (claim id, lease token): a forged token completes nothing (W7, W11)."""
     lease = store.try_claim_session_execution_lease("root", "runner", LEASE_TTL)
     store.enqueue_queued_work(text_draft("root", "a", slot="join"))
     store.enqueue_queued_work(text_draft("root", "b", slot="join"))
@@ -414,6 +441,7 @@ def test_forged_completion_fails_the_commit_and_the_real_one_empties_the_queue(s
 
 @pytest.mark.parametrize("batch_ids", ["subset", "duplicate", "extra"])
 def test_completion_must_name_exactly_the_owned_batches(store, batch_ids):
+    """A completion naming a subset, a duplicate or an extra batch is refused, not counted (W7)."""
     lease = store.try_claim_session_execution_lease("root", "runner", LEASE_TTL)
     a = store.enqueue_queued_work(text_draft("root", "a", slot="join"))
     b = store.enqueue_queued_work(text_draft("root", "b", slot="join"))
@@ -435,6 +463,7 @@ def test_completion_for_another_session_is_refused(store):
 
 
 def test_lapsed_but_not_reclaimed_claim_still_completes(store, clock):
+    """Claim expiry is not checked by completion: a lapsed but not reclaimed claim still completes (W7)."""
     lease = store.try_claim_session_execution_lease("root", "runner", LEASE_TTL)
     store.enqueue_queued_work(text_draft("root", "x"))
     c = claim(store, lease.fence(), ttl=10)

@@ -104,6 +104,7 @@ _LEASE_COLS = [col("lease_owner_id", T), col("lease_token", T), nn("lease_fencin
                nn("lease_claimed_at_ms", I, "0"), nn("lease_expires_at_ms", I, "0")]
 _TO_PROCESSES = {("process_id", "processes", "process_id", *CASCADE)}
 
+# SPEC §3.2 (process registry, version 7).
 PROCESS_REGISTRY_SPEC = {
     "processes": {
         "columns": [pk_col("process_id", T), nn("registration_hash", T), nn("owner_scope_id", T),
@@ -138,6 +139,7 @@ PROCESS_REGISTRY_SPEC = {
     },
 }
 
+# SPEC §3.3 (trigger store, version 1).
 TRIGGER_STORE_SPEC = {
     "trigger_subscription_seq": {
         "columns": [pk_col("id", I)],
@@ -225,6 +227,7 @@ def _files(directory: Path) -> list[str]:
 
 @pytest.mark.parametrize("kind, version, spec", SPECS)
 def test_created_schema_matches_spec(tmp_path, kind, version, spec):
+    """A created file has exactly its kind's tables, columns, indexes and version (SPEC §3.1, §3.2, §3.3, §3.4)."""
     path = tmp_path / "fresh.db"
     _create(path, kind)
     conn = _ro(path)
