@@ -275,11 +275,10 @@ UNMAPPED: set[str] = {
     "ops/ports", "ops/processes", "ops/sessions", "ops/show", "ops/triggers", "ops/views",
     "postgres/schema", "session/blobs", "session/checkpoints", "session/commit_model", "session/graph",
     "session/meta_view", "session/model", "session/ports", "session/queued_work_model",
-    "session/records", "session/store_runtime", "sqlite/attachments", "sqlite/blobs",
-    "sqlite/deployment_backend", "sqlite/deployment_common", "sqlite/effect_journal", "sqlite/graph",
-    "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects", "sqlite/inspect_session",
-    "sqlite/kinds", "sqlite/leases", "sqlite/queued_work", "sqlite/registry", "sqlite/session_backend",
-    "sqlite/session_read", "sqlite/session_rows", "sqlite/shape", "sqlite/triggers",
+    "session/records", "session/store_runtime", "sqlite/deployment_backend", "sqlite/deployment_common",
+    "sqlite/effect_journal", "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects",
+    "sqlite/inspect_session", "sqlite/queued_work", "sqlite/registry", "sqlite/session_backend",
+    "sqlite/session_read", "sqlite/session_rows", "sqlite/triggers",
 }
 
 
