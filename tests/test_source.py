@@ -273,12 +273,11 @@ UNMAPPED: set[str] = {
     "deployment/semantics", "deployment/trigger_model", "ops/blobs", "ops/demo/deployment",
     "ops/demo/script", "ops/demo/sessions", "ops/demo/summary", "ops/deployment_results", "ops/graph",
     "ops/ports", "ops/processes", "ops/sessions", "ops/show", "ops/triggers", "ops/views",
-    "postgres/schema", "session/blobs", "session/checkpoints", "session/commit_model", "session/graph",
-    "session/meta_view", "session/model", "session/ports", "session/queued_work_model",
-    "session/records", "session/store_runtime", "sqlite/deployment_backend", "sqlite/deployment_common",
-    "sqlite/effect_journal", "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects",
-    "sqlite/inspect_session", "sqlite/queued_work", "sqlite/registry", "sqlite/session_backend",
-    "sqlite/session_read", "sqlite/session_rows", "sqlite/triggers",
+    "postgres/schema", "session/blobs", "session/graph", "session/meta_view", "session/model",
+    "session/ports", "session/queued_work_model", "session/store_runtime", "sqlite/deployment_backend",
+    "sqlite/deployment_common", "sqlite/effect_journal", "sqlite/health", "sqlite/inspect_deployment",
+    "sqlite/inspect_effects", "sqlite/inspect_session", "sqlite/queued_work", "sqlite/registry",
+    "sqlite/session_backend", "sqlite/session_read", "sqlite/session_rows", "sqlite/triggers",
 }
 
 
