@@ -265,7 +265,7 @@ def test_tests_are_filed_where_the_code_they_cover_lives():
 # only shrink. Basenames must be unique, so a module whose name repeats across packages (blobs,
 # graph, triggers, effects, ...) may use ``test_<package>_<module>.py``.
 UNMAPPED: set[str] = {
-    "base/aio", "deployment/aio", "deployment/effects/controller", "deployment/effects/errors",
+    "deployment/aio", "deployment/effects/controller", "deployment/effects/errors",
     "deployment/effects/host", "deployment/effects/process_ops", "deployment/effects/types",
     "deployment/owner", "deployment/ports", "deployment/process_model/events",
     "deployment/process_model/inputs", "deployment/process_model/records",
