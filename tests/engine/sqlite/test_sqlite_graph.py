@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import apsw
 import pytest
 
 from lashdb.engine.sqlite.connection import open_memory
@@ -62,5 +63,5 @@ def test_replace_drops_everything_first(rows):
     rows.replace([node("n1"), node("n2", "n1")])
     assert [r[0] for r in rows.live()] == ["n1", "n2"]
     assert rows.tombstoned_count() == 0
-    with pytest.raises(Exception):
-        rows.insert([node("n1")])  # node_id is UNIQUE
+    with pytest.raises(apsw.ConstraintError):  # node_id is UNIQUE; the statement class runs raw
+        rows.insert([node("n1")])
