@@ -1,4 +1,4 @@
-"""The PostgreSQL store's foundation on a real server: cutover, locks, snapshots, typed errors, URLs."""
+"""The PostgreSQL store's foundation on a real server: cutover, locks, snapshots, typed errors."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from lashdb.engine.base.errors import (
 )
 from lashdb.engine.postgres import schema
 from lashdb.engine.postgres.connection import PgDatabase, PgSettings, advisory_key
-from lashdb.engine.postgres.url import describe, is_url, redact
+from lashdb.engine.postgres.url import describe
 
 
 def _tables(url: str) -> set[str]:
@@ -43,19 +43,6 @@ def _sql(url: str, *statements: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for s in statements:
             conn.execute(s)
-
-
-# --- URLs (no server needed) -------------------------------------------------------------------
-
-
-def test_urls_are_recognised_and_never_show_a_password():
-    assert is_url("postgresql://u@h/db") and is_url("POSTGRES://h/db")
-    assert not is_url("/var/lib/lash") and not is_url("sqlite:///x") and not is_url(None)
-    url = "postgresql://alice:s3cr3t@db.example:6543/lash?password=s3cr3t&sslmode=require"
-    assert redact(url) == "postgresql://alice:***@db.example:6543/lash?password=***&sslmode=require"
-    assert describe(url) == "db.example:6543/lash"
-    assert "s3cr3t" not in redact(url) + describe(url)
-    assert describe("postgresql:///lash") == "default host/lash"
 
 
 def test_advisory_keys_are_stable_signed_64_bit_and_distinct_per_scope():

@@ -1,0 +1,71 @@
+"""One clock, one ISO rendering, and the integer checks every TTL/revision/timestamp passes first."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lashdb.engine.base import timing as T
+
+
+def test_wall_clock_is_epoch_milliseconds():
+    before = time.time_ns() // 1_000_000
+    now = T.wall_clock_ms()
+    assert before <= now <= time.time_ns() // 1_000_000
+    assert T.DURABLE == "durable" and T.MAX_MS == 2**63 - 1
+
+
+@pytest.mark.parametrize("ms, text", [
+    (0, "1970-01-01T00:00:00Z"),
+    (1_700_000_000_000, "2023-11-14T22:13:20Z"),
+    (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+    (None, None),
+    (T.MAX_MS, None),
+])
+def test_iso_ms(ms, text):
+    assert T.iso_ms(ms) == text
+
+
+@pytest.mark.parametrize("stored, ms", [
+    ("unix:1700000000", 1_700_000_000_000),
+    ("1700000000.5", 1_700_000_000_500),
+    (1700000000, 1_700_000_000_000),
+    ("2023-11-14T22:13:20Z", 1_700_000_000_000),
+    ("2023-11-14T22:13:20.123456789z", 1_700_000_000_123),
+    ("2023-11-14T22:13:20", 1_700_000_000_000),
+    ("2023-11-14T23:13:20+01:00", 1_700_000_000_000),
+    ("", None), ("  ", None), ("yesterday", None), (True, None), (None, None), ([1], None),
+])
+def test_parse_timestamp_ms(stored, ms):
+    assert T.parse_timestamp_ms(stored) == ms
+
+
+def test_stored_values_are_non_negative_ints_that_fit_sqlite():
+    assert T.stored("revision", 0) == 0 and T.stored("revision", T.MAX_MS) == T.MAX_MS
+    with pytest.raises(TypeError, match="revision must be an int, not bool"):
+        T.stored("revision", True)
+    with pytest.raises(TypeError, match="revision must be an int, not float"):
+        T.stored("revision", 1.0)
+    with pytest.raises(ValueError, match=r"revision must not be negative \(got -1\)"):
+        T.stored("revision", -1)
+    with pytest.raises(ValueError, match="does not fit in a SQLite INTEGER"):
+        T.stored("revision", T.MAX_MS + 1)
+
+
+def test_a_ttl_may_be_any_size_and_its_deadline_saturates():
+    huge = 2**80
+    assert T.ttl("ttl_ms", huge) == huge
+    assert T.deadline(1000, huge) == T.MAX_MS
+    assert T.deadline(1000, 500) == 1500
+    with pytest.raises(ValueError):
+        T.ttl("ttl_ms", -5)
+
+
+def test_a_clock_reading_is_checked_and_clamped():
+    assert T.clock_now(5) == 5
+    assert T.clock_now(2**70) == T.MAX_MS
+    with pytest.raises(ValueError, match="clock reading must not be negative"):
+        T.clock_now(-1)
+    with pytest.raises(TypeError, match="clock reading must be an int"):
+        T.clock_now("5")
