@@ -12,9 +12,10 @@ Contract:
   it fails with a typed error.
 - ``target`` is the URL without its password (:func:`lashdb.engine.base.urls.redact`).
 - Time (§3): unless the caller injects a clock (``StoreOptions.clock`` for session stores, the
-  ``clock`` argument for the deployment stores), stores judge leases by the database's clock: each
-  reading is ``clock_timestamp()`` in a read-only transaction of its own on a pooled connection
-  (not inside the caller's write transaction), so hosts with skewed clocks agree.
+  ``clock`` argument for the deployment stores), stores judge leases by the database's clock
+  (``clock_timestamp()``), so hosts with skewed clocks agree. A reading taken inside a store's
+  transaction (the one reading per operation, W19) runs on that transaction's connection; any
+  other reading (``now_ms()`` outside a transaction) is a read-only transaction of its own.
 - The session factory (:class:`PgSessionStoreFactory`) seeds meta by the same rule as the file
   factory (:func:`~lashdb.engine.session.factory.seed_meta`). ``delete_session`` and the
   read-side operations the CLI uses (``resolve``, ``discover``, ``deployment_store``,
@@ -74,9 +75,8 @@ class PgBackend:
     # --- the store clock ---------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        """The database's clock (epoch ms), read in a transaction of its own."""
-        db = self.database()
-        return db.read(db.now_ms)
+        """The database's clock (epoch ms): in the caller's running transaction, else one of its own."""
+        return self.database().clock_ms()
 
     def _deployment_clock(self) -> Callable[[], int]:
         return self.clock or self.now_ms

@@ -24,6 +24,7 @@ from lashdb.engine.base.errors import UnrecognisedSchema, UsageError
 from lashdb.engine.deployment.process_model import ProcessListFilter, ProcessRegistration
 from lashdb.engine.ops.backend import Backend
 from lashdb.engine.postgres.backend import PgBackend, PgSessionStoreFactory
+from lashdb.engine.postgres.connection import PgSettings
 
 from runtime_support import LEASE_TTL, commit_for
 from test_postgres_triggers import draft
@@ -124,6 +125,18 @@ def test_stores_read_the_database_clock_unless_one_is_injected(pg_url, monkeypat
             assert store.now_ms() == 42
         with injected.trigger_store("s") as triggers:
             assert triggers.now_ms() == 7
+
+
+def test_the_clock_read_inside_a_write_uses_that_writes_connection(pg_url):
+    # One connection in the pool: a clock reading that borrowed a second one would time out.
+    with PgBackend(pg_url, settings=PgSettings(pool_max=1, connect_timeout_s=2)) as backend:
+        with backend.factory().create_store(SessionStoreCreateRequest("s", "m")) as store:
+            lease = store.try_claim_session_execution_lease("s", "runner", LEASE_TTL)
+            assert lease is not None and lease.expires_at_epoch_ms > backend.now_ms()
+            assert store.commit_runtime_state(commit_for("s").under_lease(lease).stamped("t")).head_revision == 1
+        with backend.process_registry("s") as registry:
+            registry.register_process(ProcessRegistration.external("p"))
+            assert registry.claim_process_lease("p", "owner", 60_000).fencing_token == 1
 
 
 @pytest.mark.parametrize("query", [False, True])
