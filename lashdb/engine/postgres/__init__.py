@@ -1,13 +1,14 @@
 """The PostgreSQL backend: one database holds every session (postgres.md).
 
-Importing this package registers its openers (the connection, the deployment stores) in
-:mod:`lashdb.engine.base.backends` and imports nothing else: psycopg is loaded only when a
+Importing this package registers its openers (the whole store as ``"postgres"``, the connection,
+the session and deployment stores) in :mod:`lashdb.engine.base.backends` and imports nothing else: psycopg is loaded only when a
 ``postgresql://`` target is opened, and a missing driver is a
 :class:`~lashdb.engine.base.errors.MissingExtra` naming ``lashdb[postgres]``.
 """
 
 from lashdb.engine.base import backends as _backends
 
+_backends.register("postgres", "lashdb.engine.postgres.backend:open_backend")
 _backends.register("postgres.connect", "lashdb.engine.postgres.connection:PgDatabase.open")
 _backends.register("postgres.session", "lashdb.engine.postgres.session_backend:open_session")
 _backends.register("postgres.process_registry",

@@ -13,6 +13,9 @@ Contract:
   ``pg_advisory_xact_lock(key(scope))``: writers of one scope (a session, or a root session's
   deployment stores) serialise, writers of different scopes never wait on each other.
   :meth:`PgDatabase.read` runs ``fn(conn)`` in one ``REPEATABLE READ READ ONLY`` transaction.
+- :meth:`PgDatabase.clock_ms` is the database's clock (``clock_timestamp()``): inside a
+  ``write``/``read`` on the same thread it reads on that transaction's connection (a store reads
+  its clock inside its transaction, and must not wait on the pool for a second connection).
 - :func:`translate` maps driver failures: SQLSTATE 40001/40P01/55P03 → :class:`DatabaseBusy`,
   57014 → :class:`StatementTimeout`, a lost or refused connection → :class:`BackendUnavailable`;
   anything else → :class:`BackendError`. A failed transaction has rolled back.
@@ -105,6 +108,9 @@ class PgDatabase:
         self._pool: Any = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        # The connection of the transaction this thread is running, so a clock reading taken inside
+        # it (W19) uses that connection instead of waiting on the pool for a second one.
+        self._local = threading.local()
         self.closed = False
 
     @classmethod
@@ -175,7 +181,12 @@ class PgDatabase:
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(lock_scope),))
                 else:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                return fn(conn)
+                outer = getattr(self._local, "conn", None)
+                self._local.conn = conn
+                try:
+                    return fn(conn)
+                finally:
+                    self._local.conn = outer
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             # Only the driver's failures are translated; the rules' own exceptions pass unchanged.
             raise translate(exc, self.where) from exc
@@ -192,6 +203,13 @@ class PgDatabase:
         """The database's clock in epoch ms (one read per transaction: hosts with skewed clocks agree)."""
         return int(conn.execute(
             "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").fetchone()[0])
+
+    def clock_ms(self) -> int:
+        """The database's clock: read in this thread's running transaction if any, else in a read of its own."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return self.now_ms(conn)
+        return self.read(self.now_ms)
 
     def close(self) -> None:
         """Close the pool; the database object cannot be used afterwards."""

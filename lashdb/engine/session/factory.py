@@ -4,6 +4,8 @@ Contract: ``path_for_session`` maps any session id to a file directly inside roo
 it); ``create_store`` creates root and the database and seeds session meta only when none exists;
 ``open_existing_store`` returns ``None`` for a missing file; ``delete_session`` removes the database
 and its ``-wal``/``-shm``, treating missing files as already gone. Every store is durable.
+:func:`request_meta` and :func:`seed_meta` are the meta rule itself, shared with the factories of
+other backends (a PostgreSQL store seeds meta exactly as a file does).
 """
 
 from __future__ import annotations
@@ -58,27 +60,13 @@ class SessionStoreFactory:
         The meta is checked (:mod:`values`) before any directory or file is created, so an id that
         cannot be stored leaves nothing behind.
         """
-        try:
-            cwd: str | None = os.getcwd()
-        except OSError:
-            cwd = None  # the working directory was removed; meta allows no cwd
-        if cwd is not None and not values.is_text(cwd):
-            cwd = None  # a directory name that is not UTF-8 cannot be stored; the cwd is informational
-        meta = SessionMeta(request.session_id, request.session_id, "unix:0", request.model, cwd, request.relation)
-        values.check_session_meta(meta, "request")
+        meta = request_meta(request)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(str(self.root), f"{self.root}: cannot create sessions directory ({exc.strerror})",
                                 hint="check the directory's permissions") from exc
-        store = Store.open_with_options(self.path_for_session(request.session_id), self.options)
-        try:
-            if store.load_session_meta() is None:
-                store.save_session_meta(dataclasses.replace(meta, created_at=f"unix:{store.now_ms() // 1000}"))
-        except BaseException:
-            store.close()
-            raise
-        return store
+        return seed_meta(Store.open_with_options(self.path_for_session(request.session_id), self.options), meta)
 
     def open_existing_store(self, request: SessionStoreCreateRequest) -> Store | None:
         """The session's store if its database exists, else ``None``."""
@@ -90,6 +78,30 @@ class SessionStoreFactory:
         """Remove the database and its ``-wal``/``-shm``; return the files that were removed."""
         db = self.path_for_session(session_id)
         return delete_database_files(db)
+
+
+def request_meta(request: SessionStoreCreateRequest) -> SessionMeta:
+    """The meta a new session of ``request`` gets (checked, so an unstorable id fails before anything is made)."""
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:
+        cwd = None  # the working directory was removed; meta allows no cwd
+    if cwd is not None and not values.is_text(cwd):
+        cwd = None  # a directory name that is not UTF-8 cannot be stored; the cwd is informational
+    meta = SessionMeta(request.session_id, request.session_id, "unix:0", request.model, cwd, request.relation)
+    values.check_session_meta(meta, "request")
+    return meta
+
+
+def seed_meta(store: Store, meta: SessionMeta) -> Store:
+    """``store`` with ``meta`` saved (stamped with the store clock) unless it has meta; closed on failure."""
+    try:
+        if store.load_session_meta() is None:
+            store.save_session_meta(dataclasses.replace(meta, created_at=f"unix:{store.now_ms() // 1000}"))
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def delete_database_files(db: str | os.PathLike[str]) -> list[Path]:

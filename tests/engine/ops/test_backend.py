@@ -76,7 +76,9 @@ def test_the_directory_backend_hands_out_every_store_by_id(tmp_path):
     "postgres://lash:s3cret-pw@db.example/lash?sslmode=require",
     "postgresql://lash@db.example/lash?password=s3cret-pw",
 ])
-def test_a_postgres_url_without_the_extra_is_one_typed_error_without_the_password(url):
+def test_a_postgres_url_without_the_extra_is_one_typed_error_without_the_password(url, monkeypatch):
+    # As in an install without the PostgreSQL backend: nothing answers "postgres".
+    monkeypatch.delitem(backends._OPENERS, "postgres", raising=False)
     assert "postgres" not in backends.registered()
     with pytest.raises(BackendError) as caught:
         open_backend(url)

@@ -20,6 +20,7 @@ from typing import Any
 from lashdb.engine.base.aio import AsyncFacade
 from lashdb.engine.base.timing import DURABLE, Clock
 
+from ..ports import DeploymentBackend
 from .controller import EffectController, EffectReplayOptions, _open_shared, _Shared
 from .types import EffectEnvelope, ExecutionScope, LocalExecutor
 
@@ -39,6 +40,12 @@ class EffectHost:
              clock: Clock | None = None) -> EffectHost:
         """Open or create the effects database at ``path``; refuse a foreign or other-kind file untouched."""
         return cls(_open_shared(path, options, clock))
+
+    @classmethod
+    def on_backend(cls, backend: DeploymentBackend, options: EffectReplayOptions | None = None, *,
+                   clock: Clock | None = None) -> EffectHost:
+        """A host over an already opened effect-journal backend (any storage; closing the host closes it)."""
+        return cls(_Shared(backend, options or EffectReplayOptions(), clock))
 
     @classmethod
     def memory(cls, options: EffectReplayOptions | None = None, *, clock: Clock | None = None) -> EffectHost:
