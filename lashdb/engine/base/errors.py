@@ -80,7 +80,7 @@ class NotALashDatabase(DatabaseError):
         super().__init__(
             path,
             f"{os.fspath(path)}: {what} ({reason})",
-            hint="point lashdb at a session database (*.db) written by lash or lashdb",
+            hint=f"point lashdb at a {expected or 'session'} database written by lash or lashdb",
         )
 
 

@@ -223,7 +223,9 @@ class TriggerSubscriptionRecord:
         enabled = doc.get("enabled", True)
         if not isinstance(enabled, bool):
             raise InvalidDeploymentValue(f"{what}.enabled: expected a boolean")
-        types = doc.get("event_types") or []
+        types = doc.get("event_types")
+        if types is None:  # absent or null: no filter (a falsy non-list is still refused below)
+            types = []
         if not isinstance(types, list):
             raise InvalidDeploymentValue(f"{what}.event_types: expected an array")
         wake_target = doc.get("wake_target")

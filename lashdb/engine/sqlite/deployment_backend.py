@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import apsw
 
-from lashdb.engine.base.errors import LashdbError
+from lashdb.engine.base.errors import BackendError, LashdbError
 
 from . import schema
 from .connection import open_memory, read_snapshot, translate, write_transaction
@@ -40,8 +40,16 @@ class SqliteDeploymentBackend:
         self.path = path
         self._rows = rows
         self._lock = threading.RLock()
+        self.closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            # apsw's own text ("The connection has been closed") names no file.
+            raise BackendError(f"{self.path or 'the in-memory database'}: the store was closed",
+                               path=self.path, hint="open the store again; a closed store cannot be used")
 
     def _run(self, scope: Any, fn: Callable[[Any], T]) -> T:
+        self._check_open()
         try:
             with self._lock, scope(self.conn, self.path) as conn:
                 return fn(self._rows(conn))
@@ -60,6 +68,7 @@ class SqliteDeploymentBackend:
 
     def autocommit(self, fn: Callable[[Any], T]) -> T:
         """``fn(rows)`` with no explicit transaction (each statement commits on its own)."""
+        self._check_open()
         try:
             with self._lock:
                 return fn(self._rows(self.conn))
@@ -69,8 +78,9 @@ class SqliteDeploymentBackend:
             raise translate(exc, self.path) from exc
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection; later use raises a typed error naming the file."""
         with self._lock:
+            self.closed = True
             self.conn.close()
 
 

@@ -46,9 +46,6 @@ def test_another_kinds_file_is_refused_untouched(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
 
 
-@pytest.mark.xfail(strict=True, reason="NotALashDatabase's hint always says 'point lashdb at a session database', "
-                                       "even when the file refused IS a session database and a process registry "
-                                       "was expected")
 def test_the_refusal_hint_names_the_expected_kind(tmp_path):
     path = tmp_path / "s.db"
     Store.open(path).close()
@@ -64,9 +61,6 @@ def test_a_closed_store_refuses_work_with_a_typed_error(tmp_path):
         store.list_processes()
 
 
-@pytest.mark.xfail(strict=True, reason="a deployment store used after close() raises ProcessRegistryError with the "
-                                       "driver's bare 'The connection has been closed', not naming the file "
-                                       "(the session store raises StoreClosed naming its path)")
 def test_a_closed_store_error_names_the_file(tmp_path):
     store = ProcessRegistry.open(tmp_path / "p.db")
     store.close()

@@ -111,8 +111,6 @@ def test_subscription_rows_upstream_rejects_raise_invalid_value(mutate, words):
         tm.TriggerSubscriptionRecord.from_json(doc)
 
 
-@pytest.mark.xfail(strict=True, reason="from_json reads `event_types` as `doc.get(...) or []`, so a falsy "
-                   "non-list ({}, 0, \"\", false) is accepted as [] instead of refused like a truthy non-list")
 @pytest.mark.parametrize("falsy", [{}, 0, "", False])
 def test_a_falsy_non_list_event_types_is_refused_too(falsy):
     doc = _record().to_json()
