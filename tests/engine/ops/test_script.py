@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from lashdb.engine.ops.demo import DEMO_NOW_MS, build_demo
 
 
