@@ -8,7 +8,6 @@ columns allow. lashdb-written files are listed with every field the CLI shows.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
@@ -17,38 +16,11 @@ import pytest
 from lashdb.engine.ops.deployment_inspect import (
     ProcessRegistryInspector,
     TriggerStoreInspector,
-    expired_process_leases,
-    list_occurrences,
-    list_processes,
-    list_subscriptions,
-    show_occurrence,
-    show_process,
-    stuck_processes,
 )
-from lashdb.engine.errors import LookupFailed, NotALashDatabase, SchemaVersionError
-from lashdb.engine.deployment.process_model import (
-    ProcessAwaitOutput,
-    ProcessEventAppendRequest,
-    ProcessEventType,
-    ProcessExternalRef,
-    ProcessHandleDescriptor,
-    ProcessIdentity,
-    ProcessInput,
-    ProcessOriginator,
-    ProcessProvenance,
-    ProcessRegistration,
-    Selector,
-    SessionScope,
-    TerminalSpec,
-    WaitState,
-    WakeSpec,
-)
+from lashdb.engine.errors import NotALashDatabase, SchemaVersionError
 from lashdb.engine.deployment.process_registry import ProcessRegistry
 from lashdb.engine.deployment.triggers import (
-    TriggerOccurrenceRequest,
     TriggerStore,
-    TriggerSubscriptionDraft,
-    default_source_key,
 )
 from conftest import FIXTURES_DIR
 
@@ -77,8 +49,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
 
 
 # --- foreign fixtures ----------------------------------------------------------------------------
@@ -158,227 +128,3 @@ def test_upstream_v24_registry_is_listed_read_only_in_place():
             "process:trigger-delivery:v1:sha256:638fb1f0b529fe3b5844b37ef58e30bde98a63025e47315c4313401e7dad60a0"]
     assert {name: sha256(FIXTURES / name) for name in before} == before
     assert sidecars(FIXTURES) == []
-
-
-# --- lashdb-written registry -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def registry_file(tmp_path) -> Path:
-    """A registry with running, waiting, completed, worker and wake processes, grants and leases."""
-    path = tmp_path / "processes.db"
-    clock = Clock()
-    wake = ProcessEventType("job.wake", {}, wake=WakeSpec(Selector.pointer("/text")))
-    with ProcessRegistry.open(path, clock=clock) as registry:
-        registry.register_process(ProcessRegistration.external(
-            "ext-done", {"label": "import"}, provenance=ProcessProvenance(ProcessOriginator.session("s1"))))
-        registry.grant_handle(SessionScope("s1"), "ext-done", ProcessHandleDescriptor("external", "import"))
-        registry.set_external_ref("ext-done", ProcessExternalRef("queue", "job-9"))
-        clock.now += 10
-        registry.complete_process("ext-done", ProcessAwaitOutput.success({"rows": 3}))
-        registry.register_process(ProcessRegistration(
-            "worker-live", ProcessInput.engine("indexer", {"dir": "/src"}), env_ref="process-env:1",
-            wake_target=SessionScope("s1", "f1")).with_extra_event_types(wake))
-        registry.grant_handle(SessionScope("s1", "f1"), "worker-live", ProcessHandleDescriptor("indexer", "index"))
-        registry.grant_handle(SessionScope("s2"), "worker-live")
-        registry.claim_process_lease("worker-live", "worker-a", 60_000)
-        registry.append_event("worker-live", ProcessEventAppendRequest("job.wake", {"text": "first"}))
-        registry.append_event("worker-live", ProcessEventAppendRequest("job.wake", {"text": "second"}))
-        registry.ack_wake("worker-live", 1)
-        registry.register_process(ProcessRegistration(
-            "worker-orphan", ProcessInput.tool_call("c1", "tool:sh", "sh", {"cmd": "ls"}), env_ref="process-env:1"))
-        registry.register_process(ProcessRegistration(
-            "worker-crashed", ProcessInput.engine("indexer"), env_ref="process-env:1"))
-        registry.claim_process_lease("worker-crashed", "worker-b", 5)
-        registry.register_process(ProcessRegistration.external("waiting-ext"))
-        registry.set_process_wait("waiting-ext", WaitState.signal("waiting-ext", "approve", 1, T0 + 10))
-        registry.register_process(ProcessRegistration.external("unprojected").with_extra_event_types(
-            ProcessEventType("x.end", {}, TerminalSpec("completed"))))
-        registry.append_event("unprojected", ProcessEventAppendRequest("x.end", {"ok": 1}, "end"))
-        # A terminal event whose status projection was lost (what doctor must notice).
-        registry._conn.execute(
-            "UPDATE processes SET status = 'running', record_json = json_set(record_json, '$.status', "
-            "json('{\"state\":\"running\"}')) WHERE process_id = 'unprojected'")
-    assert sidecars(tmp_path) == []
-    return path
-
-
-def test_list_processes_shows_every_column_the_cli_needs(registry_file):
-    now = T0 + 1000
-    listed = list_processes(registry_file, now_ms=now)
-    assert [(p.process_id, p.status) for p in listed] == [
-        ("ext-done", "completed"), ("unprojected", "running"), ("waiting-ext", "running"),
-        ("worker-crashed", "running"), ("worker-live", "running"), ("worker-orphan", "running")]
-    by_id = {p.process_id: p for p in listed}
-    done = by_id["ext-done"]
-    assert list(done.to_json()) == SUMMARY_KEYS
-    assert done.to_json() == {
-        "process_id": "ext-done", "status": "completed", "record_status": "completed", "identity_kind": "external",
-        "identity_label": "import", "input_type": "external", "originator_scope_id": "session:s1",
-        "wake_target_scope_id": None, "env_ref": None, "created_at_ms": T0, "updated_at_ms": T0 + 10,
-        "event_count": 1, "last_event_type": "process.completed", "last_event_at_ms": T0 + 10, "waiting": False,
-        "wait_signal": None, "wait_since_ms": None, "lease": None, "grant_count": 1, "external_ref": "queue:job-9",
-        "decode_error": None}
-    live = by_id["worker-live"]
-    assert (live.wake_target_scope_id, live.grant_count, live.event_count, live.env_ref) == \
-        ("session:s1/frame:f1", 2, 2, "process-env:1")
-    assert list(live.lease.to_json()) == LEASE_KEYS
-    assert (live.lease.owner_id, live.lease.state, live.lease.expires_at_ms, live.lease.process_status) == \
-        ("worker-a", "live", T0 + 10 + 60_000, "running")
-    assert (by_id["waiting-ext"].waiting, by_id["waiting-ext"].wait_signal) == (True, "approve")
-    assert by_id["worker-crashed"].lease.state == "expired"
-
-    with ProcessRegistryInspector.open(registry_file) as inspector:
-        assert inspector.info.foreign is False and inspector.info.unavailable == ()
-        assert [p.process_id for p in inspector.list_processes(status="completed")] == ["ext-done"]
-        assert [p.process_id for p in inspector.list_processes(session_id="s1")] == ["ext-done", "worker-live"]
-        assert [p.process_id for p in inspector.list_processes(session_id="s2")] == ["worker-live"]
-        assert [p.process_id for p in inspector.list_processes(limit=2)] == ["ext-done", "unprojected"]
-
-
-def test_show_process_gathers_record_grants_lease_events_and_unacked_wakes(registry_file):
-    detail = show_process(registry_file, "worker-live", now_ms=T0 + 1000)
-    assert detail.summary.process_id == "worker-live"
-    assert detail.record["input"] == {"type": "engine", "kind": "indexer", "payload": {"dir": "/src"}}
-    assert [g.to_json() for g in detail.grants] == [
-        {"session_id": "s1", "scope_id": "session:s1/frame:f1", "process_id": "worker-live",
-         "descriptor_kind": "indexer", "descriptor_label": "index"},
-        {"session_id": "s2", "scope_id": "session:s2", "process_id": "worker-live",
-         "descriptor_kind": None, "descriptor_label": None}]
-    assert [(e.sequence, e.wake_input, e.acked) for e in detail.events] == [(1, "first", True), (2, "second", False)]
-    assert detail.unacked_wake_sequences == (2,)
-    assert detail.events[0].payload_hash is not None and detail.events[0].replay_key is None
-    done = show_process(registry_file, "ext-done", event_limit=1)
-    assert done.await_output == {"type": "success", "value": {"rows": 3}}
-    [event] = done.events
-    assert (event.event_type, event.terminal_state, event.replay_key) == \
-        ("process.completed", "completed", "process:ext-done:terminal:process.completed")
-    assert done.to_json()["summary"]["status"] == "completed"
-    with pytest.raises(LookupFailed):
-        show_process(registry_file, "ghost")
-
-
-def test_doctor_checks_expired_leases_and_stuck_processes(registry_file):
-    now = T0 + 1000
-    expired = expired_process_leases(registry_file, now_ms=now)
-    assert [(lease.process_id, lease.owner_id, lease.state) for lease in expired] == \
-        [("worker-crashed", "worker-b", "expired")]
-    stuck = {s.process_id: s for s in stuck_processes(registry_file, now_ms=now)}
-    assert {pid: s.reasons for pid, s in stuck.items()} == {
-        "unprojected": ("terminal_event_not_projected",),
-        "worker-crashed": ("lease_expired",),
-        "worker-orphan": ("no_live_lease",),
-    }
-    assert "event 1 `x.end` is terminal (completed) but the status is running" in stuck["unprojected"].detail
-    idle = stuck_processes(registry_file, now_ms=now, idle_after_ms=500)
-    assert {s.process_id for s in idle} == {"unprojected", "waiting-ext", "worker-crashed", "worker-live", "worker-orphan"}
-    assert [s.to_json()["reasons"] for s in idle if s.process_id == "waiting-ext"] == [["idle"]]
-
-
-def test_inspection_never_writes(registry_file):
-    directory = registry_file.parent
-    before = sha256(registry_file)
-    with ProcessRegistryInspector.open(registry_file) as inspector:
-        inspector.list_processes()
-        inspector.show_process("worker-live")
-        inspector.stuck_processes()
-    assert sha256(registry_file) == before and sidecars(directory) == []
-
-
-def test_undecodable_rows_are_listed_with_their_error(registry_file):
-    with ProcessRegistry.open(registry_file) as registry:
-        registry._conn.execute("UPDATE processes SET record_json = 'oops' WHERE process_id = 'waiting-ext'")
-    by_id = {p.process_id: p for p in list_processes(registry_file)}
-    broken = by_id["waiting-ext"]
-    assert broken.status == "running" and broken.identity_kind is None and broken.decode_error is not None
-
-
-# --- lashdb-written trigger store -------------------------------------------------------------------
-
-
-@pytest.fixture
-def trigger_file(tmp_path) -> Path:
-    path = tmp_path / "triggers.db"
-    clock = Clock()
-    key = default_source_key("ui.button.pressed", {})
-    with TriggerStore.open(path, clock=clock) as store:
-        for index in range(11):
-            registrant = ProcessOriginator.host() if index == 10 else ProcessOriginator.session(f"s{index % 2}")
-            store.register_subscription(TriggerSubscriptionDraft(
-                registrant, "process-env:x", "ui.button.pressed", key, ProcessInput.engine("notify"),
-                ProcessIdentity("notify", f"label-{index}"), wake_target=SessionScope("s0"), name=f"sub-{index}"))
-        store.cancel_subscription("s1", "trigger:2")
-        for index, button in enumerate(("Blue", "Red", "Green")):
-            clock.now = T0 + 100 * index
-            occurrence = store.record_occurrence(TriggerOccurrenceRequest(
-                "ui.button.pressed", key, f"press-{index}", {"button": button}))
-            if index < 2:
-                store.reserve_matching_deliveries(occurrence.occurrence_id)
-        clock.now = T0 + 300
-        store.record_occurrence(TriggerOccurrenceRequest("cron.tick", "source:cron", "tick-1", 1))
-    return path
-
-
-def test_trigger_listing_for_the_cli(trigger_file):
-    listed = list_subscriptions(trigger_file)
-    assert [s.handle for s in listed] == [f"trigger:{n}" for n in range(1, 12)]  # numeric, not text, order
-    second = listed[1]
-    assert second.to_json() == {
-        "subscription_id": "subscription:2", "handle": "trigger:2", "registrant_scope_id": "session:s1",
-        "name": "sub-1", "source_type": "ui.button.pressed", "source_key": default_source_key("ui.button.pressed", {}),
-        "enabled": False, "target_kind": "notify", "target_label": "label-1", "wake_target_scope_id": "session:s0",
-        "created_at_ms": T0, "updated_at_ms": T0, "delivery_count": 0, "decode_error": None}
-    assert listed[0].delivery_count == 2
-    with TriggerStoreInspector.open(trigger_file) as inspector:
-        assert [s.handle for s in inspector.list_subscriptions(host=True)] == ["trigger:11"]
-        assert [s.handle for s in inspector.list_subscriptions(session_id="s1")] == \
-            ["trigger:2", "trigger:4", "trigger:6", "trigger:8", "trigger:10"]
-        assert [s.handle for s in inspector.list_subscriptions(enabled=False)] == ["trigger:2"]
-        assert inspector.list_subscriptions(source_type="cron.tick") == []
-
-
-def test_trigger_occurrences_most_recent_first_with_deliveries(trigger_file):
-    occurrences = list_occurrences(trigger_file)
-    assert [(o.idempotency_key, o.occurred_at_ms, o.delivery_count) for o in occurrences] == [
-        ("tick-1", T0 + 300, 0), ("press-2", T0 + 200, 0), ("press-1", T0 + 100, 10), ("press-0", T0, 10)]
-    assert [o.idempotency_key for o in list_occurrences(trigger_file, source_type="ui.button.pressed",
-                                                        since_ms=T0 + 100, limit=5)] == ["press-2", "press-1"]
-    newest = occurrences[1]
-    assert newest.payload == {"button": "Green"} and len(newest.request_hash) == 64
-    assert list(newest.to_json()) == ["occurrence_id", "occurred_at_ms", "source_type", "source_key",
-                                      "idempotency_key", "payload", "request_hash", "delivery_count", "decode_error"]
-    detail = show_occurrence(trigger_file, occurrences[3].occurrence_id)
-    assert [d.handle for d in detail.deliveries] == \
-        ["trigger:1", "trigger:3", "trigger:4", "trigger:5", "trigger:6", "trigger:7", "trigger:8", "trigger:9",
-         "trigger:10", "trigger:11"]
-    assert detail.record["idempotency_key"] == "press-0"
-    assert list(detail.deliveries[0].to_json()) == ["occurrence_id", "subscription_id", "handle", "process_id",
-                                                    "created_at_ms"]
-    with pytest.raises(LookupFailed):
-        show_occurrence(trigger_file, "trigger:nope")
-    assert os.path.exists(trigger_file)
-
-
-def test_a_sparse_foreign_registry_lists_what_its_columns_allow(tmp_path):
-    import apsw
-
-    path = tmp_path / "sparse.db"
-    conn = apsw.Connection(str(path))
-    conn.execute("CREATE TABLE processes (process_id TEXT PRIMARY KEY, record_json TEXT);"
-                 "PRAGMA user_version = 99;")
-    conn.execute("INSERT INTO processes VALUES (?, ?)", ("p1", '{"status":{"state":"failed"},"identity":{"kind":"k"}}'))
-    conn.execute("INSERT INTO processes VALUES (?, ?)", ("p2", '{"status":"running"}'))
-    conn.close()
-    before = sha256(path)
-    with ProcessRegistryInspector.open(path) as inspector:
-        assert inspector.info.foreign and inspector.info.schema_version == 99
-        assert set(inspector.info.unavailable) >= {"grants", "leases", "wake_acks"}
-        assert [(p.process_id, p.status, p.identity_kind, p.event_count, p.lease, p.created_at_ms)
-                for p in inspector.list_processes()] == [("p1", "failed", "k", 0, None, None),
-                                                         ("p2", "running", None, 0, None, None)]
-        assert [p.process_id for p in inspector.list_processes(status="running", limit=5)] == ["p2"]
-        assert inspector.show_process("p1").events == ()
-        assert inspector.expired_leases() == [] and inspector.stuck_processes() == []
-    with pytest.raises(SchemaVersionError):
-        ProcessRegistry.open(path)
-    assert sha256(path) == before and sidecars(tmp_path) == []
