@@ -271,10 +271,10 @@ UNMAPPED: set[str] = {
     "deployment/process_model/records", "deployment/registry_wait", "deployment/semantics", "ops/blobs",
     "ops/demo/deployment", "ops/demo/script", "ops/demo/summary", "ops/deployment_results", "ops/graph",
     "ops/ports", "ops/processes", "ops/triggers", "postgres/schema", "session/model", "session/ports",
-    "session/store_runtime", "sqlite/deployment_backend", "sqlite/deployment_common",
-    "sqlite/effect_journal", "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects",
-    "sqlite/inspect_session", "sqlite/queued_work", "sqlite/registry", "sqlite/session_backend",
-    "sqlite/session_read", "sqlite/session_rows", "sqlite/triggers",
+    "session/store_runtime",
+    "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects",
+    "sqlite/inspect_session", "sqlite/queued_work", "sqlite/session_backend",
+    "sqlite/session_read", "sqlite/session_rows",
 }
 
 
