@@ -273,8 +273,8 @@ UNMAPPED: set[str] = {
     "ops/ports", "ops/processes", "ops/triggers", "postgres/schema", "session/model", "session/ports",
     "session/store_runtime",
     "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects",
-    "sqlite/inspect_session", "sqlite/queued_work", "sqlite/session_backend",
-    "sqlite/session_read", "sqlite/session_rows",
+    "sqlite/inspect_session",
+    "sqlite/session_read",
 }
 
 
