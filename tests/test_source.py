@@ -272,9 +272,6 @@ UNMAPPED: set[str] = {
     "ops/demo/deployment", "ops/demo/script", "ops/demo/summary", "ops/deployment_results", "ops/graph",
     "ops/ports", "ops/processes", "ops/triggers", "postgres/schema", "session/model", "session/ports",
     "session/store_runtime",
-   
-   
-   
 }
 
 
