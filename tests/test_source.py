@@ -268,12 +268,8 @@ UNMAPPED: set[str] = {
     "deployment/aio", "deployment/effects/controller", "deployment/effects/errors",
     "deployment/effects/host", "deployment/effects/process_ops", "deployment/effects/types",
     "deployment/process_model/events", "deployment/process_model/inputs",
-    "deployment/process_model/records", "deployment/registry_wait", "deployment/semantics", "ops/blobs",
-    "ops/deployment_results", "ops/graph",
-        "session/store_runtime", "sqlite/deployment_backend", "sqlite/deployment_common",
-    "sqlite/effect_journal", "sqlite/health", "sqlite/inspect_deployment", "sqlite/inspect_effects",
-    "sqlite/inspect_session", "sqlite/queued_work", "sqlite/registry", "sqlite/session_backend",
-    "sqlite/session_read", "sqlite/session_rows", "sqlite/triggers",
+    "deployment/process_model/records", "deployment/registry_wait", "deployment/semantics",
+    "ops/blobs", "ops/deployment_results", "ops/graph", "session/store_runtime",
 }
 
 

@@ -49,7 +49,7 @@ class PgSessionRows:
         return one(self.conn, "SELECT session_id, session_name, created_at, model, cwd, relation_json "
                               "FROM lash_sessions WHERE session_id = %s AND created_at IS NOT NULL", (self.sid,))
 
-    def save_meta(self, session_id: str, session_name: str | None, created_at: str, model: str, cwd: str | None,
+    def save_meta(self, session_id: str, session_name: str, created_at: str, model: str, cwd: str | None,
                   relation_json: str) -> None:
         """Replace the meta columns (the row's key is the session id: another id is a binding mismatch)."""
         if session_id != self.sid:

@@ -40,7 +40,7 @@ class SessionRows(Protocol):
         """(session_id, session_name, created_at, model, cwd, relation_json) or ``None``."""
         ...
 
-    def save_meta(self, session_id: str, session_name: str | None, created_at: str, model: str, cwd: str | None,
+    def save_meta(self, session_id: str, session_name: str, created_at: str, model: str, cwd: str | None,
                   relation_json: str) -> None:
         """Replace the meta row."""
         ...

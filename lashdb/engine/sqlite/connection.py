@@ -411,7 +411,9 @@ def write_transaction(conn: apsw.Connection, path: str | None = None) -> context
 @contextlib.contextmanager
 def read_snapshot(conn: apsw.Connection, path: str | None = None) -> Iterator[apsw.Connection]:
     """Run several reads in one deferred transaction so they see one consistent state."""
-    if not conn.get_autocommit():
+    with translated(path):  # a closed connection fails here, before BEGIN: name the file too
+        nested = not conn.get_autocommit()
+    if nested:
         # Already inside a transaction (e.g. a read helper called from a write): reuse it.
         yield conn
         return

@@ -29,7 +29,7 @@ class SqliteSessionRows:
         return query_one(self.conn, "SELECT session_id, session_name, created_at, model, cwd, relation_json "
                                     "FROM session_meta WHERE singleton = 1")
 
-    def save_meta(self, session_id: str, session_name: str | None, created_at: str, model: str, cwd: str | None,
+    def save_meta(self, session_id: str, session_name: str, created_at: str, model: str, cwd: str | None,
                   relation_json: str) -> None:
         """Replace the meta row."""
         self.conn.execute(

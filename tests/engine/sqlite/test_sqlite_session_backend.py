@@ -1,0 +1,140 @@
+"""SqliteSessionBackend: transactions and rollback, the tx's lazily built rows objects, read-only opens, typed errors."""
+
+from __future__ import annotations
+
+import apsw
+import pytest
+
+from lashdb.engine.base.errors import BackendError, LashdbError, NotALashDatabase, SchemaVersionError
+from lashdb.engine.sqlite.deployment_backend import open_deployment
+from lashdb.engine.sqlite.kinds import PROCESS_REGISTRY, SESSION
+from lashdb.engine.sqlite.queued_work import SqliteQueueRows
+from lashdb.engine.sqlite.session_backend import SqliteSessionBackend, SqliteSessionTx, open_session, session_tx
+from lashdb.engine.sqlite.session_rows import SqliteSessionRows
+
+
+def _put(tx: SqliteSessionTx, ref: str = "a") -> None:
+    tx.rows.put_artifact_ref(ref, "blob")
+
+
+def _refs(tx: SqliteSessionTx) -> list:
+    return tx.rows.artifact_refs()
+
+
+def test_in_memory_write_then_read():
+    b = open_session(None)
+    try:
+        assert (b.path, b.readonly, b.size_on_disk()) == (None, False, 0)
+        b.write(_put)
+        assert b.read(_refs) == [("a", "blob")]
+        assert list(b.read_iter(lambda tx: iter(_refs(tx)))) == [("a", "blob")]
+        assert b.raw_read(lambda c: c.execute("SELECT count(*) FROM artifact_refs").fetchall()) == [(1,)]
+        assert b.compact() is None
+    finally:
+        b.close()
+
+
+def test_tx_builds_each_rows_object_once():
+    b = open_session(None)
+    try:
+        def look(tx):
+            assert isinstance(tx.rows, SqliteSessionRows) and tx.rows is tx.rows
+            assert isinstance(tx.queue, SqliteQueueRows) and tx.queue is tx.queue
+            assert tx.graph.conn is tx.blobs.conn is tx.leases.conn is tx.attachments.conn is tx.conn
+            return True
+        assert b.read(look)
+        assert isinstance(session_tx(b.conn), SqliteSessionTx)
+    finally:
+        b.close()
+
+
+def test_change_marker_moves_only_on_a_change():
+    b = open_session(None)
+    try:
+        first = b.read(lambda tx: tx.change_marker())
+        assert b.read(lambda tx: tx.change_marker()) == first
+        b.write(_put)
+        assert b.read(lambda tx: tx.change_marker()) != first
+    finally:
+        b.close()
+
+
+def test_write_rolls_back_on_exception(tmp_path):
+    b = open_session(tmp_path / "s.db")
+    try:
+        def boom(tx):
+            _put(tx)
+            raise KeyError("caller")
+        with pytest.raises(KeyError):
+            b.write(boom)
+        with pytest.raises(KeyError):
+            b.raw_write(lambda c: (c.execute("INSERT INTO artifact_refs VALUES ('x', 'y')"), {}["k"]))
+        assert b.read(_refs) == []
+        b.write(_put)
+        assert b.read(_refs) == [("a", "blob")]
+        assert b.size_on_disk() > 0
+    finally:
+        b.close()
+
+
+def test_closed_backend_write_raises_typed_error_naming_the_file(tmp_path):
+    b = open_session(tmp_path / "s.db")
+    b.close()
+    for call in (b.write, b.raw_write):
+        with pytest.raises(BackendError) as info:
+            call(lambda _: None)
+        assert info.value.path == str(tmp_path / "s.db")
+        assert isinstance(info.value.__cause__, apsw.Error)
+
+
+def test_closed_backend_read_raises_typed_error_naming_the_file(tmp_path):
+    b = open_session(tmp_path / "s.db")
+    b.close()
+    with pytest.raises(BackendError) as info:
+        b.read(_refs)
+    assert info.value.path == str(tmp_path / "s.db")
+
+
+def test_readonly_open(tmp_path):
+    path = tmp_path / "s.db"
+    w = open_session(path)
+    w.write(_put)
+    w.close()
+    before = path.read_bytes()
+    r = open_session(path, readonly=True)
+    try:
+        assert r.readonly and r.classification is not None and r.classification.kind is SESSION
+        assert r.read(_refs) == [("a", "blob")]
+        with pytest.raises(LashdbError):
+            r.write(lambda tx: _put(tx, "b"))
+        err = r.wrong_version()
+        assert isinstance(err, SchemaVersionError) and str(path) in str(err)
+    finally:
+        r.close()
+    assert path.read_bytes() == before
+
+
+def test_readonly_refuses_another_kind(tmp_path):
+    path = tmp_path / "p.db"
+    open_deployment(PROCESS_REGISTRY, path).close()
+    with pytest.raises(NotALashDatabase) as info:
+        open_session(path, readonly=True)
+    assert str(path) in str(info.value)
+    with pytest.raises(NotALashDatabase):
+        open_session(path)
+
+
+def test_readonly_corrupt_file_is_typed(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"not a database at all" * 200)
+    with pytest.raises(LashdbError) as info:
+        open_session(path, readonly=True)
+    assert str(path) in str(info.value)
+
+
+def test_backend_type():
+    b = open_session(None)
+    try:
+        assert isinstance(b, SqliteSessionBackend)
+    finally:
+        b.close()
