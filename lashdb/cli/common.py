@@ -44,11 +44,31 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would happen; change nothing.")]
 
 
+def store_target(store: str | None, root: Path | None, env: dict[str, str] | None = None) -> Path | str:
+    """The store a run works on: ``--store``, else ``--root``, else ``$LASHDB_STORE``, else the default
+    root; a URL stays a string, a directory becomes a Path. ``--store`` with ``--root`` is exit 2."""
+    if store is not None and root is not None:
+        from lashdb.engine.errors import UsageError
+
+        raise UsageError("give --store or --root, not both", hint="--store takes a directory or a URL")
+    env = os.environ if env is None else env
+    chosen = store if store is not None else (root if root is not None else env.get("LASHDB_STORE") or None)
+    if chosen is None:
+        from lashdb.engine.ops.discovery import default_root
+
+        return default_root(env)
+    if isinstance(chosen, str):
+        from lashdb.engine.ops.backend import parse_target
+
+        return parse_target(chosen)
+    return chosen
+
+
 @dataclass
 class State:
-    """Global options, set by the root callback."""
+    """Global options, set by the root callback. ``root`` is the store target: a directory Path, or a URL."""
 
-    root: Path
+    root: Path | str
     recursive: bool = False
     quiet: bool = False
     _backend: Backend | None = None

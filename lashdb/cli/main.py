@@ -94,17 +94,16 @@ def root(
     root_dir: Annotated[Optional[Path], typer.Option(
         "--root", help="Sessions directory [default: $LASHDB_ROOT, $LASH_HOME/sessions or ~/.lash/sessions].",
         show_default=False)] = None,
+    store: Annotated[Optional[str], typer.Option(
+        "--store", metavar="TARGET", help="Store: a sessions directory or a postgresql:// URL "
+        "[default: $LASHDB_STORE, else --root's default].", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Look for databases below the root too.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or hints on stderr.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
 ) -> None:
     """Inspect and maintain lash session databases."""
-    if root_dir is None:
-        from lashdb.engine.ops.discovery import default_root
-
-        root_dir = default_root()
-    common.set_state(common.State(root_dir, recursive, quiet))
+    common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet))
 
 
 MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes, triggers, demo)
@@ -145,9 +144,9 @@ def _command_name(args: list[str]) -> str | None:
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == "--root":
+        if arg in ("--root", "--store"):
             i += 2
-        elif arg in _ROOT_FLAGS or arg.startswith("--root="):
+        elif arg in _ROOT_FLAGS or arg.startswith(("--root=", "--store=")):
             i += 1
         elif arg.startswith("-"):
             return None  # --help, --version or a mistake: the whole app answers

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import urls
+from . import kinds, urls
 
-__all__ = ["SessionLocation", "is_location"]
+__all__ = ["LocatedSessionKind", "LocatedClassification", "SessionLocation", "is_location"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,35 @@ class SessionLocation:
 def is_location(target: object) -> bool:
     """True for a :class:`SessionLocation` (a session not held in a file)."""
     return isinstance(target, SessionLocation)
+
+
+@dataclass(frozen=True)
+class LocatedSessionKind:
+    """The session schema kind as a located session reports it (name, version, no marker tables)."""
+
+    name: str = kinds.SESSION
+    version: int = kinds.SESSION_VERSION
+    marker_tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LocatedClassification:
+    """What a located session is: the supported session schema (a store at any other version is
+    refused when it is opened, so nothing else is ever classified)."""
+
+    path: str
+    kind: LocatedSessionKind = LocatedSessionKind()
+    user_version: int = kinds.SESSION_VERSION
+    tables: frozenset[str] = frozenset()
+
+    @property
+    def kind_name(self) -> str:
+        return self.kind.name
+
+    @property
+    def supported(self) -> bool:
+        return True
+
+    @property
+    def foreign(self) -> bool:
+        return False

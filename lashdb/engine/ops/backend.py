@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from .discovery import Found
 
-__all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "redact_target",
+__all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "parse_target", "redact_target",
            "wall_clock_ms"]
 
 POSTGRES_SCHEMES = urls.POSTGRES_SCHEMES
@@ -119,6 +119,11 @@ class Backend(Protocol):
 redact_target = urls.redact
 
 
+def parse_target(text: str) -> Path | str:
+    """A typed store target: a ``scheme://`` URL stays the string, anything else is a directory Path."""
+    return text if urls.scheme(text) else Path(text).expanduser()
+
+
 def open_backend(target: str | os.PathLike[str]) -> Backend:
     """The backend for ``target``: a directory (SQLite files) or a ``postgresql://`` URL."""
     if isinstance(target, os.PathLike):
@@ -142,7 +147,9 @@ def open_backend(target: str | os.PathLike[str]) -> Backend:
     except ImportError as exc:  # the extra's driver (psycopg) is missing
         raise BackendError(f"{shown}: the PostgreSQL backend cannot be loaded ({exc.name or 'driver'} "
                            "is not installed)", hint=POSTGRES_EXTRA) from None
-    return opener(target)
+    from .url_store import UrlStore
+
+    return UrlStore(opener(target), target)
 
 
 class DirectoryBackend:

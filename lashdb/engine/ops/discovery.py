@@ -13,6 +13,8 @@ argument into exactly one database path or raises :class:`LookupFailed` listing 
 
 from __future__ import annotations
 
+from lashdb.engine.base.locator import SessionLocation, is_location
+
 import os
 import stat
 from collections.abc import Mapping
@@ -170,8 +172,14 @@ def walk(root: str | os.PathLike[str], *, recursive: bool = False,
     return out
 
 
-def sidecars_of(db: Path) -> dict[str, Path]:
-    """The sidecar files that exist beside a session database, by role."""
+def sidecars_of(db: Path | SessionLocation) -> dict[str, Path | SessionLocation]:
+    """The sidecar files that exist beside a session database, by role; for a located session, the
+    roles whose deployment store holds rows scoped by it (each named by the session's location)."""
+    if is_location(db):
+        from .ports import catalog
+
+        cat = catalog(db)
+        return {role: db for role in SIDECAR_SUFFIXES if cat.scope_rows(role, db.session_id)}
     out = {}
     for role, suffix in SIDECAR_SUFFIXES.items():
         candidate = Path(os.fspath(db) + suffix)

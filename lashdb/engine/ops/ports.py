@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from lashdb.engine.base import backends
 from lashdb.engine.base.errors import LashdbError
+from lashdb.engine.base.locator import SessionLocation
 from lashdb.engine.session.meta_view import MetaView
 
 BACKEND = "sqlite"
@@ -101,9 +102,29 @@ class Health(Protocol):
     def close(self) -> None: ...
 
 
+class StoreCatalog(Protocol):
+    """Store-wide lookups of a URL-addressed store (each one statement, read-only; postgres/catalog.py)."""
+
+    def exists(self, session_id: str) -> bool: ...
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]: ...
+    def session_ids(self) -> list[str]: ...
+    def children(self, session_id: str) -> list[str]: ...
+    def listing(self, *, sort: str = "modified", limit: int | None = None,
+                session_ids: list[str] | None = None) -> list[tuple]: ...
+    def scope_rows(self, role: str, scope: str) -> int: ...
+    def size_and_modified(self, session_id: str) -> tuple[int, int | None]: ...
+    def scopes(self, role: str) -> list[str]: ...
+
+
+def catalog(location: SessionLocation) -> StoreCatalog:
+    """The store-wide lookups of the store ``location`` is in (its backend's read-only database)."""
+    return backends.open_with(f"{location.backend}.catalog", location.url)
+
+
 def session_reader(conn: Any) -> SessionReader:
-    """A reader over an open store's connection (what ``Store.read`` hands its function)."""
-    return backends.open_with(f"{BACKEND}.session_reader", conn)
+    """A reader over what ``Store.read`` hands its function: a SQLite connection, or another
+    backend's transaction (which names its backend in ``backend_name``)."""
+    return backends.open_with(f"{getattr(conn, 'backend_name', BACKEND)}.session_reader", conn)
 
 
 def read_meta(conn: Any) -> MetaView | None:
@@ -137,7 +158,8 @@ def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbErro
 
 
 __all__ = [
-    "BACKEND", "Classification", "Health", "SchemaKindInfo", "SessionFile", "SessionReader", "classify",
+    "BACKEND", "Classification", "Health", "SchemaKindInfo", "SessionFile", "SessionReader", "StoreCatalog",
+    "catalog", "classify",
     "driver_error", "open_health", "open_session_file", "read_meta", "require_session_file",
     "session_reader",
 ]

@@ -21,6 +21,7 @@ from . import discovery
 from lashdb.engine.base import kinds
 from lashdb.engine.base.canonical import jsonable
 from lashdb.engine.base.errors import GcAborted, one_line
+from lashdb.engine.base.locator import is_location
 from lashdb.engine.session.meta_view import MetaView
 from lashdb.engine.session.model import SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from lashdb.engine.session.store import Store
@@ -217,6 +218,7 @@ class SessionDetails:
 def session_details(path: str | os.PathLike[str], *, now_ms: int | None = None) -> SessionDetails:
     """Read one session database (foreign schemas too) for ``sessions show``."""
     now = wall_clock_ms() if now_ms is None else int(now_ms)
+    target = path if is_location(path) else Path(os.fspath(path))
     with Store.open_readonly(path) as store:
         foreign = store.foreign
         limit = store.options.decompression_limit
@@ -228,10 +230,10 @@ def session_details(path: str | os.PathLike[str], *, now_ms: int | None = None) 
             users, _first = _user_messages(c)
             session_id = (meta.session_id if meta else None) or (head.session_id if head else None)
             return SessionDetails(
-                Path(os.fspath(path)), status_of(store), foreign, store.classification.user_version, meta, head,
+                target, status_of(store), foreign, store.classification.user_version, meta, head,
                 live, dead, users, merge_ledger(_usage(c)), _blob_stats(c, foreign, limit),
                 read_lease(c, session_id, now), _queued_work(c, now), _attachments(c, now), _turn_commits(c),
-                discovery.sidecars_of(Path(os.fspath(path))), file_sizes(path))
+                discovery.sidecars_of(target), file_sizes(target))
         return store.read(read)
 
 

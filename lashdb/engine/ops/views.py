@@ -13,6 +13,8 @@ Contract:
 
 from __future__ import annotations
 
+from lashdb.engine.base.locator import SessionLocation, is_location
+
 import json
 import os
 from collections.abc import Iterable
@@ -92,8 +94,14 @@ class FileSizes:
                 "size_bytes": self.size_bytes, **_time_pair("modified_at", self.modified_ms)}
 
 
-def file_sizes(path: str | os.PathLike[str]) -> FileSizes:
-    """Sizes of a database and its ``-wal``/``-shm``; modified = the newer of db and wal mtime."""
+def file_sizes(path: str | os.PathLike[str] | SessionLocation) -> FileSizes:
+    """Sizes of a database and its ``-wal``/``-shm``; modified = the newer of db and wal mtime. A
+    located session: its rows' bytes (blob contents and node JSON) and its last write's time."""
+    if is_location(path):
+        from .ports import catalog
+
+        size, modified = catalog(path).size_and_modified(path.session_id)
+        return FileSizes(size, 0, 0, modified)
     path = os.fspath(path)
     times = [t for t in (_mtime_ms(path), _mtime_ms(sidecar(path, "-wal"))) if t is not None]
     return FileSizes(_file_size(path), _file_size(sidecar(path, "-wal")), _file_size(sidecar(path, "-shm")),

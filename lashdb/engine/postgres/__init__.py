@@ -11,6 +11,8 @@ from lashdb.engine.base import backends as _backends
 _backends.register("postgres", "lashdb.engine.postgres.backend:open_backend")
 _backends.register("postgres.connect", "lashdb.engine.postgres.connection:PgDatabase.open")
 _backends.register("postgres.session", "lashdb.engine.postgres.session_backend:open_session")
+_backends.register("postgres.catalog", "lashdb.engine.postgres.session_backend:open_catalog")
+_backends.register("postgres.session_readonly", "lashdb.engine.postgres.session_backend:open_readonly_session")
 _backends.register("postgres.process_registry",
                    "lashdb.engine.postgres.deployment_backend:open_process_registry")
 _backends.register("postgres.trigger_store", "lashdb.engine.postgres.deployment_backend:open_trigger_store")

@@ -9,8 +9,9 @@ Contract:
   :class:`PgSessionTx` whose rows objects scope every statement by the session id.
 - The session's ``lash_sessions`` row is created (``ON CONFLICT DO NOTHING``) inside the first
   write of each backend object, before ``fn`` runs, so meta/head/graph writes always find it.
-- ``raw_read``/``raw_write`` (the SQLite escape hatch) raise :class:`BackendError`: there is no
-  session file connection to hand out. ``change_marker()`` is ``None`` (cannot tell), so callers
+- ``raw_read(fn)`` hands ``fn`` the :class:`PgSessionTx` of one read snapshot (its
+  ``backend_name`` tells ``ops`` which inspection reader to build); ``raw_write`` raises
+  :class:`BackendError`: there is no session file connection to hand out. ``change_marker()`` is ``None`` (cannot tell), so callers
   never trust a cached read across transactions.
 - ``size_on_disk()`` is the sum of the stored sizes (``pg_column_size``) of the session's rows in
   every ``lash_*`` table it owns, not pages on disk: a shared database has no per-session file.
@@ -22,9 +23,12 @@ Contract:
 
 from __future__ import annotations
 
+import atexit
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from lashdb.engine.base.locator import LocatedClassification
 from lashdb.engine.base.errors import BackendError, SchemaVersionError
 
 from . import schema
@@ -46,6 +50,9 @@ _SIZE = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {name} t
 class PgSessionTx:
     """:class:`~lashdb.engine.session.ports.SessionTx` over one connection inside a transaction."""
 
+    backend_name = "postgres"
+    """Which backend's readers ``ops`` builds over this transaction (``ops.ports.session_reader``)."""
+
     def __init__(self, conn: Any, session_id: str, *, writing: bool) -> None:
         self.conn = conn
         self.session_id = session_id
@@ -65,8 +72,6 @@ class PgSessionTx:
 class PgSessionBackend:
     """:class:`~lashdb.engine.session.ports.SessionBackend`: one session's scope in a PostgreSQL store."""
 
-    classification = None
-
     def __init__(self, db: PgDatabase, session_id: str, *, readonly: bool = False, owns_db: bool = False) -> None:
         if not isinstance(session_id, str) or not session_id:
             raise BackendError(f"{db.where}: a PostgreSQL session store needs a session id", path=db.where)
@@ -74,6 +79,8 @@ class PgSessionBackend:
         self.session_id = session_id
         self.readonly = readonly or db.readonly
         self.path = f"{db.display}#{session_id}"
+        # Read-only opens say what they opened, as SQLite's do; writers have no classification.
+        self.classification = LocatedClassification(self.path) if self.readonly else None
         self._owns_db = owns_db
         self._row_ready = False
 
@@ -116,8 +123,8 @@ class PgSessionBackend:
                             hint="use the Store's methods, which work on both backends")
 
     def raw_read(self, fn: Callable[[Any], T]) -> T:
-        """SQLite-only: raises :class:`BackendError`."""
-        raise self._sqlite_only("Store.read")
+        """``fn(tx)`` in one read snapshot: the :class:`PgSessionTx` stands where SQLite hands its connection."""
+        return self.read(fn)
 
     def raw_write(self, fn: Callable[[Any], T]) -> T:
         """SQLite-only: raises :class:`BackendError`."""
@@ -139,6 +146,41 @@ class PgSessionBackend:
     def wrong_version(self) -> SchemaVersionError:
         """The error for a store at another schema version (read-only opens refuse those already)."""
         return SchemaVersionError(schema.KIND, schema.VERSION, None, self.db.where)
+
+
+_READONLY: dict[str, PgDatabase] = {}
+_READONLY_LOCK = threading.Lock()
+
+
+def shared_readonly(url: str) -> PgDatabase:
+    """This process's read-only database for ``url`` (one pool for every inspected session of a run)."""
+    with _READONLY_LOCK:
+        db = _READONLY.get(url)
+        if db is None or db.closed:
+            db = _READONLY[url] = PgDatabase.open(url, readonly=True)
+            if len(_READONLY) == 1:
+                atexit.register(close_readonly)
+        return db
+
+
+def close_readonly() -> None:
+    """Close every shared read-only database (at exit, and by tests)."""
+    with _READONLY_LOCK:
+        for db in _READONLY.values():
+            db.close()
+        _READONLY.clear()
+
+
+def open_catalog(url: str) -> Any:
+    """The store-wide lookups of ``url`` on its shared read-only database."""
+    from .catalog import PgCatalog
+
+    return PgCatalog(shared_readonly(url))
+
+
+def open_readonly_session(url: str, session_id: str) -> PgSessionBackend:
+    """A read-only backend of ``session_id`` on the shared read-only database of ``url``."""
+    return PgSessionBackend(shared_readonly(url), session_id, readonly=True)
 
 
 def open_session(url_or_db: str | PgDatabase, session_id: str, *, readonly: bool = False) -> PgSessionBackend:

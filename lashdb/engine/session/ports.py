@@ -348,4 +348,6 @@ def session_tx(conn: Any) -> SessionTx:
     registered backend builds it, so this module never imports one.
     """
     from lashdb.engine.base import backends
+    if getattr(conn, "backend_name", None) is not None:
+        return conn  # already a backend's transaction (what a non-SQLite ``Store.read`` hands out)
     return backends.open_with("sqlite.session_tx", conn)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lashdb.engine.base import backends, codec, values
+from lashdb.engine.base.locator import SessionLocation, is_location
 from lashdb.engine.base.codec import BlobProfile, Descriptor
 from lashdb.engine.base.errors import (  # noqa: F401  (BackendError, BlobDecodeError re-exported)
     BackendError,
@@ -140,13 +141,19 @@ class Store(RuntimeEntryPoints):
         return cls.open_with_options(path, StoreOptions())
 
     @classmethod
-    def open_with_options(cls, path: str | os.PathLike[str], options: StoreOptions) -> Store:
-        """Open or create a session database; refuse a foreign schema without changing it."""
+    def open_with_options(cls, path: str | os.PathLike[str] | SessionLocation, options: StoreOptions) -> Store:
+        """Open or create a session database (or a session at a :class:`SessionLocation`); refuse a
+        foreign schema without changing it."""
+        if is_location(path):
+            return cls(backends.open_with(f"{path.backend}.session", path.url, path.session_id), options)
         return cls(backends.open_with(BACKEND, os.fspath(path)), options)
 
     @classmethod
-    def open_readonly(cls, path: str | os.PathLike[str], options: StoreOptions | None = None) -> Store:
+    def open_readonly(cls, path: str | os.PathLike[str] | SessionLocation, options: StoreOptions | None = None) -> Store:
         """Open for inspection only: no write, no sidecar, no changed byte; foreign schemas allowed."""
+        if is_location(path):
+            return cls(backends.open_with(f"{path.backend}.session_readonly", path.url, path.session_id),
+                       options or StoreOptions())
         return cls(backends.open_with(BACKEND, os.fspath(path), readonly=True), options or StoreOptions())
 
     @classmethod

@@ -91,7 +91,8 @@ def test_a_postgres_url_without_the_extra_is_one_typed_error_without_the_passwor
 def test_a_registered_postgres_opener_answers_the_url(monkeypatch):
     seen = []
     monkeypatch.setitem(backends._OPENERS, "postgres", lambda target: seen.append(target) or "pg-backend")
-    assert open_backend("postgresql://u:p@h/db") == "pg-backend" and seen == ["postgresql://u:p@h/db"]
+    backend = open_backend("postgresql://u:p@h/db")
+    assert backend.inner == "pg-backend" and seen == ["postgresql://u:p@h/db"]
 
 
 def test_a_postgres_opener_whose_driver_is_missing_names_the_extra(monkeypatch):

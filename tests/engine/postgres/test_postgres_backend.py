@@ -40,7 +40,7 @@ def with_password(url: str, password: str = "s3cret-pw") -> str:
 def test_a_postgres_url_opens_a_pg_backend_that_touches_nothing_until_asked(pg_url):
     backend = open_backend(pg_url)
     try:
-        assert isinstance(backend, PgBackend) and isinstance(backend, Backend)
+        assert isinstance(backend.inner, PgBackend) and isinstance(backend, Backend)
         assert backend._db is None  # no pool, no schema until a store is asked for
         assert isinstance(backend.factory(), PgSessionStoreFactory)
     finally:

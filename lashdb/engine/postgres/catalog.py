@@ -1,0 +1,141 @@
+"""The store-wide reads of a PostgreSQL store: which sessions exist, in one statement each (CLI.md, issue 13).
+
+Contract:
+- Every method runs one statement in one ``REPEATABLE READ READ ONLY`` transaction of the
+  database it was given (the backend hands the read-only one, so a look never writes) and
+  returns plain values.
+- Lookups use the indexes of ``postgres/schema.py``: an id by the primary key, a prefix by
+  ``session_id text_pattern_ops`` (``LIKE 'p%'`` with ``%``/``_``/``\\`` escaped), children by
+  ``parent_session_id``, the listing by ``updated_at_ms``. The listing is one statement whatever
+  the number of sessions: the sort and ``LIMIT`` run in SQL before the per-session counts
+  (``LATERAL`` over each table's ``(session_id, …)`` key), so ``--limit 20`` of 10,000 sessions
+  counts 20.
+- A listing row carries the fields of the SQLite reader's ``v4_summary`` in its order, then
+  ``created_at_ms``, ``updated_at_ms``, the session's bytes (blob contents plus node JSON: a
+  shared database has no per-session file) and which deployment scopes (processes, triggers,
+  effects) hold rows for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .connection import PgDatabase
+from .schema import VERSION
+
+SORTS = {
+    "modified": "s.updated_at_ms DESC, s.session_id",
+    "created": "s.created_at_ms DESC, s.session_id",
+    "name": "lower(coalesce(s.session_name, s.session_id)), s.session_id",
+}
+"""``sessions list --sort`` keys answered by an ordering of ``lash_sessions`` alone; ``size`` sorts on the counts."""
+
+_USER = ("NOT n.tombstoned AND strpos(n.node_json, '\"User\"') > 0 AND n.node_json::jsonb ->> 'kind' = 'event' "
+         "AND n.node_json::jsonb #>> '{event,Conversation,role}' = 'User'")
+_COUNTS = f"""
+LEFT JOIN LATERAL (SELECT count(*) AS blobs, coalesce(sum(octet_length(b.content)), 0) AS blob_bytes
+                   FROM lash_blobs b WHERE b.session_id = s.session_id) b ON true
+LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE NOT n.tombstoned) AS live,
+                          count(*) FILTER (WHERE n.tombstoned) AS dead,
+                          count(*) FILTER (WHERE {_USER}) AS users,
+                          (array_agg(n.node_json ORDER BY n.seq) FILTER (WHERE {_USER}))[1] AS first_user,
+                          coalesce(sum(octet_length(n.node_json)), 0) AS node_bytes
+                   FROM lash_graph_nodes n WHERE n.session_id = s.session_id) g ON true
+"""
+_SELECT = f"""
+SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json,
+       b.blobs, b.blob_bytes, g.live, g.dead, g.users, g.first_user,
+       s.head_json, s.head_revision, s.head_session_id, {VERSION},
+       s.created_at_ms, s.updated_at_ms, b.blob_bytes + g.node_bytes AS size_bytes,
+       EXISTS (SELECT 1 FROM lash_processes p WHERE p.root_session_id = s.session_id) AS has_processes,
+       EXISTS (SELECT 1 FROM lash_trigger_subscriptions t WHERE t.root_session_id = s.session_id)
+         OR EXISTS (SELECT 1 FROM lash_trigger_occurrences o WHERE o.root_session_id = s.session_id)
+         AS has_triggers,
+       EXISTS (SELECT 1 FROM lash_effect_replay e WHERE e.session_id = s.session_id) AS has_effects
+"""
+ROW_FIELDS = 16
+"""How many leading fields of a listing row have the SQLite ``v4_summary`` shape."""
+
+
+def like_prefix(prefix: str) -> str:
+    """``prefix`` as a ``LIKE`` pattern matching only itself followed by anything."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class PgCatalog:
+    """Store-wide lookups over one (read-only) :class:`PgDatabase`."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self.db = db
+
+    def _rows(self, sql: str, params: Any = ()) -> list[tuple]:
+        return self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+
+    def exists(self, session_id: str) -> bool:
+        """True when ``session_id`` has its row."""
+        return bool(self._rows("SELECT 1 FROM lash_sessions WHERE session_id = %s", (session_id,)))
+
+    def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """At most ``limit`` session ids starting with ``prefix``, in id order (the prefix index)."""
+        return [r[0] for r in self._rows(
+            "SELECT session_id FROM lash_sessions WHERE session_id LIKE %s ESCAPE '\\' ORDER BY session_id LIMIT %s",
+            (like_prefix(prefix), limit))]
+
+    def session_ids(self) -> list[str]:
+        """Every session id, in id order."""
+        return [r[0] for r in self._rows("SELECT session_id FROM lash_sessions ORDER BY session_id")]
+
+    def children(self, session_id: str) -> list[str]:
+        """The ids of the sessions whose relation names ``session_id`` as parent, in id order."""
+        return [r[0] for r in self._rows(
+            "SELECT session_id FROM lash_sessions WHERE parent_session_id = %s ORDER BY session_id", (session_id,))]
+
+    def listing(self, *, sort: str = "modified", limit: int | None = None,
+                session_ids: list[str] | None = None) -> list[tuple]:
+        """``sessions list`` rows (see the module contract), sorted by ``sort``, at most ``limit``."""
+        where, params = ("WHERE s.session_id = ANY(%s)", [list(session_ids)]) if session_ids is not None else ("", [])
+        tail = "" if limit is None else " LIMIT %s"
+        if sort in SORTS:
+            sql = (f"{_SELECT} FROM (SELECT * FROM lash_sessions s {where} ORDER BY {SORTS[sort]}{tail}) s "
+                   f"{_COUNTS} ORDER BY {SORTS[sort]}")
+        else:  # size: the counts decide the order, so they run for every session first
+            sql = f"{_SELECT} FROM lash_sessions s {_COUNTS} {where} ORDER BY size_bytes DESC, s.session_id{tail}"
+        if limit is not None:
+            params.append(max(int(limit), 0))
+        return self._rows(sql, tuple(params))
+
+    def size_and_modified(self, session_id: str) -> tuple[int, int | None]:
+        """The session's bytes (blob contents plus node JSON) and its last write (epoch ms); ``(0, None)`` if absent."""
+        rows = self._rows(
+            "SELECT (SELECT coalesce(sum(octet_length(content)), 0) FROM lash_blobs WHERE session_id = %(s)s)"
+            " + (SELECT coalesce(sum(octet_length(node_json)), 0) FROM lash_graph_nodes WHERE session_id = %(s)s),"
+            " (SELECT updated_at_ms FROM lash_sessions WHERE session_id = %(s)s)", {"s": session_id})
+        return int(rows[0][0]), rows[0][1]
+
+    def scope_rows(self, role: str, scope: str) -> int:
+        """How many top-level rows the ``role`` deployment store (processes, triggers, effects) holds for ``scope``."""
+        sql = {
+            "processes": "SELECT count(*) FROM lash_processes WHERE root_session_id = %s",
+            "triggers": "SELECT (SELECT count(*) FROM lash_trigger_subscriptions WHERE root_session_id = %s)"
+                        " + (SELECT count(*) FROM lash_trigger_occurrences WHERE root_session_id = %s)",
+            "effects": "SELECT count(*) FROM lash_effect_replay WHERE session_id = %s",
+        }[role]
+        return int(self._rows(sql, (scope,) * sql.count("%s"))[0][0])
+
+    def scopes(self, role: str) -> list[str]:
+        """The scopes (root session ids; session ids for effects) holding ``role`` rows, in order."""
+        sql = {
+            "processes": "SELECT DISTINCT root_session_id FROM lash_processes",
+            "triggers": "SELECT root_session_id FROM lash_trigger_subscriptions "
+                        "UNION SELECT root_session_id FROM lash_trigger_occurrences",
+            "effects": "SELECT DISTINCT session_id FROM lash_effect_replay",
+        }[role]
+        return sorted(r[0] for r in self._rows(sql))
+
+
+def open_catalog(db: PgDatabase) -> PgCatalog:
+    """The catalog over ``db``."""
+    return PgCatalog(db)
+
+
+__all__ = ["PgCatalog", "ROW_FIELDS", "SORTS", "like_prefix", "open_catalog"]
