@@ -151,7 +151,7 @@ def session_paths(args: list[str] | None, opts: list[str] | None, all_: bool) ->
         warn_unreadable(unreadable, "; skipped")
     unique: dict[str, Path] = {}
     for path in paths:
-        unique.setdefault(os.path.realpath(path), path)
+        unique.setdefault(os.path.realpath(path) if isinstance(path, os.PathLike) else str(path), path)
     return list(unique.values()), unreadable
 
 

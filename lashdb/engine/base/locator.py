@@ -13,11 +13,13 @@ Contract:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import kinds, urls
 
-__all__ = ["LocatedSessionKind", "LocatedClassification", "SessionLocation", "is_location"]
+__all__ = ["as_target", "LocatedSessionKind", "LocatedClassification", "SessionLocation", "is_location"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class SessionLocation:
 
     def __repr__(self) -> str:
         return f"SessionLocation({self.backend!r}, {self.display!r})"
+
+
+def as_target(path: str | os.PathLike[str] | SessionLocation) -> Path | SessionLocation:
+    """A session file's path as a :class:`~pathlib.Path`; a located session as it is."""
+    return path if isinstance(path, SessionLocation) else Path(os.fspath(path))
 
 
 def is_location(target: object) -> bool:

@@ -13,7 +13,7 @@ argument into exactly one database path or raises :class:`LookupFailed` listing 
 
 from __future__ import annotations
 
-from lashdb.engine.base.locator import SessionLocation, is_location
+from lashdb.engine.base.locator import LocatedClassification, SessionLocation, is_location
 
 import os
 import stat
@@ -40,6 +40,8 @@ SIDECAR_SUFFIXES: dict[str, str] = {
     "process-env": ".process-env.db",
     "host": ".host.json",
 }
+SCOPED_ROLES = ("processes", "triggers", "effects")
+"""The sidecar roles a URL store keeps as rows scoped by a session id (the others have no twin there)."""
 MIN_PREFIX = 4
 
 
@@ -179,7 +181,7 @@ def sidecars_of(db: Path | SessionLocation) -> dict[str, Path | SessionLocation]
         from .ports import catalog
 
         cat = catalog(db)
-        return {role: db for role in SIDECAR_SUFFIXES if cat.scope_rows(role, db.session_id)}
+        return {role: db for role in SCOPED_ROLES if cat.scope_rows(role, db.session_id)}
     out = {}
     for role, suffix in SIDECAR_SUFFIXES.items():
         candidate = Path(os.fspath(db) + suffix)
@@ -188,8 +190,16 @@ def sidecars_of(db: Path | SessionLocation) -> dict[str, Path | SessionLocation]
     return out
 
 
-def examine(path: Path) -> Found:
-    """Classify one file read-only (a session gets its sidecars); an unreadable file carries its error."""
+def examine(path: Path | SessionLocation) -> Found:
+    """Classify one file read-only (a session gets its sidecars); an unreadable file carries its error.
+    A located session is a supported session when its row exists, else carries :class:`LookupFailed`."""
+    if is_location(path):
+        from .ports import catalog
+
+        if not catalog(path).exists(path.session_id):
+            return Found(path, None, LookupFailed(path.session_id, f"{path}: no such session",
+                                                  hint="list sessions with `lashdb sessions list`"))
+        return Found(path, LocatedClassification(str(path)), None, sidecars_of(path))
     try:
         found = Found(path, classify(path))
     except LashdbError as exc:
@@ -240,9 +250,14 @@ def _ids(found: list[Found]) -> dict[Path, str | None]:
     return {f.path: _ids_of(f.path)[0] for f in found if f.is_session}
 
 
-def children_of(root: str | os.PathLike[str], session_id: str, *,
-                recursive: bool = False) -> list[tuple[str | None, Path]]:
-    """The child sessions under root whose relation names ``session_id`` as parent: (id, path)."""
+def children_of(root: str | os.PathLike[str] | SessionLocation, session_id: str, *,
+                recursive: bool = False) -> list[tuple[str | None, Path | SessionLocation]]:
+    """The child sessions under root (or in a located session's store) whose relation names
+    ``session_id`` as parent: (id, path or location)."""
+    if is_location(root):
+        from .ports import catalog
+
+        return [(sid, root.with_session(sid)) for sid in catalog(root).children(session_id)]
     return [(sid, path) for path, (sid, parent) in session_relations(root, recursive=recursive).items()
             if parent == session_id]
 

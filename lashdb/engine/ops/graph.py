@@ -10,6 +10,8 @@ Contract:
 
 from __future__ import annotations
 
+from lashdb.engine.base.locator import as_target
+
 import json
 import os
 from dataclasses import dataclass
@@ -233,7 +235,7 @@ def graph_view(path: str | os.PathLike[str], *, active_path: bool = False, leaf:
                 keep = {n.node_id for n in sorted(shown, key=lambda n: n.seq)[len(shown) - max(limit, 0):]}
                 omitted = len(shown) - len(keep)
                 shown = [n for n in shown if n.node_id in keep]
-            return GraphView(Path(os.fspath(path)), status_of(store), store.foreign, session_id, mode,
+            return GraphView(as_target(path), status_of(store), store.foreign, session_id, mode,
                              leaf_node.node_id if leaf_node else None, live, dead, tuple(shown), depths, on_path,
                              omitted)
         return store.read(read)

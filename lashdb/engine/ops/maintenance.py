@@ -38,6 +38,7 @@ from .show import LeaseView, read_lease
 from .views import database_files, file_sizes
 from lashdb.engine.session.model import GcBusy, GcReport, VacuumReport
 from .ports import read_meta, require_session_file
+from lashdb.engine.base.locator import as_target, is_location
 from lashdb.engine.session.store import Store
 from lashdb.engine.base.timing import iso_ms
 from .verify import error_text
@@ -50,6 +51,8 @@ def _require_session(path: Path) -> None:
     found = discovery.examine(path)
     if found.error is not None:
         raise found.error
+    if is_location(path):
+        return  # the store's cutover check already refused any other schema
     # Another kind: NotALashDatabase; foreign: the cutover error; a damaged or unrecognised v4
     # schema: the refusal the writable open would give, for dry runs too.
     require_session_file(found.classification, path)
@@ -121,7 +124,7 @@ class SessionGc:
 def gc_session(path: str | os.PathLike[str], *, dry_run: bool = False, force: bool = False) -> SessionGc:
     """Collect (or, with ``dry_run``, only count) one session's unreachable blobs; a live execution
     lease makes it ``busy`` unless ``force``; refusals raise."""
-    path = Path(os.fspath(path))
+    path = as_target(path)
     _require_session(path)
     opener: Callable[[Path], Store] = Store.open_readonly if dry_run else Store.open
     with opener(path) as store:
@@ -162,7 +165,7 @@ def vacuum_session(path: str | os.PathLike[str], *, compact: bool = False) -> Se
     A compaction that cannot finish is no raise here: its result carries the committed removal, the
     :class:`CompactionFailed` error and the sizes measured after the store closed.
     """
-    path = Path(os.fspath(path))
+    path = as_target(path)
     _require_session(path)
     before = file_sizes(path).size_bytes  # as the operator saw it: before this command wrote anything
     error: CompactionFailed | None = None
@@ -186,7 +189,7 @@ def gc_sessions(paths: Iterable[str | os.PathLike[str]], *, dry_run: bool = Fals
         try:
             out.append(gc_session(p, dry_run=dry_run, force=force))
         except LashdbError as exc:
-            path = Path(os.fspath(p))
+            path = as_target(p)
             out.append(SessionGc(path, _stored_session_id(path), None, exc))
     return out
 
@@ -198,7 +201,7 @@ def vacuum_sessions(paths: Iterable[str | os.PathLike[str]], *, compact: bool = 
         try:
             out.append(vacuum_session(p, compact=compact))
         except LashdbError as exc:
-            path = Path(os.fspath(p))
+            path = as_target(p)
             out.append(SessionVacuum(path, _stored_session_id(path), None, exc))
     return out
 
@@ -270,7 +273,7 @@ def plan_session_delete(path: str | os.PathLike[str], *, now_ms: int, force: boo
     Raises :class:`SessionInUse` while its execution lease is live at ``now_ms``, unless ``force``;
     a file that is not a session database is refused.
     """
-    path = Path(os.fspath(path))
+    path = as_target(path)
     found = discovery.examine(path)
     if found.error is not None:
         raise found.error
@@ -280,18 +283,34 @@ def plan_session_delete(path: str | os.PathLike[str], *, now_ms: int, force: boo
     lease = _lease_of(path, session_id, now_ms)
     if not force:
         _refuse_live(path, session_id, lease)
-    children = tuple(c for c in discovery.children_of(path.parent, session_id) if c[1] != path) \
+    scope = path if is_location(path) else path.parent
+    children = tuple(c for c in discovery.children_of(scope, session_id) if c[1] != path) \
         if session_id else ()
-    return SessionDeletion(path, session_id, tuple(database_files(path)), lease, children,
+    files = (path,) if is_location(path) else tuple(database_files(path))
+    return SessionDeletion(path, session_id, files, lease, children,
                            tuple(discovery.sidecars_of(path).items()))
 
 
 def delete_session_database(plan: SessionDeletion, *, now_ms: int, force: bool = False) -> list[Path]:
     """Remove the planned database and its ``-wal``/``-shm``, re-checking its lease first (it may have been
-    claimed since the plan); return the files removed. Child sessions and sidecars are kept."""
+    claimed since the plan); return the files removed. Child sessions and sidecars are kept. A located
+    session's rows go in one transaction that re-checks the lease under the session's lock."""
+    if is_location(plan.path):
+        return _delete_located(plan, now_ms=now_ms, force=force)
     if not force:
         _refuse_live(plan.path, plan.session_id, _lease_of(plan.path, plan.session_id, now_ms))
     return delete_database_files(plan.path)
+
+
+def _delete_located(plan: SessionDeletion, *, now_ms: int, force: bool) -> list[Any]:
+    def run(tx: Any) -> None:
+        if not force:
+            _refuse_live(plan.path, plan.session_id, read_lease(tx, plan.session_id, now_ms))
+        tx.delete_session_rows()
+
+    with Store.open(plan.path) as store:
+        store.transaction(run)
+    return [plan.path]
 
 
 __all__ = ["SessionDeletion", "SessionGc", "SessionVacuum", "delete_session_database", "gc_session", "gc_sessions",

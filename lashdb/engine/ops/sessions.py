@@ -294,7 +294,7 @@ def located_summaries(store: Any, *, sort: str = "modified", limit: int | None =
         base: dict[str, Any] = {
             "path": loc, "kind": kinds.SESSION, "foreign": False, "schema_version": kinds.SESSION_VERSION,
             "status": "ok", "size_bytes": int(size), "modified_ms": modified_ms,
-            "sidecars": {role: loc for role, present in zip(SCOPE_ROLES, roles) if present}}
+            "sidecars": {role: loc for role, present in zip(discovery.SCOPED_ROLES, roles) if present}}
         _fill_v4_summary(None, base, row[:ROW_FIELDS])
         if base.get("created_ms") is None:
             base["created_ms"] = created_ms
@@ -304,7 +304,5 @@ def located_summaries(store: Any, *, sort: str = "modified", limit: int | None =
 
 ROW_FIELDS = 16
 """Leading fields of a catalog listing row in the SQLite ``v4_summary`` order (postgres/catalog.py)."""
-SCOPE_ROLES = ("processes", "triggers", "effects")
-"""The deployment roles whose presence flags end a catalog listing row, in order."""
 
 __all__ = ["SORT_KEYS", "SessionSummary", "list_sessions", "located_summaries", "session_summary"]

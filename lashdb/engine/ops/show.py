@@ -21,7 +21,7 @@ from . import discovery
 from lashdb.engine.base import kinds
 from lashdb.engine.base.canonical import jsonable
 from lashdb.engine.base.errors import GcAborted, one_line
-from lashdb.engine.base.locator import is_location
+from lashdb.engine.base.locator import as_target, is_location
 from lashdb.engine.session.meta_view import MetaView
 from lashdb.engine.session.model import SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from lashdb.engine.session.store import Store
@@ -218,7 +218,7 @@ class SessionDetails:
 def session_details(path: str | os.PathLike[str], *, now_ms: int | None = None) -> SessionDetails:
     """Read one session database (foreign schemas too) for ``sessions show``."""
     now = wall_clock_ms() if now_ms is None else int(now_ms)
-    target = path if is_location(path) else Path(os.fspath(path))
+    target = as_target(path)
     with Store.open_readonly(path) as store:
         foreign = store.foreign
         limit = store.options.decompression_limit

@@ -96,8 +96,7 @@ class UrlStore:
     def sidecars(self, location: SessionLocation) -> dict[str, SessionLocation]:
         """The deployment stores holding rows for ``location`` (its twin of sidecar files)."""
         cat = self.catalog()
-        return {role: location for role in ("processes", "triggers", "effects")
-                if cat.scope_rows(role, location.session_id)}
+        return {role: location for role in discovery.SCOPED_ROLES if cat.scope_rows(role, location.session_id)}
 
     # --- deployment stores ------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ Contract:
 
 from __future__ import annotations
 
+from lashdb.engine.base.locator import as_target
+
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -351,7 +353,7 @@ def _keep(entry: SessionVerification, exc: LashdbError, during: str) -> None:
 def verify_session(path: str | os.PathLike[str], *, jobs: int = DEFAULT_JOBS, progress: Advance | None = None,
                    limit: int = codec.DEFAULT_DECOMPRESSION_LIMIT) -> SessionVerification:
     """Verify every blob of one session read-only; damage and errors are kept in the result."""
-    entry = SessionVerification(Path(os.fspath(path)))
+    entry = SessionVerification(as_target(path))
 
     def sink(results: list[Verification]) -> None:
         entry.add(results)

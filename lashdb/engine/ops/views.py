@@ -13,7 +13,7 @@ Contract:
 
 from __future__ import annotations
 
-from lashdb.engine.base.locator import SessionLocation, is_location
+from lashdb.engine.base.locator import SessionLocation, as_target, is_location
 
 import json
 import os
@@ -304,7 +304,7 @@ def head_document(path: str | os.PathLike[str], with_checkpoint: bool = False) -
             checkpoint = None
             if with_checkpoint:
                 checkpoint = _checkpoint_section(c, head.checkpoint_ref if head else None, limit)
-            return HeadDocument(Path(os.fspath(path)), status_of(store), store.foreign,
+            return HeadDocument(as_target(path), status_of(store), store.foreign,
                                 store.classification.user_version, session_id, head, checkpoint)
         return store.read(read)
 

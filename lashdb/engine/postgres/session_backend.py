@@ -64,6 +64,14 @@ class PgSessionTx:
         self.queue = PgQueueRows(self.scope)
         self.attachments = PgAttachmentRows(self.scope)
 
+    def delete_session_rows(self) -> int:
+        """Delete every row of this session from the session tables (deployment scopes are kept); rows removed."""
+        removed = 0
+        # Queued-work items cascade from their batches; lash_sessions goes last.
+        for table in (*_SESSION_TABLES[1:], _SESSION_TABLES[0]):
+            removed += self.conn.execute(f"DELETE FROM {table} WHERE session_id = %s", (self.session_id,)).rowcount
+        return removed
+
     def change_marker(self) -> None:
         """``None``: other hosts write the same tables, and nothing cheap tells this transaction so."""
         return None
