@@ -1,4 +1,5 @@
-"""lashdb.engine.inspect: summaries, details and head views — real values, v4 and upstream v38 (graph show: test_ops_graph.py)."""
+"""lashdb.engine.inspect: summaries, details and head views — real values, v4 and upstream v38.
+(graph show is in test_ops_graph.py.)"""
 
 from __future__ import annotations
 
