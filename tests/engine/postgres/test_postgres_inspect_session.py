@@ -4,8 +4,6 @@ values from every SessionReader method."""
 
 from __future__ import annotations
 
-import pytest
-
 from lashdb.engine import (
     AttachmentIntent,
     GraphDelta,
