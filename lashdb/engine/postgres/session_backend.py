@@ -46,6 +46,8 @@ _SIZE = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {name} t
 class PgSessionTx:
     """:class:`~lashdb.engine.session.ports.SessionTx` over one connection inside a transaction."""
 
+    backend_name = "postgres"  # which backend's openers read it (ops picks "postgres.session_reader")
+
     def __init__(self, conn: Any, session_id: str, *, writing: bool) -> None:
         self.conn = conn
         self.session_id = session_id
