@@ -1,5 +1,6 @@
 """Deployment stores shared by several OS processes: idempotent appends, fenced leases, awaited
-completions and occurrence reservations stay exactly-once when processes race on one file.
+completions and occurrence reservations stay exactly-once when processes race on one store — a
+SQLite file or a root's scope in a PostgreSQL database, from one test body (postgres.md §6).
 
 Racers start together behind a multiprocessing Barrier; nothing sleeps, and results are compared
 by value, never by timing.
@@ -24,13 +25,12 @@ from lashdb.engine.deployment.process_model import (
     SessionScope,
     WakeSpec,
 )
-from lashdb.engine.deployment.process_registry import ProcessRegistry
 from lashdb.engine.deployment.triggers import (
     TriggerOccurrenceRequest,
-    TriggerStore,
     TriggerSubscriptionDraft,
     default_source_key,
 )
+from crossprocess_support import BACKENDS, Target, target_for
 
 RACERS = 4
 CTX = multiprocessing.get_context("spawn")
@@ -41,15 +41,15 @@ WAKE_REQUEST = ProcessEventAppendRequest("producer.wake", {"wake_input": "raced 
                                          "race:key", SessionScope("root"))
 
 
-def _append_racer(path: str, barrier, results) -> None:
-    with ProcessRegistry.open(path) as registry:
+def _append_racer(target: Target, barrier, results) -> None:
+    with target.process_registry() as registry:
         barrier.wait()
         outcome = registry.append_event("raced", WAKE_REQUEST)
         results.put((outcome.event.sequence, outcome.wake_delivery.wake_id, outcome.event.occurred_at_ms))
 
 
-def _conflicting_appender(path: str, results) -> None:
-    with ProcessRegistry.open(path) as registry:
+def _conflicting_appender(target: Target, results) -> None:
+    with target.process_registry() as registry:
         try:
             registry.append_event("raced", ProcessEventAppendRequest(
                 "producer.wake", {"wake_input": "another payload"}, "race:key"))
@@ -58,8 +58,8 @@ def _conflicting_appender(path: str, results) -> None:
             results.put(("rejected", str(exc)))
 
 
-def _lease_racer(path: str, owner: str, barrier, results) -> None:
-    with ProcessRegistry.open(path) as registry:
+def _lease_racer(target: Target, owner: str, barrier, results) -> None:
+    with target.process_registry() as registry:
         barrier.wait()
         try:
             lease = registry.claim_process_lease("leased", owner, 600_000)
@@ -68,14 +68,14 @@ def _lease_racer(path: str, owner: str, barrier, results) -> None:
             results.put(("fenced", owner, str(exc)))
 
 
-def _awaiter(path: str, ready, results) -> None:
-    with ProcessRegistry.open(path) as registry:
+def _awaiter(target: Target, ready, results) -> None:
+    with target.process_registry() as registry:
         ready.set()
         results.put(registry.await_process("awaited", timeout=RESULT_WAIT_S).to_json())
 
 
-def _occurrence_racer(path: str, barrier, results) -> None:
-    with TriggerStore.open(path) as store:
+def _occurrence_racer(target: Target, barrier, results) -> None:
+    with target.trigger_store() as store:
         barrier.wait()
         try:
             occurrence = store.record_occurrence(_press())
@@ -104,37 +104,42 @@ def _run(target, args_per_child) -> list:
     return collected
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path):
+    """``(name) -> Target``: a SQLite file ``<name>.db``, or the test's fresh PostgreSQL database."""
+    return lambda name: target_for(request, tmp_path, name)
+
+
 @pytest.fixture
-def registry_path(tmp_path) -> str:
-    path = str(tmp_path / "processes.db")
-    with ProcessRegistry.open(path) as registry:
+def registry(backend) -> Target:
+    target = backend("processes")
+    with target.process_registry() as registry:
         registry.register_process(ProcessRegistration.external("raced").with_extra_event_types(
             ProcessEventType("producer.wake", {}, wake=WakeSpec(Selector.pointer("/wake_input")))))
         registry.register_process(ProcessRegistration("leased", ProcessInput.engine("worker"),
                                                       env_ref="process-env:test"))
         registry.register_process(ProcessRegistration.external("awaited"))
-    return path
+    return target
 
 
-def test_idempotent_append_raced_by_four_processes(registry_path):
+def test_idempotent_append_raced_by_four_processes(registry):
     barrier = CTX.Barrier(RACERS)
-    outcomes = _run(_append_racer, [(registry_path, barrier)] * RACERS)
+    outcomes = _run(_append_racer, [(registry, barrier)] * RACERS)
     assert {sequence for sequence, _, _ in outcomes} == {1}
     assert len({wake_id for _, wake_id, _ in outcomes}) == 1
     assert len({occurred for _, _, occurred in outcomes}) == 1  # every racer got the one stored event
-    with ProcessRegistry.open(registry_path) as registry:
-        rows = registry._conn.execute(
-            "SELECT sequence, idempotency_key FROM process_events WHERE process_id = 'raced'").fetchall()
-        assert rows == [(1, "race:key")]
-        [(rejected, message)] = _run(_conflicting_appender, [(registry_path,)])
-        assert rejected == "rejected"
-        assert message == "process `raced` event replay key `race:key` conflicts with an existing event"
-        assert len(registry.events_after("raced", 0)) == 1
+    assert registry.rows("process_events", "sequence, idempotency_key", "process_id = ?", ("raced",)) == \
+        [(1, "race:key")]
+    [(rejected, message)] = _run(_conflicting_appender, [(registry,)])
+    assert rejected == "rejected"
+    assert message == "process `raced` event replay key `race:key` conflicts with an existing event"
+    with registry.process_registry() as reader:
+        assert [e.sequence for e in reader.events_after("raced", 0)] == [1]
 
 
-def test_lease_claim_raced_by_four_processes_has_one_winner(registry_path):
+def test_lease_claim_raced_by_four_processes_has_one_winner(registry):
     barrier = CTX.Barrier(RACERS)
-    outcomes = _run(_lease_racer, [(registry_path, f"owner-{i}", barrier) for i in range(RACERS)])
+    outcomes = _run(_lease_racer, [(registry, f"owner-{i}", barrier) for i in range(RACERS)])
     winners = [o for o in outcomes if o[0] == "won"]
     assert len(winners) == 1 and winners[0][2] == 1
     winner = winners[0][1]
@@ -142,20 +147,18 @@ def test_lease_claim_raced_by_four_processes_has_one_winner(registry_path):
     assert len(losers) == RACERS - 1
     for _, _, message in losers:
         assert message.startswith(f"process `leased` is already leased by `{winner}` until ")
-    with ProcessRegistry.open(registry_path) as registry:
-        assert registry._conn.execute(
-            "SELECT lease_owner_id, lease_fencing_token FROM process_leases").fetchall() == [(winner, 1)]
+    assert registry.rows("process_leases", "lease_owner_id, lease_fencing_token") == [(winner, 1)]
 
 
-def test_completion_in_one_process_wakes_an_await_in_another(registry_path):
+def test_completion_in_one_process_wakes_an_await_in_another(registry):
     ready = CTX.Event()
     results = CTX.Queue()
-    child = CTX.Process(target=_awaiter, args=(registry_path, ready, results))
+    child = CTX.Process(target=_awaiter, args=(registry, ready, results))
     child.start()
     try:
         ready.wait(RESULT_WAIT_S)
-        with ProcessRegistry.open(registry_path) as registry:
-            registry.complete_process("awaited", ProcessAwaitOutput.failure("timeout", "slow", "took too long"))
+        with registry.process_registry() as writer:
+            writer.complete_process("awaited", ProcessAwaitOutput.failure("timeout", "slow", "took too long"))
         output = results.get(timeout=RESULT_WAIT_S)
     finally:
         child.join(RESULT_WAIT_S)
@@ -163,18 +166,17 @@ def test_completion_in_one_process_wakes_an_await_in_another(registry_path):
     assert output == {"type": "failure", "class": "timeout", "code": "slow", "message": "took too long"}
 
 
-def test_occurrence_raced_by_four_processes_is_reserved_once(tmp_path):
-    path = str(tmp_path / "triggers.db")
-    with TriggerStore.open(path) as store:
+def test_occurrence_raced_by_four_processes_is_reserved_once(backend):
+    triggers = backend("triggers")
+    with triggers.trigger_store() as store:
         subscription = store.register_subscription(TriggerSubscriptionDraft(
             ProcessOriginator.session("s"), "process-env:s", "ui.button.pressed",
             default_source_key("ui.button.pressed", {}), ProcessInput.engine("test"), ProcessIdentity("test")))
     barrier = CTX.Barrier(RACERS)
-    outcomes = _run(_occurrence_racer, [(path, barrier)] * RACERS)
+    outcomes = _run(_occurrence_racer, [(triggers, barrier)] * RACERS)
     assert len({occurrence for occurrence, _ in outcomes}) == 1
     reserved = [pid for _, pids in outcomes for pid in pids]
     assert len(reserved) == 1 and reserved[0].startswith("process:trigger:")
-    with TriggerStore.open(path) as store:
-        assert store._conn.execute("SELECT subscription_id, process_id FROM trigger_deliveries").fetchall() == \
-            [(subscription.subscription_id, reserved[0])]
-        assert store._conn.execute("SELECT COUNT(*) FROM trigger_occurrences").fetchall() == [(1,)]
+    assert triggers.rows("trigger_deliveries", "subscription_id, process_id") == \
+        [(subscription.subscription_id, reserved[0])]
+    assert triggers.rows("trigger_occurrences", "occurrence_id") == [(outcomes[0][0],)]

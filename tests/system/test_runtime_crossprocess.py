@@ -1,11 +1,13 @@
-"""Commits, claims and leases raced by separate processes on one session file (runtime contract §0.2, §2–§4).
+"""Commits, claims and leases raced by separate processes on one session store (runtime contract
+§0.2, §2–§4), each test body run on a SQLite file and on a PostgreSQL database (postgres.md §6).
 
 Processes start together behind a Barrier; nothing waits on a sleep. Every worker reports what it
-saw through a queue, and the parent checks the file afterwards.
+saw through a queue, and the parent checks the store afterwards.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import queue as queue_module
 import traceback
@@ -18,13 +20,19 @@ from lashdb.engine import (
     HeadRevisionConflict,
     MergeKey,
     SessionExecutionLeaseExpired,
-    Store,
 )
-from runtime_support import FakeClock, commit_for, open_file, table_counts, text_draft
+from crossprocess_support import BACKENDS, Target, target_for
+from runtime_support import FakeClock, commit_for, text_draft
 
 CTX = mp.get_context("spawn")
 PROCESSES = 4
 TURNS = 200
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request, tmp_path) -> Target:
+    """The session store the race runs on: a SQLite file or a fresh PostgreSQL database."""
+    return target_for(request, tmp_path, "session")
 
 
 def _report(queue, fn, *args) -> None:
@@ -54,10 +62,10 @@ def _collect(procs, queue) -> list:
 # --- 4 processes x 200 turns of compare-and-set -------------------------------------------------------
 
 
-def _turns(path: str, worker: int, fence, gate) -> dict:
+def _turns(target: Target, worker: int, fence, gate) -> dict:
     successes: list[tuple[str, int]] = []
     conflicts = 0
-    with Store.open(path) as store:
+    with target.session() as store:
         gate.wait()
         for turn in range(TURNS):
             node_id = f"w{worker}-t{turn}"
@@ -79,14 +87,13 @@ def _turns(path: str, worker: int, fence, gate) -> dict:
     return {"successes": successes, "conflicts": conflicts}
 
 
-def test_four_processes_compare_and_set_two_hundred_turns_each(tmp_path):
-    path = str(tmp_path / "cas.db")
-    with Store.open(path) as store:
+def test_four_processes_compare_and_set_two_hundred_turns_each(target):
+    with target.session() as store:
         # One long-lived lease shared by every contender: the fence check verifies the token, not
         # the caller, so the race is decided by the compare-and-set alone.
         fence = store.try_claim_session_execution_lease("root", "parent", 3_600_000).fence()
     queue, gate = CTX.Queue(), CTX.Barrier(PROCESSES)
-    procs = [CTX.Process(target=_report, args=(queue, _turns, path, w, fence, gate)) for w in range(PROCESSES)]
+    procs = [CTX.Process(target=_report, args=(queue, _turns, target, w, fence, gate)) for w in range(PROCESSES)]
     for p in procs:
         p.start()
     results = _collect(procs, queue)
@@ -94,13 +101,13 @@ def test_four_processes_compare_and_set_two_hundred_turns_each(tmp_path):
     assert sum(r["conflicts"] for r in results) > 0  # the processes really did contend
     revisions = sorted(rev for r in results for _, rev in r["successes"])
     assert revisions == list(range(1, PROCESSES * TURNS + 1))  # +1 per success, none lost or doubled
-    with Store.open(path) as store:
+    with target.session() as store:
         read = store.load_session()
         assert read.head_revision == PROCESSES * TURNS
         node_ids = [n.node_id for n in read.graph.nodes]
         assert sorted(node_ids) == sorted(f"w{w}-t{t}" for w in range(PROCESSES) for t in range(TURNS))
-        recorded = dict(store.read(lambda c: c.execute(
-            "SELECT turn_id, json_extract(result_json, '$.head_revision') FROM runtime_turn_commits").fetchall()))
+        recorded = {turn: json.loads(result)["head_revision"]
+                    for turn, result in target.rows("runtime_turn_commits", "turn_id, result_json")}
         assert recorded == {turn: rev for r in results for turn, rev in r["successes"]}
         # Graph rows were appended in revision order: each commit saw every earlier one.
         by_revision = sorted((rev, turn) for r in results for turn, rev in r["successes"])
@@ -110,9 +117,9 @@ def test_four_processes_compare_and_set_two_hundred_turns_each(tmp_path):
 # --- queued-work claims raced by 4 processes ----------------------------------------------------------
 
 
-def _claims(path: str, worker: int, fence, gate) -> list[tuple[str, tuple[str, ...], int]]:
+def _claims(target: Target, worker: int, fence, gate) -> list[tuple[str, tuple[str, ...], int]]:
     claimed = []
-    with Store.open(path) as store:
+    with target.session() as store:
         gate.wait()
         while True:
             claim = store.claim_ready_queued_work("root", fence, f"owner-{worker}", "idle", 3_600_000, 3)
@@ -121,9 +128,8 @@ def _claims(path: str, worker: int, fence, gate) -> list[tuple[str, tuple[str, .
             claimed.append((claim.owner_id, claim.batch_ids, claim.fencing_token))
 
 
-def test_four_processes_claiming_queued_work_each_batch_has_one_owner(tmp_path):
-    path = str(tmp_path / "queue.db")
-    with Store.open(path) as store:
+def test_four_processes_claiming_queued_work_each_batch_has_one_owner(target):
+    with target.session() as store:
         fence = store.try_claim_session_execution_lease("root", "parent", 3_600_000).fence()
         batch_ids = []
         for i in range(120):
@@ -132,7 +138,7 @@ def test_four_processes_claiming_queued_work_each_batch_has_one_owner(tmp_path):
             batch_ids.append(store.enqueue_queued_work(
                 text_draft("root", f"b{i}", slot=slot, merge_key=MergeKey.group(f"g{i // 4}"))).batch_id)
     queue, gate = CTX.Queue(), CTX.Barrier(PROCESSES)
-    procs = [CTX.Process(target=_report, args=(queue, _claims, path, w, fence, gate)) for w in range(PROCESSES)]
+    procs = [CTX.Process(target=_report, args=(queue, _claims, target, w, fence, gate)) for w in range(PROCESSES)]
     for p in procs:
         p.start()
     results = _collect(procs, queue)
@@ -145,18 +151,16 @@ def test_four_processes_claiming_queued_work_each_batch_has_one_owner(tmp_path):
                 assert batch_id not in owner_of, f"{batch_id} claimed twice"
                 owner_of[batch_id] = owner
     assert sorted(owner_of) == sorted(batch_ids)
-    with Store.open(path) as store:
-        stored = dict(store.read(lambda c: c.execute(
-            "SELECT batch_id, claim_owner_id FROM queued_work_batches").fetchall()))
-        assert stored == owner_of
+    assert dict(target.rows("queued_work_batches", "batch_id, claim_owner_id")) == owner_of
+    with target.session() as store:
         assert store.list_pending_queued_work("root") == []
 
 
 # --- expired leases across processes, on injected clocks ------------------------------------------
 
 
-def _take_over(path: str, now: int, lease) -> dict:
-    with open_file(path, FakeClock(now)) as store:
+def _take_over(target: Target, now: int, lease) -> dict:
+    with target.session(FakeClock(now)) as store:
         try:
             store.commit_runtime_state(commit_for().under_lease(lease))
             stale = "committed"
@@ -167,19 +171,18 @@ def _take_over(path: str, now: int, lease) -> dict:
         return {"stale": stale, "fencing": fresh.fencing_token, "revision": result.head_revision}
 
 
-def test_expired_lease_is_rejected_in_another_process_and_taken_over(tmp_path):
-    path = str(tmp_path / "lease.db")
+def test_expired_lease_is_rejected_in_another_process_and_taken_over(target):
     clock = FakeClock(10_000)
-    with open_file(path, clock) as store:
+    with target.session(clock) as store:
         lease = store.try_claim_session_execution_lease("root", "holder", 500)
     queue = CTX.Queue()
-    proc = CTX.Process(target=_report, args=(queue, _take_over, path, 10_500, lease))
+    proc = CTX.Process(target=_report, args=(queue, _take_over, target, 10_500, lease))
     proc.start()
     (seen,) = _collect([proc], queue)
     assert seen == {"stale": "session execution lease for session `root` is missing or expired",
                     "fencing": 2, "revision": 1}
     clock.now = 10_499  # by its own clock the old holder is still in time, but its token is gone
-    with open_file(path, clock) as store:
+    with target.session(clock) as store:
         with pytest.raises(SessionExecutionLeaseExpired):
             store.commit_runtime_state(commit_for().under_lease(lease))
         assert store.load_session().head_revision == 1
@@ -188,27 +191,24 @@ def test_expired_lease_is_rejected_in_another_process_and_taken_over(tmp_path):
 # --- an idempotent retry from another process writes nothing ------------------------------------
 
 
-def _retry(path: str, commit) -> tuple:
-    with Store.open(path) as store:
-        before = store.read(lambda c: c.total_changes())
+def _retry(target: Target, commit) -> tuple:
+    with target.session() as store:
+        before = target.write_mark(store)
         result = store.commit_runtime_state(commit)
-        return result, store.read(lambda c: c.total_changes()) - before
+        return result, target.write_mark(store) == before
 
 
-def test_retry_of_a_committed_turn_in_another_process_returns_the_recorded_result(tmp_path):
-    path = str(tmp_path / "retry.db")
-    with Store.open(path) as store:
+def test_retry_of_a_committed_turn_in_another_process_returns_the_recorded_result(target):
+    with target.session() as store:
         lease = store.try_claim_session_execution_lease("root", "runner", 60_000)
         commit = commit_for(graph=GraphDelta.replace_full([GraphNode.message("n", "User", "hi", timestamp="t")], "n")) \
             .under_lease(lease).stamped("turn-1")
         first = store.commit_runtime_state(commit)
-        before = table_counts(store)
+    before = target.footprint()
+    assert target.rows("runtime_turn_commits", "turn_id") == [("turn-1",)]
     queue = CTX.Queue()
-    proc = CTX.Process(target=_report, args=(queue, _retry, path, commit))
+    proc = CTX.Process(target=_report, args=(queue, _retry, target, commit))
     proc.start()
-    ((result, changes),) = _collect([proc], queue)
-    assert result == first and changes == 0
-    with Store.open(path) as store:
-        after = table_counts(store)
-    after.pop("total_changes"), before.pop("total_changes")
-    assert after == before
+    ((result, unchanged),) = _collect([proc], queue)
+    assert result == first and unchanged  # the recorded result, and not one row (re)written
+    assert target.footprint() == before

@@ -17,3 +17,7 @@ _backends.register("postgres.process_registry",
                    "lashdb.engine.postgres.deployment_backend:open_process_registry")
 _backends.register("postgres.trigger_store", "lashdb.engine.postgres.deployment_backend:open_trigger_store")
 _backends.register("postgres.effect_journal", "lashdb.engine.postgres.deployment_backend:open_effect_journal")
+_backends.register("postgres.session_reader", "lashdb.engine.postgres.inspect_session:PgSessionReader")
+_backends.register("postgres.inspect_deployment", "lashdb.engine.postgres.inspect_deployment:open_reader")
+_backends.register("postgres.effect_journal_reader",
+                   "lashdb.engine.postgres.inspect_effects:open_effect_journal_reader")

@@ -1,8 +1,8 @@
-"""The PostgreSQL schema cutover on a real server (postgres.md §2): create once, repair, refuse foreign schemas."""
+"""The PostgreSQL schema cutover on a real server (postgres.md §2): create once, repair, refuse foreign schemas.
+(Eight first openers in eight processes: tests/system/test_first_open_crossprocess.py, on both backends.)
+"""
 
 from __future__ import annotations
-
-import multiprocessing
 
 import pytest
 
@@ -79,20 +79,6 @@ def test_a_foreign_schema_is_refused_and_left_unchanged(pg_url, setup, error, wo
     assert _tables(pg_url) == before
     with pytest.raises(error):
         PgDatabase.open(pg_url, readonly=True)
-
-
-def _first_open(url: str) -> str:
-    PgDatabase.open(url).close()
-    return "ok"
-
-
-def test_eight_first_openers_in_eight_processes_all_succeed_with_one_schema(pg_url):
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(8) as pool:
-        results = pool.map(_first_open, [pg_url] * 8)
-    assert results == ["ok"] * 8
-    assert _versions(pg_url) == {"lashdb": 1}
-    assert set(schema.TABLES) <= _tables(pg_url)
 
 
 # --- transactions, locks and typed errors (postgres.md §3) -------------------------------------

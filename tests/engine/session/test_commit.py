@@ -257,22 +257,6 @@ def test_new_file_has_turn_commits_table_and_no_legacy_tables(store):
     assert "runtime_turn_checkpoints" not in names and "runtime_effect_journal" not in names
 
 
-def test_process_execution_env_round_trips_and_survives_reopen(tmp_path):
-    path = tmp_path / "process-env.db"
-    payload = json.dumps({"plugins": {}, "policy": {"model": "m"}}).encode() * 200
-    with Store.open(path) as store:
-        assert store.durability_tier == "durable"
-        blob_ref = store.put_process_execution_env("env:abc", payload)
-        assert store.get_process_execution_env("env:abc") == payload
-        assert store.get_process_execution_env("env:missing") is None
-        assert store.get_blob_envelope(blob_ref).kind == "ProcessExecutionEnv"
-    with Store.open(path) as store:
-        assert store.get_process_execution_env("env:abc") == payload
-        store.write(lambda c: c.execute("DELETE FROM blobs"))
-        with pytest.raises(BackendError, match="process execution env `env:abc` points at a missing blob"):
-            store.get_process_execution_env("env:abc")
-
-
 # --- §2 in detail -------------------------------------------------------------------------------------
 
 

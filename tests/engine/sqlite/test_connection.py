@@ -1,10 +1,9 @@
-"""Connections (SPEC §2): writable pragmas, read-only inspection that changes nothing on disk,
-and many processes creating one new database at once.
+"""Connections (SPEC §2): writable pragmas and read-only inspection that changes nothing on disk.
+(Many processes creating one new database at once: tests/system/test_first_open_crossprocess.py.)
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 from pathlib import Path
@@ -13,15 +12,11 @@ import apsw
 import pytest
 from conftest import snapshot_dir
 
-from lashdb.engine.sqlite import connection, schema
+from lashdb.engine.sqlite import connection
 from lashdb.engine.errors import BackendError, DatabaseError, DatabaseNotFound
 from lashdb.engine.session.model import GraphNode, SessionMeta
 from lashdb.engine.session.store import Store
 
-# fork: the children need no re-import (spawn costs ~0.5 s of imports per child); the parent holds no
-# SQLite connection when it forks.
-CTX = mp.get_context("fork")
-OPENERS = 8
 
 
 def _pragmas(conn: apsw.Connection) -> dict[str, object]:
@@ -154,42 +149,3 @@ def test_readonly_open_errors_name_the_path(tmp_path):
     with pytest.raises(DatabaseError, match="is a directory"):
         connection.open_readonly(tmp_path)
     assert os.listdir(tmp_path) == []
-
-
-# --- concurrent first open ------------------------------------------------------------------------
-
-
-def _open_and_write(path: str, index: int, gate, results) -> None:
-    try:
-        gate.wait(timeout=60)
-        with Store.open(path) as store:
-            store.put_blob(f"opener {index}".encode())
-        results.put((index, "ok"))
-    except BaseException as exc:  # reported to the parent, which asserts on it
-        results.put((index, f"{type(exc).__name__}: {exc}"))
-
-
-def test_eight_processes_create_one_new_file_at_once(tmp_path):
-    path = tmp_path / "fresh.db"
-    gate, results = CTX.Barrier(OPENERS), CTX.Queue()
-    workers = [CTX.Process(target=_open_and_write, args=(str(path), i, gate, results)) for i in range(OPENERS)]
-    for worker in workers:
-        worker.start()
-    outcomes = dict(results.get(timeout=120) for _ in workers)
-    for worker in workers:
-        worker.join(timeout=60)
-    assert outcomes == {i: "ok" for i in range(OPENERS)}
-    assert [w.exitcode for w in workers] == [0] * OPENERS
-
-    reference = tmp_path / "reference.db"
-    Store.open(reference).close()
-    conn, ref = connection.open_readonly(path), connection.open_readonly(reference)
-    try:
-        assert conn.execute("PRAGMA user_version").fetchall() == [(4,)]
-        master = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
-        assert conn.execute(master).fetchall() == ref.execute(master).fetchall()  # one schema, once
-        assert schema.kind_of_tables(schema.table_names(conn)) is schema.SESSION
-        assert conn.execute("SELECT count(*) FROM blobs").fetchall() == [(OPENERS,)]
-    finally:
-        conn.close()
-        ref.close()

@@ -1,12 +1,8 @@
-"""Effect replay host: runtime-contract §6 and every case of §7.4, plus W21/W23 and the error catalogue."""
+"""The effect replay rules (runtime contract §6.4–§6.8, §7.4, W19–W23): replay, leases, sleep, corrupt rows."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import os
-import re
 import shutil
 import threading
 import time
@@ -25,270 +21,26 @@ from lashdb.engine import (
     EffectReplayOptions,
     ExecutionScope,
     RuntimeScope,
-    StoreError,
     durable_step_executor,
     prepared_tool_call,
 )
-from lashdb.engine import (
-    ProcessAwaitOutput,
-    ProcessEventAppendRequest,
-    ProcessEventType,
-    ProcessExecutor,
-    ProcessHandleDescriptor,
-    ProcessRegistration,
-    ProcessRegistry,
-    SessionScope,
-)
-from lashdb.engine.aio import memory_effect_host, open_effect_host
-from lashdb.engine.canonical import dumps as canonical_dumps
 from lashdb.engine.deployment.effects import busy_delay_ms
-from lashdb.engine.errors import NotALashDatabase, SchemaVersionError
+from lashdb.engine.errors import NotALashDatabase
 
 from runtime_support import FakeClock
-from conftest import FIXTURES_DIR
-
-FIXTURES = FIXTURES_DIR
-JOIN_S = 10  # generous upper bound for a thread that should already be finishing
-
-
-# --- builders -----------------------------------------------------------------------------------------
-
-
-def exec_envelope(replay_key: str, code: str, *, session="effect-session", turn="effect-turn",
-                  turn_index=1, effect_id: str | None = None) -> EffectEnvelope:
-    return EffectEnvelope.effect(RuntimeScope.for_turn(session, turn, turn_index, 0), effect_id or replay_key,
-                                 replay_key, EffectCommand.exec_code("code", code))
-
-
-def exec_outcome(marker: str) -> dict:
-    return {"type": "exec_code", "result": {"Ok": {
-        "observations": [], "observation_truncation": [], "tool_calls": [], "images": [],
-        "printed_images": [], "error": None, "duration_ms": 0, "terminal_finish": marker}}}
-
-
-def marker_of(outcome: dict) -> str:
-    assert outcome["type"] == "exec_code"
-    return outcome["result"]["Ok"]["terminal_finish"]
-
-
-def returning(marker: str):
-    return lambda envelope, cancelled: exec_outcome(marker)
-
-
-class FailingExecutor:
-    """Records every call and fails it: replay must never reach it."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __call__(self, envelope, cancelled):
-        self.calls.append(envelope.invocation.effect_id)
-        raise EffectControllerError("test_local_executor_called", "replay must not invoke the local executor")
-
-
-def blocking(marker: str, entered: threading.Event, release: threading.Event, seen: dict | None = None):
-    """An executor that signals entry, waits for ``release`` (or cancellation), then returns ``marker``."""
-
-    def run(envelope, cancelled):
-        if seen is not None:
-            seen["cancelled"] = cancelled
-        entered.set()
-        while not release.wait(0.005):
-            if cancelled.is_set():
-                raise EffectControllerError("test_cancelled", "executor saw cancellation")
-        return exec_outcome(marker)
-
-    return run
-
-
-def in_thread(fn):
-    """Start ``fn()`` on a thread; the returned dict gets ``result`` or ``error`` and ``done`` is set."""
-    box: dict = {"done": threading.Event()}
-
-    def run():
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed to the test
-            box["error"] = exc
-        finally:
-            box["done"].set()
-
-    threading.Thread(target=run, daemon=True).start()
-    return box
-
-
-def raw_row(path, replay_key: str) -> dict:
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        cur = conn.execute("SELECT * FROM runtime_effect_replay WHERE replay_key = ?", (replay_key,))
-        names = [d[0] for d in cur.getdescription()]
-        row = cur.fetchone()
-        return dict(zip(names, row)) if row else {}
-    finally:
-        conn.close()
-
-
-def sql(path, statement: str, params=()) -> int:
-    conn = apsw.Connection(str(path))
-    conn.set_busy_timeout(5_000)
-    try:
-        conn.execute(statement, params)
-        return conn.changes()
-    finally:
-        conn.close()
-
-
-# --- envelope hash (§6.3) -----------------------------------------------------------------------------------
-
-
-def test_exec_envelope_text_and_hash_match_upstream_vector():
-    envelope = exec_envelope("exec-replay", "first")
-    assert envelope.canonical_text() == (
-        '{"invocation":{"scope":{"session_id":"effect-session","turn_id":"effect-turn","turn_index":1,'
-        '"protocol_iteration":0},"subject":{"type":"effect","effect_id":"exec-replay","kind":"exec_code"},'
-        '"replay":{"key":"exec-replay"}},"command":{"type":"exec_code","language":"code","code":"first"}}')
-    assert envelope.stable_hash() == "30249b46fe4cf95cd612d8f2fbe1fb9371f6b43d40a90047ec7e2421305d85d5"
-
-
-def test_sleep_envelope_hash_matches_upstream_vector():
-    envelope = EffectEnvelope.effect(RuntimeScope.for_turn("session", "turn", 1, 0), "sleep", "sleep-key",
-                                     EffectCommand.sleep(120))
-    assert envelope.stable_hash() == "462582db46715459c57b0f3e0d5eb9ebbfacf7665b3038fe466f473bb6395e18"
-
-
-def test_hash_of_the_upstream_fixture_row_is_reproduced():
-    uri = "file:" + str(FIXTURES / "effects.db") + "?immutable=1"
-    conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    try:
-        stored_hash, envelope_json = conn.execute(
-            "SELECT envelope_hash, envelope_json FROM runtime_effect_replay").fetchone()
-    finally:
-        conn.close()
-    parsed = EffectEnvelope.from_json(json.loads(json.loads(envelope_json)["json"]))
-    built = EffectEnvelope.effect(RuntimeScope.for_turn("durable-read-fixture", "durable-read-effect-turn", 7, 0),
-                                  "durable-read-exec-effect", "durable-read-exec-replay",
-                                  EffectCommand.exec_code("fixture", "return 887"))
-    assert stored_hash == "0f8912550d39a8652f1db702550808102f5deb1b604ed1d408322f624db454f1"
-    assert parsed.stable_hash() == stored_hash
-    assert built.stable_hash() == stored_hash
-
-
-def test_free_form_values_are_key_sorted_and_typed_records_keep_declared_order():
-    envelope = EffectEnvelope.effect(RuntimeScope("s"), "step", "k",
-                                     EffectCommand.durable_step("create", {"b": 1, "a": {"z": 1, "y": "é"}}),
-                                     caused_by={"turn_id": "t", "type": "turn", "session_id": "s"})
-    assert envelope.canonical_text() == (
-        '{"invocation":{"scope":{"session_id":"s"},"subject":{"type":"effect","effect_id":"step",'
-        '"kind":"durable_step"},"caused_by":{"type":"turn","session_id":"s","turn_id":"t"},'
-        '"replay":{"key":"k"}},"command":{"type":"durable_step","step_id":"create",'
-        '"input":{"a":{"y":"é","z":1},"b":1}}}')
-
-
-def test_tool_attempt_call_layout():
-    call = prepared_tool_call("call-slow", "tool:slow_tool", "slow_tool", {"call": "call-slow"},
-                              prepared_payload={"prepared": "tool-attempt-slow"})
-    command = EffectCommand.tool_attempt(call, 1, 1)
-    assert json.dumps(command.to_json(), separators=(",", ":")) == (
-        '{"type":"tool_attempt","call":{"call_id":"call-slow","tool_id":"tool:slow_tool","tool_name":"slow_tool",'
-        '"args":{"call":"call-slow"},"prepared_payload":{"prepared":"tool-attempt-slow"}},'
-        '"attempt":1,"max_attempts":1}')
-
-
-def test_unserializable_envelope_reports_envelope_hash_code():
-    envelope = EffectEnvelope.effect(RuntimeScope("s"), "x", "k", EffectCommand.of("exec_code", {"code": {1, 2}}))
-    with pytest.raises(EffectControllerError) as err:
-        envelope.stable_hash()
-    assert err.value.code == "runtime_effect_envelope_hash"
-    assert str(err.value).startswith("runtime_effect_envelope_hash: failed to serialize runtime effect envelope: ")
-
-
-@pytest.mark.parametrize("build, code", [
-    (lambda: EffectEnvelope(EffectInvocation.effect(RuntimeScope("s"), "e", "sleep", "k"),
-                            EffectCommand.exec_code("c", "x")), "runtime_effect_invocation_kind"),
-    (lambda: EffectEnvelope.effect(RuntimeScope("s"), "  ", "k", EffectCommand.exec_code("c", "x")),
-     "runtime_effect_invocation_subject"),
-    (lambda: EffectEnvelope.effect(RuntimeScope("s"), "e", "", EffectCommand.exec_code("c", "x")),
-     "runtime_effect_replay_required"),
-    (lambda: EffectEnvelope.effect(RuntimeScope("s"), "e", "k", EffectCommand.durable_step(" ", 1)),
-     "runtime_effect_durable_step_id"),
-    (lambda: EffectEnvelope.effect(RuntimeScope("s"), "e", "k", EffectCommand.tool_attempt(
-        prepared_tool_call("c", "t", "t", {}), 2, 1)), "runtime_effect_tool_attempt_index"),
-    (lambda: EffectEnvelope.effect(RuntimeScope("s"), "e", "k", EffectCommand.tool_attempt(
-        prepared_tool_call("", "t", "t", {}), 1, 1)), "runtime_effect_tool_attempt_call_id"),
-    (lambda: EffectCommand.of("teleport", {}), "runtime_effect_command_kind"),
-])
-def test_envelope_construction_rejects_invalid_invocations(build, code):
-    with pytest.raises(EffectControllerError) as err:
-        build()
-    assert err.value.code == code
-
-
-def test_controller_error_display_and_type():
-    err = EffectControllerError("some_code", "some message")
-    assert str(err) == "some_code: some message"
-    assert isinstance(err, StoreError)
-    assert err.to_json() == {"code": "some_code", "message": "some message"}
-
-
-# --- scopes (§6.1, §6.2) ------------------------------------------------------------------------------------
-
-
-def test_host_scoped_controllers_keep_scope_metadata():
-    with EffectHost.memory() as host:
-        drain = host.scoped(ExecutionScope.queue_drain("session-1", "drain-1"))
-        assert drain.scope == ExecutionScope.queue_drain("session-1", "drain-1")
-        assert (drain.scope_id, drain.turn_id) == ("drain-1", None)
-        turn = host.scoped(ExecutionScope.turn("session-1", "turn-1"))
-        assert turn.scope == ExecutionScope.turn("session-1", "turn-1")
-        assert (turn.scope_id, turn.turn_id) == ("turn-1", "turn-1")
-        static = host.scoped_static(ExecutionScope.runtime_operation("static-runtime-op"))
-        assert static.scope == ExecutionScope.runtime_operation("static-runtime-op")
-        assert static.scope_id == "static-runtime-op"
-        assert drain.owner_id == turn.owner_id == host.owner_id
-
-
-@pytest.mark.parametrize("scope", [
-    ExecutionScope.turn("", "turn"), ExecutionScope.turn("session", ""), ExecutionScope.process(""),
-    ExecutionScope.queue_drain("session", ""), ExecutionScope.queue_drain(" ", "drain"),
-    ExecutionScope.session_delete(""), ExecutionScope.runtime_operation(""),
-    ExecutionScope.turn("session", " \t\u3000"),
-])
-def test_blank_scope_ids_are_refused_everywhere(scope, tmp_path):
-    """Blank scope ids are refused by every entry point before anything is opened (W20)."""
-    with EffectHost.memory() as host:
-        with pytest.raises(EffectControllerError) as err:
-            host.scoped(scope)
-    assert err.value.code == "missing_execution_scope_id"
-    assert str(err.value) == "missing_execution_scope_id: execution scopes require non-empty stable ids"
-    with pytest.raises(EffectControllerError):
-        EffectController.memory(scope)
-    with pytest.raises(EffectControllerError):
-        EffectController.open(tmp_path / "e.db", scope)
-    assert not (tmp_path / "e.db").exists()
-
-
-def test_owner_id_and_lease_tokens_count_every_attempt(tmp_path):
-    path = tmp_path / "effects.db"
-    clock = FakeClock(1_700_000_000_000)
-    with EffectHost.open(path, clock=clock) as host:
-        assert re.fullmatch(rf"pid{os.getpid()}-\d+-1700000000000", host.owner_id)
-        controller = host.scoped(ExecutionScope.turn("s", "t"))
-        seen = []
-
-        def peek(envelope, cancelled):
-            seen.append(raw_row(path, envelope.replay_key)["lease_token"])
-            return exec_outcome("x")
-
-        controller.execute_effect(exec_envelope("a", "a"), peek)
-        controller.execute_effect(exec_envelope("a", "a"), peek)  # replay: uses token 2
-        controller.execute_effect(exec_envelope("b", "b"), peek)
-        assert seen == [f"{host.owner_id}:1", f"{host.owner_id}:3"]
-        second = EffectHost.memory()
-        assert int(second.owner_id.split("-")[1]) > int(host.owner_id.split("-")[1])
-        second.close()
-
-
-# --- replay (§7.4) ---------------------------------------------------------------------------------------------
+from effects_support import (
+    FIXTURES,
+    JOIN_S,
+    FailingExecutor,
+    blocking,
+    exec_envelope,
+    exec_outcome,
+    in_thread,
+    marker_of,
+    raw_row,
+    returning,
+    sql,
+)
 
 
 def _concurrent_first_pass(controller, slow_env, fast_env, slow_out, fast_out):
@@ -516,9 +268,6 @@ def test_completed_and_failed_rows_are_kept_across_reopen_and_replays(tmp_path):
     assert {key: raw_row(path, key) for key in ("ok", "bad")} == before
 
 
-# --- leases: two controllers, theft, expiry (§6.5–§6.7) ------------------------------------------------------
-
-
 class Timeline:
     """Injected time shared by several controllers; each view counts its reads so a test can wait
     for "the controller has looked at the clock again" instead of sleeping."""
@@ -730,9 +479,6 @@ def test_caller_cancel_stops_a_busy_wait(tmp_path):
     waiter.close()
 
 
-# --- sleep (§6.8) -------------------------------------------------------------------------------------------
-
-
 def test_sleep_waits_for_its_due_time_and_replay_returns_at_once():
     controller = EffectController.memory(ExecutionScope.turn("session", "turn"))
     envelope = EffectEnvelope.effect(RuntimeScope.for_turn("session", "turn", 1, 0), "sleep", "sleep-key",
@@ -763,9 +509,6 @@ def test_taken_over_sleep_keeps_its_recorded_due_time(tmp_path):
     row = raw_row(path, "nap")
     assert (row["status"], row["due_at_ms"], row["outcome_json"]) == ("completed", 5_000_020, '{"type":"sleep"}')
     controller.close()
-
-
-# --- corrupt rows, encode failures, unrecorded exceptions ------------------------------------------------------
 
 
 @pytest.mark.parametrize("status, outcome, error, code, message", [
@@ -833,9 +576,6 @@ def test_sqlite_failure_is_a_store_error():
     assert err.value.code == "sqlite_effect_replay_store"
 
 
-# --- options, files -----------------------------------------------------------------------------------------
-
-
 def test_lease_ttl_option(tmp_path):
     assert EffectReplayOptions(lease_ttl_ms=0).effective_ttl_ms == 1
     assert EffectReplayOptions().effective_ttl_ms == 30_000
@@ -856,210 +596,9 @@ def test_lease_ttl_option(tmp_path):
     assert raw_row(path, "k")["outcome_json"] == json.dumps(exec_outcome("x"), separators=(",", ":"))
 
 
-def test_effects_file_is_created_with_schema_version_1(tmp_path):
-    path = tmp_path / "session.db.effects.db"
-    EffectHost.open(path).close()
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        conn.close()
-
-
-def test_foreign_upstream_file_is_refused_untouched(tmp_path):
-    copy = tmp_path / "effects.db"
-    shutil.copyfile(FIXTURES / "effects.db", copy)
-    before = hashlib.sha256(copy.read_bytes()).hexdigest()
-    with pytest.raises(SchemaVersionError) as err:
-        EffectHost.open(copy)
-    assert (err.value.expected, err.value.found) == (1, 11)
-    assert hashlib.sha256(copy.read_bytes()).hexdigest() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["effects.db"]
-
-
 def test_other_kind_file_is_refused(tmp_path):
     other = tmp_path / "processes.db"
     shutil.copyfile(FIXTURES / "processes.db", other)
     with pytest.raises(NotALashDatabase):
         EffectController.open(other, ExecutionScope.turn("s", "t"))
 
-
-# --- asyncio -------------------------------------------------------------------------------------------------
-
-
-def test_async_host_runs_effects_concurrently_and_replays():
-    async def main():
-        async with await memory_effect_host() as host:
-            controller = host.scoped(ExecutionScope.turn("s", "turn"))
-            gate = threading.Barrier(2, timeout=JOIN_S)
-
-            def meet(marker):
-                def run(envelope, cancelled):
-                    gate.wait()  # both effects must be running at once to pass
-                    return exec_outcome(marker)
-                return run
-
-            a, b = await asyncio.gather(controller.execute_effect(exec_envelope("a", "a"), meet("a")),
-                                        controller.execute_effect(exec_envelope("b", "b"), meet("b")))
-            host.start_replay()
-            again = await controller.execute_effect(exec_envelope("b", "b"), FailingExecutor())
-            return marker_of(a), marker_of(b), marker_of(again)
-
-    assert asyncio.run(main()) == ("a", "b", "b")
-
-
-def test_async_task_cancellation_cancels_the_running_effect(tmp_path):
-    path = tmp_path / "e.db"
-    entered = threading.Event()
-    seen: dict = {}
-
-    async def main():
-        async with await open_effect_host(path) as host:
-            controller = host.scoped(ExecutionScope.turn("s", "turn"))
-            task = asyncio.create_task(controller.execute_effect(
-                exec_envelope("k", "x"), blocking("x", entered, threading.Event(), seen)))
-            await asyncio.get_running_loop().run_in_executor(None, entered.wait, JOIN_S)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert await asyncio.get_running_loop().run_in_executor(None, seen["cancelled"].wait, JOIN_S)
-
-    asyncio.run(main())
-
-
-# --- process operations (§6.5) ----------------------------------------------------------------------------
-
-
-def _process_envelope(effect_id: str, command: EffectCommand) -> EffectEnvelope:
-    return EffectEnvelope.effect(RuntimeScope.for_turn("proc-session", "proc-turn", 1, 0), effect_id, effect_id,
-                                 command)
-
-
-def test_process_operations_run_against_the_supplied_registry_and_replay():
-    scope = SessionScope("proc-session")
-    with ProcessRegistry.memory() as registry, EffectHost.memory() as host:
-        controller = host.scoped(ExecutionScope.turn("proc-session", "proc-turn"))
-        executor = ProcessExecutor(registry)
-        start = _process_envelope("process:start:job-1", EffectCommand.process_start(
-            ProcessRegistration.external("job-1", {"name": "job"}).with_extra_event_types(
-                ProcessEventType.plain("signal.note")), scope,
-            ProcessHandleDescriptor("job", "Job one")))
-        started = controller.execute_effect(start, executor)
-        assert started["type"] == "process" and started["result"]["op"] == "start"
-        assert started["result"]["record"] == registry.get_process("job-1").to_json()
-        assert registry.has_handle_grant(scope, "job-1")
-
-        listed = controller.execute_effect(_process_envelope("list", EffectCommand.process_list(scope)), executor)
-        [[grant, record]] = listed["result"]["entries"]
-        assert grant == {"session_id": "proc-session", "process_id": "job-1",
-                         "descriptor": {"kind": "job", "label": "Job one"}}
-        assert record["id"] == "job-1"
-
-        signal = ProcessEventAppendRequest("signal.note", {"b": 2, "a": 1}, replay_key="note-1")
-        signalled = controller.execute_effect(
-            _process_envelope("signal", EffectCommand.process_signal("job-1", "note", "n1", signal)), executor)
-        assert (signalled["result"]["op"], signalled["result"]["event"]["event_type"]) == ("signal", "signal.note")
-        assert signalled["result"]["event"]["payload"] == {"a": 1, "b": 2}
-
-        cancelled = controller.execute_effect(
-            _process_envelope("cancel", EffectCommand.process_cancel("job-1", "no longer needed")), executor)
-        assert cancelled["result"]["op"] == "cancel" and cancelled["result"]["record"]["id"] == "job-1"
-        events = [e.event_type for e in registry.events_after("job-1")]
-        assert events == ["signal.note", "process.cancel_requested"]
-
-        registry.complete_process("job-1", ProcessAwaitOutput.success({"answer": 42}))
-        awaited = controller.execute_effect(_process_envelope("await", EffectCommand.process_await("job-1")),
-                                            executor)
-        assert awaited["result"] == {"op": "await", "output": ProcessAwaitOutput.success({"answer": 42}).to_json()}
-
-        moved = controller.execute_effect(_process_envelope("transfer", EffectCommand.process_transfer(
-            scope, SessionScope("other-session"), ["job-1"])), executor)
-        assert moved == {"type": "process", "result": {"op": "transfer"}}
-        assert registry.has_handle_grant(SessionScope("other-session"), "job-1")
-
-        deleted = controller.execute_effect(_process_envelope(
-            "delete", EffectCommand.process_delete_session("other-session")), executor)
-        assert deleted["result"]["op"] == "delete_session"
-        assert deleted["result"]["report"]["session_id"] == "other-session"
-        assert deleted["result"]["report"]["revoked_handle_count"] == 1
-
-        # Strict replay hands back the recorded results without touching the registry.
-        host.start_replay()
-        replay_registry = ProcessRegistry.memory()
-        assert controller.execute_effect(start, ProcessExecutor(replay_registry)) == started
-        assert replay_registry.get_process("job-1") is None
-        replay_registry.close()
-
-
-def test_process_registry_failures_are_recorded_as_plugin_errors():
-    with ProcessRegistry.memory() as registry, EffectHost.memory() as host:
-        controller = host.scoped(ExecutionScope.turn("proc-session", "proc-turn"))
-        envelope = _process_envelope("cancel-ghost", EffectCommand.process_cancel("ghost"))
-        with pytest.raises(EffectControllerError) as err:
-            controller.execute_effect(envelope, ProcessExecutor(registry))
-        assert str(err.value) == "plugin: plugin session error: unknown process `ghost`"
-        # A recorded failure is permanent: the same request replays it.
-        registry.register_process(ProcessRegistration.external("ghost"))
-        with pytest.raises(EffectControllerError) as again:
-            controller.execute_effect(envelope, ProcessExecutor(registry))
-        assert (again.value.code, again.value.message) == (err.value.code, err.value.message)
-
-
-def test_process_commands_need_a_process_executor_and_it_runs_nothing_else():
-    with ProcessRegistry.memory() as registry, EffectHost.memory() as host:
-        controller = host.scoped(ExecutionScope.turn("proc-session", "proc-turn"))
-        with pytest.raises(EffectControllerError) as err:
-            controller.execute_effect(_process_envelope("await-x", EffectCommand.process_await("x")),
-                                      returning("not a registry"))
-        assert str(err.value) == ("runtime_effect_local_executor_unavailable: no process executor is available "
-                                  "for process command")
-        with pytest.raises(EffectControllerError) as mismatch:
-            controller.execute_effect(exec_envelope("exec-by-process-executor", "x"), ProcessExecutor(registry))
-        assert str(mismatch.value) == ("runtime_effect_local_executor_mismatch: process executor cannot execute "
-                                       "exec_code command directly")
-
-
-def test_process_command_layout_and_validation():
-    command = EffectCommand.process_cancel("p-1")
-    assert canonical_dumps(command.to_json()) == '{"type":"process","command":{"op":"cancel","process_id":"p-1",' \
-                                                 '"reason":null}}'
-    start = EffectCommand.process_start(ProcessRegistration.external("p-2"), "s-1")
-    assert list(start.to_json()["command"]) == ["op", "registration", "grant"]
-    assert list(start.to_json()["command"]["registration"])[:2] == ["id", "input"]
-    assert EffectCommand.process_list("s-1", "all").to_json()["command"] == {
-        "op": "list", "session_scope": {"session_id": "s-1"}, "mode": "all"}
-    for bad in ({"op": "teleport"}, {"op": "await"}, {"op": "list", "session_scope": {"session_id": "s"},
-                                                      "mode": "some"}, "await"):
-        with pytest.raises(EffectControllerError) as err:
-            EffectCommand.process(bad) if isinstance(bad, dict) else EffectCommand.of("process", {"command": bad})
-        assert err.value.code == "runtime_effect_process_command"
-
-
-def test_process_await_stops_when_the_lease_is_lost(tmp_path):
-    path = tmp_path / "e.db"
-
-    class EnteredSpy:
-        """The registry, plus an event set when the controller starts awaiting on it."""
-
-        def __init__(self, registry):
-            self.registry, self.entered = registry, threading.Event()
-
-        def await_process(self, process_id, *, timeout=None):
-            self.entered.set()
-            return self.registry.await_process(process_id, timeout=timeout)
-
-    with ProcessRegistry.memory() as registry, EffectController.open(
-            path, ExecutionScope.turn("proc-session", "proc-turn"), EffectReplayOptions(lease_ttl_ms=30)) as ctl:
-        registry.register_process(ProcessRegistration.external("slow-job"))
-        spy = EnteredSpy(registry)
-        call = in_thread(lambda: ctl.execute_effect(
-            _process_envelope("await-slow", EffectCommand.process_await("slow-job")), ProcessExecutor(spy)))
-        assert spy.entered.wait(JOIN_S)
-        assert sql(path, "UPDATE runtime_effect_replay SET lease_owner_id = 'thief', lease_token = 'thief:1', "
-                         "lease_expires_at_ms = ? WHERE replay_key = 'await-slow'",
-                   (time.time_ns() // 1_000_000 + 60_000,)) == 1
-        assert call["done"].wait(JOIN_S)
-        assert call["error"].code == "sqlite_effect_replay_lease_lost"
-        row = raw_row(path, "await-slow")
-        assert (row["status"], row["lease_owner_id"]) == ("in_progress", "thief")

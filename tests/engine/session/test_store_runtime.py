@@ -1,0 +1,92 @@
+"""The runtime-contract entry points of a session store (lashdb.engine.session.store_runtime; runtime
+contract §2–§5, W19): arguments checked before the database is touched, one clock reading per
+operation, and process execution envs rooted under their ref."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lashdb.engine import BackendError, Store, UnstorableValue
+from runtime_support import LEASE_TTL, open_file, table_counts, text_draft
+
+
+class CountingClock:
+    """A fixed clock that counts how often it is read."""
+
+    def __init__(self, now: int) -> None:
+        self.now, self.reads = now, 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        return self.now
+
+
+def test_unstorable_arguments_are_refused_before_the_database_is_touched(tmp_path):
+    with open_file(tmp_path / "s.db") as store:
+        before = table_counts(store)
+        refused = {
+            "session_id": lambda: store.try_claim_session_execution_lease(None, "owner", LEASE_TTL),
+            "owner_id": lambda: store.try_claim_session_execution_lease("s", 7, LEASE_TTL),
+            "env_ref": lambda: store.put_process_execution_env(None, b"env"),
+            "attachment_ids[1]": lambda: store.commit_refs("s", ["a", None]),
+        }
+        for name, call in refused.items():
+            with pytest.raises(UnstorableValue) as err:
+                call()
+            assert str(err.value).startswith(f"{name}: cannot be stored"), name
+        with pytest.raises(ValueError, match=r"lease_ttl_ms must not be negative \(got -1\)"):
+            store.try_claim_session_execution_lease("s", "owner", -1)
+        with pytest.raises(ValueError, match=r"older_than_epoch_ms must not be negative \(got -5\)"):
+            store.list_uncommitted(-5)
+        assert table_counts(store) == before  # total_changes included: not even a rolled-back write
+
+
+def test_empty_claims_return_none_without_a_write(tmp_path):
+    with open_file(tmp_path / "s.db") as store:
+        lease = store.try_claim_session_execution_lease("s", "owner", LEASE_TTL)
+        store.enqueue_queued_work(text_draft("s", "hello"))
+        before = table_counts(store)
+        assert store.claim_ready_queued_work("s", lease.fence(), "owner", "idle", LEASE_TTL, 0) is None
+        assert store.claim_ready_queued_work_by_batch_ids("s", lease.fence(), "owner", "idle", LEASE_TTL, []) is None
+        store.commit_refs("s", [])
+        assert table_counts(store) == before
+        assert len(store.list_pending_queued_work("s")) == 1
+
+
+def test_each_operation_reads_the_clock_once(tmp_path):
+    clock = CountingClock(1_700_000_000_000)
+    with open_file(tmp_path / "s.db", clock) as store:
+        reads = []
+
+        def counted(call):
+            start = clock.reads
+            result = call()
+            reads.append(clock.reads - start)
+            return result
+
+        lease = counted(lambda: store.try_claim_session_execution_lease("s", "owner", 5_000))
+        assert (lease.claimed_at_epoch_ms, lease.expires_at_epoch_ms) == (1_700_000_000_000, 1_700_000_005_000)
+        batch = counted(lambda: store.enqueue_queued_work(text_draft("s", "hello")))
+        assert counted(lambda: [b.batch_id for b in store.list_pending_queued_work("s")]) == [batch.batch_id]
+        clock.now += 1_000
+        renewed = counted(lambda: store.renew_session_execution_lease(lease.fence(), 5_000))
+        assert renewed.expires_at_epoch_ms == 1_700_000_006_000
+        assert reads == [1, 1, 1, 1]
+
+
+def test_process_execution_env_round_trips_and_survives_reopen(tmp_path):
+    path = tmp_path / "process-env.db"
+    payload = json.dumps({"plugins": {}, "policy": {"model": "m"}}).encode() * 200
+    with Store.open(path) as store:
+        assert store.durability_tier == "durable"
+        blob_ref = store.put_process_execution_env("env:abc", payload)
+        assert store.get_process_execution_env("env:abc") == payload
+        assert store.get_process_execution_env("env:missing") is None
+        assert store.get_blob_envelope(blob_ref).kind == "ProcessExecutionEnv"
+    with Store.open(path) as store:
+        assert store.get_process_execution_env("env:abc") == payload
+        store.write(lambda c: c.execute("DELETE FROM blobs"))
+        with pytest.raises(BackendError, match="process execution env `env:abc` points at a missing blob"):
+            store.get_process_execution_env("env:abc")
