@@ -128,6 +128,10 @@ def fresh_database(admin_url: str) -> Iterator[str]:
     try:
         yield with_database(admin_url, name)
     finally:
+        # The run's shared read-only pools (CLI commands in this process) would reconnect to it.
+        from lashdb.engine.postgres.session_backend import close_readonly
+
+        close_readonly()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -76,7 +76,7 @@ def _locate(query: str, session: str | None):
     common.warn_unreadable([(f.path, discovery.unreadable_reason(f.error)) for f in found if f.unreadable],
                            "; not searched")
     paths = [f.path for f in found if f.is_session]
-    return verify.find_blob(query, paths, where=f"the sessions under {st.root}", skip_unreadable=True)
+    return verify.find_blob(query, paths, where=f"the sessions under {st.backend.target}", skip_unreadable=True)
 
 
 def ls(

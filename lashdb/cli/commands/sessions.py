@@ -94,7 +94,7 @@ def list_(
         output.warn(f"{len(foreign)} session file(s) have a foreign schema and are shown read-only: "
                     + ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else ""))
     if not docs and not json:
-        output.info(f"no sessions under {st.root}; create some to explore with `lashdb demo DIR` "
+        output.info(f"no sessions under {st.backend.target}; create some to explore with `lashdb demo DIR` "
                     "and then `lashdb --root DIR sessions list`", quiet=st.quiet)
         return
     if json:
@@ -133,7 +133,7 @@ def delete(
 
     path = common.resolve(session)
     plan = maintenance.plan_session_delete(path, now_ms=common.now_ms(), force=force)
-    files = [{"path": str(p), "bytes": p.stat().st_size} for p in plan.files]
+    files = plan.files_json()
     removed: list[str] = []
     if not dry_run:
         common.require_yes(yes, f"delete session {plan.session_id or path.name} ({path})")

@@ -436,7 +436,7 @@ class SessionInUse(StoreError):
 
     def __init__(self, path: os.PathLike[str] | str, session_id: str | None, owner_id: str | None,
                  expires_at_ms: int, expires_at: str):
-        self.path = os.fspath(path)
+        self.path = path if isinstance(path, str) else str(path) if not isinstance(path, os.PathLike) else os.fspath(path)
         self.session_id = session_id
         self.owner_id = owner_id
         self.expires_at_ms = expires_at_ms

@@ -163,6 +163,15 @@ class DirectoryBackend:
     def __repr__(self) -> str:
         return f"DirectoryBackend({self.target!r})"
 
+    def close(self) -> None:
+        """Nothing to release: every store it handed out is closed by its own holder."""
+
+    def __enter__(self) -> DirectoryBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # --- writable stores by id ---------------------------------------------------------------------
 
     def factory(self) -> SessionStoreFactory:

@@ -10,6 +10,8 @@ whatever their type), never with SQL here.
 
 from __future__ import annotations
 
+from lashdb.engine.base.locator import as_target, is_location
+
 import contextlib
 import json
 import os
@@ -102,12 +104,14 @@ def damage_reason(exc: BaseException) -> str:
 def error_text(path: str | os.PathLike[str], exc: BaseException) -> str:
     """One line naming ``path`` and what went wrong (errors from SQLite do not always name the file)."""
     text = one_line(exc)
-    where = os.fspath(path)
+    where = str(path)
     return text if where in text else f"{where}: {text}"
 
 
 def wal_missing(path: str | os.PathLike[str]) -> bool:
-    """True when the ``-shm`` is beside the database but its ``-wal`` is not."""
+    """True when the ``-shm`` is beside the database but its ``-wal`` is not (never for a located session)."""
+    if is_location(path):
+        return False
     return os.path.exists(sidecar(path, "-shm")) and not os.path.exists(sidecar(path, "-wal"))
 
 
@@ -117,7 +121,7 @@ def _naming(path: str | os.PathLike[str]) -> Iterator[None]:
     try:
         yield
     except BackendError as exc:
-        if isinstance(exc, (GcAborted, DatabaseBusy)) or os.fspath(path) in str(exc):
+        if isinstance(exc, (GcAborted, DatabaseBusy)) or str(path) in str(exc):
             raise
         raise DatabaseError(path, error_text(path, exc),
                             hint="run `lashdb doctor` on it" if is_damage(exc) else None) from exc
@@ -281,10 +285,10 @@ def find_blob(query: str, paths: Sequence[str | os.PathLike[str]], *, where: str
         except LashdbError as exc:
             if not skip_unreadable:
                 raise
-            unreadable.append((Path(path), exc))
+            unreadable.append((as_target(path), exc))
             continue
         for blob_hash in found:
-            matches.setdefault(blob_hash, []).append(Path(path))
+            matches.setdefault(blob_hash, []).append(as_target(path))
     if len(matches) == 1:
         (blob_hash, holders), = matches.items()
         return BlobLocation(blob_hash, holders[0], tuple(holders[1:]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lashdb.engine.base import backends, jsonread
+from .ports import reader_opener
 from lashdb.engine.base.ints import from_i64
 from lashdb.engine.base.timing import clock_now, wall_clock_ms
 from lashdb.engine.deployment.effects.errors import (
@@ -163,7 +164,7 @@ class ReplayStep:
 
 
 def _open(path: str | os.PathLike[str]) -> Any:
-    return backends.open_with(READER, path, _REQUIRED)
+    return backends.open_with(reader_opener(path, READER), path, _REQUIRED)
 
 
 def _info(reader: Any) -> StoreInfo:

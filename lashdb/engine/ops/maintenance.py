@@ -249,6 +249,11 @@ class SessionDeletion:
     children: tuple[tuple[str | None, Path], ...]
     sidecars: tuple[tuple[str, Path], ...]
 
+    def files_json(self) -> list[dict[str, Any]]:
+        """What goes, with its bytes: each file (a located session: its rows' bytes)."""
+        return [{"path": str(p), "bytes": file_sizes(p).db_bytes if is_location(p) else p.stat().st_size}
+                for p in self.files]
+
     def to_json(self) -> dict[str, Any]:
         """The plan's part of the ``sessions delete`` document."""
         return {"path": str(self.path), "session_id": self.session_id,

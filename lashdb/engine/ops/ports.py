@@ -116,6 +116,13 @@ class StoreCatalog(Protocol):
     def scopes(self, role: str) -> list[str]: ...
 
 
+def reader_opener(target: Any, sqlite_name: str) -> str:
+    """The opener name for ``target``: ``sqlite_name`` for a file, its backend's twin for a location."""
+    if isinstance(target, SessionLocation):
+        return f"{target.backend}.{sqlite_name.partition('.')[2]}"
+    return sqlite_name
+
+
 def catalog(location: SessionLocation) -> StoreCatalog:
     """The store-wide lookups of the store ``location`` is in (its backend's read-only database)."""
     return backends.open_with(f"{location.backend}.catalog", location.url)
@@ -159,7 +166,7 @@ def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbErro
 
 __all__ = [
     "BACKEND", "Classification", "Health", "SchemaKindInfo", "SessionFile", "SessionReader", "StoreCatalog",
-    "catalog", "classify",
+    "catalog", "classify", "reader_opener",
     "driver_error", "open_health", "open_session_file", "read_meta", "require_session_file",
     "session_reader",
 ]

@@ -21,7 +21,7 @@ from . import discovery
 from lashdb.engine.base import kinds
 from lashdb.engine.base.canonical import jsonable
 from lashdb.engine.base.errors import GcAborted, one_line
-from lashdb.engine.base.locator import as_target, is_location
+from lashdb.engine.base.locator import as_target
 from lashdb.engine.session.meta_view import MetaView
 from lashdb.engine.session.model import SessionRelation, TokenLedgerEntry, TokenUsage, merge_ledger
 from lashdb.engine.session.store import Store
