@@ -26,6 +26,8 @@ from lashdb.engine.base import backends, urls
 from lashdb.engine.base.errors import BackendError, UsageError
 from lashdb.engine.base.timing import wall_clock_ms
 
+from . import inspectors
+
 if TYPE_CHECKING:
     from lashdb.engine.deployment.effects import EffectHost
     from lashdb.engine.deployment.process_registry import ProcessRegistry
@@ -41,12 +43,7 @@ __all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "ope
 POSTGRES_SCHEMES = urls.POSTGRES_SCHEMES
 POSTGRES_EXTRA = "pip install 'lashdb[postgres]'"
 
-ROLE_KINDS: dict[str, str] = {
-    "processes": "process registry",
-    "triggers": "trigger store",
-    "effects": "effect replay",
-}
-"""Deployment store roles (sidecar suffixes of ``discovery.SIDECAR_SUFFIXES``) → their schema kind's name."""
+ROLE_KINDS = inspectors.ROLE_KINDS
 
 
 @runtime_checkable
@@ -305,13 +302,7 @@ class DirectoryBackend:
 
     def inspector(self, role: str, where: Path) -> Any:
         """A read-only inspector of the ``role`` store file ``where`` (``processes`` or ``triggers``)."""
-        if role == "processes":
-            from .processes import ProcessRegistryInspector as inspector_type
-        elif role == "triggers":
-            from .triggers import TriggerStoreInspector as inspector_type
-        else:
-            raise UsageError(f"no inspector for {role!r} stores")
-        return inspector_type.open(where)
+        return inspectors.open_inspector(role, where)
 
     def list_sessions(self, **options: Any) -> list[Any]:
         """Summaries of the sessions under the root (options of :func:`ops.inspect.list_sessions`)."""

@@ -21,9 +21,10 @@ from typing import Any
 
 from lashdb.engine.base.errors import LookupFailed, UsageError
 from lashdb.engine.base.locator import LocatedClassification, SessionLocation
-from lashdb.engine.base.urls import scheme
+from lashdb.engine.base.urls import redact, scheme
 
 from . import discovery
+from .inspectors import ROLE_KINDS, open_inspector
 from .ports import StoreCatalog, catalog
 
 MIN_PREFIX = discovery.MIN_PREFIX
@@ -37,7 +38,7 @@ class UrlStore:
         self.inner = inner
         self.url = url
         self.kind = "postgres" if scheme(url) in ("postgresql", "postgres") else str(scheme(url))
-        self.target = inner.target
+        self.target = redact(url)
 
     def __repr__(self) -> str:
         return f"UrlStore({self.target!r})"
@@ -104,8 +105,6 @@ class UrlStore:
                          recursive: bool = False,
                          on_unreadable: Callable[[list[tuple[Any, str]]], None] | None = None) -> SessionLocation:
         """The ``role`` store scoped by a resolved SESSION, or the only scope holding ``role`` rows."""
-        from .backend import ROLE_KINDS
-
         name = ROLE_KINDS[role]
         if session is not None:
             return session
@@ -128,9 +127,7 @@ class UrlStore:
 
     def inspector(self, role: str, where: SessionLocation) -> Any:
         """A read-only inspector of the ``role`` store scoped by ``where``."""
-        from .backend import DirectoryBackend
-
-        return DirectoryBackend.inspector(self, role, where)  # type: ignore[arg-type]
+        return open_inspector(role, where)
 
     # --- listings ----------------------------------------------------------------------------------
 

@@ -24,9 +24,9 @@ from .connection import PgDatabase
 from .schema import VERSION
 
 SORTS = {
-    "modified": "s.updated_at_ms DESC, s.session_id",
-    "created": "s.created_at_ms DESC, s.session_id",
-    "name": "lower(coalesce(s.session_name, s.session_id)), s.session_id",
+    "modified": "s.updated_at_ms DESC, s.session_id COLLATE \"C\"",
+    "created": "s.created_at_ms DESC, s.session_id COLLATE \"C\"",
+    "name": "lower(coalesce(s.session_name, s.session_id)), s.session_id COLLATE \"C\"",
 }
 """``sessions list --sort`` keys answered by an ordering of ``lash_sessions`` alone; ``size`` sorts on the counts."""
 
@@ -78,17 +78,17 @@ class PgCatalog:
     def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """At most ``limit`` session ids starting with ``prefix``, in id order (the prefix index)."""
         return [r[0] for r in self._rows(
-            "SELECT session_id FROM lash_sessions WHERE session_id LIKE %s ESCAPE '\\' ORDER BY session_id LIMIT %s",
+            "SELECT session_id FROM lash_sessions WHERE session_id LIKE %s ESCAPE '\\' ORDER BY session_id COLLATE \"C\" LIMIT %s",
             (like_prefix(prefix), limit))]
 
     def session_ids(self) -> list[str]:
         """Every session id, in id order."""
-        return [r[0] for r in self._rows("SELECT session_id FROM lash_sessions ORDER BY session_id")]
+        return [r[0] for r in self._rows("SELECT session_id FROM lash_sessions ORDER BY session_id COLLATE \"C\"")]
 
     def children(self, session_id: str) -> list[str]:
         """The ids of the sessions whose relation names ``session_id`` as parent, in id order."""
         return [r[0] for r in self._rows(
-            "SELECT session_id FROM lash_sessions WHERE parent_session_id = %s ORDER BY session_id", (session_id,))]
+            "SELECT session_id FROM lash_sessions WHERE parent_session_id = %s ORDER BY session_id COLLATE \"C\"", (session_id,))]
 
     def listing(self, *, sort: str = "modified", limit: int | None = None,
                 session_ids: list[str] | None = None) -> list[tuple]:
@@ -99,7 +99,7 @@ class PgCatalog:
             sql = (f"{_SELECT} FROM (SELECT * FROM lash_sessions s {where} ORDER BY {SORTS[sort]}{tail}) s "
                    f"{_COUNTS} ORDER BY {SORTS[sort]}")
         else:  # size: the counts decide the order, so they run for every session first
-            sql = f"{_SELECT} FROM lash_sessions s {_COUNTS} {where} ORDER BY size_bytes DESC, s.session_id{tail}"
+            sql = f"{_SELECT} FROM lash_sessions s {_COUNTS} {where} ORDER BY size_bytes DESC, s.session_id COLLATE \"C\"{tail}"
         if limit is not None:
             params.append(max(int(limit), 0))
         return self._rows(sql, tuple(params))
@@ -130,7 +130,7 @@ class PgCatalog:
                         "UNION SELECT root_session_id FROM lash_trigger_occurrences",
             "effects": "SELECT DISTINCT session_id FROM lash_effect_replay",
         }[role]
-        return sorted(r[0] for r in self._rows(sql))
+        return sorted(r[0] for r in self._rows(sql))  # Python sorts by code point, as "C" does
 
 
 def open_catalog(db: PgDatabase) -> PgCatalog:

@@ -93,6 +93,7 @@ def test_a_registered_postgres_opener_answers_the_url(monkeypatch):
     monkeypatch.setitem(backends._OPENERS, "postgres", lambda target: seen.append(target) or "pg-backend")
     backend = open_backend("postgresql://u:p@h/db")
     assert backend.inner == "pg-backend" and seen == ["postgresql://u:p@h/db"]
+    assert backend.target == "postgresql://u:***@h/db"
 
 
 def test_a_postgres_opener_whose_driver_is_missing_names_the_extra(monkeypatch):

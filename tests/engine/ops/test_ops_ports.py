@@ -7,6 +7,8 @@ import inspect
 
 import pytest
 
+from lashdb.engine.postgres.catalog import PgCatalog
+
 from lashdb.engine.ops import ports
 from lashdb.engine.sqlite.classify import Classification
 from lashdb.engine.sqlite.health import SqliteHealth
@@ -41,6 +43,8 @@ def seam_gaps(protocol: type, implementation: type) -> list[str]:
 SEAM = [
     (ports.SchemaKindInfo, SchemaKind), (ports.Classification, Classification),
     (ports.SessionReader, SqliteSessionReader), (ports.SessionFile, SessionFile), (ports.Health, SqliteHealth),
+    # Store-wide lookups exist only for URL stores (a directory is walked): the PostgreSQL catalog.
+    (ports.StoreCatalog, PgCatalog),
 ]
 
 

@@ -20,7 +20,7 @@ from lashdb.engine import (
     TriggerStore,
     open_backend,
 )
-from lashdb.engine.base.errors import UnrecognisedSchema, UsageError
+from lashdb.engine.base.errors import LookupFailed, UnrecognisedSchema, UsageError
 from lashdb.engine.deployment.process_model import ProcessListFilter, ProcessRegistration
 from lashdb.engine.ops.backend import Backend
 from lashdb.engine.postgres.backend import PgBackend, PgSessionStoreFactory
@@ -147,9 +147,11 @@ def test_the_target_never_shows_the_password(pg_url, query):
         assert "***" in backend.target
         with backend.session_store("s") as store:
             assert "s3cret-pw" not in str(store.path)
-        with pytest.raises(UsageError) as caught:
-            backend.list_sessions()
-        assert "s3cret-pw" not in str(caught.value) and "issue 13" in caught.value.hint
+        rows = backend.list_sessions()
+        assert [str(r.path) for r in rows] == [backend.target + "#s"] and "s3cret-pw" not in repr(rows)
+        with pytest.raises(LookupFailed) as caught:
+            backend.resolve("nope-nope")
+        assert "s3cret-pw" not in str(caught.value) and backend.target in str(caught.value)
 
 
 def test_a_foreign_schema_and_a_wrong_scheme_are_typed_errors(pg_url):

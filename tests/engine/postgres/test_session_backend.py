@@ -244,8 +244,10 @@ def test_postgres_rows_are_scoped_by_session_and_keep_the_listing_columns(pg_url
         assert root.load_session() is None and child.load_session().head_revision == 1
         assert child.size_on_disk() > 0
         assert child.vacuum(compact=True).compacted
+        # The escape hatch hands this session's transaction, not a connection to every session.
+        assert child.read(lambda tx: (tx.backend_name, tx.session_id)) == ("postgres", "child")
         with pytest.raises(BackendError, match="SQLite"):
-            child.read(lambda conn: None)
+            child.write(lambda conn: None)
     finally:
         for s in stores.values():
             s.close()
