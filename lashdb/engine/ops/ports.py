@@ -101,6 +101,41 @@ class Health(Protocol):
     def close(self) -> None: ...
 
 
+Records = dict[str, list[dict[str, Any]]]
+"""One session's rows in the neutral form: SQLite session table → rows as column → value dicts."""
+
+
+class SessionTransfer(Protocol):
+    """``lashdb migrate``'s port to a whole store: list its sessions, export one, import one in one
+    transaction, remove one (``Backend.transfer()`` hands it out; ``sqlite/`` and ``postgres/`` implement it)."""
+
+    target: str
+
+    def sessions(self) -> list[tuple[str, str, LashdbError | None]]:
+        """(session id, where, refusal or None) of every session the store holds."""
+        ...
+
+    def export(self, session_id: str, tables: tuple[str, ...] | None = None) -> Records | None:
+        """The session's rows (of ``tables``, default all) from one snapshot; None when absent."""
+        ...
+
+    def import_session(self, session_id: str, records: Records) -> None:
+        """Write the session in one destination transaction (it must not be there yet)."""
+        ...
+
+    def remove(self, session_id: str) -> None:
+        """Delete every row of the session in one transaction."""
+        ...
+
+    def now_ms(self) -> int:
+        """The store clock leases are judged by."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transfer opened."""
+        ...
+
+
 def session_reader(conn: Any) -> SessionReader:
     """A reader over an open store's connection (what ``Store.read`` hands its function)."""
     return backends.open_with(f"{BACKEND}.session_reader", conn)
@@ -137,7 +172,8 @@ def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbErro
 
 
 __all__ = [
-    "BACKEND", "Classification", "Health", "SchemaKindInfo", "SessionFile", "SessionReader", "classify",
+    "BACKEND", "Classification", "Health", "Records", "SchemaKindInfo", "SessionFile", "SessionReader",
+    "SessionTransfer", "classify",
     "driver_error", "open_health", "open_session_file", "read_meta", "require_session_file",
     "session_reader",
 ]
