@@ -22,6 +22,7 @@ session as it finishes.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -108,6 +109,10 @@ def live_lease(records: Records, now_ms: int) -> dict[str, Any] | None:
     return None
 
 
+def _iso(epoch_ms: Any) -> str:
+    return datetime.fromtimestamp(int(epoch_ms or 0) / 1000, timezone.utc).isoformat(timespec="seconds")
+
+
 def _count(records: Records) -> tuple[int, int]:
     rows = sum(len(v) for v in records.values())
     size = sum(len(r["content"]) for r in records.get("blobs") or [])
@@ -189,7 +194,7 @@ def migrate_one(source: SessionTransfer, dest: SessionTransfer, session_id: str,
         lease = None if force else live_lease(records, source.now_ms())
         if lease is not None:
             err = StoreError(f"{where}: session `{session_id}` is in use: its execution lease is held by "
-                             f"`{lease.get('lease_owner_id')}` until epoch ms {lease.get('lease_expires_at_ms')}; "
+                             f"`{lease.get('lease_owner_id')}` until {_iso(lease.get('lease_expires_at_ms'))}; "
                              "not copied", hint="stop that runtime or wait until the lease expires, or pass "
                              "--force to copy the session as it is now")
             result.error, result.reason = err, one_line(err)
@@ -222,9 +227,14 @@ def migrate_one(source: SessionTransfer, dest: SessionTransfer, session_id: str,
 
 
 def migrate(source: SessionTransfer, dest: SessionTransfer, *, sessions: list[str] | None = None,
-            dry_run: bool = False, force: bool = False, progress: Progress | None = None) -> MigrationReport:
-    """Copy every (or every named) session of ``source`` into ``dest``; one entry per session."""
+            dry_run: bool = False, force: bool = False, progress: Progress | None = None,
+            on_start: Callable[[int], None] | None = None) -> MigrationReport:
+    """Copy every (or every named) session of ``source`` into ``dest``; one entry per session.
+
+    ``on_start(total)`` hears how many sessions will be looked at before the first one is."""
     entries = _select(source.sessions(), sessions, source.target)
+    if on_start is not None:
+        on_start(len(entries))
     report = MigrationReport(source.target, dest.target, dry_run, force, [])
     for index, (session_id, where, refusal) in enumerate(entries, 1):
         result = migrate_one(source, dest, session_id, where, refusal, dry_run=dry_run, force=force)
