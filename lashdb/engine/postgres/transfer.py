@@ -19,41 +19,68 @@ from typing import Any
 
 from lashdb.engine.base.errors import BackendError, DatabaseError, LashdbError
 
-from .connection import PgDatabase
+from .connection import PgDatabase, advisory_key
 from .session_rows import NOW_MS, _parent
 
 Records = dict[str, list[dict[str, Any]]]
 
-# Neutral table → (PostgreSQL table, its columns besides the scope, whether the SQLite twin has session_id).
-_TABLES: dict[str, tuple[str, tuple[str, ...], bool]] = {
-    "blobs": ("lash_blobs", ("hash", "content"), False),
-    "graph_nodes": ("lash_graph_nodes", ("seq", "node_id", "node_json", "tombstoned"), False),
-    "usage_deltas": ("lash_usage_deltas", ("seq", "source", "model", "input_tokens", "output_tokens",
-                                           "cached_input_tokens", "reasoning_tokens"), False),
-    "runtime_turn_commits": ("lash_runtime_turn_commits", ("turn_id", "turn_commit_hash", "result_json",
-                                                           "committed_at_ms"), True),
-    "session_execution_leases": ("lash_session_execution_leases", (
+# Neutral table → (PostgreSQL table, scope column, its other columns, whether the record keeps the scope
+# column: the SQLite twin has a session_id column of its own). Parents come before children.
+_TABLES: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
+    "blobs": ("lash_blobs", "session_id", ("hash", "content"), False),
+    "graph_nodes": ("lash_graph_nodes", "session_id", ("seq", "node_id", "node_json", "tombstoned"), False),
+    "usage_deltas": ("lash_usage_deltas", "session_id", (
+        "seq", "source", "model", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"), False),
+    "runtime_turn_commits": ("lash_runtime_turn_commits", "session_id", (
+        "turn_id", "turn_commit_hash", "result_json", "committed_at_ms"), True),
+    "session_execution_leases": ("lash_session_execution_leases", "session_id", (
         "lease_owner_id", "lease_token", "lease_fencing_token", "lease_claimed_at_ms", "lease_expires_at_ms"), True),
-    "queued_work_batches": ("lash_queued_work_batches", (
+    "queued_work_batches": ("lash_queued_work_batches", "session_id", (
         "enqueue_seq", "batch_id", "source_key", "delivery_policy", "slot_policy", "merge_key_json",
         "available_at_ms", "enqueued_at_ms", "claim_id", "claim_owner_id", "claim_token", "claim_fencing_token",
         "claim_claimed_at_ms", "claim_expires_at_ms"), True),
-    "queued_work_items": ("lash_queued_work_items", ("batch_id", "item_index", "item_id", "payload_json"), False),
-    "attachment_manifest": ("lash_attachment_manifest", ("attachment_id", "canonical_uri", "intent_at_ms",
-                                                         "committed_at_ms"), True),
-    "artifact_refs": ("lash_artifact_refs", ("artifact_ref", "blob_ref"), False),
+    "queued_work_items": ("lash_queued_work_items", "session_id", (
+        "batch_id", "item_index", "item_id", "payload_json"), False),
+    "attachment_manifest": ("lash_attachment_manifest", "session_id", (
+        "attachment_id", "canonical_uri", "intent_at_ms", "committed_at_ms"), True),
+    "artifact_refs": ("lash_artifact_refs", "session_id", ("artifact_ref", "blob_ref"), False),
+    # Sidecars: the effect journal of the session; the process registry and trigger store of a root session.
+    "effects.runtime_effect_replay": ("lash_effect_replay", "session_id", (
+        "scope_id", "replay_key", "envelope_hash", "status", "outcome_json", "error_json", "lease_owner_id",
+        "lease_token", "lease_expires_at_ms", "due_at_ms", "created_at_ms", "updated_at_ms"), False),
+    "processes.processes": ("lash_processes", "root_session_id", (
+        "process_id", "registration_hash", "owner_scope_id", "created_at_ms", "updated_at_ms", "status",
+        "record_json"), False),
+    "processes.process_events": ("lash_process_events", "root_session_id", (
+        "process_id", "sequence", "event_type", "payload_hash", "idempotency_key", "occurred_at_ms", "event_json"),
+        False),
+    "processes.process_wake_acks": ("lash_process_wake_acks", "root_session_id", ("process_id", "sequence"), False),
+    "processes.process_handle_grants": ("lash_process_handle_grants", "root_session_id", (
+        "session_id", "scope_id", "process_id", "descriptor_json"), False),
+    "processes.process_leases": ("lash_process_leases", "root_session_id", (
+        "process_id", "lease_owner_id", "lease_token", "lease_fencing_token", "lease_claimed_at_ms",
+        "lease_expires_at_ms"), False),
+    "triggers.trigger_subscription_seq": ("lash_trigger_subscription_seq", "root_session_id", ("last_number",), False),
+    "triggers.trigger_subscriptions": ("lash_trigger_subscriptions", "root_session_id", (
+        "subscription_id", "registrant_scope_id", "handle", "source_type", "source_key", "enabled", "created_at_ms",
+        "updated_at_ms", "record_json"), False),
+    "triggers.trigger_occurrences": ("lash_trigger_occurrences", "root_session_id", (
+        "occurrence_id", "idempotency_key", "request_hash", "source_type", "source_key", "occurred_at_ms",
+        "record_json"), False),
+    "triggers.trigger_deliveries": ("lash_trigger_deliveries", "root_session_id", (
+        "occurrence_id", "subscription_id", "process_id", "created_at_ms"), False),
 }
-_ORDER = {"blobs": "hash COLLATE \"C\"", "graph_nodes": "seq", "usage_deltas": "seq", "runtime_turn_commits": "turn_id",
-          "session_execution_leases": "session_id", "queued_work_batches": "enqueue_seq",
-          "queued_work_items": "batch_id, item_index", "attachment_manifest": "attachment_id",
-          "artifact_refs": "artifact_ref"}
+_BOOLEANS = ("tombstoned", "enabled")
+# The advisory lock each sidecar's writers take (deployment_backend's "<concern>:<scope>").
+_SIDECAR_LOCKS = {"effects": "effect_journal", "processes": "process_registry", "triggers": "trigger_store"}
 _META = ("session_id", "session_name", "created_at", "model", "cwd", "relation_json")
 
 
-def _neutral(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    if table == "graph_nodes":
-        row["tombstoned"] = int(bool(row["tombstoned"]))
-    elif table == "blobs":
+def _neutral(row: dict[str, Any]) -> dict[str, Any]:
+    for name in _BOOLEANS:
+        if name in row:
+            row[name] = int(bool(row[name]))
+    if "content" in row:
         row["content"] = bytes(row["content"])
     return row
 
@@ -94,14 +121,14 @@ class PgTransfer:
             if "session_head" in wanted:
                 out["session_head"] = ([{"session_id": row[6], "head_json": row[7], "head_revision": int(row[8])}]
                                        if row[7] is not None else [])
-            for table, (pg, cols, scoped) in _TABLES.items():
+            for table, (pg, scope, cols, keeps) in _TABLES.items():
                 if table not in wanted:
                     continue
-                names = ("session_id", *cols) if scoped else cols
+                names = (scope, *cols) if keeps else cols
                 # Table and column names are this module's constants; the session id is a parameter.
-                cur = conn.execute(f"SELECT {', '.join(names)} FROM {pg} WHERE session_id = %s "
-                                   f"ORDER BY {_ORDER[table]}", (session_id,))
-                out[table] = [_neutral(table, dict(zip(names, r))) for r in cur.fetchall()]
+                cur = conn.execute(f"SELECT {', '.join(names)} FROM {pg} WHERE {scope} = %s "
+                                   f"ORDER BY {', '.join(names)}", (session_id,))
+                out[table] = [_neutral(dict(zip(names, r))) for r in cur.fetchall()]
             return out
 
         return self.db.read(run)
@@ -111,9 +138,9 @@ class PgTransfer:
         where = f"{self.db.where}#{session_id}"
         meta = (records.get("session_meta") or [None])[0]
         head = (records.get("session_head") or [None])[0]
-        for table, (_pg, _cols, scoped) in _TABLES.items():
+        for table, (_pg, _scope, _cols, keeps) in _TABLES.items():
             for row in records.get(table) or []:
-                if scoped and row.get("session_id") != session_id:
+                if keeps and row.get("session_id") != session_id:
                     raise DatabaseError(where, f"{where}: a {table} row names session {row.get('session_id')!r}, "
                                         f"not {session_id!r}", hint="a PostgreSQL store keeps each session's "
                                         "rows under its own id; fix the source session first")
@@ -140,13 +167,17 @@ class PgTransfer:
                 "head_session_id = excluded.head_session_id, head_json = excluded.head_json, "
                 "head_revision = excluded.head_revision, live_nodes = excluded.live_nodes, "
                 "updated_at_ms = excluded.updated_at_ms", params)
-            for table, (pg, cols, _scoped) in _TABLES.items():
+            for role, concern in _SIDECAR_LOCKS.items():
+                if any(records.get(t) for t in _TABLES if t.startswith(role + ".")):
+                    # The sidecar's own writers serialise on this lock: take it as they do.
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"{concern}:{session_id}"),))
+            for table, (pg, scope, cols, _keeps) in _TABLES.items():
                 rows = records.get(table) or []
                 if not rows:
                     continue
-                values = [(session_id, *(bool(r[c]) if c == "tombstoned" else r.get(c) for c in cols)) for r in rows]
+                values = [(session_id, *(bool(r[c]) if c in _BOOLEANS else r.get(c) for c in cols)) for r in rows]
                 conn.cursor().executemany(
-                    f"INSERT INTO {pg} (session_id, {', '.join(cols)}) VALUES ({', '.join(['%s'] * (len(cols) + 1))})",
+                    f"INSERT INTO {pg} ({scope}, {', '.join(cols)}) VALUES ({', '.join(['%s'] * (len(cols) + 1))})",
                     values)
 
         self.db.write(session_id, run)
@@ -154,8 +185,8 @@ class PgTransfer:
     def remove(self, session_id: str) -> None:
         """Delete every row of ``session_id`` in one transaction under its advisory lock."""
         def run(conn: Any) -> None:
-            for pg, _cols, _scoped in reversed(list(_TABLES.values())):
-                conn.execute(f"DELETE FROM {pg} WHERE session_id = %s", (session_id,))
+            for pg, scope, _cols, _keeps in reversed(list(_TABLES.values())):
+                conn.execute(f"DELETE FROM {pg} WHERE {scope} = %s", (session_id,))
             conn.execute("DELETE FROM lash_sessions WHERE session_id = %s", (session_id,))
 
         self.db.write(session_id, run)

@@ -29,7 +29,7 @@ from lashdb.engine.session.factory import delete_database_files, safe_session_fi
 
 from .classify import REFUSALS, check_openable, classify, needs_schema
 from .connection import columns, open_readonly, open_write, read_snapshot, translate, write_transaction
-from .kinds import SESSION
+from .kinds import EFFECT_REPLAY, PROCESS_REGISTRY, SESSION, TRIGGER_STORE, SchemaKind
 
 Records = dict[str, list[dict[str, Any]]]
 
@@ -38,9 +38,28 @@ SESSION_TABLES = ("session_meta", "session_head", "blobs", "graph_nodes", "usage
                   "session_execution_leases", "queued_work_batches", "queued_work_items", "attachment_manifest",
                   "artifact_refs")
 _SINGLETONS = ("session_meta", "session_head")
+# Sidecar files beside a session file (``<file>.db.<role>.db``), their kind and tables (records name
+# them ``<role>.<table>``). The trigger store's AUTOINCREMENT sequence travels as one row,
+# ``{"last_number": N}``: the next subscription number continues from it on either backend.
+SIDECARS: dict[str, tuple[SchemaKind, tuple[str, ...]]] = {
+    "effects": (EFFECT_REPLAY, ("runtime_effect_replay",)),
+    "processes": (PROCESS_REGISTRY, ("processes", "process_events", "process_wake_acks", "process_handle_grants",
+                                     "process_leases")),
+    "triggers": (TRIGGER_STORE, ("trigger_subscription_seq", "trigger_subscriptions", "trigger_occurrences",
+                                 "trigger_deliveries")),
+}
+_SEQ = "trigger_subscription_seq"
+
+
+def sidecar_path(path: Path, role: str) -> Path:
+    """The ``role`` sidecar of the session file ``path``."""
+    return Path(f"{os.fspath(path)}.{role}.db")
 
 
 def _read_table(conn: apsw.Connection, table: str) -> list[dict[str, Any]]:
+    if table == _SEQ:
+        row = next(iter(conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (_SEQ,))), None)
+        return [{"last_number": int(row[0])}] if row and row[0] else []
     cur = conn.execute(f"SELECT * FROM {table} ORDER BY rowid")
     rows = []
     names: list[str] | None = None
@@ -52,6 +71,25 @@ def _read_table(conn: apsw.Connection, table: str) -> list[dict[str, Any]]:
             doc.pop("singleton", None)
         rows.append(doc)
     return rows
+
+
+def _insert(conn: apsw.Connection, where: str, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` (column names checked against the table: they come from the source)."""
+    if not rows:
+        return
+    if table == _SEQ:
+        # Setting the AUTOINCREMENT high-water mark: the next number is last_number + 1.
+        conn.execute(f"INSERT INTO {_SEQ} (id) VALUES (?)", (int(rows[0]["last_number"]),))
+        return
+    if table in _SINGLETONS:
+        rows = [{"singleton": 1, **row} for row in rows]
+    names = list(rows[0])
+    unknown = set(names) - columns(conn, table)
+    if unknown:
+        raise DatabaseError(where, f"{where}: {table} has no column(s) {sorted(unknown)}",
+                            hint="the source is not a lashdb store of this version")
+    sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+    conn.executemany(sql, [tuple(row.get(n) for n in names) for row in rows])
 
 
 class SqliteTransfer:
@@ -84,6 +122,10 @@ class SqliteTransfer:
             try:
                 c.require(SESSION)
                 check_openable(os.fspath(path), SESSION)
+                for role, (kind, _tables) in SIDECARS.items():
+                    side = sidecar_path(path, role)
+                    if side.exists():
+                        check_openable(os.fspath(side), kind)  # a foreign sidecar refuses its session
             except REFUSALS as exc:
                 refusal = exc
             session_id = self._meta_id(path) or path.name
@@ -123,13 +165,35 @@ class SqliteTransfer:
             conn.close()
         if not records.get("session_meta") and not records.get("session_head"):
             return None
+        for role, (_kind, names) in SIDECARS.items():
+            wanted = [t for t in names if tables is None or f"{role}.{t}" in tables]
+            side = sidecar_path(path, role)
+            if wanted and side.exists():
+                records.update(self._export_file(side, role, wanted))
         return records
+
+    @staticmethod
+    def _export_file(path: Path, role: str, tables: list[str]) -> Records:
+        conn = open_readonly(path)
+        try:
+            with read_snapshot(conn, os.fspath(path)):
+                return {f"{role}.{t}": _read_table(conn, t) for t in tables}
+        except apsw.Error as exc:
+            raise translate(exc, os.fspath(path)) from exc
+        finally:
+            conn.close()
 
     def import_session(self, session_id: str, records: Records) -> None:
         """Write ``records`` as ``session_id``'s new file in one transaction (schema included)."""
         path = self.root / safe_session_file_name(session_id)
         where = os.fspath(path)
         self.root.mkdir(parents=True, exist_ok=True)
+        # Sidecars first, each complete under a temporary name and then renamed into place; the
+        # session file's commit comes last and is what makes the session "there". A run killed in
+        # between leaves sidecars without their session, which the rerun replaces.
+        for role, (kind, names) in SIDECARS.items():
+            if any(records.get(f"{role}.{t}") for t in names):
+                self._import_sidecar(path, role, kind, names, records)
         conn = open_write(path)
         try:
             with write_transaction(conn, where):
@@ -140,26 +204,35 @@ class SqliteTransfer:
                     raise DatabaseError(where, f"{where}: session {session_id!r} is already there",
                                         hint="migrate skips or reports a session already at the destination")
                 for table in SESSION_TABLES:
-                    rows = records.get(table) or []
-                    if not rows:
-                        continue
-                    if table in _SINGLETONS:
-                        rows = [{"singleton": 1, **row} for row in rows]
-                    names = list(rows[0])
-                    unknown = set(names) - columns(conn, table)
-                    if unknown:  # names come from the source: only this schema's columns are written
-                        raise DatabaseError(where, f"{where}: {table} has no column(s) {sorted(unknown)}",
-                                            hint="the source is not a lashdb session of this version")
-                    sql = (f"INSERT INTO {table} ({', '.join(names)}) "
-                           f"VALUES ({', '.join('?' for _ in names)})")
-                    conn.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+                    _insert(conn, where, table, records.get(table) or [])
         finally:
             conn.close()
         self._paths[session_id] = path
 
+    @staticmethod
+    def _import_sidecar(path: Path, role: str, kind: SchemaKind, names: tuple[str, ...], records: Records) -> None:
+        final = sidecar_path(path, role)
+        temp = Path(f"{os.fspath(final)}.migrating")
+        delete_database_files(temp)
+        conn = open_write(temp)
+        try:
+            with write_transaction(conn, os.fspath(temp)):
+                conn.execute(kind.ddl)
+                conn.execute(f"PRAGMA user_version = {int(kind.version)}")
+                for table in names:
+                    _insert(conn, os.fspath(final), table, records.get(f"{role}.{table}") or [])
+        finally:
+            conn.close()  # the last connection checkpoints and removes the -wal
+        delete_database_files(final)
+        os.replace(temp, final)
+        delete_database_files(temp)  # a -wal/-shm the close left behind
+
     def remove(self, session_id: str) -> None:
-        """Delete the session's file (and its ``-wal``/``-shm``): what an import wrote."""
-        delete_database_files(self.root / safe_session_file_name(session_id))
+        """Delete the session's file and its sidecars (each with its ``-wal``/``-shm``): what an import wrote."""
+        path = self.root / safe_session_file_name(session_id)
+        delete_database_files(path)
+        for role in SIDECARS:
+            delete_database_files(sidecar_path(path, role))
         self._paths.pop(session_id, None)
 
     def now_ms(self) -> int:

@@ -41,6 +41,31 @@ def file_rows(path: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
+SIDECAR_TABLES = {
+    "effects": ("runtime_effect_replay",),
+    "processes": ("processes", "process_events", "process_wake_acks", "process_handle_grants", "process_leases"),
+    "triggers": ("trigger_subscriptions", "trigger_occurrences", "trigger_deliveries"),
+}
+
+
+def sidecar_rows(session_file: Path) -> dict[str, list[tuple]]:
+    """Every sidecar table beside a session file, with plain apsw; the trigger sequence's high-water mark."""
+    out: dict[str, list[tuple]] = {}
+    for role, tables in SIDECAR_TABLES.items():
+        path = Path(f"{session_file}.{role}.db")
+        if not path.exists():
+            continue
+        conn = apsw.Connection(f"file:{path}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        try:
+            for table in tables:
+                out[f"{role}.{table}"] = sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            if role == "triggers":
+                out["triggers.seq"] = conn.execute("SELECT seq FROM sqlite_sequence").fetchall()
+        finally:
+            conn.close()
+    return out
+
+
 def session_files(root: Path) -> dict[str, Path]:
     """session id → file, for every session file directly under ``root``."""
     out = {}
@@ -88,6 +113,12 @@ def test_round_trip_directory_postgres_directory_keeps_every_row_and_blob_byte(d
         assert blobs and all(hashlib.sha256(c).hexdigest() == hashlib.sha256(bytes(dict(src["blobs"])[h])).hexdigest()
                              for h, c in blobs.items())
         assert src["session_head"][0][2] > 0  # a real head revision made the trip
+        assert sidecar_rows(after[sid]) == sidecar_rows(path), sid
+    first = before[min(before, key=lambda s: -len(sidecar_rows(before[s])))]
+    moved = sidecar_rows(first)
+    # The demo's first session has all three sidecars, with rows in every one of them.
+    assert {k.split(".")[0] for k in moved} == {"effects", "processes", "triggers"}
+    assert moved["processes.processes"] and moved["triggers.trigger_deliveries"] and moved["triggers.seq"][0][0] > 0
     entry = next(r for r in there.sessions if r.session_id == min(before))
     expected_rows = sum(len(v) for v in file_rows(before[entry.session_id]).values())
     assert entry.rows == expected_rows
