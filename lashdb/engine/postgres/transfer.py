@@ -5,10 +5,14 @@ Contract:
 - Records use the SQLite session schema's table and column names (see ``sqlite/transfer.py``):
   ``lash_sessions`` is read out as a ``session_meta`` row (when meta is saved) and a
   ``session_head`` row (when a head is saved); the scope column ``session_id`` is dropped from the
-  tables whose SQLite twin has none; ``tombstoned`` is 0/1; blob ``content`` is the stored bytes.
+  tables whose SQLite twin has none; ``tombstoned``/``enabled`` are 0/1; blob ``content`` is the
+  stored bytes. Sidecar rows are ``<role>.<table>`` (``effects.runtime_effect_replay`` scoped by
+  ``session_id``; ``processes.*`` and ``triggers.*`` by ``root_session_id``); the trigger sequence
+  is ``triggers.trigger_subscription_seq`` = ``[{"last_number": N}]``.
 - :meth:`PgTransfer.export` reads in one repeatable-read snapshot. :meth:`PgTransfer.import_session`
-  writes everything in ONE transaction under the session's advisory lock (the lock every writer
-  of the session takes), bulk rows through ``executemany``; a row naming another session than the
+  writes everything, sidecars included, in ONE transaction under the session's advisory lock (the
+  lock every writer of the session takes) and the sidecars' own locks, bulk rows through
+  ``executemany``; a row naming another session than the
   one imported is refused (it would land in another session's scope). :meth:`PgTransfer.remove`
   deletes every row of the session in one such transaction.
 """
