@@ -100,13 +100,17 @@ class SqliteTransfer:
         self.readonly = readonly
         self.target = str(self.root)
         self._paths: dict[str, Path] = {}
+        self._listed = False
 
     def path_for(self, session_id: str) -> Path:
         """The file of ``session_id``: where the listing found it, else the factory's name (SPEC §7)."""
+        if not self._listed:
+            self.sessions()  # a session kept under another file name is still found (and not copied twice)
         return self._paths.get(session_id) or self.root / safe_session_file_name(session_id)
 
     def sessions(self) -> list[tuple[str, str, LashdbError | None]]:
         """(session id, file, refusal or None) of every session file directly under the root."""
+        self._listed = True
         if not self.root.is_dir():
             return []
         found = []

@@ -267,3 +267,27 @@ def test_progress_hears_every_session(demo, tmp_path):
     assert set(doc) == {"source", "dest", "dry_run", "force", "sessions", "total"}
     assert set(doc["sessions"][0]) == {"session_id", "source", "status", "rows", "bytes", "reason"}
     assert doc["total"]["skipped"] == 3
+
+
+def test_foreign_postgres_source_is_refused_with_the_cutover_error(tmp_path, pg_url):
+    import psycopg
+
+    from lashdb.engine.base.errors import UnrecognisedSchema
+
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE lash_schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO lash_schema_versions VALUES ('lash-postgres-store', 3)")
+    with pytest.raises(UnrecognisedSchema, match="lash-postgres-store"):
+        run(pg_url, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_session_under_another_file_name_at_the_destination_is_found(demo, tmp_path):
+    dest = tmp_path / "dest"
+    run(demo, dest)
+    sid, path = next(iter(session_files(dest).items()))
+    path.rename(dest / "renamed.db")
+    report = run(demo, dest)
+    assert statuses(report)[sid] == "skipped"
+    assert session_files(dest)[sid].name == "renamed.db"  # no second copy under the factory's name
+    assert not (dest / path.name).exists()
