@@ -120,3 +120,10 @@ def test_real_process_pg_to_directory(demo, tmp_path, pg_url):
     assert PASSWORD not in proc.stdout + proc.stderr
     assert sorted(p.name for p in out.glob("*.db") if p.name.count(".db") == 1) == \
         sorted(p.name for p in demo.glob("*.db") if p.name.count(".db") == 1)
+
+
+def test_a_session_not_migrated_is_a_problem_not_an_unusable_store():
+    from lashdb.cli import common
+    from lashdb.engine.errors import SessionNotMigrated
+
+    assert common.exit_code(SessionNotMigrated("s", "s: verification after copying failed")) == common.EXIT_PROBLEMS

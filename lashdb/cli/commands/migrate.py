@@ -7,8 +7,9 @@ status (``copied``, ``skipped``, ``conflict``, ``refused``, ``failed``), rows, b
 total (sessions, copied, skipped, conflict, refused, failed, rows, bytes).
 Without ``--json`` each finished session is named on stderr (a bar instead, on a terminal), then a
 table goes to stdout. Writing asks for confirmation unless ``--yes`` (``--dry-run`` writes nothing).
-Exit codes: 1 when a session conflicted, failed, or was refused for its live lease; 3 when a source
-session has a foreign schema (the cutover error) or a store cannot be used; 2 for usage errors.
+Exit codes: 1 when a session conflicted, failed its verification (rolled back) or was refused for
+its live lease; 3 when a source session has a foreign schema (the cutover error), the destination
+refused a write, or a store cannot be used; 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -21,19 +22,6 @@ import typer
 from .. import common, output
 
 COLUMNS = [("session", "session"), ("status", "status"), ("rows", "rows"), ("size", "bytes"), ("reason", "reason")]
-
-
-def _exit_code(results: list[Any]) -> int:
-    from lashdb.engine.errors import SchemaVersionError
-    from lashdb.engine.ops import migrate as ops
-
-    code = common.EXIT_OK
-    for r in results:
-        if r.status == ops.REFUSED and isinstance(r.error, SchemaVersionError):
-            code = max(code, common.EXIT_UNUSABLE)
-        elif r.status in (ops.REFUSED, *ops.PROBLEMS):
-            code = max(code, common.EXIT_PROBLEMS)
-    return code
 
 
 def migrate(
@@ -81,7 +69,9 @@ def migrate(
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
-    _render(report, json, _exit_code(report.sessions))
+    # A conflict has no error of its own; every other failure's exit code is its error's (common.exit_code).
+    _render(report, json, common.EXIT_PROBLEMS if any(r.status == ops.CONFLICT for r in report.sessions)
+            else common.EXIT_OK)
 
 
 def _with_bar(ops: Any, src: Any, dst: Any, session: Any, dry_run: bool, force: bool) -> Any:
@@ -101,11 +91,11 @@ def _with_bar(ops: Any, src: Any, dst: Any, session: Any, dry_run: bool, force: 
 def _render(report: Any, json: bool, code: int) -> None:
     doc = report.to_json()
     failures = [(r.error, None) for r in report.sessions if r.error is not None]
-    for exc, _ in failures:
-        sys.stderr.write(common.error_line(exc) + "\n")
-    if json:
-        output.emit(doc, json=True)
-    else:
+
+    def show() -> None:
+        if json:
+            output.emit(doc, json=True)
+            return
         rows = [dict(d, session=d["session_id"], size=output.human_bytes(d["bytes"]), reason=d["reason"] or "")
                 for d in doc["sessions"]]
         t = doc["total"]
@@ -115,8 +105,8 @@ def _render(report: Any, json: bool, code: int) -> None:
         typer.echo(f"\ntotal: {t['sessions']} session(s): {t['copied']} {verb}, {t['skipped']} skipped, "
                    f"{t['conflict']} conflict(s), {t['refused']} refused, {t['failed']} failed; "
                    f"{t['rows']} row(s), {output.human_bytes(t['bytes'])}")
-    if code:
-        raise typer.Exit(code)
+
+    common.report_failures(failures, code=code, show=show)
 
 
 def register(app: typer.Typer) -> None:

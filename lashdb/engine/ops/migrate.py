@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lashdb.engine.base.errors import LashdbError, LookupFailed, StoreError, one_line
+from lashdb.engine.base.errors import LashdbError, LookupFailed, SessionNotMigrated, one_line
 
 from .ports import Records, SessionTransfer
 from .verify import verify_one
@@ -193,7 +193,7 @@ def migrate_one(source: SessionTransfer, dest: SessionTransfer, session_id: str,
             raise LookupFailed(session_id, f"{where}: the session is gone from the source")
         lease = None if force else live_lease(records, source.now_ms())
         if lease is not None:
-            err = StoreError(f"{where}: session `{session_id}` is in use: its execution lease is held by "
+            err = SessionNotMigrated(session_id, f"{where}: session `{session_id}` is in use: its execution lease is held by "
                              f"`{lease.get('lease_owner_id')}` until {_iso(lease.get('lease_expires_at_ms'))}; "
                              "not copied", hint="stop that runtime or wait until the lease expires, or pass "
                              "--force to copy the session as it is now")
@@ -216,7 +216,7 @@ def migrate_one(source: SessionTransfer, dest: SessionTransfer, session_id: str,
         problem = verify_copy(records, dest.export(session_id))
         if problem is not None:
             dest.remove(session_id)
-            raise StoreError(f"{session_id}: verification after copying failed: {problem}; the copy was "
+            raise SessionNotMigrated(session_id, f"{session_id}: verification after copying failed: {problem}; the copy was "
                              "rolled back", hint="run `lashdb blob verify` and `lashdb doctor` on the source, "
                                                  "then migrate again")
         result.status = COPIED

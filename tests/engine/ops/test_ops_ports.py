@@ -12,6 +12,7 @@ from lashdb.engine.sqlite.classify import Classification
 from lashdb.engine.sqlite.health import SqliteHealth
 from lashdb.engine.sqlite.inspect_session import SessionFile, SqliteSessionReader
 from lashdb.engine.sqlite.kinds import SchemaKind
+from lashdb.engine.sqlite.transfer import SqliteTransfer
 
 
 def protocol_members(protocol: type) -> dict[str, object]:
@@ -41,6 +42,7 @@ def seam_gaps(protocol: type, implementation: type) -> list[str]:
 SEAM = [
     (ports.SchemaKindInfo, SchemaKind), (ports.Classification, Classification),
     (ports.SessionReader, SqliteSessionReader), (ports.SessionFile, SessionFile), (ports.Health, SqliteHealth),
+    (ports.SessionTransfer, SqliteTransfer),
 ]
 
 

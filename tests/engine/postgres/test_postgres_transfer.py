@@ -65,3 +65,15 @@ def test_readonly_transfer_of_an_empty_database_creates_nothing(pg_url):
         src.close()
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'lash%'").fetchone()[0] == 0
+
+
+def test_pg_transfer_has_every_member_of_the_port_with_its_parameter_names():
+    import inspect
+
+    from lashdb.engine.ops.ports import SessionTransfer
+
+    for name, declared in vars(SessionTransfer).items():
+        if name.startswith("_") or not callable(declared):
+            continue
+        assert list(inspect.signature(getattr(PgTransfer, name)).parameters) == \
+            list(inspect.signature(declared).parameters), name
