@@ -170,9 +170,9 @@ def unreadable_json(unreadable: Unreadable) -> list[dict]:
 
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for a lashdb error."""
-    from lashdb.engine.errors import Cancelled, CompactionFailed, GcAborted, UsageError
+    from lashdb.engine.errors import Cancelled, CompactionFailed, GcAborted, SessionNotMigrated, UsageError
 
-    if isinstance(exc, (GcAborted, CompactionFailed, Cancelled)):
+    if isinstance(exc, (GcAborted, CompactionFailed, Cancelled, SessionNotMigrated)):
         return EXIT_PROBLEMS
     if isinstance(exc, UsageError):
         return EXIT_USAGE

@@ -428,6 +428,15 @@ class CompactionFailed(StoreError):
                          f"not compacted: {report.compact_error}", hint=hint)
 
 
+class SessionNotMigrated(StoreError):
+    """``lashdb migrate`` left one session uncopied: its execution lease is live, or its copy did not
+    verify at the destination and was rolled back (a problem of that session: exit 1)."""
+
+    def __init__(self, session_id: str, message: str, *, hint: str | None = None):
+        self.session_id = session_id
+        super().__init__(message, hint=hint)
+
+
 class SessionInUse(StoreError):
     """A session's execution lease is live: a runtime is working on it, so it is not deleted."""
 

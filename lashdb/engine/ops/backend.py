@@ -215,6 +215,10 @@ class DirectoryBackend:
         self.root.mkdir(parents=True, exist_ok=True)
         return EffectHost.open(self.sidecar_path(session_id, "effects"))
 
+    def transfer(self, *, readonly: bool = False) -> Any:
+        """``lashdb migrate``'s rows port over this root (:class:`~lashdb.engine.ops.ports.SessionTransfer`)."""
+        return backends.open_with("sqlite.transfer", self.root, readonly=readonly)
+
     # --- read side -----------------------------------------------------------------------------------
 
     def now_ms(self) -> int:

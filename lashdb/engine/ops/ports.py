@@ -128,6 +128,41 @@ def catalog(location: SessionLocation) -> StoreCatalog:
     return backends.open_with(f"{location.backend}.catalog", location.url)
 
 
+Records = dict[str, list[dict[str, Any]]]
+"""One session's rows in the neutral form: SQLite session table → rows as column → value dicts."""
+
+
+class SessionTransfer(Protocol):
+    """``lashdb migrate``'s port to a whole store: list its sessions, export one, import one in one
+    transaction, remove one (``Backend.transfer()`` hands it out; ``sqlite/`` and ``postgres/`` implement it)."""
+
+    target: str
+
+    def sessions(self) -> list[tuple[str, str, LashdbError | None]]:
+        """(session id, where, refusal or None) of every session the store holds."""
+        ...
+
+    def export(self, session_id: str, tables: tuple[str, ...] | None = None) -> Records | None:
+        """The session's rows (of ``tables``, default all) from one snapshot; None when absent."""
+        ...
+
+    def import_session(self, session_id: str, records: Records) -> None:
+        """Write the session in one destination transaction (it must not be there yet)."""
+        ...
+
+    def remove(self, session_id: str) -> None:
+        """Delete every row of the session in one transaction."""
+        ...
+
+    def now_ms(self) -> int:
+        """The store clock leases are judged by."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transfer opened."""
+        ...
+
+
 def session_reader(conn: Any) -> SessionReader:
     """A reader over what ``Store.read`` hands its function: a SQLite connection, or another
     backend's transaction (which names its backend in ``backend_name``)."""
@@ -165,8 +200,8 @@ def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbErro
 
 
 __all__ = [
-    "BACKEND", "Classification", "Health", "SchemaKindInfo", "SessionFile", "SessionReader", "StoreCatalog",
-    "catalog", "classify", "reader_opener",
+    "BACKEND", "Classification", "Health", "Records", "SchemaKindInfo", "SessionFile", "SessionReader",
+    "SessionTransfer", "StoreCatalog", "catalog", "classify", "reader_opener",
     "driver_error", "open_health", "open_session_file", "read_meta", "require_session_file",
     "session_reader",
 ]

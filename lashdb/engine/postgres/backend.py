@@ -123,6 +123,15 @@ class PgBackend:
         return EffectHost.on_backend(self._deployment("effect_journal", session_id, PgEffectJournalRows),
                                      options, clock=self._deployment_clock())
 
+    def transfer(self, *, readonly: bool = False) -> Any:
+        """``lashdb migrate``'s rows port (:class:`~.transfer.PgTransfer`): read-only opens its own
+        connection and never creates the schema; else it shares this backend's database."""
+        from .transfer import PgTransfer, open_transfer
+
+        if readonly:
+            return open_transfer(self.url, readonly=True, settings=self.settings)
+        return PgTransfer(self.database())
+
     def close(self) -> None:
         """Close the shared pool; every store handed out fails afterwards."""
         with self._lock:

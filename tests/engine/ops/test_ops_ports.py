@@ -14,6 +14,7 @@ from lashdb.engine.sqlite.classify import Classification
 from lashdb.engine.sqlite.health import SqliteHealth
 from lashdb.engine.sqlite.inspect_session import SessionFile, SqliteSessionReader
 from lashdb.engine.sqlite.kinds import SchemaKind
+from lashdb.engine.sqlite.transfer import SqliteTransfer
 
 
 def protocol_members(protocol: type) -> dict[str, object]:
@@ -45,6 +46,7 @@ SEAM = [
     (ports.SessionReader, SqliteSessionReader), (ports.SessionFile, SessionFile), (ports.Health, SqliteHealth),
     # Store-wide lookups exist only for URL stores (a directory is walked): the PostgreSQL catalog.
     (ports.StoreCatalog, PgCatalog),
+    (ports.SessionTransfer, SqliteTransfer),
 ]
 
 
