@@ -99,3 +99,16 @@ def pg_url(pg_server):
 
     with pg_support.fresh_database(pg_server) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_on(request, tmp_path):
+    """A ``backend_support.StoreOn`` factory for the test's backend (ids ``[sqlite]``/``[postgres]``)."""
+    from backend_support import StoreOn
+
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    factory = StoreOn(request.param, tmp_path, url)
+    try:
+        yield factory
+    finally:
+        factory.close_all()

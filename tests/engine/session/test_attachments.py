@@ -16,9 +16,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with open_file(tmp_path / "attachments.db", clock) as s:
-        yield s
+def store(store_on, clock):
+    """A store on the test's backend (``[sqlite]``/``[postgres]``), on the injected clock."""
+    return store_on.open(clock=clock)
 
 
 def intent(attachment_id: str, at: int = 100, session_id: str = "root", uri: str | None = None) -> AttachmentIntent:

@@ -44,9 +44,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with open_file(tmp_path / "session.db", clock) as s:
-        yield s
+def store(store_on, clock):
+    """A store on the test's backend (``[sqlite]``/``[postgres]``), on the injected clock."""
+    return store_on.open(clock=clock)
 
 
 def lease_for(store: Store, session_id: str = "root", owner: str = "runner"):

@@ -38,9 +38,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with open_file(tmp_path / "queue.db", clock) as s:
-        yield s
+def store(store_on, clock):
+    """A store on the test's backend (``[sqlite]``/``[postgres]``), on the injected clock."""
+    return store_on.open(clock=clock)
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""One session-contract test body, two stores (postgres.md §6): the ``store_on`` fixture's factory.
+
+``store_on.open(session_id="root", clock=None, **options)`` opens a :class:`Store` on the test's
+backend: SQLite, one file per session id under ``tmp_path``; PostgreSQL, ``postgres.session``
+scoped to that session id on the test's one fresh database. Opening the same session id again
+reopens the same rows. Every store opened is closed at teardown.
+
+``store_on.sql(store, sqlite, postgres, params)`` runs raw SQL beside the public API, for tests
+that damage or inspect rows (the PostgreSQL text names the ``lash_*`` tables and filters by
+session itself); it returns the fetched rows, or ``[]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lashdb.engine import Store, StoreOptions
+from runtime_support import table_counts
+
+BACKENDS = ("sqlite", "postgres")
+PG_TABLES = ("lash_sessions", "lash_blobs", "lash_graph_nodes", "lash_usage_deltas", "lash_runtime_turn_commits",
+             "lash_session_execution_leases", "lash_queued_work_batches", "lash_queued_work_items",
+             "lash_attachment_manifest", "lash_artifact_refs")
+
+
+class StoreOn:
+    """Opens stores of one backend for one test and closes them all afterwards."""
+
+    def __init__(self, name: str, tmp_path: Path, pg_url: str | None) -> None:
+        self.name = name
+        self.tmp_path = tmp_path
+        self.pg_url = pg_url
+        self._opened: list[Store] = []
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def open(self, session_id: str = "root", clock=None, **options) -> Store:
+        """A store for ``session_id`` on this backend, optionally on an injected clock."""
+        store_options = StoreOptions(clock=clock, **options)
+        if self.is_sqlite:
+            store = Store.open_with_options(self.tmp_path / f"{session_id}.db", store_options)
+        else:
+            from lashdb.engine.base import backends
+
+            store = Store(backends.open_with("postgres.session", self.pg_url, session_id), store_options)
+        self._opened.append(store)
+        return store
+
+    def sql(self, store: Store, sqlite: str, postgres: str, params: Sequence = ()) -> list[tuple]:
+        """Run one raw statement of this backend (``?`` for SQLite, ``%s`` for PostgreSQL); its rows."""
+        if self.is_sqlite:
+            return store.write(lambda c: c.execute(sqlite, tuple(params)).fetchall())
+        import psycopg
+
+        with psycopg.connect(self.pg_url) as conn:
+            cursor = conn.execute(postgres, tuple(params))
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+    def footprint(self, store: Store) -> dict[str, object]:
+        """Row count of every session table plus ``writes``, which changes with any write: SQLite's
+        ``total_changes`` of this connection, or PostgreSQL's row versions (``xmin``) in the test's database."""
+        if self.is_sqlite:
+            return table_counts(store) | {"writes": table_counts(store)["total_changes"]}
+        import psycopg
+
+        counts: dict[str, object] = {}
+        versions = []
+        with psycopg.connect(self.pg_url) as conn:
+            for table in PG_TABLES:
+                rows = conn.execute(f"SELECT xmin::text FROM {table} ORDER BY xmin::text").fetchall()
+                counts[table] = len(rows)
+                versions.append((table, [r[0] for r in rows]))
+        counts["writes"] = versions
+        return counts
+
+    def close_all(self) -> None:
+        for store in self._opened:
+            store.close()
