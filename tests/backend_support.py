@@ -63,7 +63,9 @@ class StoreOn:
         """Row count of every session table plus ``writes``, which changes with any write: SQLite's
         ``total_changes`` of this connection, or PostgreSQL's row versions (``xmin``) in the test's database."""
         if self.is_sqlite:
-            return table_counts(store) | {"writes": table_counts(store)["total_changes"]}
+            counts = table_counts(store)
+            counts["writes"] = counts.pop("total_changes")
+            return counts
         import psycopg
 
         counts: dict[str, object] = {}
