@@ -3,11 +3,13 @@
 
 Contract: every statement runs inside the caller's transaction and is scoped by a session id.
 Methods that take a ``session_id`` use it (the row's key column, as the SQLite twins store it);
-the others use the session the rows object was built for. A write that names another session than
+the others use the session the rows object was built for (a queued batch read by id uses the
+session its row was seen or inserted under in this transaction). A write that names another session than
 the bound one first takes that session's advisory lock too, so two stores never race on one
 session's lease or queue. A batch is *free* at ``now`` when it has no claim token or its claim
 expired. :meth:`PgQueueRows.stamp_claim` is all or nothing: it locks the listed free batches
-(``FOR UPDATE``), and stamps only if every listed batch is among them.
+(``FOR UPDATE``), stamps only if every listed batch is among them, and undoes its stamps
+unless the update changed every one.
 """
 
 from __future__ import annotations
@@ -157,11 +159,19 @@ class PgQueueRows:
         # The SQLite twin compares changed rows with the listed ids: a repeated id fails the claim too.
         if len(free) != len(batch_ids):
             return False
-        self.conn.execute(
+        # Count the rows the update really changed, as the SQLite twin does: anything that skips a
+        # locked row (a trigger, a rule) must undo this claim's own stamps, not hand out a part.
+        self.conn.execute("SAVEPOINT lashdb_queued_claim")
+        changed = self.conn.execute(
             "UPDATE lash_queued_work_batches SET claim_id = %s, claim_owner_id = %s, claim_token = %s, "
             "claim_fencing_token = claim_fencing_token + 1, claim_claimed_at_ms = %s, claim_expires_at_ms = %s "
             "WHERE session_id = %s AND batch_id = ANY(%s)",
-            (claim_id, owner_id, token, claimed_at, expires, session_id, [r[0] for r in free]))
+            (claim_id, owner_id, token, claimed_at, expires, session_id, [r[0] for r in free])).rowcount
+        if changed != len(batch_ids):
+            self.conn.execute("ROLLBACK TO SAVEPOINT lashdb_queued_claim")
+            self.conn.execute("RELEASE SAVEPOINT lashdb_queued_claim")
+            return False
+        self.conn.execute("RELEASE SAVEPOINT lashdb_queued_claim")
         return True
 
     def renew(self, session_id: str, claim_id: str, lease_token: str, expires_at_ms: int) -> int:
