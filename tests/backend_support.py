@@ -2,7 +2,10 @@
 
 ``store_on.open(session_id="root", clock=None, **options)`` opens a :class:`Store` on the test's
 backend: SQLite, one file per session id under ``tmp_path``; PostgreSQL, ``postgres.session``
-scoped to that session id on the test's one fresh database. Opening the same session id again
+scoped to that session id in the test's own fresh schema (``fresh_schema``: one
+database serves the run, each test's tables live in a schema of their own, which is much cheaper
+than a database per test and as isolated, since every lashdb table is created in
+``current_schema()``). Opening the same session id again
 reopens the same rows. Every store opened is closed at teardown.
 
 ``store_on.sql(store, sqlite, postgres, params)`` runs raw SQL beside the public API, for tests
@@ -12,7 +15,10 @@ session itself); it returns the fetched rows, or ``[]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lashdb.engine import Store, StoreOptions
@@ -22,6 +28,23 @@ BACKENDS = ("sqlite", "postgres")
 PG_TABLES = ("lash_sessions", "lash_blobs", "lash_graph_nodes", "lash_usage_deltas", "lash_runtime_turn_commits",
              "lash_session_execution_leases", "lash_queued_work_batches", "lash_queued_work_items",
              "lash_attachment_manifest", "lash_artifact_refs")
+
+
+@contextlib.contextmanager
+def fresh_schema(db_url: str) -> Iterator[str]:
+    """``db_url`` with ``search_path`` set to a new empty schema (dropped, with its tables, afterwards)."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    parts = urllib.parse.urlsplit(db_url)
+    query = urllib.parse.urlencode({"options": f"-csearch_path={name}"})
+    try:
+        yield urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
 class StoreOn:
