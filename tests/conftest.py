@@ -99,3 +99,33 @@ def pg_url(pg_server):
 
     with pg_support.fresh_database(pg_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def pg_contract_db(pg_server):
+    """One database for the whole run's dual-backend contract tests (each test takes a schema in it)."""
+    import pg_support
+
+    with pg_support.fresh_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_on(request, tmp_path):
+    """A ``backend_support.StoreOn`` factory for the test's backend (ids ``[sqlite]``/``[postgres]``);
+    on PostgreSQL the test's stores share a fresh, empty schema of their own."""
+    import backend_support
+
+    if request.param == "sqlite":
+        factory = backend_support.StoreOn("sqlite", tmp_path, None)
+        try:
+            yield factory
+        finally:
+            factory.close_all()
+        return
+    with backend_support.fresh_schema(request.getfixturevalue("pg_contract_db")) as url:
+        factory = backend_support.StoreOn("postgres", tmp_path, url)
+        try:
+            yield factory
+        finally:
+            factory.close_all()

@@ -3,11 +3,13 @@
 
 Contract: every statement runs inside the caller's transaction and is scoped by a session id.
 Methods that take a ``session_id`` use it (the row's key column, as the SQLite twins store it);
-the others use the session the rows object was built for. A write that names another session than
+the others use the session the rows object was built for (a queued batch read by id uses the
+session its row was seen or inserted under in this transaction). A write that names another session than
 the bound one first takes that session's advisory lock too, so two stores never race on one
 session's lease or queue. A batch is *free* at ``now`` when it has no claim token or its claim
 expired. :meth:`PgQueueRows.stamp_claim` is all or nothing: it locks the listed free batches
-(``FOR UPDATE``), and stamps only if every listed batch is among them.
+(``FOR UPDATE``), stamps only if every listed batch is among them, and undoes its stamps
+unless the update changed every one.
 """
 
 from __future__ import annotations
@@ -94,9 +96,16 @@ class PgQueueRows:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.conn = scope.conn
+        # Batch ids are unique per store, as in the SQLite twin, but keyed by session here: remember
+        # which session each batch row seen or inserted in this transaction belongs to, so a batch
+        # of another session (enqueued or listed through this store) is read back with its items.
+        self._session_of: dict[str, str] = {}
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
-        return [tuple(r) for r in self.conn.execute(sql, params)]
+        rows = [tuple(r) for r in self.conn.execute(sql, params)]
+        if sql.startswith(f"SELECT {_BATCH} "):
+            self._session_of.update((row[1], row[2]) for row in rows)
+        return rows
 
     def batch_id_for_source(self, session_id: str, source_key: str) -> str | None:
         """The batch of (session, source key), or ``None``."""
@@ -107,11 +116,12 @@ class PgQueueRows:
     def batch(self, batch_id: str) -> tuple | None:
         """One batch row of the bound session, or ``None``."""
         return one(self.conn, f"SELECT {_BATCH} FROM lash_queued_work_batches WHERE session_id = %s "
-                              f"AND batch_id = %s", (self.scope.sid, batch_id))
+                              f"AND batch_id = %s", (self._session_of.get(batch_id, self.scope.sid), batch_id))
 
     def insert(self, row: tuple, items: Sequence[tuple[int, str, str]]) -> None:
         """Insert a batch row (next ``enqueue_seq`` of its session) and its items."""
         batch_id, session_id = row[0], self.scope.lock(row[1])
+        self._session_of[batch_id] = session_id
         seq = int(one(self.conn, "SELECT coalesce(max(enqueue_seq), 0) + 1 FROM lash_queued_work_batches "
                                  "WHERE session_id = %s", (session_id,))[0])
         self.conn.execute(
@@ -125,10 +135,12 @@ class PgQueueRows:
                 [(session_id, batch_id, index, item_id, payload) for index, item_id, payload in items])
 
     def items(self, batch_ids: Sequence[str]) -> list[tuple[str, str, str]]:
-        """Items of the bound session's batches, by batch then index (one statement)."""
+        """Items of the batches (each in its own session), by batch then index (one statement)."""
+        ids = list(batch_ids)
+        sessions = [self._session_of.get(batch_id, self.scope.sid) for batch_id in ids]
         return self._rows("SELECT batch_id, item_id, payload_json FROM lash_queued_work_items "
-                          "WHERE session_id = %s AND batch_id = ANY(%s) ORDER BY batch_id COLLATE \"C\", item_index",
-                          (self.scope.sid, list(batch_ids)))
+                          "WHERE (session_id, batch_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+                          "ORDER BY batch_id COLLATE \"C\", item_index", (sessions, ids))
 
     def ready(self, session_id: str, now: int, limit: int) -> list[tuple]:
         """Free batches available at ``now``, in enqueue order, at most ``limit``."""
@@ -147,11 +159,19 @@ class PgQueueRows:
         # The SQLite twin compares changed rows with the listed ids: a repeated id fails the claim too.
         if len(free) != len(batch_ids):
             return False
-        self.conn.execute(
+        # Count the rows the update really changed, as the SQLite twin does: anything that skips a
+        # locked row (a trigger, a rule) must undo this claim's own stamps, not hand out a part.
+        self.conn.execute("SAVEPOINT lashdb_queued_claim")
+        changed = self.conn.execute(
             "UPDATE lash_queued_work_batches SET claim_id = %s, claim_owner_id = %s, claim_token = %s, "
             "claim_fencing_token = claim_fencing_token + 1, claim_claimed_at_ms = %s, claim_expires_at_ms = %s "
             "WHERE session_id = %s AND batch_id = ANY(%s)",
-            (claim_id, owner_id, token, claimed_at, expires, session_id, [r[0] for r in free]))
+            (claim_id, owner_id, token, claimed_at, expires, session_id, [r[0] for r in free])).rowcount
+        if changed != len(batch_ids):
+            self.conn.execute("ROLLBACK TO SAVEPOINT lashdb_queued_claim")
+            self.conn.execute("RELEASE SAVEPOINT lashdb_queued_claim")
+            return False
+        self.conn.execute("RELEASE SAVEPOINT lashdb_queued_claim")
         return True
 
     def renew(self, session_id: str, claim_id: str, lease_token: str, expires_at_ms: int) -> int:

@@ -147,6 +147,7 @@ def test_the_target_never_shows_the_password(pg_url, query):
         assert "***" in backend.target
         with backend.session_store("s") as store:
             assert "s3cret-pw" not in str(store.path)
+        backend.factory().create_store(SessionStoreCreateRequest("s", "m")).close()
         rows = backend.list_sessions()
         assert [str(r.path) for r in rows] == [backend.target + "#s"] and "s3cret-pw" not in repr(rows)
         with pytest.raises(LookupFailed) as caught:

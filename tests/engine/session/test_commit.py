@@ -30,12 +30,11 @@ from lashdb.engine import (
     SessionReadScope,
     SessionRelation,
     Store,
-    StoreOptions,
     TokenLedgerEntry,
     TokenUsage,
     turn_commit_hash,
 )
-from runtime_support import CONFIG, LEASE_TTL, FakeClock, commit_for, open_file, race, table_counts, text_draft
+from runtime_support import CONFIG, LEASE_TTL, FakeClock, commit_for, open_file, race, text_draft
 
 
 @pytest.fixture
@@ -44,7 +43,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
+def store(store_on, clock):
+    """A store on the test's backend (``[sqlite]``/``[postgres]``), on the injected clock."""
+    return store_on.open(clock=clock)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path, clock):
+    """A SQLite file store, for the tests about its file and tables."""
     with open_file(tmp_path / "session.db", clock) as s:
         yield s
 
@@ -64,14 +70,18 @@ def turn_state(index: int) -> dict:
             "protocol_turn_options": {"payload": {}}}
 
 
+# A duplicate node id in one commit breaks the backend's unique key; each names it its own way.
+DUPLICATE_NODE = {"sqlite": "UNIQUE constraint failed: graph_nodes.node_id",
+                  "postgres": "duplicate key value violates unique constraint \"lash_graph_nodes_pkey\""}
+
+
 # --- §7.1 storage fixes -----------------------------------------------------------------------------
 
 
-def test_cas_across_two_connections_gives_one_winner_and_one_clean_conflict(tmp_path):
-    path = tmp_path / "cas.db"
-    with Store.open(path) as setup:
+def test_cas_across_two_connections_gives_one_winner_and_one_clean_conflict(store_on):
+    with store_on.open() as setup:
         fence = lease_for(setup, owner="session-owner").fence()
-    stores = [Store.open(path) for _ in range(2)]
+    stores = [store_on.open() for _ in range(2)]
     outcomes = race(lambda i: stores[i].commit_runtime_state(
         commit_for(expected_head_revision=0, session_execution_lease=fence)), 2)
     for s in stores:
@@ -80,12 +90,11 @@ def test_cas_across_two_connections_gives_one_winner_and_one_clean_conflict(tmp_
     conflicts = [o for o in outcomes if isinstance(o, HeadRevisionConflict)]
     assert len(conflicts) == 1 and (conflicts[0].expected, conflicts[0].actual) == (0, 1)
     assert str(conflicts[0]) == "store head revision conflict: expected Some(0), actual 1"
-    with Store.open(path) as reopened:
+    with store_on.open() as reopened:
         assert reopened.load_session().head_revision == 1
 
 
-def test_gc_keeps_the_committed_checkpoint_and_its_children_and_drops_an_orphan():
-    store = Store.memory()
+def test_gc_keeps_the_committed_checkpoint_and_its_children_and_drops_an_orphan(store):
     orphan = store.put_artifact_blob(Descriptor.plugin_session_snapshot(), b"orphan-blob")
     lease = lease_for(store, owner="gc-test")
     checkpoint = HydratedCheckpoint(tool_state={"generation": 3}, plugin_snapshot={"plugins": {}},
@@ -231,15 +240,14 @@ def test_provider_turn_replay_hash_and_conflict(store):
                               "different commit hash")
 
 
-def test_everything_survives_reopen(tmp_path, clock):
-    path = tmp_path / "reopen.db"
-    with open_file(path, clock) as store:
+def test_everything_survives_reopen(store_on, clock):
+    with store_on.open(clock=clock) as store:
         store.save_session_meta(SessionMeta("root", "Reopened", "unix:1", "m"))
         store.commit_runtime_state(commit_for(checkpoint=HydratedCheckpoint(tool_state={"generation": 77}))
                                    .under_lease(lease_for(store)))
         batch = store.enqueue_queued_work(text_draft("root", "queued", source_key="reopen:queued"))
         store.record_intent(AttachmentIntent("att", "root", "file:///att", 10))
-    with open_file(path, clock) as store:
+    with store_on.open(clock=clock) as store:
         assert store.load_session_meta().session_name == "Reopened"
         read = store.load_session()
         assert read.session_id == "root" and read.checkpoint.tool_state["generation"] == 77
@@ -251,8 +259,8 @@ def test_everything_survives_reopen(tmp_path, clock):
 # --- §7.5 -------------------------------------------------------------------------------------------
 
 
-def test_new_file_has_turn_commits_table_and_no_legacy_tables(store):
-    names = {r[0] for r in store.read(lambda c: c.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+def test_new_file_has_turn_commits_table_and_no_legacy_tables(sqlite_store):
+    names = {r[0] for r in sqlite_store.read(lambda c: c.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))}
     assert "runtime_turn_commits" in names
     assert "runtime_turn_checkpoints" not in names and "runtime_effect_journal" not in names
 
@@ -260,7 +268,7 @@ def test_new_file_has_turn_commits_table_and_no_legacy_tables(store):
 # --- §2 in detail -------------------------------------------------------------------------------------
 
 
-def test_replay_writes_nothing_and_returns_the_recorded_result(store):
+def test_replay_writes_nothing_and_returns_the_recorded_result(store, store_on):
     lease = lease_for(store)
     stamped = commit_for(usage_deltas=[TokenLedgerEntry("turn", "m", TokenUsage(1, 1, 0, 0))],
                          graph=GraphDelta.replace_full([node("a")], "a"),
@@ -269,10 +277,10 @@ def test_replay_writes_nothing_and_returns_the_recorded_result(store):
     # The head moves on; the replay still answers with the first result.
     later = lease_for(store, owner="later")
     store.commit_runtime_state(commit_for(graph=GraphDelta.unchanged("a")).under_lease(later))
-    before = table_counts(store)
+    before = store_on.footprint(store)
     head_before = store.load_session_head_meta()
     assert store.commit_runtime_state(stamped) == first
-    assert table_counts(store) == before
+    assert store_on.footprint(store) == before
     assert store.load_session_head_meta() == head_before and head_before.head_revision == 2
 
 
@@ -285,29 +293,30 @@ def test_replay_performs_only_the_requested_release(store):
     assert lease_for(store, owner="other") is not None
 
 
-def test_writes_land_in_head_rows_and_turn_record(store, clock):
+def test_writes_land_in_head_rows_and_turn_record(store, store_on, clock):
     lease = lease_for(store)
     nodes = [node("n1"), node("n2", "n1")]
     commit = commit_for(config=CONFIG, current_agent_frame_id="", graph=GraphDelta.replace_full(nodes, "n2"),
                         usage_deltas=[TokenLedgerEntry("turn", "m", TokenUsage(1, 2, 3, 4))]) \
         .under_lease(lease).stamped("turn-1")
     result = store.commit_runtime_state(commit)
-    head_json, column, session_id = store.read(lambda c: c.execute(
-        "SELECT head_json, head_revision, session_id FROM session_head").fetchall()[0])
+    head_json, column, session_id = store_on.sql(
+        store, "SELECT head_json, head_revision, session_id FROM session_head",
+        "SELECT head_json, head_revision, head_session_id FROM lash_sessions WHERE session_id = 'root'")[0]
     assert (column, session_id) == (1, "root")
     assert json.loads(head_json) == {"session_id": "root", "head_revision": 1, "config": CONFIG,
                                      "agent_frames": [], "checkpoint_ref": result.checkpoint_ref,
                                      "leaf_node_id": "n2", "graph_node_count": 2}
-    record = store.read(lambda c: c.execute(
-        "SELECT session_id, turn_id, turn_commit_hash, result_json, committed_at_ms FROM runtime_turn_commits"
-    ).fetchall())
+    record = store_on.sql(
+        store, "SELECT session_id, turn_id, turn_commit_hash, result_json, committed_at_ms FROM runtime_turn_commits",
+        "SELECT session_id, turn_id, turn_commit_hash, result_json, committed_at_ms FROM lash_runtime_turn_commits")
     assert record == [("root", "turn-1", commit.turn_commit.turn_commit_hash,
                        json.dumps(result.to_json(), separators=(",", ":")), clock.now)]
     assert RuntimeCommitResult.from_json(json.loads(record[0][3])) == result
     assert store.load_usage_deltas() == [TokenLedgerEntry("turn", "m", TokenUsage(1, 2, 3, 4))]
 
 
-def test_append_unchanged_and_replace_full_graph_deltas(store):
+def test_append_unchanged_and_replace_full_graph_deltas(store, store_on):
     lease = lease_for(store)
     fence = lease.fence()
     store.commit_runtime_state(commit_for(graph=GraphDelta.replace_full([node("a")], "a"),
@@ -319,20 +328,21 @@ def test_append_unchanged_and_replace_full_graph_deltas(store):
     store.commit_runtime_state(commit_for(graph=GraphDelta.unchanged("b"), session_execution_lease=fence))
     head = store.load_session_head_meta()
     assert (head.leaf_node_id, head.graph_node_count, head.head_revision) == ("b", 2, 3)
-    with pytest.raises(BackendError, match="UNIQUE constraint failed: graph_nodes.node_id"):
+    with pytest.raises(BackendError, match=DUPLICATE_NODE[store_on.name]):
         # "c" is tombstoned but its row still exists.
         store.commit_runtime_state(commit_for(graph=GraphDelta.append([node("c")], "c"),
                                               session_execution_lease=fence))
     store.commit_runtime_state(commit_for(graph=GraphDelta.replace_full([node("c")], "c"),
                                           session_execution_lease=fence))
-    assert store.read(lambda c: c.execute("SELECT node_id, tombstoned FROM graph_nodes").fetchall()) == [("c", 0)]
+    assert store_on.sql(store, "SELECT node_id, tombstoned = 1 FROM graph_nodes",
+                        "SELECT node_id, tombstoned FROM lash_graph_nodes") == [("c", False)]
 
 
-def test_failed_write_rolls_back_every_table(store):
+def test_failed_write_rolls_back_every_table(store, store_on):
     lease = lease_for(store)
     store.commit_runtime_state(commit_for(graph=GraphDelta.replace_full([node("a")], "a"),
                                           session_execution_lease=lease.fence()))
-    before = table_counts(store)
+    before = store_on.footprint(store)
     blobs_before = store.blob_hashes()
     bad = commit_for(graph=GraphDelta.append([node("x"), node("x")], "x"),
                      checkpoint=HydratedCheckpoint(tool_state={"new": True}, execution_state=b"new"),
@@ -340,8 +350,8 @@ def test_failed_write_rolls_back_every_table(store):
         .under_lease(lease).stamped("dup")
     with pytest.raises(BackendError):
         store.commit_runtime_state(bad)
-    after = table_counts(store)
-    after.pop("total_changes"), before.pop("total_changes")
+    after = store_on.footprint(store)
+    after.pop("writes"), before.pop("writes")
     assert after == before and store.blob_hashes() == blobs_before
     assert lease_for(store, owner="other") is None  # the release was rolled back too
 
@@ -377,7 +387,7 @@ def test_release_completion_must_belong_to_the_commit_session(store):
     assert store.load_session() is None and lease_for(store, "other", "x") is None
 
 
-def test_each_entry_point_reads_the_clock_once_and_a_commit_stamps_from_that_reading(tmp_path):
+def test_each_entry_point_reads_the_clock_once_and_a_commit_stamps_from_that_reading(store_on):
     """Lease, enqueue, claim and commit each read the clock once; a commit's fence check, attachment
     stamp and turn record all use that one reading, and a refused commit reads it once too (W19)."""
     reads: list[int] = []
@@ -386,7 +396,7 @@ def test_each_entry_point_reads_the_clock_once_and_a_commit_stamps_from_that_rea
         reads.append(1_000_000 + len(reads))  # every reading is a new millisecond
         return reads[-1]
 
-    with open_file(tmp_path / "clock.db", clock) as store:
+    with store_on.open(clock=clock) as store:
         start = len(reads)
         lease = store.try_claim_session_execution_lease("root", "runner", 4)
         assert len(reads) == start + 1 and lease.claimed_at_epoch_ms == reads[-1]
@@ -398,9 +408,11 @@ def test_each_entry_point_reads_the_clock_once_and_a_commit_stamps_from_that_rea
         store.commit_runtime_state(commit_for().under_lease(lease).completing_queue_claim(c.completion())
                                    .with_committed_attachments(["att"]).stamped("turn"))
         assert len(reads) == before + 1
-        stamped = store.read(lambda conn: conn.execute(
-            "SELECT (SELECT committed_at_ms FROM runtime_turn_commits), "
-            "(SELECT committed_at_ms FROM attachment_manifest)").fetchall())
+        stamped = store_on.sql(
+            store, "SELECT (SELECT committed_at_ms FROM runtime_turn_commits), "
+            "(SELECT committed_at_ms FROM attachment_manifest)",
+            "SELECT (SELECT committed_at_ms FROM lash_runtime_turn_commits), "
+            "(SELECT committed_at_ms FROM lash_attachment_manifest)")
         assert stamped == [(reads[-1], reads[-1])]
         # The lease (TTL 4 ms) expires at exactly this reading: refused, after one reading.
         before = len(reads)
@@ -409,10 +421,10 @@ def test_each_entry_point_reads_the_clock_once_and_a_commit_stamps_from_that_rea
         assert len(reads) == before + 1 and store.load_session_head_meta().head_revision == 1
 
 
-def test_invalid_numbers_are_refused_before_the_database(store):
+def test_invalid_numbers_are_refused_before_the_database(store, store_on):
     """Negative or above-2^63-1 numbers in a commit are refused before the database is touched (W17)."""
     lease = lease_for(store)
-    before = table_counts(store)
+    before = store_on.footprint(store)
     with pytest.raises(ValueError):
         store.commit_runtime_state(commit_for(expected_head_revision=-1).under_lease(lease))
     with pytest.raises(ValueError):
@@ -420,27 +432,30 @@ def test_invalid_numbers_are_refused_before_the_database(store):
                                    .under_lease(lease))
     with pytest.raises(TypeError):
         store.commit_runtime_state({"session_id": "root"})
-    assert table_counts(store) == before
+    assert store_on.footprint(store) == before
 
 
-def test_undecodable_recorded_result_is_a_backend_error(store):
+def test_undecodable_recorded_result_is_a_backend_error(store, store_on):
     lease = lease_for(store)
     stamped = commit_for().with_session_execution_lease(lease.fence()).stamped("t1")
     store.commit_runtime_state(stamped)
-    store.write(lambda c: c.execute("UPDATE runtime_turn_commits SET result_json = '{\"head_revision\": 1}'"))
+    store_on.sql(store, "UPDATE runtime_turn_commits SET result_json = '{\"head_revision\": 1}'",
+                 "UPDATE lash_runtime_turn_commits SET result_json = '{\"head_revision\": 1}'")
     with pytest.raises(BackendError, match="failed to decode runtime turn commit result"):
         store.commit_runtime_state(stamped)
 
 
-def test_undecodable_head_is_a_backend_error(store):
-    store.write(lambda c: c.execute("INSERT INTO session_head (singleton, head_json) VALUES (1, 'nope')"))
+def test_undecodable_head_is_a_backend_error(store, store_on):
+    store_on.sql(store, "INSERT INTO session_head (singleton, head_json) VALUES (1, 'nope')",
+                 "INSERT INTO lash_sessions (session_id, head_json, created_at_ms, updated_at_ms) "
+                 "VALUES ('root', 'nope', 0, 0) ON CONFLICT (session_id) DO UPDATE SET head_json = 'nope'")
     with pytest.raises(BackendError, match="decode session head"):
         store.commit_runtime_state(commit_for().under_lease(lease_for(store)))
     with pytest.raises(BackendError, match="decode session head"):
         store.load_session()
 
 
-def test_load_session_checkpoint_parts_and_cycles(store):
+def test_load_session_checkpoint_parts_and_cycles(store, store_on):
     assert store.load_session() is None
     lease = lease_for(store)
     result = store.commit_runtime_state(commit_for(
@@ -449,14 +464,16 @@ def test_load_session_checkpoint_parts_and_cycles(store):
     with pytest.raises(BackendError, match="cycle"):
         store.load_session(SessionReadScope.active_path())
     tool_ref = result.manifest.tool_state_ref
-    store.write(lambda c: c.execute("DELETE FROM blobs WHERE hash = ?", (tool_ref,)))
+    store_on.sql(store, "DELETE FROM blobs WHERE hash = ?", "DELETE FROM lash_blobs WHERE hash = %s", (tool_ref,))
     read = store.load_session()
     assert read.checkpoint.tool_state is None and read.checkpoint.tool_state_ref == tool_ref
     assert read.checkpoint.plugin_snapshot == {"p": 2}
-    store.write(lambda c: c.execute("UPDATE blobs SET content = X'A1' WHERE hash = ?", (result.checkpoint_ref,)))
+    store_on.sql(store, "UPDATE blobs SET content = X'A1' WHERE hash = ?",
+                 "UPDATE lash_blobs SET content = '\\xa1'::bytea WHERE hash = %s", (result.checkpoint_ref,))
     with pytest.raises(BackendError, match=result.checkpoint_ref):
         store.load_session()
-    store.write(lambda c: c.execute("DELETE FROM blobs WHERE hash = ?", (result.checkpoint_ref,)))
+    store_on.sql(store, "DELETE FROM blobs WHERE hash = ?", "DELETE FROM lash_blobs WHERE hash = %s",
+                 (result.checkpoint_ref,))
     with pytest.raises(MissingCheckpoint, match=result.checkpoint_ref) as err:  # damage, never "no checkpoint"
         store.load_session()
     assert err.value.blob_hash == result.checkpoint_ref
@@ -475,16 +492,16 @@ def test_ledger_drops_zero_totals_and_merges_pairs(store):
 # --- auto-GC ------------------------------------------------------------------------------------------
 
 
-def test_auto_gc_after_every_commit_collects_an_orphan():
-    store = Store.memory(StoreOptions(gc_policy=GcPolicy(auto_run_every_commits=1)))
+def test_auto_gc_after_every_commit_collects_an_orphan(store_on):
+    store = store_on.open(gc_policy=GcPolicy(auto_run_every_commits=1))
     orphan = store.put_artifact_blob(Descriptor.plugin_session_snapshot(), b"orphan")
     store.commit_runtime_state(commit_for().under_lease(lease_for(store)))
     assert store.get_blob(orphan) is None
     assert store.commit_count == 1 and store.last_auto_gc_error is None
 
 
-def test_auto_gc_cadence_counts_commits_and_replays_only(clock):
-    store = Store.memory(StoreOptions(gc_policy=GcPolicy(auto_run_every_commits=2), clock=clock))
+def test_auto_gc_cadence_counts_commits_and_replays_only(store_on, clock):
+    store = store_on.open(clock=clock, gc_policy=GcPolicy(auto_run_every_commits=2))
     lease = lease_for(store)
     orphan = store.put_blob(b"orphan")
     stamped = commit_for().with_session_execution_lease(lease.fence()).stamped("t")
@@ -496,11 +513,12 @@ def test_auto_gc_cadence_counts_commits_and_replays_only(clock):
     assert store.get_blob(orphan) is None and store.commit_count == 2
 
 
-def test_auto_gc_failure_is_recorded_and_logged_but_the_commit_succeeds(caplog):
-    store = Store.memory(StoreOptions(gc_policy=GcPolicy(auto_run_every_commits=1)))
+def test_auto_gc_failure_is_recorded_and_logged_but_the_commit_succeeds(store_on, caplog):
+    store = store_on.open(gc_policy=GcPolicy(auto_run_every_commits=1))
     lease = lease_for(store)
     first = store.commit_runtime_state(commit_for(session_execution_lease=lease.fence()))
-    store.write(lambda c: c.execute("UPDATE blobs SET content = X'A1' WHERE hash = ?", (first.checkpoint_ref,)))
+    store_on.sql(store, "UPDATE blobs SET content = X'A1' WHERE hash = ?",
+                 "UPDATE lash_blobs SET content = '\\xa1'::bytea WHERE hash = %s", (first.checkpoint_ref,))
     stamped = commit_for(session_execution_lease=lease.fence()).stamped("again")
     # Make the next commit's manifest identical to the damaged one, so GC trips over it.
     with caplog.at_level(logging.WARNING, logger="lashdb.engine.commit"):
@@ -510,8 +528,8 @@ def test_auto_gc_failure_is_recorded_and_logged_but_the_commit_succeeds(caplog):
     assert any("auto-GC" in r.getMessage() for r in caplog.records)
 
 
-def test_auto_gc_zero_never_runs():
-    store = Store.memory(StoreOptions(gc_policy=GcPolicy(auto_run_every_commits=0)))
+def test_auto_gc_zero_never_runs(store_on):
+    store = store_on.open(gc_policy=GcPolicy(auto_run_every_commits=0))
     orphan = store.put_blob(b"orphan")
     store.commit_runtime_state(commit_for().under_lease(lease_for(store)))
     assert store.get_blob(orphan) is not None
@@ -574,9 +592,8 @@ def test_runtime_commit_json_round_trip(store):
     assert GraphDelta.append([], None).to_json() == {"Append": {"nodes": [], "leaf_node_id": None}}
 
 
-def test_graph_node_count_stays_exact_across_connections_and_outside_writes(tmp_path, clock):
-    path = tmp_path / "count.db"
-    with open_file(path, clock) as store, open_file(path, clock) as other:
+def test_graph_node_count_stays_exact_across_connections_and_outside_writes(store_on, clock):
+    with store_on.open(clock=clock) as store, store_on.open(clock=clock) as other:
         fence = lease_for(store).fence()
 
         def append(ids: list[str]) -> int:
@@ -593,5 +610,6 @@ def test_graph_node_count_stays_exact_across_connections_and_outside_writes(tmp_
         other.append_session_graph_nodes([node("x"), node("y")])
         assert append(["f"]) == 6
         assert append(["g"]) == 7
-        live = store.read(lambda c: c.execute("SELECT count(*) FROM graph_nodes WHERE tombstoned = 0").fetchall())
+        live = store_on.sql(store, "SELECT count(*) FROM graph_nodes WHERE tombstoned = 0",
+                            "SELECT count(*) FROM lash_graph_nodes WHERE NOT tombstoned")
         assert live == [(7,)]

@@ -19,7 +19,7 @@ CONFIG = {"provider_id": "p", "model": {"id": "m", "limits": {"context_window_to
 
 
 def stored_lengths(store: Store) -> dict[str, int]:
-    return dict(store.read(lambda c: c.execute("SELECT hash, length(content) FROM blobs").fetchall()))
+    return {blob_hash: len(content) for blob_hash, content in store.iter_blob_rows()}
 
 
 def point_head_at(store: Store, checkpoint_ref: str | None) -> None:
@@ -27,9 +27,10 @@ def point_head_at(store: Store, checkpoint_ref: str | None) -> None:
 
 
 @pytest.fixture
-def populated(tmp_db):
-    """A head checkpoint with three children, two artifact roots, and five kinds of garbage."""
-    store = Store.open(tmp_db)
+def populated(store_on):
+    """A head checkpoint with three children, two artifact roots, and five kinds of garbage, on the
+    test's backend (``[sqlite]``/``[postgres]``)."""
+    store = store_on.open()
     head = store.put_checkpoint(HydratedCheckpoint(
         {"turn_index": 3}, tool_state={"generation": 7}, plugin_snapshot={"plugins": {"p": {"rev": 11}}},
         plugin_snapshot_revision=11, execution_state=b"\xde\xad\xbe\xef"))
@@ -84,9 +85,10 @@ def test_dry_run_reports_the_same_and_deletes_nothing(populated):
     assert set(store.blob_hashes()) == kept
 
 
-def test_undecodable_live_manifest_aborts_and_deletes_nothing(populated):
+def test_undecodable_live_manifest_aborts_and_deletes_nothing(populated, store_on):
     store, head, _kept, _garbage = populated
-    store.write(lambda c: c.execute("UPDATE blobs SET content = x'a3ff00' WHERE hash = ?", (head.checkpoint_ref,)))
+    store_on.sql(store, "UPDATE blobs SET content = x'a3ff00' WHERE hash = ?",
+                 "UPDATE lash_blobs SET content = '\\xa3ff00'::bytea WHERE hash = %s", (head.checkpoint_ref,))
     lengths = stored_lengths(store)
     for dry_run in (True, False):
         with pytest.raises(GcAborted) as err:
@@ -114,9 +116,9 @@ def test_missing_manifest_root_is_skipped(populated):
     assert store.get_blob(head.checkpoint_ref) is None
 
 
-def test_undecodable_head_aborts_gc(populated):
+def test_undecodable_head_aborts_gc(populated, store_on):
     store, _head, _kept, _garbage = populated
-    store.write(lambda c: c.execute("UPDATE session_head SET head_json = '{nope'"))
+    store_on.sql(store, "UPDATE session_head SET head_json = '{nope'", "UPDATE lash_sessions SET head_json = '{nope'")
     count = len(stored_lengths(store))
     with pytest.raises(BackendError, match="decode session head"):
         store.gc_unreachable()
@@ -128,11 +130,11 @@ def test_undecodable_head_aborts_gc(populated):
     ('{"config":{},"checkpoint_ref":5}', "session head.checkpoint_ref is int, expected a string"),
     ('{"checkpoint_ref":"CKPT"}', "missing field `config`"),
 ], ids=["list", "numeric-ref", "no-config"])
-def test_json_that_is_not_a_head_aborts_gc_instead_of_dropping_the_checkpoint(populated, head_json, reason):
+def test_json_that_is_not_a_head_aborts_gc_instead_of_dropping_the_checkpoint(populated, store_on, head_json, reason):
     # W2: upstream read such a head as "no head", so its sweep deleted the live checkpoint tree.
     store, head, kept, _garbage = populated
-    store.write(lambda c: c.execute("UPDATE session_head SET head_json = ?",
-                                    (head_json.replace("CKPT", head.checkpoint_ref),)))
+    store_on.sql(store, "UPDATE session_head SET head_json = ?", "UPDATE lash_sessions SET head_json = %s",
+                 (head_json.replace("CKPT", head.checkpoint_ref),))
     lengths = stored_lengths(store)
     for dry_run in (True, False):
         with pytest.raises(BackendError) as err:
@@ -141,8 +143,8 @@ def test_json_that_is_not_a_head_aborts_gc_instead_of_dropping_the_checkpoint(po
     assert stored_lengths(store) == lengths and kept <= set(lengths)
 
 
-def test_no_roots_collects_everything(tmp_db):
-    with Store.open(tmp_db) as store:
+def test_no_roots_collects_everything(store_on):
+    with store_on.open() as store:
         refs = [store.put_blob(f"blob {i}".encode()) for i in range(5)]
         lengths = stored_lengths(store)
         report = store.gc_unreachable()
@@ -155,10 +157,10 @@ def test_no_roots_collects_everything(tmp_db):
 # --- runtime-contract §7.1 / §7.2 -------------------------------------------------------------------
 
 
-def test_store_gc_deletes_exactly_the_orphan_plugin_snapshot(tmp_db):
+def test_store_gc_deletes_exactly_the_orphan_plugin_snapshot(store_on):
     # §7.2: checkpoint (turn 1, tool state generation 7, plugin snapshot, revision 11), head on it,
     # one orphan plugin-snapshot blob -> exactly one blob deleted.
-    with Store.open(tmp_db) as store:
+    with store_on.open() as store:
         stored = store.put_checkpoint(HydratedCheckpoint(
             {"turn_index": 1}, tool_state={"generation": 7}, plugin_snapshot={"plugins": {"demo": {}}},
             plugin_snapshot_revision=11))

@@ -12,10 +12,9 @@ from lashdb.engine import (
     SessionExecutionLeaseExpired,
     SessionExecutionLeaseFence,
     Store,
-    StoreOptions,
 )
 from lashdb.engine.timing import MAX_MS
-from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, race
+from runtime_support import LEASE_TTL, FakeClock, commit_for, race
 
 
 @pytest.fixture
@@ -24,18 +23,25 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with open_file(tmp_path / "leases.db", clock) as s:
-        yield s
+def store(store_on, clock):
+    """A store on the test's backend (``[sqlite]``/``[postgres]``), on the injected clock."""
+    return store_on.open(clock=clock)
 
 
-def lease_row(store: Store, session_id: str = "root") -> tuple:
-    return store.read(lambda c: c.execute(
-        "SELECT lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, lease_expires_at_ms "
-        "FROM session_execution_leases WHERE session_id = ?", (session_id,)).fetchall()[0])
+_LEASE_COLUMNS = "lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, lease_expires_at_ms"
 
 
-def test_first_claim_builds_token_from_session_owner_time_and_fencing(store, clock):
+@pytest.fixture
+def lease_row(store_on):
+    """``lease_row(store, session_id="root")``: the stored lease row of a session, on either backend."""
+    def read(store: Store, session_id: str = "root") -> tuple:
+        return store_on.sql(
+            store, f"SELECT {_LEASE_COLUMNS} FROM session_execution_leases WHERE session_id = ?",
+            f"SELECT {_LEASE_COLUMNS} FROM lash_session_execution_leases WHERE session_id = %s", (session_id,))[0]
+    return read
+
+
+def test_first_claim_builds_token_from_session_owner_time_and_fencing(store, clock, lease_row):
     lease = store.try_claim_session_execution_lease("root", "owner-a", LEASE_TTL)
     assert lease == SessionExecutionLease("root", "owner-a", f"root:owner-a:{clock.now}:1", 1, clock.now,
                                           clock.now + LEASE_TTL)
@@ -67,14 +73,14 @@ def test_forged_fence_cannot_renew_and_forged_completion_releases_nothing(store)
 
 
 @pytest.mark.parametrize("field,value", [("owner_id", "owner-x"), ("fencing_token", 99), ("session_id", "other")])
-def test_renew_rejects_any_mismatched_fence_field(store, field, value):
+def test_renew_rejects_any_mismatched_fence_field(store, field, value, lease_row):
     a = store.try_claim_session_execution_lease("root", "owner-a", LEASE_TTL)
     with pytest.raises(SessionExecutionLeaseExpired):
         store.renew_session_execution_lease(dataclasses.replace(a.fence(), **{field: value}), LEASE_TTL)
     assert lease_row(store)[4] == a.expires_at_epoch_ms
 
 
-def test_reclaim_after_release_has_higher_fencing_and_stale_release_is_harmless(store):
+def test_reclaim_after_release_has_higher_fencing_and_stale_release_is_harmless(store, lease_row):
     a = store.try_claim_session_execution_lease("root", "owner-a", LEASE_TTL)
     store.release_session_execution_lease(a.completion())
     assert lease_row(store) == (None, None, 1, 0, 0)  # fencing token survives the release
@@ -91,7 +97,7 @@ def test_ttl_zero_lease_is_dead_at_once_and_reclaimable(store):
     assert b is not None and b.fencing_token == a.fencing_token + 1
 
 
-def test_expiry_is_strict_and_expired_lease_cannot_renew_but_can_release(store, clock):
+def test_expiry_is_strict_and_expired_lease_cannot_renew_but_can_release(store, clock, lease_row):
     a = store.try_claim_session_execution_lease("root", "owner-a", 100)
     clock.advance(99)
     assert store.renew_session_execution_lease(a.fence(), 1).expires_at_epoch_ms == clock.now + 1
@@ -124,7 +130,7 @@ def test_leases_are_per_session_id(store):
     assert store.try_claim_session_execution_lease("other", "a", LEASE_TTL).fencing_token == 1
 
 
-def test_huge_ttl_saturates_at_i64_max_and_negative_values_are_refused(store, clock):
+def test_huge_ttl_saturates_at_i64_max_and_negative_values_are_refused(store, store_on, clock, lease_row):
     """A huge TTL saturates at 2^63-1 and is stored positive; negative or oversized values are refused (W17)."""
     lease = store.try_claim_session_execution_lease("root", "a", 1 << 64)
     assert lease.expires_at_epoch_ms == MAX_MS
@@ -138,11 +144,12 @@ def test_huge_ttl_saturates_at_i64_max_and_negative_values_are_refused(store, cl
         store.release_session_execution_lease(dataclasses.replace(lease.completion(), fencing_token=1 << 63))
     with pytest.raises(TypeError):
         store.try_claim_session_execution_lease("other", "a", 1.5)
-    assert store.read(lambda c: c.execute("SELECT count(*) FROM session_execution_leases").fetchall()) == [(1,)]
+    assert store_on.sql(store, "SELECT count(*) FROM session_execution_leases",
+                        "SELECT count(*) FROM lash_session_execution_leases") == [(1,)]
 
 
-def test_negative_clock_is_refused(tmp_path):
-    with Store.memory(StoreOptions(clock=lambda: -1)) as store:
+def test_negative_clock_is_refused(store_on):
+    with store_on.open(clock=lambda: -1) as store:
         with pytest.raises(ValueError):
             store.try_claim_session_execution_lease("root", "a", 10)
 
@@ -159,10 +166,9 @@ def test_lease_fence_and_completion_json_round_trip(store):
         SessionExecutionLeaseFence.from_json({"session_id": "root", "owner_id": "a", "lease_token": "t"})
 
 
-def test_two_handles_racing_for_a_first_claim_exactly_one_wins(tmp_path):
-    path = tmp_path / "race.db"
-    Store.open(path).close()
-    stores = [Store.open(path) for _ in range(2)]
+def test_two_handles_racing_for_a_first_claim_exactly_one_wins(store_on):
+    store_on.open().close()
+    stores = [store_on.open() for _ in range(2)]
     results = race(lambda i: stores[i].try_claim_session_execution_lease("first-claim-race", f"owner-{i}",
                                                                          LEASE_TTL), 2)
     for s in stores:

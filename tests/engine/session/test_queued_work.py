@@ -24,7 +24,7 @@ from lashdb.engine import (
 )
 from lashdb.engine.canonical import rust_debug_str
 from lashdb.engine.session.queued_work import ClaimCandidate, ClaimLease, derive_batch_id, select_claim_prefix
-from runtime_support import LEASE_TTL, FakeClock, commit_for, open_file, race, table_counts, text_draft
+from runtime_support import LEASE_TTL, FakeClock, commit_for, race, text_draft
 
 IDLE = QueuedWorkClaimBoundary.IDLE
 CHECKPOINT = QueuedWorkClaimBoundary.ACTIVE_TURN_CHECKPOINT
@@ -38,9 +38,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with open_file(tmp_path / "queue.db", clock) as s:
-        yield s
+def store(store_on, clock):
+    """A store on the test's backend (``[sqlite]``/``[postgres]``), on the injected clock."""
+    return store_on.open(clock=clock)
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_source_key_dedupes_per_session_and_lists_in_enqueue_order(store, clock)
     assert listed[0].enqueue_seq < listed[1].enqueue_seq
 
 
-def test_enqueue_stores_every_field_and_item_ids(store, clock):
+def test_enqueue_stores_every_field_and_item_ids(store, store_on, clock):
     draft = QueuedWorkBatchDraft("root", "after_current_turn_commit", "join",
                                  [QueuedWorkPayload.text("a"),
                                   QueuedWorkPayload.session_command("reset_session", "why")],
@@ -126,17 +126,16 @@ def test_enqueue_stores_every_field_and_item_ids(store, clock):
         "root", "k", DeliveryPolicy.AFTER_CURRENT_TURN_COMMIT, SlotPolicy.JOIN, MergeKey.group("g"), 5, clock.now)
     assert [i.item_id for i in batch.items] == [f"{batch.batch_id}:item:0", f"{batch.batch_id}:item:1"]
     assert [i.payload for i in batch.items] == list(draft.payloads)
-    stored = store.read(lambda c: c.execute(
-        "SELECT delivery_policy, slot_policy, merge_key_json, claim_token, claim_expires_at_ms "
-        "FROM queued_work_batches").fetchall())
+    columns = "delivery_policy, slot_policy, merge_key_json, claim_token, claim_expires_at_ms"
+    stored = store_on.sql(store, f"SELECT {columns} FROM queued_work_batches",
+                          f"SELECT {columns} FROM lash_queued_work_batches")
     assert stored == [("after_current_turn_commit", "join", '{"group":"g"}', None, 0)]
     empty = store.enqueue_queued_work(QueuedWorkBatchDraft("root", "earliest_safe_boundary", "exclusive", []))
     assert empty.items == ()
 
 
-def test_same_millisecond_enqueues_get_distinct_ids_across_store_objects(tmp_path, clock):
-    path = tmp_path / "ids.db"
-    with open_file(path, clock) as a, open_file(path, clock) as b:
+def test_same_millisecond_enqueues_get_distinct_ids_across_store_objects(store_on, clock):
+    with store_on.open(clock=clock) as a, store_on.open(clock=clock) as b:
         ids = {a.enqueue_queued_work(text_draft("root", "x")).batch_id for _ in range(3)}
         ids |= {b.enqueue_queued_work(text_draft("root", "x")).batch_id for _ in range(3)}
     assert len(ids) == 6
@@ -197,15 +196,16 @@ def test_second_owner_gets_nothing_while_the_first_claim_lives(store, fence, clo
     assert store.renew_queued_work_claim(a, LEASE_TTL).expires_at_epoch_ms == clock.now + LEASE_TTL
 
 
-def test_claim_fields_and_row_stamps(store, fence, clock):
+def test_claim_fields_and_row_stamps(store, store_on, fence, clock):
     batch = store.enqueue_queued_work(text_draft("root", "only"))
     c = claim(store, fence, owner="owner-a", ttl=500)
     assert (c.session_id, c.claim_id, c.owner_id, c.fencing_token, c.claimed_at_epoch_ms, c.expires_at_epoch_ms) \
         == ("root", f"qwc:{batch.enqueue_seq}:1", "owner-a", 1, clock.now, clock.now + 500)
     assert c.completion() == QueuedWorkCompletion("root", c.claim_id, c.lease_token, (batch.batch_id,))
-    assert store.read(lambda conn: conn.execute(
-        "SELECT claim_id, claim_owner_id, claim_token, claim_fencing_token, claim_claimed_at_ms, "
-        "claim_expires_at_ms FROM queued_work_batches").fetchall()) == [
+    columns = ("claim_id, claim_owner_id, claim_token, claim_fencing_token, claim_claimed_at_ms, "
+               "claim_expires_at_ms")
+    assert store_on.sql(store, f"SELECT {columns} FROM queued_work_batches",
+                        f"SELECT {columns} FROM lash_queued_work_batches") == [
         (c.claim_id, "owner-a", c.lease_token, 1, clock.now, clock.now + 500)]
 
 
@@ -278,17 +278,21 @@ def test_max_batches_zero_returns_none_without_checking_the_fence(store):
     assert claim(store, bogus, max_batches=0) is None
 
 
-def test_lost_race_rolls_back_its_own_stamps_and_returns_none(store, fence):
+def test_lost_race_rolls_back_its_own_stamps_and_returns_none(store, store_on, fence):
     first = store.enqueue_queued_work(text_draft("root", "one", slot="join"))
     second = store.enqueue_queued_work(text_draft("root", "two", slot="join"))
     # Make the update skip the second row, as if a concurrent writer had claimed it in between.
-    store.write(lambda c: c.execute(
-        f"CREATE TEMP TRIGGER skip_second BEFORE UPDATE OF claim_token ON main.queued_work_batches "
-        f"WHEN OLD.batch_id = '{second.batch_id}' BEGIN SELECT RAISE(IGNORE); END"))
+    store_on.sql(
+        store, f"CREATE TEMP TRIGGER skip_second BEFORE UPDATE OF claim_token ON main.queued_work_batches "
+        f"WHEN OLD.batch_id = '{second.batch_id}' BEGIN SELECT RAISE(IGNORE); END",
+        "CREATE FUNCTION skip_second() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; "
+        f"CREATE TRIGGER skip_second BEFORE UPDATE OF claim_token ON lash_queued_work_batches FOR EACH ROW "
+        f"WHEN (OLD.batch_id = '{second.batch_id}') EXECUTE FUNCTION skip_second()")
     assert claim(store, fence) is None
     assert store.list_pending_queued_work("root") == [first, second]
-    assert store.read(lambda c: c.execute("SELECT claim_token, claim_fencing_token FROM queued_work_batches "
-                                          "ORDER BY enqueue_seq").fetchall()) == [(None, 0), (None, 0)]
+    assert store_on.sql(store, "SELECT claim_token, claim_fencing_token FROM queued_work_batches ORDER BY enqueue_seq",
+                        "SELECT claim_token, claim_fencing_token FROM lash_queued_work_batches ORDER BY enqueue_seq"
+                        ) == [(None, 0), (None, 0)]
 
 
 def test_claim_by_batch_ids_claims_only_the_exact_next_prefix(store, fence):
@@ -314,20 +318,20 @@ def test_wrong_prefix_claim_keeps_fencing_counters_bumped(store, fence):
 # --- renew / abandon / cancel / list ------------------------------------------------------------------
 
 
-def test_partial_renewal_fails_and_extends_nothing(store, fence, clock):
+def test_partial_renewal_fails_and_extends_nothing(store, store_on, fence, clock):
     """A renewal that cannot renew every batch raises and rolls back the rows it did extend (W6)."""
     store.enqueue_queued_work(text_draft("root", "one", slot="join"))
     store.enqueue_queued_work(text_draft("root", "two", slot="join"))
     c = claim(store, fence, ttl=100)
     # One row of the claim is taken away behind its back.
-    store.write(lambda conn: conn.execute("UPDATE queued_work_batches SET claim_token = NULL WHERE batch_id = ?",
-                                          (c.batches[1].batch_id,)))
+    store_on.sql(store, "UPDATE queued_work_batches SET claim_token = NULL WHERE batch_id = ?",
+                 "UPDATE lash_queued_work_batches SET claim_token = NULL WHERE batch_id = %s", (c.batches[1].batch_id,))
     clock.advance(10)
     with pytest.raises(QueuedWorkClaimExpired) as err:
         store.renew_queued_work_claim(c, LEASE_TTL)
     assert str(err.value) == f"queued work claim `{c.claim_id}` for session `root` is missing or expired"
-    assert store.read(lambda conn: conn.execute(
-        "SELECT claim_expires_at_ms FROM queued_work_batches ORDER BY enqueue_seq").fetchall()) == [
+    assert store_on.sql(store, "SELECT claim_expires_at_ms FROM queued_work_batches ORDER BY enqueue_seq",
+                        "SELECT claim_expires_at_ms FROM lash_queued_work_batches ORDER BY enqueue_seq") == [
         (c.expires_at_epoch_ms,), (c.expires_at_epoch_ms,)]
 
 
@@ -360,13 +364,14 @@ def test_repeated_claim_id_is_told_apart_by_its_lease_token(store, fence, clock)
     assert store.renew_queued_work_claim(new, LEASE_TTL).claim_id == old.claim_id
 
 
-def test_cancel_only_free_batches(store, fence):
+def test_cancel_only_free_batches(store, store_on, fence):
     batch = store.enqueue_queued_work(text_draft("root", "cancel me"))
     assert store.cancel_queued_work_batch("other", batch.batch_id) is None
     cancelled = store.cancel_queued_work_batch("root", batch.batch_id)
     assert cancelled == batch and cancelled.texts == ["cancel me"]
     assert store.list_queued_work("root") == []
-    assert store.read(lambda c: c.execute("SELECT count(*) FROM queued_work_items").fetchall()) == [(0,)]
+    assert store_on.sql(store, "SELECT count(*) FROM queued_work_items",
+                        "SELECT count(*) FROM lash_queued_work_items") == [(0,)]
 
     held = store.enqueue_queued_work(text_draft("root", "held"))
     c = claim(store, fence)
@@ -387,35 +392,38 @@ def test_pending_includes_future_and_lapsed_batches(store, fence, clock):
     assert store.list_pending_queued_work("root") == [future, now]
 
 
-def test_abandon_of_an_unknown_claim_is_a_no_op(store, fence):
+def test_abandon_of_an_unknown_claim_is_a_no_op(store, store_on, fence):
     """Abandon matches the lease token as well as the claim id: a stale token frees nothing (W11)."""
     store.enqueue_queued_work(text_draft("root", "x"))
     c = claim(store, fence)
-    before = table_counts(store)
+    before = store_on.footprint(store)
     store.abandon_queued_work_claim(dataclasses.replace(c, lease_token="stale"))
-    assert table_counts(store) == before
+    assert store_on.footprint(store) == before
     assert store.list_pending_queued_work("root") == []
 
 
-def test_corrupt_row_fails_the_read_and_names_the_batch(store, fence):
+def test_corrupt_row_fails_the_read_and_names_the_batch(store, store_on, fence):
     """A row that does not decode fails the read or claim with an error naming its batch id (W14)."""
     good = store.enqueue_queued_work(text_draft("root", "good"))
     bad = store.enqueue_queued_work(text_draft("root", "bad"))
-    store.write(lambda c: c.execute("UPDATE queued_work_items SET payload_json = '{\"type\":\"mystery\"}' "
-                                    "WHERE batch_id = ?", (bad.batch_id,)))
+    store_on.sql(store, "UPDATE queued_work_items SET payload_json = '{\"type\":\"mystery\"}' WHERE batch_id = ?",
+                 "UPDATE lash_queued_work_items SET payload_json = '{\"type\":\"mystery\"}' WHERE batch_id = %s",
+                 (bad.batch_id,))
     with pytest.raises(BackendError) as err:
         store.list_queued_work("root")
     assert str(err.value).startswith("store backend error: failed to decode queued-work payload: ")
     assert bad.batch_id in str(err.value)
-    store.write(lambda c: c.execute("UPDATE queued_work_batches SET slot_policy = 'shared' WHERE batch_id = ?",
-                                    (bad.batch_id,)))
+    store_on.sql(store, "UPDATE queued_work_batches SET slot_policy = 'shared' WHERE batch_id = ?",
+                 "UPDATE lash_queued_work_batches SET slot_policy = 'shared' WHERE batch_id = %s", (bad.batch_id,))
     with pytest.raises(BackendError) as err:
         claim(store, fence)
     assert "unknown queued-work slot policy `shared`" in str(err.value) and bad.batch_id in str(err.value)
     assert store.cancel_queued_work_batch("root", good.batch_id) == good
-    store.write(lambda c: c.execute("UPDATE queued_work_batches SET slot_policy = 'join', merge_key_json = '{' "
-                                    "WHERE batch_id = ?", (bad.batch_id,)))
-    store.write(lambda c: c.execute("DELETE FROM queued_work_items WHERE batch_id = ?", (bad.batch_id,)))
+    store_on.sql(store, "UPDATE queued_work_batches SET slot_policy = 'join', merge_key_json = '{' WHERE batch_id = ?",
+                 "UPDATE lash_queued_work_batches SET slot_policy = 'join', merge_key_json = '{' WHERE batch_id = %s",
+                 (bad.batch_id,))
+    store_on.sql(store, "DELETE FROM queued_work_items WHERE batch_id = ?",
+                 "DELETE FROM lash_queued_work_items WHERE batch_id = %s", (bad.batch_id,))
     with pytest.raises(BackendError, match="failed to decode queued-work merge key"):
         store.list_pending_queued_work("root")
 
@@ -423,7 +431,7 @@ def test_corrupt_row_fails_the_read_and_names_the_batch(store, fence):
 # --- completion through commits -------------------------------------------------------------------
 
 
-def test_forged_completion_fails_the_commit_and_the_real_one_empties_the_queue(store):
+def test_forged_completion_fails_the_commit_and_the_real_one_empties_the_queue(store, store_on):
     """Completion ownership is by (claim id, lease token): a forged token completes nothing (W7, W11)."""
     lease = store.try_claim_session_execution_lease("root", "runner", LEASE_TTL)
     store.enqueue_queued_work(text_draft("root", "a", slot="join"))
@@ -436,7 +444,8 @@ def test_forged_completion_fails_the_commit_and_the_real_one_empties_the_queue(s
     assert len(store.list_queued_work("root")) == 2 and store.load_session() is None
     store.commit_runtime_state(commit_for().under_lease(lease).completing_queue_claim(c.completion()))
     assert store.list_queued_work("root") == []
-    assert store.read(lambda conn: conn.execute("SELECT count(*) FROM queued_work_items").fetchall()) == [(0,)]
+    assert store_on.sql(store, "SELECT count(*) FROM queued_work_items",
+                        "SELECT count(*) FROM lash_queued_work_items") == [(0,)]
 
 
 @pytest.mark.parametrize("batch_ids", ["subset", "duplicate", "extra"])
@@ -509,19 +518,18 @@ def test_process_wake_draft_dedupes_and_completes(store):
 # --- concurrency and JSON -------------------------------------------------------------------------------
 
 
-def test_two_connections_racing_for_one_batch_at_most_one_wins_and_renews_elsewhere(tmp_path):
-    path = tmp_path / "race.db"
-    with Store.open(path) as setup:
+def test_two_connections_racing_for_one_batch_at_most_one_wins_and_renews_elsewhere(store_on):
+    with store_on.open() as setup:
         setup.enqueue_queued_work(text_draft("root", "contended"))
         fence = setup.try_claim_session_execution_lease("root", "runner", LEASE_TTL).fence()
-    stores = [Store.open(path) for _ in range(2)]
+    stores = [store_on.open() for _ in range(2)]
     outcomes = race(lambda i: stores[i].claim_ready_queued_work("root", fence, f"w{i}", IDLE, LEASE_TTL, 10), 2)
     for s in stores:
         s.close()
     assert not any(isinstance(o, Exception) for o in outcomes), outcomes
     winners = [o for o in outcomes if o is not None]
     assert len(winners) == 1
-    with Store.open(path) as third:
+    with store_on.open() as third:
         assert third.renew_queued_work_claim(winners[0], LEASE_TTL).claim_id == winners[0].claim_id
 
 

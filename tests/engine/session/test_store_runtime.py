@@ -76,17 +76,16 @@ def test_each_operation_reads_the_clock_once(tmp_path):
         assert reads == [1, 1, 1, 1]
 
 
-def test_process_execution_env_round_trips_and_survives_reopen(tmp_path):
-    path = tmp_path / "process-env.db"
+def test_process_execution_env_round_trips_and_survives_reopen(store_on):
     payload = json.dumps({"plugins": {}, "policy": {"model": "m"}}).encode() * 200
-    with Store.open(path) as store:
+    with store_on.open() as store:
         assert store.durability_tier == "durable"
         blob_ref = store.put_process_execution_env("env:abc", payload)
         assert store.get_process_execution_env("env:abc") == payload
         assert store.get_process_execution_env("env:missing") is None
         assert store.get_blob_envelope(blob_ref).kind == "ProcessExecutionEnv"
-    with Store.open(path) as store:
+    with store_on.open() as store:
         assert store.get_process_execution_env("env:abc") == payload
-        store.write(lambda c: c.execute("DELETE FROM blobs"))
+        store_on.sql(store, "DELETE FROM blobs", "DELETE FROM lash_blobs")
         with pytest.raises(BackendError, match="process execution env `env:abc` points at a missing blob"):
             store.get_process_execution_env("env:abc")
