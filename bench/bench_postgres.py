@@ -374,8 +374,11 @@ def gc_beside_committer(url: str) -> None:
         proc = ctx.Process(target=_gc_committer, args=(url, sid, fence, GC_BASELINE_TURNS, ready, stop, out))
         proc.start()
         ready.wait(timeout=600)
+        marks: list[float] = []
         g0 = time.monotonic()
-        report = store.gc_unreachable()  # under the lease this store claimed, as the runtime's own GC runs
+        # Under the lease this store claimed, as the runtime's own GC runs; progress times each batch.
+        report = store.gc_unreachable(progress=lambda phase, *_: marks.append(time.monotonic())
+                                      if phase == "sweep" else None)
         g1 = time.monotonic()
         stop.set()
         kind, spans = out.get(timeout=600)
@@ -390,6 +393,10 @@ def gc_beside_committer(url: str) -> None:
           f"beside a committer on the same session")
     print(f"  GC: {g1 - g0:.2f} s, {report.batch_count} batches of <= 2,000, deleted {report.deleted_blob_count:,} "
           f"({report.freed_bytes / 1e6:.1f} MB)")
+    batches = [b - a for a, b in zip([g0, *marks], marks)]
+    if batches:
+        print(f"  batches: first {batches[0] * 1e3:.1f} ms, median {statistics.median(batches) * 1e3:.1f} ms, "
+              f"last {batches[-1] * 1e3:.1f} ms, longest {max(batches) * 1e3:.1f} ms")
     print(f"  committer: median {median * 1e3:.3f} ms without GC ({len(before)} turns) | during GC "
           f"{len(during)} turns, median {statistics.median(during) * 1e3 if during else 0:.3f} ms, "
           f"longest {longest * 1e3:.3f} ms -> {longest / median:.1f}x the median")
