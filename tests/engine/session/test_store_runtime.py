@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lashdb.engine import BackendError, Store, UnstorableValue
+from lashdb.engine import BackendError, UnstorableValue
 from runtime_support import LEASE_TTL, open_file, table_counts, text_draft
 
 
