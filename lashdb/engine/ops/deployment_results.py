@@ -18,6 +18,7 @@ from typing import Any
 
 from lashdb.engine.base import backends
 from lashdb.engine.base.jsonread import get_path, text_or_none
+from lashdb.engine.base.locator import is_location
 from lashdb.engine.base.timing import wall_clock_ms
 from lashdb.engine.deployment.process_model import TERMINAL_STATES
 
@@ -320,7 +321,8 @@ class _Inspector:
     @classmethod
     def open(cls, path: str | os.PathLike[str]):  # noqa: ANN206 - the subclass
         """Open read-only; accepts foreign versions of this kind, refuses other kinds."""
-        reader = backends.open_with("sqlite.inspect_deployment", path, cls.kind)
+        backend = path.backend if is_location(path) else "sqlite"  # a located session scopes a shared store
+        reader = backends.open_with(f"{backend}.inspect_deployment", path, cls.kind)
         info = StoreInfo(reader.path, reader.kind_name, reader.schema_version, reader.supported_version,
                          reader.foreign, cls._features(reader.columns), reader.damaged)
         return cls(reader, info)

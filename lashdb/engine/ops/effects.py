@@ -17,6 +17,7 @@ from typing import Any
 
 from lashdb.engine.base import backends, jsonread
 from lashdb.engine.base.ints import from_i64
+from lashdb.engine.base.locator import is_location
 from lashdb.engine.base.timing import clock_now, wall_clock_ms
 from lashdb.engine.deployment.effects.errors import (
     CODE_CORRUPT_ROW,
@@ -163,7 +164,8 @@ class ReplayStep:
 
 
 def _open(path: str | os.PathLike[str]) -> Any:
-    return backends.open_with(READER, path, _REQUIRED)
+    opener = f"{path.backend}.effect_journal_reader" if is_location(path) else READER
+    return backends.open_with(opener, path, _REQUIRED)
 
 
 def _info(reader: Any) -> StoreInfo:
