@@ -6,6 +6,9 @@ for a file that cannot be read at all or is not a regular file), reason (why it 
 null), schema_version, supported_schema_version, db_bytes, wal_bytes, ok, checks (check name →
 ok/problems), findings (check, severity error/warning, subject, message). Exit 1 when anything is
 wrong (an unreadable file included); 3 when a PATH does not exist or the root is not a directory.
+With ``--store URL`` the first entry is the store (kind ``postgres store``, path its URL without
+password) and each session follows (path ``<url>#<session id>``); PATHs are SESSIONs, and a store
+that cannot be connected to or read exits 3 after the document.
 """
 
 from __future__ import annotations
@@ -28,14 +31,24 @@ def doctor(
     json: common.JsonOpt = False,
 ) -> None:
     """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
+    from lashdb.engine.errors import LashdbError
+    from lashdb.engine.ops.backend import wall_clock_ms
+
     st = common.state()
-    report = st.backend.doctor(paths, now_ms=common.now_ms(), recursive=st.recursive)
+    try:
+        now = common.now_ms()
+    except LashdbError:  # a store whose clock cannot be read: the report says why it cannot be read
+        now = wall_clock_ms()
+    report = st.backend.doctor(paths, now_ms=now, recursive=st.recursive)
     doc = report.to_json()
-    common.warn_unreadable([(Path(f["path"]), f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
+    # The path as the report gives it: a store URL is no file path (Path() would fold its "//").
+    common.warn_unreadable([(f["path"], f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
     if json:
         output.emit(doc, json=True)
     else:
         _render(doc)
+    if report.unusable is not None:  # a store that cannot be read at all, like a missing PATH
+        raise typer.Exit(common.EXIT_UNUSABLE)
     if not report.ok:
         raise typer.Exit(common.EXIT_PROBLEMS)
 

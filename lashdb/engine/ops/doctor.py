@@ -35,6 +35,7 @@ from . import discovery, verify
 from .ports import Health, driver_error, open_health
 from lashdb.engine.base import codec, kinds
 from lashdb.engine.base.files import sidecar
+from lashdb.engine.base.locator import is_location
 from lashdb.engine.base.errors import DatabaseNotFound, LashdbError, one_line
 from lashdb.engine.base.timing import iso_ms
 
@@ -78,6 +79,10 @@ class Context:
         if ids is None:
             ids = self._session_ids[directory] = {sid for sid in discovery.session_ids(directory).values() if sid}
         return ids
+
+    def neighbours(self, path: Path) -> tuple[set[str], str]:
+        """The session ids a child at ``path`` finds its parent among, and where that is (for messages)."""
+        return self.session_ids_in(path.parent), f"under {path.parent}"
 
     @staticmethod
     def can_open(path: Path) -> bool:
@@ -333,8 +338,8 @@ def stale_effects(found: discovery.Found, ctx: Context) -> list[Finding] | None:
                  f"({ago(ctx.now_ms - expires)} ago)" if expires and row.lease_owner_id else "no lease holds it")
         out.append(Finding("stale_effects", WARNING,
                            f"effect `{row.replay_key}` of scope `{row.scope_id}` is still in progress and {lease}; "
-                           f"a replay would execute it again (`lashdb effects replay --db {shlex.quote(str(found.path))} "
-                           f"--scope {shlex.quote(row.scope_id)}`)", f"{row.scope_id} {row.replay_key}"))
+                           f"a replay would execute it again (`{_replay_command(found.path, row.scope_id)}`)",
+                           f"{row.scope_id} {row.replay_key}"))
     return out
 
 
@@ -347,11 +352,12 @@ def parent_session(found: discovery.Found, ctx: Context) -> list[Finding] | None
     parent = meta.relation.parent_session_id if meta is not None else None
     if parent is None:
         return None
-    if parent in ctx.session_ids_in(found.path.parent):
+    ids, where = ctx.neighbours(found.path)
+    if parent in ids:
         return []
     return [Finding("parent_session", WARNING,
-                    f"child session `{meta.session_id}` names parent session `{parent}`, which is not under "
-                    f"{found.path.parent} (deleted?); the child still works, but its parent's history is gone",
+                    f"child session `{meta.session_id}` names parent session `{parent}`, which is not "
+                    f"{where} (deleted?); the child still works, but its parent's history is gone",
                     parent)]
 
 
@@ -362,6 +368,14 @@ def session_sidecar(found: discovery.Found, ctx: Context) -> list[Finding] | Non
     if owner is None:
         return None
     return [] if os.path.lexists(owner[1]) else [_sidecar_without_session(found.path, *owner)]
+
+
+def _replay_command(path: Any, scope: str) -> str:
+    """The command that replays ``scope`` of the effect journal at ``path`` (a file, or a located session)."""
+    if is_location(path):
+        return (f"lashdb --store {shlex.quote(path.store)} effects replay {shlex.quote(path.session_id)} "
+                f"--scope {shlex.quote(scope)}")
+    return f"lashdb effects replay --db {shlex.quote(str(path))} --scope {shlex.quote(scope)}"
 
 
 def _sidecar_without_session(path: Path, role: str, session_db: Path) -> Finding:
@@ -426,6 +440,8 @@ class DoctorReport:
     paths: tuple[Path, ...]
     files: tuple[FileReport, ...]
     now_ms: int
+    unusable: str | None = None
+    """Why the target could not be examined at all (a store it cannot connect to or read): exit 3."""
 
     @property
     def ok(self) -> bool:

@@ -146,9 +146,9 @@ class UrlStore:
 
     def doctor(self, paths: list[Any] | None = None, *, now_ms: int, recursive: bool = False) -> Any:
         """``doctor`` of the store (every session) or of the named sessions."""
-        from . import doctor
+        from .doctor_located import run_located
 
-        return doctor.run_located(self, paths or [], now_ms=now_ms)
+        return run_located(self, paths or [], now_ms=now_ms)
 
 
 __all__ = ["UrlStore"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .connection import PgDatabase
-from .schema import VERSION
+from .schema import COMPONENT, TABLES, VERSION, inspect_schema
 
 SORTS = {
     "modified": "s.updated_at_ms DESC, s.session_id COLLATE \"C\"",
@@ -131,6 +131,13 @@ class PgCatalog:
             "effects": "SELECT DISTINCT session_id FROM lash_effect_replay",
         }[role]
         return sorted(r[0] for r in self._rows(sql))  # Python sorts by code point, as "C" does
+
+    def schema_check(self) -> tuple[int | None, int, list[str], str | None]:
+        """(the store's lashdb schema version or ``None``, the supported version, the tables of the
+        DDL missing from the database, the cutover refusal's message or ``None``), read-only."""
+        tables, versions, problem = self.db.read(lambda conn: inspect_schema(conn, self.db.where))
+        return (versions.get(COMPONENT), VERSION, sorted(set(TABLES) - tables),
+                None if problem is None else str(problem))
 
 
 def open_catalog(db: PgDatabase) -> PgCatalog:
