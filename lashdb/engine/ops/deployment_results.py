@@ -321,12 +321,7 @@ class _Inspector:
     @classmethod
     def open(cls, path: str | os.PathLike[str]):  # noqa: ANN206 - the subclass
         """Open read-only; accepts foreign versions of this kind, refuses other kinds."""
-<<<<<<< HEAD
         reader = backends.open_with(reader_opener(path, "sqlite.inspect_deployment"), path, cls.kind)
-=======
-        backend = path.backend if is_location(path) else "sqlite"  # a located session scopes a shared store
-        reader = backends.open_with(f"{backend}.inspect_deployment", path, cls.kind)
->>>>>>> pgdoctor
         info = StoreInfo(reader.path, reader.kind_name, reader.schema_version, reader.supported_version,
                          reader.foreign, cls._features(reader.columns), reader.damaged)
         return cls(reader, info)

@@ -164,12 +164,7 @@ class ReplayStep:
 
 
 def _open(path: str | os.PathLike[str]) -> Any:
-<<<<<<< HEAD
     return backends.open_with(reader_opener(path, READER), path, _REQUIRED)
-=======
-    opener = f"{path.backend}.effect_journal_reader" if is_location(path) else READER
-    return backends.open_with(opener, path, _REQUIRED)
->>>>>>> pgdoctor
 
 
 def _info(reader: Any) -> StoreInfo:
