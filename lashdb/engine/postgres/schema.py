@@ -148,6 +148,8 @@ CREATE TABLE IF NOT EXISTS lash_attachment_manifest (
 );
 CREATE INDEX IF NOT EXISTS idx_lash_attachment_manifest_uncommitted
     ON lash_attachment_manifest(session_id, intent_at_ms) WHERE committed_at_ms IS NULL;
+CREATE INDEX IF NOT EXISTS idx_lash_attachment_manifest_uncommitted_all
+    ON lash_attachment_manifest(intent_at_ms) WHERE committed_at_ms IS NULL;
 
 CREATE TABLE IF NOT EXISTS lash_artifact_refs (
     session_id   TEXT NOT NULL,

@@ -260,13 +260,23 @@ class PgAttachmentRows:
                           (now, self.scope.lock(session_id), list(attachment_ids)))
 
     def uncommitted(self, older_than_ms: int) -> list[tuple]:
-        """The bound session's unstamped rows with intent at or before the cutoff, oldest first."""
+        """Every session's unstamped rows with intent at or before the cutoff, oldest first: the store's
+        manifest spans the database as a SQLite file's spans the file (and as upstream's does), so a
+        sweeper holding any store sees every orphaned intent."""
         return [tuple(r) for r in self.conn.execute(
             "SELECT attachment_id, session_id, canonical_uri, intent_at_ms FROM lash_attachment_manifest "
-            "WHERE session_id = %s AND committed_at_ms IS NULL AND intent_at_ms <= %s "
-            "ORDER BY intent_at_ms, attachment_id COLLATE \"C\"", (self.scope.sid, older_than_ms))]
+            "WHERE committed_at_ms IS NULL AND intent_at_ms <= %s "
+            "ORDER BY intent_at_ms, attachment_id COLLATE \"C\", session_id COLLATE \"C\"", (older_than_ms,))]
 
     def delete(self, attachment_id: str) -> None:
-        """Delete the bound session's row if present."""
-        self.conn.execute("DELETE FROM lash_attachment_manifest WHERE session_id = %s AND attachment_id = %s",
-                          (self.scope.sid, attachment_id))
+        """Delete the id's row: the bound session's when it has one, else the id's unstamped rows in other
+        sessions (what :meth:`uncommitted` listed), each under that session's lock."""
+        if self.location(attachment_id) is not None:
+            self.conn.execute("DELETE FROM lash_attachment_manifest WHERE session_id = %s AND attachment_id = %s",
+                              (self.scope.sid, attachment_id))
+            return
+        for (owner,) in self.conn.execute("SELECT DISTINCT session_id FROM lash_attachment_manifest "
+                                          "WHERE attachment_id = %s AND committed_at_ms IS NULL",
+                                          (attachment_id,)).fetchall():
+            self.conn.execute("DELETE FROM lash_attachment_manifest WHERE session_id = %s AND attachment_id = %s "
+                              "AND committed_at_ms IS NULL", (self.scope.lock(owner), attachment_id))

@@ -57,7 +57,7 @@ def test_claim_is_all_or_nothing_and_batches_are_per_session(db):
     assert [r[1] for r in PgSessionBackend(db, "s2").read(lambda tx: tx.queue.all("s2"))] == ["b1"]
 
 
-def test_attachments_are_scoped_by_session(db):
+def test_attachments_are_scoped_by_session_and_the_unstamped_list_spans_the_database(db):
     one, two = PgSessionBackend(db, "s1"), PgSessionBackend(db, "s2")
     assert one.write(lambda tx: tx.attachments.insert_if_absent("a", "s1", "file:///a", 10))
     assert not one.write(lambda tx: tx.attachments.insert_if_absent("a", "s1", "file:///b", 20))
@@ -66,8 +66,13 @@ def test_attachments_are_scoped_by_session(db):
     assert one.read(lambda tx: tx.attachments.location("a")) == ("s1", "file:///a")
     assert one.read(lambda tx: tx.attachments.unknown_ids("s1", ["a", "x", "x"])) == ["x"]
     one.write(lambda tx: tx.attachments.stamp("s1", ["a"], 99))
-    assert one.read(lambda tx: tx.attachments.uncommitted(100)) == []
+    # The unstamped list spans the database (as a file's spans the file): both stores see s2's row.
+    assert one.read(lambda tx: tx.attachments.uncommitted(100)) == [("a", "s2", "file:///z", 10)]
     assert two.read(lambda tx: tx.attachments.uncommitted(100)) == [("a", "s2", "file:///z", 10)]
+    three = PgSessionBackend(db, "s3")  # a sweeper's store: forgets what it listed, never a stamped row
+    three.write(lambda tx: tx.attachments.delete("a"))
+    assert one.read(lambda tx: tx.attachments.uncommitted(100)) == []
+    assert two.write(lambda tx: tx.attachments.insert_if_absent("a", "s2", "file:///z", 10))
     two.write(lambda tx: tx.attachments.delete("a"))
     assert (one.read(lambda tx: tx.attachments.location("a")), two.read(lambda tx: tx.attachments.location("a"))) \
         == (("s1", "file:///a"), None)

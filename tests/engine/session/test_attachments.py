@@ -88,11 +88,7 @@ def test_commit_stamps_only_rows_of_the_committing_session(store, clock, rows):
     assert dict((r[0], r[4]) for r in rows(store)) == {"mine": clock.now, "theirs": None}
 
 
-def test_list_is_inclusive_ordered_and_spans_sessions(store, store_on, request):
-    if not store_on.is_sqlite:
-        # Contract difference (lashdb issue 12): a PostgreSQL store lists only its own session's
-        # intents, while a SQLite file lists every session's intents recorded in it.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="PostgreSQL lists one session's intents"))
+def test_list_is_inclusive_ordered_and_spans_sessions(store):
     store.record_intent(intent("late", 300))
     store.record_intent(intent("b-tie", 200, session_id="other"))
     store.record_intent(intent("a-tie", 200))
