@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from .discovery import Found
 
-__all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "parse_target", "redact_target",
+__all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "parse_target", "redact_target", "typable_target",
            "wall_clock_ms"]
 
 POSTGRES_SCHEMES = urls.POSTGRES_SCHEMES
@@ -118,6 +118,8 @@ class Backend(Protocol):
 
 # The one redaction rule (base.urls), under the name the CLI and tests know.
 redact_target = urls.redact
+# A URL to print in a command the reader types back in: the password left out, not starred.
+typable_target = urls.without_password
 
 
 def parse_target(text: str) -> Path | str:
