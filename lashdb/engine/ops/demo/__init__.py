@@ -1,7 +1,7 @@
 """A realistic demo sessions root, built only through the engine's public API (CLI.md ``demo``).
 
-Contract: :func:`build_demo` writes into a new or empty directory and nothing else; it uses
-``SessionStoreFactory``, ``Store`` methods and the model types — never SQL — so what it writes is
+Contract: :func:`build_demo` writes into a new or empty directory (or a PostgreSQL store without
+the demo's sessions) and nothing else; it uses ``SessionStoreFactory``, ``Store`` methods and the model types — never SQL — so what it writes is
 exactly what a runtime on lashdb would write. Content is deterministic: every id, timestamp and
 payload derives from the session index and one "now" read from ``clock`` (default a fixed instant),
 and each database's mtime is set to its last activity, so two builds hold the same rows.
@@ -29,12 +29,16 @@ What a root holds (``sessions`` root sessions, then one child of the first):
   unacked wakes) and a trigger store (``.triggers.db``: session, host and cancelled subscriptions,
   occurrences with and without deliveries, each delivery's process in the registry).
 
-Adding a sidecar (effects journal, process registry, trigger store) is one more call in
-:func:`build_demo`'s per-session loop, next to ``_build_session``: write it beside
-``store.path`` through its engine store, and record it in :class:`DemoSession.sidecars`.
+Where it writes: every store comes from one :class:`~lashdb.engine.ops.backend.Backend`
+(:mod:`.site`): a directory (one SQLite file per session, sidecar files beside it) or a
+``postgresql://`` URL store (deployment stores scoped by the session id); the same calls write
+the same rows into either, so a PostgreSQL demo has the same ids, heads and blob hashes. Adding a
+sidecar is one more call in :func:`build_demo`'s per-session loop, next to ``_build_session``:
+open it through the site (``site.process_registry`` …) and record ``site.sidecar(...)`` in
+:class:`DemoSession.sidecars`.
 
 Layout: :mod:`.script` (texts, turns, deterministic ids and clock), :mod:`.summary` (what a build
-reports), :mod:`.sessions` (session databases and the runtime's rows), :mod:`.deployment`
+reports), :mod:`.site` (the backend written through), :mod:`.sessions` (session databases and the runtime's rows), :mod:`.deployment`
 (process registry and trigger store); :func:`build_demo` here puts them together.
 """
 
