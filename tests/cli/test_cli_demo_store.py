@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from lashdb.cli.main import app
 from lashdb.engine.ops.backend import redact_target
+
+
+@pytest.fixture(autouse=True)
+def _close_shared_readonly_pools():
+    # The refusal check reads through the process's shared read-only pool (postgres.session_backend);
+    # its threads would make later tests' workers fork a threaded process.
+    yield
+    from lashdb.engine.postgres.session_backend import close_readonly
+
+    close_readonly()
 
 
 def _with_password(url: str) -> str:

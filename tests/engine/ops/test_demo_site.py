@@ -17,6 +17,16 @@ from lashdb.engine.session.store import Store
 SESSIONS = 2  # two root sessions (one with the runtime's rows, one with the live lease) plus the child
 
 
+@pytest.fixture(autouse=True)
+def _close_shared_readonly_pools():
+    # The refusal check reads through the process's shared read-only pool (postgres.session_backend);
+    # its threads would make later tests' workers fork a threaded process.
+    yield
+    from lashdb.engine.postgres.session_backend import close_readonly
+
+    close_readonly()
+
+
 def _with_password(url: str) -> str:
     # The demo must never print the password; give the URL one so the tests can tell.
     return url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@", 1)
