@@ -9,6 +9,10 @@ interrupted_turn_id, expired_lease_session_id, live_lease_session_id, queued (cl
 id), attachments (committed / uncommitted → attachment id), effects, effect_scopes, stale_effect
 (scope_id, replay_key).
 
+``lashdb --store URL demo`` (no DIR) builds the demo into the PostgreSQL store at URL, refused when
+it already holds any of the demo's sessions; its ``path`` values are ``<url without password>#<session
+id>`` and the commands it prints use ``--store``.
+
 The command writes with the wall clock (whole seconds) as the demo's "now" (``build_demo`` defaults
 to a fixed instant), so the lease the demo leaves live is live when the printed commands are tried.
 """
@@ -23,28 +27,36 @@ import typer
 
 from .. import common, output
 
+DEFAULT_DIRECTORY = Path("lashdb-demo")
+
 
 def demo(
-    directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="New or empty directory to fill.")]
-    = Path("lashdb-demo"),
+    directory: Annotated[Path | None, typer.Argument(
+        metavar="[DIR]", help="New or empty directory to fill (default lashdb-demo, or the --store URL).",
+        show_default=False)] = None,
     sessions: Annotated[int, typer.Option("--sessions", min=1, help="Root sessions to create (plus one "
                                           "child).")] = 4,
     json: common.JsonOpt = False,
 ) -> None:
     """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
     from lashdb.engine.ops.demo import build_demo
-    from lashdb.engine.ops.backend import wall_clock_ms
+    from lashdb.engine.ops.backend import typable_target, wall_clock_ms
 
-    summary = build_demo(directory, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
+    store = common.state().root
+    target: Path | str = directory if directory is not None else (
+        store if isinstance(store, str) else DEFAULT_DIRECTORY)
+    summary = build_demo(target, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
     if json:
         output.emit(summary.to_json(), json=True)
         return
-    root = shlex.quote(str(directory))
+    # A URL is printed without its password (not redacted): the reader types the command back in.
+    option = "--store" if isinstance(target, str) else "--root"
+    root = shlex.quote(typable_target(target) if isinstance(target, str) else str(target))
     first = summary.sessions[0].session_id[:8]
     runtime = summary.runtime
     live = runtime.live_lease_session_id[:8] if runtime else first
     output.line(f"Created {len(summary.root_sessions)} root session(s) and {len(summary.child_sessions)} "
-                f"child session in {directory}.")
+                f"child session in {summary.root}.")
     typer.echo("Try next:")
     for command in (
         "sessions list",
@@ -64,7 +76,7 @@ def demo(
         "triggers occurrences --source-type ci.run.finished",
         "doctor",
     ):
-        output.line(f"  lashdb --root {root} {command}")
+        output.line(f"  lashdb {option} {root} {command}")
 
 
 def register(app: typer.Typer) -> None:

@@ -52,6 +52,22 @@ def redact(target: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def without_password(target: str) -> str:
+    """``target`` with a URL's password (user part or ``?password=``) left out: a URL to print for
+    typing back in (libpq then takes the password from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return redact(target)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}@{hostport}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if k.lower() != "password"], safe="*") if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def describe(url: str) -> str:
     """``host:port/database`` of ``url`` for messages (libpq defaults shown as ``default``)."""
     try:

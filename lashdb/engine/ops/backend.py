@@ -29,15 +29,15 @@ from lashdb.engine.base.timing import wall_clock_ms
 from . import inspectors
 
 if TYPE_CHECKING:
-    from lashdb.engine.deployment.effects import EffectHost
+    from lashdb.engine.deployment.effects import EffectHost, EffectReplayOptions
     from lashdb.engine.deployment.process_registry import ProcessRegistry
     from lashdb.engine.deployment.triggers import TriggerStore
     from lashdb.engine.session.factory import SessionStoreFactory
-    from lashdb.engine.session.store import Store
+    from lashdb.engine.session.store import Store, StoreOptions
 
     from .discovery import Found
 
-__all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "parse_target", "redact_target",
+__all__ = ["Backend", "DirectoryBackend", "POSTGRES_SCHEMES", "ROLE_KINDS", "open_backend", "parse_target", "redact_target", "typable_target",
            "wall_clock_ms"]
 
 POSTGRES_SCHEMES = urls.POSTGRES_SCHEMES
@@ -61,16 +61,17 @@ class Backend(Protocol):
         """The writable store of ``session_id`` (created empty when absent; meta is the factory's job)."""
         ...
 
-    def process_registry(self, root_session_id: str) -> ProcessRegistry:
-        """The process registry shared by ``root_session_id`` and its children."""
+    def process_registry(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> ProcessRegistry:
+        """The process registry shared by ``root_session_id`` and its children (on ``clock`` when given)."""
         ...
 
-    def trigger_store(self, root_session_id: str) -> TriggerStore:
-        """The trigger store shared by ``root_session_id`` and its children."""
+    def trigger_store(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> TriggerStore:
+        """The trigger store shared by ``root_session_id`` and its children (on ``clock`` when given)."""
         ...
 
-    def effect_journal(self, session_id: str) -> EffectHost:
-        """The effect replay journal of ``session_id``."""
+    def effect_journal(self, session_id: str, options: EffectReplayOptions | None = None, *,
+                       clock: Callable[[], int] | None = None) -> EffectHost:
+        """The effect replay journal of ``session_id`` (with ``options``, on ``clock`` when given)."""
         ...
 
     def now_ms(self) -> int:
@@ -114,6 +115,8 @@ class Backend(Protocol):
 
 # The one redaction rule (base.urls), under the name the CLI and tests know.
 redact_target = urls.redact
+# A URL to print in a command the reader types back in: the password left out, not starred.
+typable_target = urls.without_password
 
 
 def parse_target(text: str) -> Path | str:
@@ -121,10 +124,11 @@ def parse_target(text: str) -> Path | str:
     return text if urls.scheme(text) else Path(text).expanduser()
 
 
-def open_backend(target: str | os.PathLike[str]) -> Backend:
-    """The backend for ``target``: a directory (SQLite files) or a ``postgresql://`` URL."""
+def open_backend(target: str | os.PathLike[str], options: StoreOptions | None = None) -> Backend:
+    """The backend for ``target``: a directory (SQLite files) or a ``postgresql://`` URL; ``options``
+    are every session store's (its clock, when set, is the session stores' clock)."""
     if isinstance(target, os.PathLike):
-        return DirectoryBackend(Path(target))
+        return DirectoryBackend(Path(target), options)
     if not isinstance(target, str):
         raise UsageError(f"cannot open a store from {type(target).__name__} {target!r}",
                          hint="give a directory path or a postgresql:// URL")
@@ -132,7 +136,7 @@ def open_backend(target: str | os.PathLike[str]) -> Backend:
         raise UsageError("empty store target", hint="give a directory path or a postgresql:// URL")
     scheme = urls.scheme(target)
     if scheme is None:
-        return DirectoryBackend(Path(target).expanduser())
+        return DirectoryBackend(Path(target).expanduser(), options)
     shown = redact_target(target)
     if scheme not in POSTGRES_SCHEMES:
         raise UsageError(f"{shown}: not a store target (`{scheme}://` is not a known backend)",
@@ -146,7 +150,7 @@ def open_backend(target: str | os.PathLike[str]) -> Backend:
                            "is not installed)", hint=POSTGRES_EXTRA) from None
     from .url_store import UrlStore
 
-    return UrlStore(opener(target), target)
+    return UrlStore(opener(target) if options is None else opener(target, options), target)
 
 
 class DirectoryBackend:
@@ -194,26 +198,27 @@ class DirectoryBackend:
         self.root.mkdir(parents=True, exist_ok=True)
         return Store.open_with_options(self.path_for_session(session_id), self.options or StoreOptions())
 
-    def process_registry(self, root_session_id: str) -> ProcessRegistry:
-        """The process registry sidecar of the root session ``root_session_id``."""
+    def process_registry(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> ProcessRegistry:
+        """The process registry sidecar of the root session ``root_session_id`` (on ``clock`` when given)."""
         from lashdb.engine.deployment.process_registry import ProcessRegistry
 
         self.root.mkdir(parents=True, exist_ok=True)
-        return ProcessRegistry.open(self.sidecar_path(root_session_id, "processes"))
+        return ProcessRegistry.open(self.sidecar_path(root_session_id, "processes"), clock=clock)
 
-    def trigger_store(self, root_session_id: str) -> TriggerStore:
-        """The trigger store sidecar of the root session ``root_session_id``."""
+    def trigger_store(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> TriggerStore:
+        """The trigger store sidecar of the root session ``root_session_id`` (on ``clock`` when given)."""
         from lashdb.engine.deployment.triggers import TriggerStore
 
         self.root.mkdir(parents=True, exist_ok=True)
-        return TriggerStore.open(self.sidecar_path(root_session_id, "triggers"))
+        return TriggerStore.open(self.sidecar_path(root_session_id, "triggers"), clock=clock)
 
-    def effect_journal(self, session_id: str) -> EffectHost:
-        """The effect replay sidecar of ``session_id``."""
+    def effect_journal(self, session_id: str, options: EffectReplayOptions | None = None, *,
+                       clock: Callable[[], int] | None = None) -> EffectHost:
+        """The effect replay sidecar of ``session_id`` (with ``options``, on ``clock`` when given)."""
         from lashdb.engine.deployment.effects import EffectHost
 
         self.root.mkdir(parents=True, exist_ok=True)
-        return EffectHost.open(self.sidecar_path(session_id, "effects"))
+        return EffectHost.open(self.sidecar_path(session_id, "effects"), options, clock=clock)
 
     def transfer(self, *, readonly: bool = False) -> Any:
         """``lashdb migrate``'s rows port over this root (:class:`~lashdb.engine.ops.ports.SessionTransfer`)."""

@@ -102,26 +102,27 @@ class PgBackend:
         # The same (concern, scope) lock the URL openers take: one writer per root's store.
         return PgDeploymentBackend(self.database(), scope, rows, lock=f"{concern}:{scope}")
 
-    def process_registry(self, root_session_id: str) -> ProcessRegistry:
-        """The process registry of the root session ``root_session_id``."""
+    def process_registry(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> ProcessRegistry:
+        """The process registry of the root session ``root_session_id`` (on ``clock`` when given)."""
         from .registry import PgRegistryRows
 
         return ProcessRegistry(self._deployment("process_registry", root_session_id, PgRegistryRows),
-                               self._deployment_clock())
+                               clock or self._deployment_clock())
 
-    def trigger_store(self, root_session_id: str) -> TriggerStore:
-        """The trigger store of the root session ``root_session_id``."""
+    def trigger_store(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> TriggerStore:
+        """The trigger store of the root session ``root_session_id`` (on ``clock`` when given)."""
         from .triggers import PgTriggerRows
 
         return TriggerStore(self._deployment("trigger_store", root_session_id, PgTriggerRows),
-                            self._deployment_clock())
+                            clock or self._deployment_clock())
 
-    def effect_journal(self, session_id: str, options: EffectReplayOptions | None = None) -> EffectHost:
-        """The effect replay journal of ``session_id``."""
+    def effect_journal(self, session_id: str, options: EffectReplayOptions | None = None, *,
+                       clock: Callable[[], int] | None = None) -> EffectHost:
+        """The effect replay journal of ``session_id`` (on ``clock`` when given)."""
         from .effect_journal import PgEffectJournalRows
 
         return EffectHost.on_backend(self._deployment("effect_journal", session_id, PgEffectJournalRows),
-                                     options, clock=self._deployment_clock())
+                                     options, clock=clock or self._deployment_clock())
 
     def transfer(self, *, readonly: bool = False) -> Any:
         """``lashdb migrate``'s rows port (:class:`~.transfer.PgTransfer`): read-only opens its own
@@ -210,6 +211,6 @@ class PgSessionStoreFactory:
         raise self.backend._not_yet("deleting a session")
 
 
-def open_backend(url: str) -> PgBackend:
+def open_backend(url: str, options: StoreOptions | None = None) -> PgBackend:
     """The backend for the PostgreSQL store at ``url`` (opens nothing until a store is asked for)."""
-    return PgBackend(url)
+    return PgBackend(url, options)

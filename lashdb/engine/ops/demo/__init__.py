@@ -1,7 +1,7 @@
 """A realistic demo sessions root, built only through the engine's public API (CLI.md ``demo``).
 
-Contract: :func:`build_demo` writes into a new or empty directory and nothing else; it uses
-``SessionStoreFactory``, ``Store`` methods and the model types — never SQL — so what it writes is
+Contract: :func:`build_demo` writes into a new or empty directory (or a PostgreSQL store without
+the demo's sessions) and nothing else; it uses ``SessionStoreFactory``, ``Store`` methods and the model types — never SQL — so what it writes is
 exactly what a runtime on lashdb would write. Content is deterministic: every id, timestamp and
 payload derives from the session index and one "now" read from ``clock`` (default a fixed instant),
 and each database's mtime is set to its last activity, so two builds hold the same rows.
@@ -29,12 +29,16 @@ What a root holds (``sessions`` root sessions, then one child of the first):
   unacked wakes) and a trigger store (``.triggers.db``: session, host and cancelled subscriptions,
   occurrences with and without deliveries, each delivery's process in the registry).
 
-Adding a sidecar (effects journal, process registry, trigger store) is one more call in
-:func:`build_demo`'s per-session loop, next to ``_build_session``: write it beside
-``store.path`` through its engine store, and record it in :class:`DemoSession.sidecars`.
+Where it writes: every store comes from one :class:`~lashdb.engine.ops.backend.Backend`
+(:mod:`.site`): a directory (one SQLite file per session, sidecar files beside it) or a
+``postgresql://`` URL store (deployment stores scoped by the session id); the same calls write
+the same rows into either, so a PostgreSQL demo has the same ids, heads and blob hashes. Adding a
+sidecar is one more call in :func:`build_demo`'s per-session loop, next to ``_build_session``:
+open it through the site (``site.process_registry`` …) and record ``site.sidecar(...)`` in
+:class:`DemoSession.sidecars`.
 
 Layout: :mod:`.script` (texts, turns, deterministic ids and clock), :mod:`.summary` (what a build
-reports), :mod:`.sessions` (session databases and the runtime's rows), :mod:`.deployment`
+reports), :mod:`.site` (the backend written through), :mod:`.sessions` (session databases and the runtime's rows), :mod:`.deployment`
 (process registry and trigger store); :func:`build_demo` here puts them together.
 """
 
@@ -44,11 +48,9 @@ import itertools
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from lashdb.engine.base.codec import BlobProfile
 from lashdb.engine.base.errors import DatabaseError
-from lashdb.engine.session.factory import SessionStoreFactory
 from lashdb.engine.session.model import SessionRelation
 from lashdb.engine.session.store import StoreOptions
 
@@ -98,6 +100,7 @@ from .sessions import (
     _live_work,
     _timed_out,
 )
+from .site import open_site
 from .summary import (
     DemoDeployment,
     DemoRuntime,
@@ -116,38 +119,39 @@ def _script_for(index: int) -> _Script:
 
 def build_demo(root: str | os.PathLike[str], sessions: int = 4, *,
                clock: Callable[[], int] | None = None) -> DemoSummary:
-    """Create a demo root: ``sessions`` root sessions plus one child of the first."""
-    root = Path(root)
+    """Create a demo in ``root`` (a new or empty directory, or a ``postgresql://`` URL store that holds
+    none of the demo's sessions): ``sessions`` root sessions plus one child of the first."""
     if sessions < 1:
-        raise DatabaseError(str(root), f"{root}: a demo needs at least one session (got {sessions})",
+        raise DatabaseError(os.fspath(root), f"{root}: a demo needs at least one session (got {sessions})",
                             hint="pass --sessions 1 or more")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise DatabaseError(str(root), f"{root}: exists and is not an empty directory",
-                            hint="choose a new or empty directory for the demo")
     now_ms = int(clock()) if clock is not None else DEMO_NOW_MS
     timeline = _Timeline(now_ms)
-    factory = SessionStoreFactory(root, StoreOptions(blob_profile=BlobProfile.BALANCED,
-                                                     clock=lambda: timeline.now_ms,
-                                                     enqueue_nonce=itertools.count(1).__next__))
-    notes = _RuntimeNotes(Path(f"{factory.path_for_session(_uid('session', 0))}.effects.db"))
-    built: list[DemoSession] = []
-    for index in range(sessions):
-        # Oldest first: session i started (sessions - i) days before now.
-        timeline.now_ms = now_ms - (sessions - index) * _DAY_MS
-        session_id = _uid("session", index)
-        built.append(_build_session(factory, timeline, session_id, _script_for(index), SessionRelation.root(),
-                                    with_artifact=index == 0, runtime=notes if index == 0 else None,
-                                    live=(notes, now_ms) if index == sessions - 1 else None))
-    parent = built[0]
-    timeline.now_ms = parent.created_at_ms + _TURN_MS + 5_000
-    caused_by = {"kind": "tool_call", "session_id": parent.session_id, "turn_id": "turn-2",
-                 "call_id": "call_" + _uid("child-call")[:8]}
-    built.append(_build_session(factory, timeline, _uid("child", 0), _CHILD,
-                                SessionRelation.child(parent.session_id, caused_by)))
-    deployment = _build_deployment_stores(parent, built[-1], now_ms)
+    options = StoreOptions(blob_profile=BlobProfile.BALANCED, clock=lambda: timeline.now_ms,
+                           enqueue_nonce=itertools.count(1).__next__)
+    session_ids = [_uid("session", index) for index in range(sessions)] + [_uid("child", 0)]
+    site = open_site(root, options, session_ids)
+    try:
+        notes = _RuntimeNotes(site.sidecar(session_ids[0], "effects"))
+        built: list[DemoSession] = []
+        for index in range(sessions):
+            # Oldest first: session i started (sessions - i) days before now.
+            timeline.now_ms = now_ms - (sessions - index) * _DAY_MS
+            built.append(_build_session(site, timeline, session_ids[index], _script_for(index),
+                                        SessionRelation.root(), with_artifact=index == 0,
+                                        runtime=notes if index == 0 else None,
+                                        live=(notes, now_ms) if index == sessions - 1 else None))
+        parent = built[0]
+        timeline.now_ms = parent.created_at_ms + _TURN_MS + 5_000
+        caused_by = {"kind": "tool_call", "session_id": parent.session_id, "turn_id": "turn-2",
+                     "call_id": "call_" + _uid("child-call")[:8]}
+        built.append(_build_session(site, timeline, session_ids[-1], _CHILD,
+                                    SessionRelation.child(parent.session_id, caused_by)))
+        deployment = _build_deployment_stores(site, parent, built[-1], now_ms)
+    finally:
+        site.close()
     built[0] = replace(parent, sidecars={**built[0].sidecars, "processes": deployment.registry,
                                          "triggers": deployment.trigger_store})
-    return DemoSummary(root, tuple(built), deployment, notes.summary(built[0].session_id, sessions))
+    return DemoSummary(site.root, tuple(built), deployment, notes.summary(built[0].session_id, sessions))
 
 
 # The names the single-module demo had, kept importable from here (tests patch ``_uid``,

@@ -8,8 +8,6 @@ mtime is set to its last write.
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 
 from lashdb.engine.deployment.process_model import (
     CausalRef,
@@ -28,16 +26,15 @@ from lashdb.engine.deployment.process_model import (
     WaitState,
     WakeSpec,
 )
-from lashdb.engine.deployment.process_registry import ProcessRegistry
 from lashdb.engine.deployment.triggers import (
     InputBinding,
     TriggerOccurrenceRequest,
-    TriggerStore,
     TriggerSubscriptionDraft,
     default_source_key,
 )
 
 from .script import _iso, _Timeline, _uid
+from .site import DemoSite
 from .summary import DemoDeployment, DemoSession
 
 
@@ -56,7 +53,7 @@ def _env_ref(cwd: str) -> str:
     return "process-env:v1:sha256:" + hashlib.sha256(cwd.encode()).hexdigest()
 
 
-def _build_deployment_stores(parent: DemoSession, child: DemoSession, now_ms: int) -> DemoDeployment:
+def _build_deployment_stores(site: DemoSite, parent: DemoSession, child: DemoSession, now_ms: int) -> DemoDeployment:
     """Write the registry and trigger store the first session and its child share (deployment-stores §0.1).
 
     Everything goes through ``ProcessRegistry``/``TriggerStore`` with the demo's clock, in time
@@ -65,8 +62,8 @@ def _build_deployment_stores(parent: DemoSession, child: DemoSession, now_ms: in
     two minutes before "now" a restarted worker re-claimed the CI watcher's lease for an hour.
     Every time is an offset from the session's start or from "now", so any session count works.
     """
-    registry_path = Path(os.fspath(parent.path) + ".processes.db")
-    trigger_path = Path(os.fspath(parent.path) + ".triggers.db")
+    registry_path = site.sidecar(parent.session_id, "processes")
+    trigger_path = site.sidecar(parent.session_id, "triggers")
     clock = _Timeline(parent.created_at_ms)
     session, sub = parent.session_id, child.session_id
     main, sub_main = SessionScope(session, "main"), SessionScope(sub, "main")
@@ -74,8 +71,8 @@ def _build_deployment_stores(parent: DemoSession, child: DemoSession, now_ms: in
     ids = {name: _process_id(name) for name in ("test_stress_run", "bisect", "ci_watch", "pr_review")}
     processes = dict(ids)
     occurrences: list[str] = []
-    with ProcessRegistry.open(registry_path, clock=lambda: clock.now_ms) as registry, \
-            TriggerStore.open(trigger_path, clock=lambda: clock.now_ms) as triggers:
+    with site.process_registry(session, lambda: clock.now_ms) as registry, \
+            site.trigger_store(session, lambda: clock.now_ms) as triggers:
 
         def at(ms: int) -> None:
             clock.now_ms = ms
@@ -230,6 +227,6 @@ def _build_deployment_stores(parent: DemoSession, child: DemoSession, now_ms: in
         registry.claim_process_lease(ids["ci_watch"], "worker-2", _HOUR_MS)
         subscriptions = {s.handle: s.name or "" for s in sorted(
             triggers.list_subscriptions(), key=lambda s: int(s.handle.partition(":")[2]))}
-    for path, last in ((registry_path, now_ms - 2 * _MINUTE_MS), (trigger_path, now_ms - 2 * _HOUR_MS)):
-        os.utime(path, ns=(last * 1_000_000, last * 1_000_000))
+    site.touch(registry_path, now_ms - 2 * _MINUTE_MS)
+    site.touch(trigger_path, now_ms - 2 * _HOUR_MS)
     return DemoDeployment(session, registry_path, trigger_path, processes, subscriptions, tuple(occurrences))

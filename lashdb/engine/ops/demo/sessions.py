@@ -10,9 +10,7 @@ restarted runtime holding the newest session's lease with one queued message cla
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lashdb.engine.base.errors import DatabaseError
@@ -20,7 +18,6 @@ from lashdb.engine.deployment.effects import (
     EffectCommand,
     EffectControllerError,
     EffectEnvelope,
-    EffectHost,
     EffectReplayOptions,
     ExecutionScope,
     RuntimeScope,
@@ -28,7 +25,7 @@ from lashdb.engine.deployment.effects import (
 )
 from lashdb.engine.session.attachments import AttachmentIntent
 from lashdb.engine.session.commit import GraphDelta, RuntimeCommit
-from lashdb.engine.session.factory import SessionStoreCreateRequest, SessionStoreFactory
+from lashdb.engine.session.factory import SessionStoreCreateRequest
 from lashdb.engine.session.leases import SessionExecutionLease
 from lashdb.engine.session.model import (
     GraphNode,
@@ -62,6 +59,7 @@ from .script import (
     _Turn,
     _uid,
 )
+from .site import DemoSite, Where
 from .summary import DemoRuntime, DemoSession
 
 
@@ -77,13 +75,13 @@ _AGENT_FRAMES = ({"frame_id": "main", "agent": "default"},)
 _TOOL_OUTPUT = {"read_file": "tests/test_parser.py: 212 lines", "run_tests": "200 passed in 85.2s"}
 
 
-def _build_session(factory: SessionStoreFactory, timeline: _Timeline, session_id: str, script: _Script,
+def _build_session(site: DemoSite, timeline: _Timeline, session_id: str, script: _Script,
                    relation: SessionRelation, *, with_artifact: bool = False, runtime: _RuntimeNotes | None = None,
                    live: tuple[_RuntimeNotes, int] | None = None) -> DemoSession:
     # runtime: write the turns as the lash runtime does, then die in the next one (and fill the
     # effect journal); live: then, at (now), hold the lease with queued work claimed and pending.
     created_ms = timeline.now_ms
-    with factory.create_store(SessionStoreCreateRequest(session_id, script.model, relation)) as store, \
+    with site.factory.create_store(SessionStoreCreateRequest(session_id, script.model, relation)) as store, \
             contextlib.ExitStack() as stack:
         # The factory seeds meta with the process cwd; the demo's meta is fixed and named.
         store.save_session_meta(SessionMeta(session_id, script.name, f"unix:{created_ms // 1000}", script.model,
@@ -95,7 +93,7 @@ def _build_session(factory: SessionStoreFactory, timeline: _Timeline, session_id
             artifacts = (ref,)
         writer = _SessionWriter(store, session_id, script, timeline)
         if runtime is not None:
-            journal = stack.enter_context(_Journal(runtime.effects))
+            journal = stack.enter_context(_Journal(site, session_id))
             writer = _RuntimeWriter(store, session_id, script, timeline, journal, runtime)
         for number, turn in enumerate(script.turns, 1):
             writer.turn(number, turn)
@@ -104,9 +102,9 @@ def _build_session(factory: SessionStoreFactory, timeline: _Timeline, session_id
         if live is not None:
             live[0].queued = _live_work(store, session_id, timeline, live[1])
             live[0].live_lease_session_id = session_id
-        path = Path(store.path or "")
+    path = site.where(session_id)
     modified_ms = timeline.now_ms
-    os.utime(path, ns=(modified_ms * 1_000_000, modified_ms * 1_000_000))
+    site.touch(path, modified_ms)
     users = [n for n in writer.live if n.role == "User"]
     return DemoSession(
         session_id=session_id, name=script.name, path=path, model=script.model,
@@ -255,7 +253,7 @@ class _RuntimeDied(Exception):
 class _RuntimeNotes:
     """What the runtime parts of the build wrote, collected while building (see :class:`DemoRuntime`)."""
 
-    effects: Path
+    effects: Where
     turn_ids: list[str] = field(default_factory=list)
     interrupted_turn_id: str = ""
     attachments: dict[str, str] = field(default_factory=dict)
@@ -275,18 +273,20 @@ class _RuntimeNotes:
 class _Journal:
     """A session's effect journal, written through ``EffectHost`` on a clock of its own (set per effect)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, site: DemoSite, session_id: str) -> None:
+        self.site = site
+        self.path = site.sidecar(session_id, "effects")
         self.clock = _Timeline(0)
         self.last_write_ms = 0
-        self.host = EffectHost.open(path, EffectReplayOptions(owner_id=_RUNTIME_OWNER), clock=lambda: self.clock.now_ms)
+        self.host = site.effect_journal(session_id, EffectReplayOptions(owner_id=_RUNTIME_OWNER),
+                                        lambda: self.clock.now_ms)
 
     def __enter__(self) -> _Journal:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.host.close()
-        os.utime(self.path, ns=(self.last_write_ms * 1_000_000, self.last_write_ms * 1_000_000))
+        self.site.touch(self.path, self.last_write_ms)
 
     def _attempt(self, session_id: str, turn_id: str, number: int, tool: str, call_id: str, attempt: int,
                  attempts: int) -> tuple[Any, EffectEnvelope]:

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lashdb.engine.base.locator import SessionLocation
+
+Where = Path | SessionLocation
+"""A session file or sidecar file; in a URL store, the session (or scope) the rows live under."""
+
 
 @dataclass(frozen=True)
 class DemoSession:
@@ -17,7 +22,7 @@ class DemoSession:
 
     session_id: str
     name: str
-    path: Path
+    path: Where
     model: str
     parent_session_id: str | None
     turns: int
@@ -31,7 +36,7 @@ class DemoSession:
     created_at_ms: int
     modified_at_ms: int
     artifact_refs: tuple[str, ...] = ()
-    sidecars: dict[str, Path] = field(default_factory=dict)
+    sidecars: dict[str, Where] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON form: ids, counts, refs and paths as text."""
@@ -61,8 +66,8 @@ class DemoDeployment:
     """What the demo wrote into the first root session's process registry and trigger store."""
 
     session_id: str
-    registry: Path
-    trigger_store: Path
+    registry: Where
+    trigger_store: Where
     processes: dict[str, str]       # role in the story → process id
     subscriptions: dict[str, str]   # handle → subscription name
     occurrences: tuple[str, ...]    # occurrence ids, oldest first
@@ -78,7 +83,7 @@ class DemoDeployment:
 class DemoSummary:
     """The demo root and the sessions written into it (root sessions first, then the child)."""
 
-    root: Path
+    root: Path | str                        # a directory, or a URL store without its password
     sessions: tuple[DemoSession, ...]
     deployment: DemoDeployment | None = None
     runtime: DemoRuntime | None = None
@@ -111,7 +116,7 @@ class DemoRuntime:
     live_lease_session_id: str
     queued: dict[str, str]                  # "claimed" / "pending" → batch id
     attachments: dict[str, str]             # "committed" / "uncommitted" → attachment id
-    effects: Path                           # the committed session's effect journal
+    effects: Where                          # the committed session's effect journal
     effect_scopes: tuple[str, ...]          # its scope ids, oldest first
     stale_effect: tuple[str, str]           # (scope id, replay key) in progress under an expired lease
 
