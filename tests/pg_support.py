@@ -76,10 +76,18 @@ class ThrowawayCluster:
         if out.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {out.stderr.strip() or out.stdout.strip()}")
 
-    def start(self) -> str:
-        """Initialise and start the cluster; its admin URL."""
+    def start(self, password: str | None = None) -> str:
+        """Initialise and start the cluster (with ``password``: scram auth for its one role); its admin URL."""
         role = self.user.pw_name if self.user else pwd.getpwuid(os.geteuid()).pw_name
-        self._run(self.initdb, "-D", self.data, "-A", "trust", "-U", role, "--no-sync", "-E", "UTF8")
+        auth = ["-A", "trust"]
+        if password is not None:
+            pwfile = os.path.join(self.dir, "pw")
+            with open(pwfile, "w") as f:
+                f.write(password + "\n")
+            if self.user is not None:
+                os.chown(pwfile, self.user.pw_uid, self.user.pw_gid)
+            auth = ["-A", "scram-sha-256", "--pwfile", pwfile]
+        self._run(self.initdb, "-D", self.data, *auth, "-U", role, "--no-sync", "-E", "UTF8")
         self._run(self.pg_ctl, "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "-o",
                   f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
                   "-c fsync=off -c max_connections=200", "start")

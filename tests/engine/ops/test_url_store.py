@@ -47,3 +47,28 @@ def test_discover_and_listing_and_deployment_scopes(store):
     assert store.deployment_store("triggers", store.location("sess-bbbb-1")).session_id == "sess-bbbb-1"
     with pytest.raises(UsageError, match="--db names a store file"):
         store.require_kind("x.db", "processes")
+
+
+def test_sessions_list_is_one_statement_whatever_the_number_of_sessions(pg_url, monkeypatch):
+    import psycopg
+
+    from lashdb.engine.postgres.catalog import PgCatalog
+    from lashdb.engine.session import store as store_module
+
+    with psycopg.connect(pg_url) as conn:  # 2,000 sessions, written in bulk (their rows are what is listed)
+        with open_backend(pg_url) as backend:
+            backend.factory().create_store(SessionStoreCreateRequest("seed", "m")).close()
+        conn.execute("INSERT INTO lash_sessions (session_id, session_name, head_revision, created_at_ms, "
+                     "updated_at_ms) SELECT 'bulk-' || lpad(i::text, 5, '0'), 'n' || i, i, i, i "
+                     "FROM generate_series(1, 2000) AS i")
+    statements = []
+    original = PgCatalog._rows
+    monkeypatch.setattr(PgCatalog, "_rows", lambda self, sql, params=(): statements.append(sql) or
+                        original(self, sql, params))
+    monkeypatch.setattr(store_module.Store, "open_readonly",
+                        classmethod(lambda cls, *a, **k: pytest.fail("sessions list opened a session store")))
+    with open_backend(pg_url) as backend:
+        rows = backend.list_sessions(sort="modified", limit=20)
+    assert len(statements) == 1 and "LIMIT %s" in statements[0]
+    assert [r.session_id for r in rows][:2] == ["seed", "bulk-02000"] and len(rows) == 20
+    assert [r.session_name for r in rows][1:4] == ["n2000", "n1999", "n1998"]
