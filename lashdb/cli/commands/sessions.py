@@ -16,6 +16,14 @@ A ``*.db`` under the root that cannot be read (symlink loop, permission denied, 
 ``-wal``/``-shm``) is a ``list`` row with status ``unreadable: <reason>``; one that is not a regular
 file (FIFO, socket, directory) is a row only with ``--all``. Each is also named on stderr. A root
 that does not exist or is not a directory exits 3.
+
+``list`` filters (all given must hold; applied while reading, before ``--sort`` and ``--limit``; see
+``lashdb.engine.base.listing``): ``--since``/``--until`` bound the modified time (ISO date or
+date-time, UTC without an offset, or a span back from now: 30m, 2h, 3d, 1w; both bounds inclusive);
+``--model`` equal; ``--cwd DIR`` that directory or beneath it; ``--status`` ok|foreign|unreadable|damaged;
+``--parent ID`` the children of the session ID (or an id prefix); ``--grep TEXT`` in the name or the
+first user message, case-insensitively; ``--children`` only child sessions (those with a parent),
+``--no-children`` only top-level ones; neither lists both, each child naming its parent (``id ← parent``).
 """
 
 from __future__ import annotations
@@ -77,22 +85,51 @@ def list_(
     jobs: Annotated[Optional[int], typer.Option(
         "--jobs", "-j", min=1, show_default=False,
         help="Processes reading the files [default: the cores, at most 4; one below 100 files].")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", metavar="WHEN", show_default=False,
+                     help="Modified at or after WHEN: ISO date/time (UTC) or a span back from now (2h, 3d).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", metavar="WHEN", show_default=False,
+                     help="Modified at or before WHEN (same forms as --since).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", show_default=False,
+                     help="Only sessions of this model (exact).")] = None,
+    cwd: Annotated[Optional[str], typer.Option("--cwd", metavar="DIR", show_default=False,
+                   help="Only sessions whose working directory is DIR or beneath it.")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", show_default=False,
+                      help="Only rows of this status: ok, foreign, unreadable, damaged.")] = None,
+    parent: Annotated[Optional[str], typer.Option("--parent", metavar="ID", show_default=False,
+                      help="Only the child sessions of the session ID (an id or its prefix).")] = None,
+    grep: Annotated[Optional[str], typer.Option("--grep", metavar="TEXT", show_default=False,
+                    help="Only sessions whose name or first user message holds TEXT (any case).")] = None,
+    children: Annotated[Optional[bool], typer.Option("--children/--no-children", show_default=False,
+                        help="Only child sessions (--children) or only top-level ones (--no-children); "
+                        "both by default.")] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
+    """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status.
+
+    Example: lashdb sessions list --since 3d --model gpt-4o --grep deploy --limit 20
+    """
+    from lashdb.engine.ops.sessions import ListingFilter, parse_when
     from lashdb.engine.ops import inspect
     from lashdb.engine import parallel
 
     st = common.state()
+    now = common.now_ms() if since or until else 0
+    filters = ListingFilter(
+        since_ms=None if since is None else parse_when(since, now_ms=now, option="--since"),
+        until_ms=None if until is None else parse_when(until, now_ms=now, option="--until"),
+        model=model, cwd=cwd, status=status, parent=parent, grep=grep, children=children)
     skipped: list[inspect.SessionSummary] = []
     rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
-                                 jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
+                                 jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped, filters=filters)
     common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
     docs = [r.to_json() for r in rows]
     foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
     if foreign:
         output.warn(f"{len(foreign)} session file(s) have a foreign schema and are shown read-only: "
                     + ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else ""))
+    if not docs and not json and filters.active:
+        output.info(f"no sessions under {st.backend.target} match the filters", quiet=st.quiet)
+        return
     if not docs and not json:
         output.info(f"no sessions under {st.backend.target}; create some to explore with `lashdb demo DIR` "
                     "and then `lashdb --root DIR sessions list`", quiet=st.quiet)

@@ -24,6 +24,7 @@ from . import discovery
 from lashdb.engine.base import kinds, parallel
 from lashdb.engine.base.errors import LashdbError, LookupFailed, NotARegularFile, one_line
 from lashdb.engine.base.jsonread import text_or_none
+from lashdb.engine.base.listing import NO_FILTER, ListingFilter, parse_when
 from lashdb.engine.session.model import GraphNode, SessionRelation
 from lashdb.engine.session.store import Store
 from lashdb.engine.base.timing import parse_timestamp_ms
@@ -128,11 +129,53 @@ def _mark_damaged(c: Any, out: dict[str, Any]) -> None:
         out["status"] = "damaged schema: " + ", ".join(f"{change} {what} {name}" for change, what, name in differences)
 
 
-def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> SessionSummary | None:
+def summary_passes(flt: ListingFilter, row: SessionSummary) -> bool:
+    """True when a built row passes every field of ``flt``."""
+    return (flt.time_ok(row.modified_ms) and flt.status_ok(row.status)
+            and flt.meta_ok(row.model, row.cwd, row.parent_session_id)
+            and flt.text_ok(row.session_name, row.first_user_message))
+
+
+def _v4_row_passes(flt: ListingFilter, row: tuple) -> bool:
+    """The meta and text fields of ``flt`` on a ``v4_summary`` row, before any summary is built of it."""
+    if not (flt.needs_session or flt.children is not None):
+        return True
+    name, model, cwd, relation_json, first = row[1], row[2], row[3], row[5], row[11]
+    parent = SessionRelation.from_column(relation_json).parent_session_id if row[0] is not None else None
+    if not flt.meta_ok(text_or_none(model), text_or_none(cwd), parent):
+        return False
+    if flt.grep is None:
+        return True
+    return flt.text_ok(text_or_none(name), GraphNode("", "", json.loads(first)).text if first is not None else "")
+
+
+def _modified_before_open(path: Path, siblings: frozenset[str]) -> int | None:
+    """The row's modified time (the newer of the db and its ``-wal``) from ``stat`` alone."""
+    times = []
+    for name in (os.fspath(path), *((f"{path}-wal",) if path.name + "-wal" in siblings else ())):
+        try:
+            times.append(os.stat(name).st_mtime_ns // 1_000_000)
+        except OSError:
+            pass
+    return max(times) if times else None
+
+
+def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool,
+                  flt: ListingFilter = NO_FILTER) -> SessionSummary | None:
     """What :func:`session_summary` of ``discovery.examine(path)`` gives, from one read-only open
     (discovery would open each file once to classify it and again to read it): ``None`` for a file
-    that is not a session unless ``include_all``. ``siblings`` are the names in its directory, so the
-    sidecars are found without a ``stat`` per suffix."""
+    that is not a session unless ``include_all``, and for one ``flt`` drops. ``siblings`` are the
+    names in its directory, so the sidecars are found without a ``stat`` per suffix."""
+    # A time bound drops a file on its mtime before it is opened at all.
+    if (flt.since_ms is not None or flt.until_ms is not None) and \
+            not flt.time_ok(_modified_before_open(path, siblings)):
+        return None
+    row = _scan_unfiltered(path, siblings, include_all, flt)
+    return row if row is None or not flt.active or summary_passes(flt, row) else None
+
+
+def _scan_unfiltered(path: Path, siblings: frozenset[str], include_all: bool,
+                     flt: ListingFilter) -> SessionSummary | None:
     try:
         file = open_session_file(path)
     except LashdbError as exc:
@@ -151,6 +194,8 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool) -> Se
         else:
             row = file.reader.v4_summary()
         if row is not None:
+            if not _v4_row_passes(flt, row):
+                return None  # dropped on the one row read, before the summary and the schema check
             base = _scan_base(path, siblings, kinds.SESSION, False, kinds.SESSION_VERSION)
             try:
                 _fill_v4_summary(file.connection, base, row)
@@ -239,14 +284,16 @@ def _fill_summary(c: Any, out: dict[str, Any], *, v4: bool = False) -> None:
             out["session_id"] = head.session_id
 
 
-def _scan_item(item: tuple[Path, frozenset[str], bool]) -> SessionSummary | None:
+def _scan_item(item: tuple[Path, frozenset[str], bool, ListingFilter]) -> SessionSummary | None:
     return _scan_summary(*item)
 
 
 def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, include_all: bool = False,
                   sort: str = "modified", limit: int | None = None, jobs: int = 1,
-                  skipped: list[SessionSummary] | None = None) -> list[SessionSummary]:
-    """Summaries of the sessions under root (``include_all``: every ``*.db``), sorted, at most ``limit``;
+                  skipped: list[SessionSummary] | None = None,
+                  filters: ListingFilter = NO_FILTER) -> list[SessionSummary]:
+    """Summaries of the sessions under root (``include_all``: every ``*.db``) that ``filters`` keeps
+    (applied inside each file's reader, a time bound before the file is opened), sorted, at most ``limit``;
     ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may.
     A file that cannot be read is a row ``unreadable: <reason>``; one that is not a regular file (it
     cannot be a session) only with ``include_all``, else its row goes to ``skipped`` when given.
@@ -260,6 +307,8 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
         path = entry.path
         if entry.error is not None:
             row = session_summary(discovery.Found(path, None, entry.error))
+            if filters.active and not summary_passes(filters, row):
+                continue
             if include_all or not isinstance(entry.error, NotARegularFile):
                 rows.append(row)
             elif skipped is not None:
@@ -268,7 +317,7 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
         names = listings[path.parent]
         # Only the names that can be this file's sidecars travel to a worker process.
         wanted = (path.name + suffix for suffix in _SIBLING_SUFFIXES)
-        items.append((path, frozenset(n for n in wanted if n in names), include_all))
+        items.append((path, frozenset(n for n in wanted if n in names), include_all, filters))
     rows += [row for row in parallel.fork_map(_scan_item, items, jobs=jobs, what=f"sessions list under {root}")
              if row is not None]
     if sort == "name":
@@ -282,13 +331,15 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
 
 
 def located_summaries(store: Any, *, sort: str = "modified", limit: int | None = None,
-                      session_ids: list[str] | None = None) -> list[SessionSummary]:
-    """``sessions list`` of a URL store (``ops.url_store.UrlStore``): one catalog statement, sorted
-    and limited in SQL, each row filled as the SQLite fast path fills a v4 session's."""
+                      session_ids: list[str] | None = None, filters: ListingFilter = NO_FILTER) -> list[SessionSummary]:
+    """``sessions list`` of a URL store (``ops.url_store.UrlStore``): one catalog statement, filtered,
+    sorted and limited in SQL, each row filled as the SQLite fast path fills a v4 session's."""
     if sort not in SORT_KEYS:
         raise LookupFailed(sort, f"unknown sort key `{sort}`", SORT_KEYS, hint="sort by " + ", ".join(SORT_KEYS))
+    if not filters.status_ok("ok"):
+        return []  # every row of a located store reads `ok` (no file can be foreign or unreadable)
     rows = []
-    for row in store.catalog().listing(sort=sort, limit=limit, session_ids=session_ids):
+    for row in store.catalog().listing(sort=sort, limit=limit, session_ids=session_ids, filters=filters):
         loc = store.location(row[0])
         created_ms, modified_ms, size, *roles = row[ROW_FIELDS:]
         base: dict[str, Any] = {
@@ -305,4 +356,4 @@ def located_summaries(store: Any, *, sort: str = "modified", limit: int | None =
 ROW_FIELDS = 16
 """Leading fields of a catalog listing row in the SQLite ``v4_summary`` order (postgres/catalog.py)."""
 
-__all__ = ["SORT_KEYS", "SessionSummary", "list_sessions", "located_summaries", "session_summary"]
+__all__ = ["SORT_KEYS", "ListingFilter", "SessionSummary", "parse_when", "list_sessions", "located_summaries", "session_summary", "summary_passes"]

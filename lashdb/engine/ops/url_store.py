@@ -132,11 +132,12 @@ class UrlStore:
     # --- listings ----------------------------------------------------------------------------------
 
     def list_sessions(self, *, include_all: bool = False, sort: str = "modified", limit: int | None = None,
-                      skipped: list[Any] | None = None, **_: Any) -> list[Any]:
-        """``sessions list``: one indexed statement, the sort and ``limit`` in SQL."""
+                      skipped: list[Any] | None = None, filters: Any = None, **_: Any) -> list[Any]:
+        """``sessions list``: one indexed statement, the filters, the sort and ``limit`` in SQL."""
+        from lashdb.engine.base.listing import NO_FILTER
         from .sessions import located_summaries
 
-        return located_summaries(self, sort=sort, limit=limit)
+        return located_summaries(self, sort=sort, limit=limit, filters=filters or NO_FILTER)
 
     def session_details(self, session: SessionLocation) -> Any:
         """``sessions show`` of a resolved session."""

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lashdb.engine.base.listing import NO_FILTER, ListingFilter
+
 from .connection import PgDatabase
 from .schema import COMPONENT, TABLES, VERSION, inspect_schema
 
@@ -53,6 +55,46 @@ SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_js
          AS has_triggers,
        EXISTS (SELECT 1 FROM lash_effect_replay e WHERE e.session_id = s.session_id) AS has_effects
 """
+# The first user message's text as GraphNode.text gives it: Text parts' content, an Image part as a
+# placeholder, joined by a blank line (what `sessions list --grep` searches besides the name).
+_FIRST_TEXT = f"""(SELECT (SELECT string_agg(CASE WHEN p ->> 'kind' = 'Text' THEN p ->> 'content'
+                                       ELSE '[Image attached]' END, E'\\n\\n' ORDER BY i)
+                   FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.node_json::jsonb #> '{{event,Conversation,parts}}')
+                                                   = 'array' THEN n.node_json::jsonb #> '{{event,Conversation,parts}}'
+                                                   ELSE '[]'::jsonb END) WITH ORDINALITY AS x(p, i)
+                   WHERE p ->> 'kind' = 'Text' AND jsonb_typeof(p -> 'content') = 'string' OR p ->> 'kind' = 'Image')
+                  FROM lash_graph_nodes n WHERE n.session_id = s.session_id AND {_USER} ORDER BY n.seq LIMIT 1)"""
+
+
+def filter_terms(flt: ListingFilter) -> tuple[list[str], list[Any]]:
+    """The ``WHERE`` terms over ``lash_sessions s`` (and their parameters) for ``flt`` (listing.py's
+    meanings; the status is the caller's: every row of this store reads ``ok``)."""
+    terms: list[str] = []
+    params: list[Any] = []
+    if flt.since_ms is not None:
+        terms.append("s.updated_at_ms >= %s")
+        params.append(flt.since_ms)
+    if flt.until_ms is not None:
+        terms.append("s.updated_at_ms <= %s")
+        params.append(flt.until_ms)
+    if flt.model is not None:
+        terms.append("s.model = %s")
+        params.append(flt.model)
+    if flt.cwd is not None:
+        terms.append("(s.cwd = %s OR starts_with(s.cwd, %s))")
+        params += [flt.cwd, flt.cwd_prefix()]
+    if flt.parent is not None:
+        terms.append("starts_with(s.parent_session_id, %s)")
+        params.append(flt.parent)
+    if flt.children is not None:
+        terms.append(f"s.parent_session_id IS {'NOT ' if flt.children else ''}NULL")
+    if flt.grep is not None:
+        terms.append(f"(strpos(lower(coalesce(s.session_name, '')), %s) > 0 "
+                     f"OR strpos(lower(coalesce({_FIRST_TEXT}, '')), %s) > 0)")
+        params += [flt.grep.lower()] * 2
+    return terms, params
+
+
 ROW_FIELDS = 16
 """How many leading fields of a listing row have the SQLite ``v4_summary`` shape."""
 
@@ -91,9 +133,14 @@ class PgCatalog:
             "SELECT session_id FROM lash_sessions WHERE parent_session_id = %s ORDER BY session_id COLLATE \"C\"", (session_id,))]
 
     def listing(self, *, sort: str = "modified", limit: int | None = None,
-                session_ids: list[str] | None = None) -> list[tuple]:
-        """``sessions list`` rows (see the module contract), sorted by ``sort``, at most ``limit``."""
-        where, params = ("WHERE s.session_id = ANY(%s)", [list(session_ids)]) if session_ids is not None else ("", [])
+                session_ids: list[str] | None = None, filters: ListingFilter = NO_FILTER) -> list[tuple]:
+        """``sessions list`` rows (see the module contract) that ``filters`` keeps, sorted by ``sort``,
+        at most ``limit`` (after the filters, in the same statement)."""
+        terms, params = filter_terms(filters)
+        if session_ids is not None:
+            terms.insert(0, "s.session_id = ANY(%s)")
+            params.insert(0, list(session_ids))
+        where = ("WHERE " + " AND ".join(terms)) if terms else ""
         tail = "" if limit is None else " LIMIT %s"
         if sort in SORTS:
             sql = (f"{_SELECT} FROM (SELECT * FROM lash_sessions s {where} ORDER BY {SORTS[sort]}{tail}) s "
@@ -145,4 +192,4 @@ def open_catalog(db: PgDatabase) -> PgCatalog:
     return PgCatalog(db)
 
 
-__all__ = ["PgCatalog", "ROW_FIELDS", "SORTS", "like_prefix", "open_catalog"]
+__all__ = ["PgCatalog", "ROW_FIELDS", "SORTS", "filter_terms", "like_prefix", "open_catalog"]

@@ -120,6 +120,10 @@ class PgSessionReader:
         """``[]``: the store's schema passed the cutover check when it was opened."""
         return []
 
+    def free_page_bytes(self) -> int | None:
+        """``None``: the sessions share tables, so no free space belongs to one session."""
+        return None
+
     # --- blobs ------------------------------------------------------------------------------------
 
     def blob_contents(self) -> list[tuple[str, bytes]] | None:

@@ -145,6 +145,11 @@ class SqliteSessionReader:
         except apsw.Error as exc:
             raise translate(exc, path) from exc
 
+    def free_page_bytes(self) -> int | None:
+        """Bytes of the file's free pages (freelist count × page size): what a compaction returns
+        besides the ``-wal``."""
+        return self._count("PRAGMA freelist_count") * self._count("PRAGMA page_size")
+
     # --- blobs ------------------------------------------------------------------------------------
 
     def blob_contents(self) -> list[tuple[str, bytes]] | None:
