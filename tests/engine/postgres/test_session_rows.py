@@ -77,3 +77,24 @@ def test_usage_turns_and_artifact_refs_are_per_session(db):
     one.write(lambda tx: tx.rows.put_artifact_ref("a", "blob-a2"))
     assert one.read(lambda tx: tx.rows.artifact_refs()) == [("B", "blob-B"), ("a", "blob-a2"), ("b", "blob-b")]
     assert two.read(lambda tx: (tx.rows.artifact_refs(), tx.rows.artifact_blob_ref("a"))) == ([], None)
+
+
+def test_live_count_is_the_session_rows_counter_and_stays_equal_to_a_scan(db):
+    from lashdb.engine.postgres.session_backend import PgSessionBackend
+
+    backend = PgSessionBackend(db, "counted")
+
+    def both(tx):
+        scanned = tx.conn.execute("SELECT count(*) FROM lash_graph_nodes WHERE session_id = %s AND NOT tombstoned",
+                                  ("counted",)).fetchone()[0]
+        return tx.graph.live_count(), scanned
+
+    assert backend.read(both) == (0, 0)
+    backend.write(lambda tx: tx.graph.insert([("a", "{}"), ("b", "{}"), ("c", "{}")]))
+    assert backend.read(both) == (3, 3)
+    backend.write(lambda tx: tx.graph.tombstone(["b", "b", "missing"]))
+    assert backend.read(both) == (2, 2)
+    assert backend.write(lambda tx: tx.graph.remove_tombstoned()) == 1
+    assert backend.read(both) == (2, 2)
+    backend.write(lambda tx: tx.graph.replace([("x", "{}")]))
+    assert backend.read(both) == (1, 1)
