@@ -313,7 +313,10 @@ def _existing_files(backend: Any, session_id: str) -> tuple[Path, list[Path]]:
     """Where ``session_id`` lives (or would) under a directory store, and every file of it there."""
     transfer = backend.transfer(readonly=True)
     try:
-        where = {sid: Path(path) for sid, path, _refusal in transfer.sessions()}
+        where: dict[str, Path] = {}
+        for sid, path, _refusal in transfer.sessions():
+            if not discovery.is_sidecar_name(Path(path)):
+                where.setdefault(sid, Path(path))
     finally:
         transfer.close()
     target = where.get(session_id) or backend.path_for_session(session_id)
