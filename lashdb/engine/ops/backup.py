@@ -421,7 +421,7 @@ def restore_to_url(backend: Any, backup_file: Path, *, force: bool = False, dry_
             records = source.export(session_id)
             if records is None:
                 raise DatabaseError(backup_file, f"{backup_file}: holds no session rows", hint="restore from another backup")
-            dest.import_session(session_id, records, replace=True)  # delete + import: one transaction
+            dest.replace_session(session_id, records)  # delete + import: one transaction
             problem = migrate.verify_copy(records, dest.export(session_id))
             if problem is not None:
                 raise SessionNotMigrated(session_id, f"{session_id}: the restored rows differ from the backup: {problem}",

@@ -137,9 +137,16 @@ class PgTransfer:
 
         return self.db.read(run)
 
-    def import_session(self, session_id: str, records: Records, *, replace: bool = False) -> None:
-        """Write ``records`` as ``session_id`` in one transaction under the session's advisory lock;
-        with ``replace`` the session's rows already there are deleted first, in the same transaction."""
+    def import_session(self, session_id: str, records: Records) -> None:
+        """Write ``records`` as ``session_id`` in one transaction under the session's advisory lock."""
+        self._import(session_id, records, replace=False)
+
+    def replace_session(self, session_id: str, records: Records) -> None:
+        """Delete ``session_id``'s rows and write ``records`` in their place, in ONE transaction
+        (``sessions restore --force``): a reader sees the old session or the new one, never neither."""
+        self._import(session_id, records, replace=True)
+
+    def _import(self, session_id: str, records: Records, *, replace: bool) -> None:
         where = f"{self.db.where}#{session_id}"
         meta = (records.get("session_meta") or [None])[0]
         head = (records.get("session_head") or [None])[0]
