@@ -187,7 +187,7 @@ def backup(
 
 
 def restore(
-    backups: Annotated[list[Path], typer.Argument(metavar="BACKUP…", help="A backed-up session file, or a "
+    backups: Annotated[list[Path], typer.Argument(metavar="BACKUP", help="A backed-up session file, or a "
                                                   "backup directory (every session in it).", show_default=False)],
     force: Annotated[bool, typer.Option("--force", help="Replace a session that exists at the store (refused "
                                         "while its execution lease is live).")] = False,
