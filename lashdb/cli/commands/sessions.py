@@ -1,4 +1,4 @@
-"""`lashdb sessions list|show|delete`.
+"""`lashdb sessions list|show|delete|backup|restore`.
 
 JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 8601 UTC plus
 ``<name>_epoch_ms``):
@@ -12,6 +12,10 @@ JSON documents (keys are stable; sizes in bytes; each time as ``<name>`` ISO 860
 - ``delete``: path, session_id, execution_lease (as in ``show``, or null), children_kept (session_id,
   path: child sessions naming this one as parent, which stay), sidecars_kept, dry_run, files (path,
   bytes), removed. A live execution lease refuses the delete (exit 3) unless ``--force``.
+- ``backup`` / ``restore``: ``BackupReport.to_json()`` — command, store, dest, dry_run, force, sessions (each:
+  session_id, source, target, status ``copied``/``restored``/``refused``/``failed``, files (role, source,
+  path, bytes), bytes, blobs, reason), total (sessions, copied, restored, refused, failed, files, bytes).
+  Exit 1 when a session was refused (already there, or in use) or failed (its copy did not verify).
 A ``*.db`` under the root that cannot be read (symlink loop, permission denied, an unreadable
 ``-wal``/``-shm``) is a ``list`` row with status ``unreadable: <reason>``; one that is not a regular
 file (FIFO, socket, directory) is a row only with ``--all``. Each is also named on stderr. A root
@@ -29,6 +33,7 @@ first user message, case-insensitively; ``--children`` only child sessions (thos
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -192,11 +197,94 @@ def delete(
                     quiet=common.state().quiet)
 
 
+COPY_COLUMNS = [("session", "session"), ("status", "status"), ("files", "files"), ("size", "size"),
+                ("where", "to"), ("reason", "reason")]
+
+
+def backup(
+    out: Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="Directory the copies go into "
+                                      "(created when absent; it is a sessions root afterwards).",
+                                      show_default=False)],
+    sessions: common.SessionArgs = None,
+    all_: common.AllOpt = False,
+    dry_run: common.DryRunOpt = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Copy sessions and their sidecars into DIR, consistent while a runtime writes, each verified.
+
+    Example: lashdb sessions backup --all -o /backups/2026-12-05
+    """
+    from lashdb.engine.ops import backup as ops
+
+    targets, unreadable = common.session_paths(sessions, None, all_)
+    st = common.state()
+    with _progress(json, len(targets), "backing up sessions") as advance:
+        report = ops.backup(st.backend, targets, out, dry_run=dry_run, progress=lambda *_a: advance(1))
+    _render_copies(report, json, unreadable)
+
+
+def restore(
+    backups: Annotated[list[Path], typer.Argument(metavar="BACKUP", help="A backed-up session file, or a "
+                                                  "backup directory (every session in it).", show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace a session that exists at the store (refused "
+                                        "while its execution lease is live).")] = False,
+    yes: common.YesOpt = False,
+    dry_run: common.DryRunOpt = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Put sessions back from a `sessions backup` copy where nothing of them exists (or, with --force, replace them).
+
+    Example: lashdb sessions restore /backups/2026-12-05/3f2a….db
+    """
+    from lashdb.engine.ops import backup as ops
+
+    st = common.state()
+    if force and not dry_run:
+        common.require_yes(yes, f"replace the sessions in {st.backend.target} with the backups' copies")
+    files = ops.backup_files(backups)
+    with _progress(json, len(files), "restoring sessions") as advance:
+        report = ops.restore(st.backend, files, now_ms=common.now_ms(), force=force, dry_run=dry_run,
+                             progress=lambda *_a: advance(1))
+    _render_copies(report, json, [])
+
+
+def _progress(json: bool, total: int, label: str):
+    return output.progress(total, label, enabled=common.show_progress(json))
+
+
+def _render_copies(report, json: bool, unreadable: common.Unreadable) -> None:
+    doc = report.to_json()
+    if unreadable:
+        doc["unreadable"] = common.unreadable_json(unreadable)
+    failures = [(r.error, None) for r in report.sessions if r.error is not None]
+
+    def show() -> None:
+        if json:
+            output.emit(doc, json=True)
+            return
+        rows = [dict(d, session=d["session_id"] or d["source"], files=len(d["files"]),
+                     size=output.human_bytes(d["bytes"]), where=d["target"] or "", reason=d["reason"] or "")
+                for d in doc["sessions"]]
+        if rows:
+            output.emit(rows, COPY_COLUMNS)
+        t = doc["total"]
+        done = t["copied"] + t["restored"]
+        verb = ("would back up" if report.command == "backup" else "would restore") if report.dry_run else \
+            ("backed up" if report.command == "backup" else "restored")
+        typer.echo(f"\ntotal: {t['sessions']} session(s): {done} {verb}, {t['refused']} refused, {t['failed']} "
+                   f"failed; {t['files']} file(s), {output.human_bytes(t['bytes'])}")
+
+    problems = common.EXIT_PROBLEMS if (not report.ok or unreadable) else common.EXIT_OK
+    common.report_failures(failures, code=problems, show=show)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-    group = typer.Typer(help="List, show and delete session databases.", no_args_is_help=True)
+    group = typer.Typer(help="List, show, delete, back up and restore session databases.", no_args_is_help=True)
     app.add_typer(group, name="sessions")
 
     group.command("list")(list_)
     group.command("show")(show)
     group.command("delete")(delete)
+    group.command("backup")(backup)
+    group.command("restore")(restore)

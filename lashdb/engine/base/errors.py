@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
+RESTORE = "`lashdb sessions restore --force BACKUP` from a `lashdb sessions backup` copy"
+"""How a damaged session is put back: the command hints name it wherever they say to restore."""
+
 
 class VacuumOutcome(Protocol):
     """What :class:`CompactionFailed` reads of a vacuum report (``model.VacuumReport``); base imports no model."""
@@ -175,7 +178,7 @@ class SchemaDamaged(DatabaseError):
         super().__init__(
             path,
             f"{where}{what}: {shown}",
-            hint=f"{doctor} lists every difference; restore the file from a copy: lashdb does not recreate "
+            hint=f"{doctor} lists every difference; restore the file with {RESTORE}: lashdb does not recreate "
                  "missing objects, which would hide the rows they held",
         )
 
@@ -231,7 +234,7 @@ class ChecksumMismatch(BlobError):
         super().__init__(
             expected,
             f"blob {expected}: content hashes to {got}",
-            hint="the stored bytes were altered; restore the database from a copy",
+            hint=f"the stored bytes were altered; restore the database with {RESTORE}",
         )
 
 
@@ -358,7 +361,7 @@ class DatabaseCorrupt(BackendError):
     def __init__(self, path: str | None, reason: str = "database disk image is malformed"):
         self.reason = reason
         where = _where(path)
-        todo = (f"run `lashdb doctor {path}` to see what is readable; restore it from a copy" if path
+        todo = (f"run `lashdb doctor {path}` to see what is readable; restore it with {RESTORE}" if path
                 else "the in-memory database is damaged; rebuild it")
         super().__init__(f"{where} is damaged: {reason}", path=path, hint=todo)
 
@@ -406,8 +409,8 @@ class GcAborted(BackendError):
 class MissingCheckpoint(BackendError):
     """The session head names a checkpoint manifest that is not in the blobs table: damage, never "none"."""
 
-    hint = ("the head's checkpoint was deleted (e.g. by a GC forced past a live lease); restore the database "
-            "from a copy, or run `lashdb doctor` to see what else is missing")
+    hint = ("the head's checkpoint was deleted (e.g. by a GC forced past a live lease); restore it "
+            f"with {RESTORE}, or run `lashdb doctor` to see what else is missing")
 
     def __init__(self, blob_hash: str, path: str | None = None):
         self.blob_hash = blob_hash

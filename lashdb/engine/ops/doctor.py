@@ -36,7 +36,7 @@ from .ports import Health, driver_error, open_health
 from lashdb.engine.base import codec, kinds
 from lashdb.engine.base.files import sidecar
 from lashdb.engine.base.locator import is_location
-from lashdb.engine.base.errors import DatabaseNotFound, LashdbError, one_line
+from lashdb.engine.base.errors import RESTORE, DatabaseNotFound, LashdbError, one_line
 from lashdb.engine.base.timing import iso_ms
 
 ERROR = "error"
@@ -153,7 +153,7 @@ def readable(found: discovery.Found, ctx: Context) -> list[Finding]:
         return [Finding("readable", ERROR, f"cannot be read: {discovery.unreadable_reason(found.error)}")]
     if verify.is_damage(found.error):
         return [Finding("readable", ERROR, f"damaged: SQLite cannot read it ({verify.damage_reason(found.error)}); "
-                        "restore it from a copy")]
+                        f"restore it with {RESTORE}")]
     return [Finding("readable", ERROR, f"cannot be read: {one_line(found.error)}")]
 
 
@@ -273,7 +273,7 @@ def gc_roots(found: discovery.Found, ctx: Context) -> list[Finding] | None:
         return [Finding("gc_roots", ERROR, f"gc would abort: {one_line(exc)}", getattr(exc, "blob_hash", None))]
     if ref is not None and blobs.get_stored(session_tx(conn), ref) is None:
         return [Finding("gc_roots", ERROR, f"the session head names checkpoint {ref}, which is missing from the "
-                        "blobs table: loading the session fails (restore the database from a copy)", ref)]
+                        "blobs table: loading the session fails (restore it with " + RESTORE + ")", ref)]
     return []
 
 

@@ -109,7 +109,8 @@ def live_lease(records: Records, now_ms: int) -> dict[str, Any] | None:
     return None
 
 
-def _iso(epoch_ms: Any) -> str:
+def iso_time(epoch_ms: Any) -> str:
+    """Epoch milliseconds as an ISO 8601 UTC time to the second (how messages name a lease's expiry)."""
     return datetime.fromtimestamp(int(epoch_ms or 0) / 1000, timezone.utc).isoformat(timespec="seconds")
 
 
@@ -194,7 +195,7 @@ def migrate_one(source: SessionTransfer, dest: SessionTransfer, session_id: str,
         lease = None if force else live_lease(records, source.now_ms())
         if lease is not None:
             err = SessionNotMigrated(session_id, f"{where}: session `{session_id}` is in use: its execution lease is held by "
-                             f"`{lease.get('lease_owner_id')}` until {_iso(lease.get('lease_expires_at_ms'))}; "
+                             f"`{lease.get('lease_owner_id')}` until {iso_time(lease.get('lease_expires_at_ms'))}; "
                              "not copied", hint="stop that runtime or wait until the lease expires, or pass "
                              "--force to copy the session as it is now")
             result.error, result.reason = err, one_line(err)

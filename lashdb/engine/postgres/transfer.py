@@ -139,6 +139,14 @@ class PgTransfer:
 
     def import_session(self, session_id: str, records: Records) -> None:
         """Write ``records`` as ``session_id`` in one transaction under the session's advisory lock."""
+        self._import(session_id, records, replace=False)
+
+    def replace_session(self, session_id: str, records: Records) -> None:
+        """Delete ``session_id``'s rows and write ``records`` in their place, in ONE transaction
+        (``sessions restore --force``): a reader sees the old session or the new one, never neither."""
+        self._import(session_id, records, replace=True)
+
+    def _import(self, session_id: str, records: Records, *, replace: bool) -> None:
         where = f"{self.db.where}#{session_id}"
         meta = (records.get("session_meta") or [None])[0]
         head = (records.get("session_head") or [None])[0]
@@ -151,6 +159,8 @@ class PgTransfer:
         live = sum(1 for r in records.get("graph_nodes") or [] if not r["tombstoned"])
 
         def run(conn: Any) -> None:
+            if replace:
+                _delete_rows(conn, session_id)
             found = conn.execute("SELECT created_at, head_json FROM lash_sessions WHERE session_id = %s FOR UPDATE",
                                  (session_id,)).fetchone()
             if found is not None and (found[0] is not None or found[1] is not None):
@@ -188,12 +198,7 @@ class PgTransfer:
 
     def remove(self, session_id: str) -> None:
         """Delete every row of ``session_id`` in one transaction under its advisory lock."""
-        def run(conn: Any) -> None:
-            for pg, scope, _cols, _keeps in reversed(list(_TABLES.values())):
-                conn.execute(f"DELETE FROM {pg} WHERE {scope} = %s", (session_id,))
-            conn.execute("DELETE FROM lash_sessions WHERE session_id = %s", (session_id,))
-
-        self.db.write(session_id, run)
+        self.db.write(session_id, lambda conn: _delete_rows(conn, session_id))
 
     def now_ms(self) -> int:
         """The database's clock (leases are judged against it)."""
@@ -203,6 +208,12 @@ class PgTransfer:
         """Close the pool when this transfer opened it."""
         if self._owns_db:
             self.db.close()
+
+
+def _delete_rows(conn: Any, session_id: str) -> None:
+    for pg, scope, _cols, _keeps in reversed(list(_TABLES.values())):
+        conn.execute(f"DELETE FROM {pg} WHERE {scope} = %s", (session_id,))
+    conn.execute("DELETE FROM lash_sessions WHERE session_id = %s", (session_id,))
 
 
 def open_transfer(url: str, *, readonly: bool = False, settings: Any = None) -> PgTransfer:

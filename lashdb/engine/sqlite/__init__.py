@@ -19,4 +19,5 @@ _backends.register("sqlite.require_session_file", "lashdb.engine.sqlite.health:r
 _backends.register("sqlite.classify", "lashdb.engine.sqlite.schema:classify")
 _backends.register("sqlite.translate", "lashdb.engine.sqlite.connection:translate")
 _backends.register("sqlite.inspect_deployment", "lashdb.engine.sqlite.inspect_deployment:open_reader")
+_backends.register("sqlite.backup_file", "lashdb.engine.sqlite.backup:backup_file")
 _backends.register("sqlite.transfer", "lashdb.engine.sqlite.transfer:open_transfer")

@@ -26,6 +26,7 @@ from lashdb.cli.main import app
 from lashdb.engine.ops.demo import build_demo
 from lashdb.engine import aio
 from lashdb.engine.sqlite import connection
+from lashdb.engine.base.errors import RESTORE
 from lashdb.engine.errors import (
     BackendError,
     BlobDecodeError,
@@ -244,14 +245,14 @@ def test_a_malformed_database_names_the_file_and_says_run_doctor(built, tmp_path
         store.load_session_graph()
     assert err.value.path == str(damaged) and is_damage(err.value)
     assert str(err.value) == f"store backend error: {damaged} is damaged: database disk image is malformed"
-    assert err.value.hint == f"run `lashdb doctor {damaged}` to see what is readable; restore it from a copy"
+    assert err.value.hint == f"run `lashdb doctor {damaged}` to see what is readable; restore it with {RESTORE}"
 
     digest = hashlib.sha256(damaged.read_bytes()).hexdigest()
     result = runner.invoke(app, ["--root", str(damaged.parent), "graph", "show", str(damaged)])
     assert result.exit_code == 3 and result.stdout == ""
     assert result.stderr.splitlines() == [
         f"lashdb: error: store backend error: {damaged} is damaged: database disk image is malformed "
-        f"(run `lashdb doctor {damaged}` to see what is readable; restore it from a copy)"]
+        f"(run `lashdb doctor {damaged}` to see what is readable; restore it with {RESTORE})"]
     assert hashlib.sha256(damaged.read_bytes()).hexdigest() == digest
 
 
