@@ -29,7 +29,7 @@ from lashdb.engine.sqlbase.inspect_deployment import DeploymentReader
 
 from .connection import PgDatabase
 
-__all__ = ["DIALECT", "PgDeploymentReader", "open_reader"]
+__all__ = ["DIALECT", "PgDeploymentReader", "PoolReading", "open_reader"]
 
 # kind → (kind name, supported version, {SQLite table name: PostgreSQL table}).
 KINDS = {
@@ -51,12 +51,20 @@ _COLUMNS = ("SELECT table_name, column_name FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND table_name = ANY(%s)")
 
 
-def pg_execute(db: PgDatabase, sql: str, params: tuple) -> list[tuple]:
-    """Every row of ``sql`` in one read-only snapshot, as tuples."""
-    return db.read(lambda conn: [tuple(r) for r in conn.execute(sql, params)])
+class PoolReading:
+    """``close`` and ``_execute`` of a reader on a read-only pool: each statement one read-only snapshot."""
+
+    db: PgDatabase
+
+    def close(self) -> None:
+        """Close the read-only pool."""
+        self.db.close()
+
+    def _execute(self, sql: str, params: tuple) -> list[tuple]:
+        return self.db.read(lambda conn: [tuple(r) for r in conn.execute(sql, params)])
 
 
-class PgDeploymentReader(DeploymentReader):
+class PgDeploymentReader(PoolReading, DeploymentReader):
     """One root session's deployment store in a PostgreSQL store, read-only (see the module contract)."""
 
     conn = None  # the SQLite reader's connection; a pool has no single one
@@ -68,13 +76,6 @@ class PgDeploymentReader(DeploymentReader):
         self.db = db
         self.location = location
         self.root = location.session_id
-
-    def close(self) -> None:
-        """Close the read-only pool."""
-        self.db.close()
-
-    def _execute(self, sql: str, params: tuple) -> list[tuple]:
-        return pg_execute(self.db, sql, params)
 
 
 def table_columns(db: PgDatabase, tables: dict[str, str], scope_column: str, where: str,

@@ -24,7 +24,7 @@ from lashdb.engine.base.locator import SessionLocation
 from lashdb.engine.sqlbase.inspect_effects import TABLE, EffectJournalReader
 
 from .connection import PgDatabase
-from .inspect_deployment import DIALECT, pg_execute, table_columns
+from .inspect_deployment import DIALECT, PoolReading, table_columns
 
 __all__ = ["PgEffectJournalReader", "open_effect_journal_reader"]
 
@@ -33,7 +33,7 @@ SCOPE_COLUMN = "session_id"
 _DIALECT = replace(DIALECT, tables={TABLE: PG_TABLE}, scope_column=SCOPE_COLUMN)
 
 
-class PgEffectJournalReader(EffectJournalReader):
+class PgEffectJournalReader(PoolReading, EffectJournalReader):
     """One session's effect journal in a PostgreSQL store, read-only: what it is, and its rows."""
 
     conn = None  # the SQLite reader's connection; a pool has no single one
@@ -44,13 +44,6 @@ class PgEffectJournalReader(EffectJournalReader):
                          names.EFFECT_REPLAY_VERSION, names.EFFECT_REPLAY_VERSION, False, columns, ())
         self.db = db
         self.session_id = location.session_id
-
-    def close(self) -> None:
-        """Close the read-only pool."""
-        self.db.close()
-
-    def _execute(self, sql: str, params: tuple) -> list[tuple]:
-        return pg_execute(self.db, sql, params)
 
 
 def open_effect_journal_reader(location: SessionLocation, required: tuple[str, ...] = ()) -> PgEffectJournalReader:

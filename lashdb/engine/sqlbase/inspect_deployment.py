@@ -7,7 +7,7 @@ left out (or the read returns empty, or None where the docstring says so), never
 and columns go by their SQLite names; the :class:`~.dialect.Dialect` maps them, confines each
 statement to the reader's scope and orders text bytewise. Decoding, lease states and "stuck" rules
 live above the seam (``ops/processes.py``, ``ops/triggers.py``). A backend subclass opens the
-store, discovers :attr:`columns` and implements :meth:`_execute` and :meth:`close`.
+store, discovers :attr:`columns` and implements ``_execute`` and ``close`` (:mod:`.reader`).
 """
 
 from __future__ import annotations
@@ -17,32 +17,19 @@ from typing import Any
 from lashdb.engine.base.ints import from_i64
 
 from .dialect import Dialect, where_clause
+from .reader import StoreReader
 
 __all__ = ["DeploymentReader"]
 
 
-class DeploymentReader:
+class DeploymentReader(StoreReader):
     """One deployment store, read-only: what its schema is and the rows the views need."""
 
     def __init__(self, dialect: Dialect, path: str, kind_name: str, schema_version: int,
                  supported_version: int, foreign: bool, columns: dict[str, frozenset[str]],
                  damaged: tuple[str, ...]) -> None:
-        self.dialect = dialect
-        self.path = path
+        super().__init__(dialect, path, schema_version, supported_version, foreign, columns, damaged)
         self.kind_name = kind_name
-        self.schema_version = schema_version
-        self.supported_version = supported_version
-        self.foreign = foreign
-        self.columns = columns
-        self.damaged = damaged
-
-    def close(self) -> None:
-        """Release what the backend opened."""
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: tuple) -> list[tuple]:
-        """Every row of ``sql`` with ``params`` bound, as tuples (the backend's one statement runner)."""
-        raise NotImplementedError
 
     def has(self, table: str, *columns: str) -> bool:
         """True when ``table`` (its SQLite name) exists with every one of ``columns``."""

@@ -6,43 +6,28 @@ reader's scope) in creation order, a column the table lacks reading as NULL, row
 same millisecond following the backend's :attr:`~EffectJournalReader.tiebreak`. Identifiers are
 checked against the table's own columns; caller values are bound. The reader decides nothing about
 what a row means. A backend subclass opens the store, discovers :attr:`columns` and implements
-:meth:`_execute` and :meth:`close`.
+``_execute`` and ``close`` (:mod:`.reader`).
 """
 
 from __future__ import annotations
 
-from typing import Self
-
 from .dialect import Dialect, where_clause
+from .reader import StoreReader
 
 __all__ = ["TABLE", "EffectJournalReader"]
 
 TABLE = "runtime_effect_replay"
 
 
-class EffectJournalReader:
+class EffectJournalReader(StoreReader):
     """One effect journal opened read-only: what it is, and its rows."""
 
     tiebreak: tuple[str, ...] = ("rowid",)  # after created_at_ms: SQLite's insertion order
 
     def __init__(self, dialect: Dialect, path: str, kind: str, schema_version: int, supported_version: int,
                  foreign: bool, columns: frozenset[str], damaged: tuple[str, ...]) -> None:
-        self.dialect = dialect
-        self.path = path
+        super().__init__(dialect, path, schema_version, supported_version, foreign, columns, damaged)
         self.kind = kind
-        self.schema_version = schema_version
-        self.supported_version = supported_version
-        self.foreign = foreign
-        self.columns = columns
-        self.damaged = damaged
-
-    def close(self) -> None:
-        """Release what the backend opened."""
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: tuple) -> list[tuple]:
-        """Every row of ``sql`` with ``params`` bound, as tuples (the backend's one statement runner)."""
-        raise NotImplementedError
 
     def rows(self, wanted: tuple[str, ...], scope: str | None = None, status: str | None = None) -> list[tuple]:
         """``wanted`` columns of each row in creation order (NULL where a column is missing).
@@ -64,12 +49,6 @@ class EffectJournalReader:
         sql = (f"SELECT {select} FROM {self.dialect.table(TABLE)}{where_clause(clauses)} "
                f"ORDER BY {', '.join(order)}")
         return self._execute(sql, tuple(params))
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _identifier(name: str) -> str:

@@ -29,14 +29,11 @@ KINDS = {"process_registry": PROCESS_REGISTRY, "trigger_store": TRIGGER_STORE}
 DIALECT = Dialect()  # ``?``, the tables' own names, no scope, BINARY text order, flags as 0/1
 
 
-class DeploymentFileReader(DeploymentReader):
-    """One open deployment store file, read-only: what its schema is and the rows the views need."""
+class FileReading:
+    """``close`` and ``_execute`` of a reader on one read-only connection (driver errors name the file)."""
 
-    def __init__(self, conn: apsw.Connection, path: str, kind_name: str, schema_version: int,
-                 supported_version: int, foreign: bool, columns: dict[str, frozenset[str]],
-                 damaged: tuple[str, ...]) -> None:
-        super().__init__(DIALECT, path, kind_name, schema_version, supported_version, foreign, columns, damaged)
-        self.conn = conn
+    conn: apsw.Connection
+    path: str
 
     def close(self) -> None:
         """Close the read-only connection."""
@@ -45,6 +42,16 @@ class DeploymentFileReader(DeploymentReader):
     def _execute(self, sql: str, params: tuple) -> list[tuple]:
         with translated(self.path):
             return list(self.conn.execute(sql, params))
+
+
+class DeploymentFileReader(FileReading, DeploymentReader):
+    """One open deployment store file, read-only: what its schema is and the rows the views need."""
+
+    def __init__(self, conn: apsw.Connection, path: str, kind_name: str, schema_version: int,
+                 supported_version: int, foreign: bool, columns: dict[str, frozenset[str]],
+                 damaged: tuple[str, ...]) -> None:
+        super().__init__(DIALECT, path, kind_name, schema_version, supported_version, foreign, columns, damaged)
+        self.conn = conn
 
 
 def open_reader(path: str | os.PathLike[str], kind: str) -> DeploymentFileReader:

@@ -18,12 +18,12 @@ from lashdb.engine.base.errors import NotALashDatabase
 from lashdb.engine.sqlbase.inspect_effects import TABLE, EffectJournalReader
 
 from .connection import columns as table_columns
-from .connection import open_readonly, translate, translated
-from .inspect_deployment import DIALECT
+from .connection import open_readonly, translate
+from .inspect_deployment import DIALECT, FileReading
 from .schema import EFFECT_REPLAY, classify_connection, damage
 
 
-class SqliteEffectJournalReader(EffectJournalReader):
+class SqliteEffectJournalReader(FileReading, EffectJournalReader):
     """One effects file opened read-only: what it is, and its rows."""
 
     def __init__(self, conn: apsw.Connection, path: str, schema_version: int, foreign: bool,
@@ -31,14 +31,6 @@ class SqliteEffectJournalReader(EffectJournalReader):
         super().__init__(DIALECT, path, EFFECT_REPLAY.name, schema_version, EFFECT_REPLAY.version, foreign,
                          columns, damaged)
         self.conn = conn
-
-    def close(self) -> None:
-        """Close the read-only connection."""
-        self.conn.close()
-
-    def _execute(self, sql: str, params: tuple) -> list[tuple]:
-        with translated(self.path):
-            return list(self.conn.execute(sql, params))
 
 
 def open_effect_journal_reader(path: str | os.PathLike[str],
