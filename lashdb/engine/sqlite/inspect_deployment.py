@@ -15,6 +15,8 @@ Contract:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import apsw
 
@@ -23,9 +25,10 @@ from lashdb.engine.sqlbase.inspect_deployment import DeploymentReader
 
 from .connection import columns as table_columns
 from .connection import open_readonly, translate, translated
-from .schema import PROCESS_REGISTRY, TRIGGER_STORE, classify_connection, damage
+from .schema import PROCESS_REGISTRY, TRIGGER_STORE, Classification, classify_connection, damage
 
 KINDS = {"process_registry": PROCESS_REGISTRY, "trigger_store": TRIGGER_STORE}
+T = TypeVar("T")
 DIALECT = Dialect()  # ``?``, the tables' own names, no scope, BINARY text order, flags as 0/1
 
 
@@ -54,22 +57,32 @@ class DeploymentFileReader(FileReading, DeploymentReader):
         self.conn = conn
 
 
-def open_reader(path: str | os.PathLike[str], kind: str) -> DeploymentFileReader:
-    """Open ``path`` read-only as a ``kind`` store (``process_registry`` or ``trigger_store``), any version."""
-    schema_kind = KINDS[kind]
-    path = os.fspath(path)
+def open_classified(path: str, read: Callable[[apsw.Connection, Classification], T]
+                    ) -> tuple[apsw.Connection, Classification, T]:
+    """Open ``path`` read-only, classify it and run ``read`` on it; on any failure the connection is
+    closed and a driver error comes out typed, naming the file."""
     conn = open_readonly(path)
     try:
         found = classify_connection(conn, path)
-        if found.kind is not schema_kind:
-            found.require(schema_kind)
-        columns = {table: table_columns(conn, table) for table in found.tables}
-        damaged = damage(conn, found)
+        return conn, found, read(conn, found)
     except apsw.Error as exc:
         conn.close()
         raise translate(exc, path) from exc
     except BaseException:
         conn.close()
         raise
+
+
+def open_reader(path: str | os.PathLike[str], kind: str) -> DeploymentFileReader:
+    """Open ``path`` read-only as a ``kind`` store (``process_registry`` or ``trigger_store``), any version."""
+    schema_kind = KINDS[kind]
+    path = os.fspath(path)
+
+    def read(conn: apsw.Connection, found: Classification) -> tuple[dict[str, frozenset[str]], tuple[str, ...]]:
+        if found.kind is not schema_kind:
+            found.require(schema_kind)
+        return {table: table_columns(conn, table) for table in found.tables}, damage(conn, found)
+
+    conn, found, (columns, damaged) = open_classified(path, read)
     return DeploymentFileReader(conn, path, schema_kind.name, found.user_version, schema_kind.version,
                                 found.foreign, columns, damaged)

@@ -18,9 +18,8 @@ from lashdb.engine.base.errors import NotALashDatabase
 from lashdb.engine.sqlbase.inspect_effects import TABLE, EffectJournalReader
 
 from .connection import columns as table_columns
-from .connection import open_readonly, translate
-from .inspect_deployment import DIALECT, FileReading
-from .schema import EFFECT_REPLAY, classify_connection, damage
+from .inspect_deployment import DIALECT, FileReading, open_classified
+from .schema import EFFECT_REPLAY, Classification, damage
 
 
 class SqliteEffectJournalReader(FileReading, EffectJournalReader):
@@ -37,20 +36,15 @@ def open_effect_journal_reader(path: str | os.PathLike[str],
                                required: tuple[str, ...] = ()) -> SqliteEffectJournalReader:
     """Open the effects file at ``path`` read-only; refuse another kind or a missing ``required`` column."""
     path = os.fspath(path)
-    conn = open_readonly(path)
-    try:
-        found = classify_connection(conn, path)
+
+    def read(conn: apsw.Connection, found: Classification) -> tuple[frozenset[str], tuple[str, ...]]:
         if found.kind is not EFFECT_REPLAY:
             raise NotALashDatabase(path, f"its tables identify {found.kind_name}", expected=EFFECT_REPLAY.name)
         columns = table_columns(conn, TABLE)
-        damaged = damage(conn, found)
         for name in required:
             if name not in columns:
                 raise NotALashDatabase(path, f"table {TABLE} has no `{name}` column", expected=EFFECT_REPLAY.name)
-    except apsw.Error as exc:
-        conn.close()
-        raise translate(exc, path) from exc
-    except BaseException:
-        conn.close()
-        raise
+        return columns, damage(conn, found)
+
+    conn, found, (columns, damaged) = open_classified(path, read)
     return SqliteEffectJournalReader(conn, path, found.user_version, found.foreign, columns, damaged)
