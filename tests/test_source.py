@@ -12,14 +12,15 @@ import re
 from pathlib import Path
 
 SQLITE = "lashdb.engine.sqlite."
-BACKENDS = ("lashdb.engine.sqlite.", "lashdb.engine.postgres.")
+BACKENDS = ("lashdb.engine.sqlite.", "lashdb.engine.postgres.", "lashdb.engine.sqlbase.")
 PKG = Path(__file__).resolve().parent.parent / "lashdb"
 
 # Import cycles over every edge (top level, TYPE_CHECKING and function-local), as sorted members.
 ALLOWED_CYCLES: set[tuple[str, ...]] = set()  # none left: keep it that way
 
 # Engine modules outside ``sqlite/`` that still hold SQL text (issue 11's seam moves it out).
-# Everything under ``engine/sqlite/`` may; nothing else (the CLI above all) may.
+# Everything under ``engine/sqlite/``, ``engine/postgres/`` and their shared ``engine/sqlbase/`` may;
+# nothing else (the CLI above all) may.
 SQL_MODULES: set[str] = set()  # none left: SQL lives only in the backend packages
 
 MAX_LINES = 600
@@ -132,6 +133,8 @@ def test_engine_never_imports_the_cli_stack_and_cli_never_imports_drivers():
             if not name.startswith("lashdb.engine.postgres"):
                 assert not roots & {"psycopg", "psycopg_pool", "psycopg2"}, name
             assert not any(t.startswith("lashdb.cli") for t in _imports(name)), name
+        if name.startswith("lashdb.engine.sqlbase"):  # shared by both backends: no driver of either
+            assert not roots & {"apsw", "sqlite3", "psycopg", "psycopg_pool", "psycopg2"}, name
         if name.startswith("lashdb.cli"):
             assert not roots & {"apsw", "sqlite3", "psycopg", "psycopg2"}, name
 
@@ -183,16 +186,18 @@ def test_the_rules_see_what_they_claim_to():
 
 
 # --- layers -----------------------------------------------------------------------------------
-# cli -> ops -> {session, deployment} -> base; sqlite implements the ports of session/deployment
-# (so it may import them and base). ``lashdb.engine`` itself (the facade, composition root) may
+# cli -> ops -> {session, deployment} -> base; sqlite and postgres implement the ports of
+# session/deployment (so they may import them and base) and build on sqlbase, the statements both
+# write once over a dialect, which sits right above base and knows no port and no driver. ``lashdb.engine`` itself (the facade, composition root) may
 # import anything; the CLI may import only ops, base.errors and the facade.
 LAYERS = {
     "cli": {"cli", "ops", "engine", "base.errors"},
     "ops": {"ops", "session", "deployment", "base"},
     "session": {"session", "base"},
     "deployment": {"deployment", "base"},
-    "sqlite": {"sqlite", "session", "deployment", "base"},
-    "postgres": {"postgres", "session", "deployment", "base"},
+    "sqlite": {"sqlite", "sqlbase", "session", "deployment", "base"},
+    "postgres": {"postgres", "sqlbase", "session", "deployment", "base"},
+    "sqlbase": {"sqlbase", "base"},
     "base": {"base"},
 }
 
@@ -238,6 +243,10 @@ def test_the_layer_rule_sees_a_wrong_edge():
     assert not _allowed("lashdb.cli.main", "lashdb.engine.base.codec")
     assert _allowed("lashdb.cli.main", "lashdb.engine.base.errors")
     assert _allowed("lashdb.engine.sqlite.graph", "lashdb.engine.session.model")
+    assert _allowed("lashdb.engine.postgres.inspect_effects", "lashdb.engine.sqlbase.inspect_effects")
+    assert not _allowed("lashdb.engine.sqlbase.inspect_effects", "lashdb.engine.sqlite.connection")
+    assert not _allowed("lashdb.engine.sqlbase.inspect_deployment", "lashdb.engine.deployment.ports")
+    assert not _allowed("lashdb.engine.ops.processes", "lashdb.engine.sqlbase.dialect")
 
 
 # --- the test tree mirrors the package tree ------------------------------------------------------

@@ -435,11 +435,6 @@ def translated(path: str | None) -> Iterator[None]:
         raise translate(exc, path) from exc
 
 
-def where_clause(clauses: list[str]) -> str:
-    """`` WHERE a AND b`` for the given conditions, or nothing when there are none."""
-    return " WHERE " + " AND ".join(clauses) if clauses else ""
-
-
 def query_one(conn: apsw.Connection, sql: str, params: Any = ()) -> tuple | None:
     """Return the first row of a query, or ``None``."""
     for row in conn.execute(sql, params):
