@@ -19,13 +19,12 @@ Contract:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lashdb.engine.base.errors import LeaseLive, LookupFailed, SchemaVersionError, StoreError
+from lashdb.engine.base.errors import LeaseLive, LookupFailed, StoreError
 from lashdb.engine.base.locator import SessionLocation, is_location
 from lashdb.engine.base.timing import iso_ms
 from lashdb.engine.deployment.effects import EffectControllerError, EffectHost
@@ -37,7 +36,7 @@ from . import discovery
 
 __all__ = [
     "ABANDONED", "EFFECT_RESOLVED_CODE", "RELEASED", "REFUSED", "AttachmentAction", "EffectResolution",
-    "LeaseAction", "abandon_attachments", "list_attachments", "resolve_effect", "unlock",
+    "LeaseAction", "abandon_attachments", "release_execution_lease", "list_attachments", "resolve_effect", "unlock",
 ]
 
 Target = Path | SessionLocation
@@ -112,7 +111,9 @@ def _session_id(store: Store, target: Target) -> str | None:
     return None if meta is None else meta.session_id
 
 
-def _execution_lease(target: Target, now_ms: int, *, force: bool, dry_run: bool) -> list[LeaseAction]:
+def release_execution_lease(target: Target, now_ms: int, *, force: bool = False,
+                            dry_run: bool = False) -> list[LeaseAction]:
+    """Release the session's held execution lease when expired (live: refused unless ``force``)."""
     with open_session(target, now_ms) as store:
         sid = _session_id(store, target)
         if sid is None:
@@ -168,7 +169,7 @@ def unlock(backend: Any, targets: Iterable[Target], *, now_ms: int, process: str
     out: list[LeaseAction] = []
     for target in targets:
         if process is None:
-            out += _execution_lease(target, now_ms, force=force, dry_run=dry_run)
+            out += release_execution_lease(target, now_ms, force=force, dry_run=dry_run)
         out += _process_leases(backend, target, process, now_ms, force=force, dry_run=dry_run)
     return out
 
@@ -303,13 +304,3 @@ def abandon_attachments(target: Target, ids: Iterable[str] = (), *, now_ms: int,
 
     with open_session(target, now_ms) as store:
         return store.transaction(body)
-
-
-def refuse_foreign(target: Target) -> None:
-    """Raise :class:`SchemaVersionError` when ``target`` is a session file of a foreign schema."""
-    if is_location(target) or not os.path.isfile(target):
-        return
-    found = discovery.examine(Path(target))
-    cls = found.classification
-    if cls is not None and cls.foreign and cls.kind is not None:
-        raise SchemaVersionError(cls.kind.name, cls.kind.version, cls.user_version, target)
