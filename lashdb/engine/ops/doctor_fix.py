@@ -38,9 +38,12 @@ FAILED = "failed"
 
 
 def _session_of(path: Any) -> Any:
-    """The session a file report is about (a sidecar's owner), as a remedy names it."""
+    """The session a file report is about (a sidecar's owner), as a remedy names it; None for an entry
+    that is no session (a URL store itself)."""
     if is_location(path):
         return path
+    if not isinstance(path, (str, os.PathLike)):
+        return None
     owner = discovery.sidecar_owner(Path(path))
     return owner[1] if owner is not None else Path(path)
 
@@ -68,6 +71,14 @@ def remedy_for(report: FileReport, finding: Finding, now_ms: int) -> str | None:
     """The command that fixes ``finding`` of ``report``'s file, or None."""
     session = _session_of(report.path)
     check, subject = finding.check, finding.subject
+    if check == "orphan_sidecar" and subject:
+        return "rm -- " + shlex.quote(subject)
+    if check == "session_sidecar" and subject:
+        from .views import database_files
+
+        return "rm -- " + " ".join(shlex.quote(str(f)) for f in database_files(Path(subject)))
+    if session is None:
+        return None
     if check == "execution_leases":
         return _command(session, "unlock", "{SESSION}")
     if check == "process_leases" and subject:
@@ -79,8 +90,6 @@ def remedy_for(report: FileReport, finding: Finding, now_ms: int) -> str | None:
         if found is not None:
             return _command(session, "effects", "resolve", "{SESSION}", "--scope", found[0], "--key", found[1],
                             "--as", "failed")
-    if check in ("orphan_sidecar", "session_sidecar") and subject:
-        return "rm -- " + shlex.quote(subject)
     return None
 
 
