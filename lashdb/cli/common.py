@@ -170,9 +170,10 @@ def unreadable_json(unreadable: Unreadable) -> list[dict]:
 
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for a lashdb error."""
-    from lashdb.engine.errors import Cancelled, CompactionFailed, GcAborted, SessionNotMigrated, UsageError
+    from lashdb.engine.errors import (Cancelled, CompactionFailed, GcAborted, LeaseLive, SessionNotMigrated,
+                                      UsageError)
 
-    if isinstance(exc, (GcAborted, CompactionFailed, Cancelled, SessionNotMigrated)):
+    if isinstance(exc, (GcAborted, CompactionFailed, Cancelled, SessionNotMigrated, LeaseLive)):
         return EXIT_PROBLEMS
     if isinstance(exc, UsageError):
         return EXIT_USAGE

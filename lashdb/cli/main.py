@@ -23,8 +23,8 @@ from typer.core import TyperGroup
 from lashdb import __version__
 
 from . import common
-from .commands import (blob, demo, doctor, effects, graph, head, maintenance, migrate, processes, sessions, stats,
-                       triggers)
+from .commands import (attachments, blob, demo, doctor, effects, graph, head, maintenance, migrate, processes,
+                       sessions, stats, triggers, unlock)
 
 
 def _tolerant_streams() -> None:
@@ -107,7 +107,8 @@ def root(
     common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet))
 
 
-MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes, triggers, demo, migrate, stats)
+MODULES = (sessions, head, graph, blob, maintenance, doctor, unlock, effects, attachments, processes, triggers, demo,
+           migrate, stats)
 
 # Top-level command → the module that registers it. main() builds only that module's commands:
 # Typer turns every command's signature into a click parser on each run, 30–40 ms for the whole
@@ -115,7 +116,8 @@ MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes,
 COMMAND_MODULES = {
     "sessions": sessions, "head": head, "graph": graph, "blob": blob, "gc": maintenance,
     "vacuum": maintenance, "doctor": doctor, "effects": effects, "processes": processes,
-    "triggers": triggers, "demo": demo, "migrate": migrate, "stats": stats,
+    "triggers": triggers, "demo": demo, "migrate": migrate, "unlock": unlock, "attachments": attachments,
+    "stats": stats,
 }
 
 

@@ -27,7 +27,7 @@ DOC_KEYS = {"ok", "paths", "checked_at", "checked_at_epoch_ms", "checked", "prob
             "files"}
 FILE_KEYS = {"path", "file", "kind", "status", "reason", "schema_version", "supported_schema_version", "db_bytes", "wal_bytes", "ok",
              "checks", "findings"}
-FINDING_KEYS = {"check", "severity", "subject", "message"}
+FINDING_KEYS = {"check", "severity", "subject", "message", "remedy"}
 
 
 def run(root, *args):

@@ -4,7 +4,10 @@ JSON document (keys are stable; sizes in bytes): ok, paths, checked_at, checked_
 problem_files, errors, warnings, files — each: path, file, kind, status (ok, problems, or unreadable
 for a file that cannot be read at all or is not a regular file), reason (why it is unreadable, else
 null), schema_version, supported_schema_version, db_bytes, wal_bytes, ok, checks (check name →
-ok/problems), findings (check, severity error/warning, subject, message). Exit 1 when anything is
+ok/problems), findings (check, severity error/warning, subject, message, remedy — the command that
+fixes it, or null when only a person can decide). With ``--fix`` also fixes (each: file, check,
+subject, command, action applied|would apply|failed|left, detail), and the rest of the document
+is the check after the fixes. Exit 1 when anything is
 wrong (an unreadable file included); 3 when a PATH does not exist or the root is not a directory.
 With ``--store URL`` the first entry is the store (kind ``postgres store``, path its URL without
 password) and each session follows (path ``<url>#<session id>``); PATHs are SESSIONs, and a store
@@ -21,7 +24,10 @@ import typer
 from .. import common, output
 
 COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result")]
-FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem")]
+FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem"),
+                   ("remedy", "remedy")]
+FIX_COLUMNS = [("file", "file"), ("check", "check"), ("action", "action"), ("detail", "detail"),
+               ("command", "command")]
 
 
 def doctor(
@@ -29,23 +35,42 @@ def doctor(
         metavar="[PATH]...", help="Databases or directories to check [default: the root].", show_default=False)]
     = None,
     json: common.JsonOpt = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the remedies safe without judgement (expired leases, "
+                                      "orphan -wal/-shm); list the rest with their commands.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --fix: say what it would apply; change nothing.")]
+    = False,
 ) -> None:
-    """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
-    from lashdb.engine.errors import LashdbError
+    """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems.
+    E.g. `lashdb doctor --json`, `lashdb doctor --fix --dry-run`."""
+    from lashdb.engine.errors import LashdbError, UsageError
+    from lashdb.engine.ops import doctor_fix
     from lashdb.engine.ops.backend import wall_clock_ms
 
+    if dry_run and not fix:
+        raise UsageError("--dry-run goes with --fix")
     st = common.state()
     try:
         now = common.now_ms()
     except LashdbError:  # a store whose clock cannot be read: the report says why it cannot be read
         now = wall_clock_ms()
-    report = st.backend.doctor(paths, now_ms=now, recursive=st.recursive)
+    report = doctor_fix.with_remedies(st.backend.doctor(paths, now_ms=now, recursive=st.recursive))
+    fixes = None
+    if fix and report.unusable is None:
+        fixes = [f.to_json() for f in doctor_fix.fix(st.backend, report, dry_run=dry_run)]
+        if not dry_run and any(f["action"] == doctor_fix.APPLIED for f in fixes):
+            # What is left after the fixes is what the exit code and the table are about.
+            report = doctor_fix.with_remedies(st.backend.doctor(paths, now_ms=now, recursive=st.recursive))
     doc = report.to_json()
+    if fixes is not None:
+        doc["fixes"] = fixes
     # The path as the report gives it: a store URL is no file path (Path() would fold its "//").
     common.warn_unreadable([(f["path"], f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])
     if json:
         output.emit(doc, json=True)
     else:
+        if fixes:
+            output.emit(fixes, FIX_COLUMNS, title="fixes:")
+            typer.echo("")
         _render(doc)
     if report.unusable is not None:  # a store that cannot be read at all, like a missing PATH
         raise typer.Exit(common.EXIT_UNUSABLE)

@@ -198,6 +198,37 @@ def register(app: typer.Typer) -> None:
 
     group.command("list")(list_)
     group.command("replay")(replay)
+    group.command("resolve")(resolve)
+
+
+class SettleAs(str, enum.Enum):
+    """What ``effects resolve`` may record (only a failure: an outcome cannot be invented)."""
+
+    failed = "failed"
+
+
+def resolve(
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session whose effect journal holds the row.")],
+    scope: Annotated[str, typer.Option("--scope", metavar="S", help="The row's scope id.")],
+    key: Annotated[str, typer.Option("--key", metavar="K", help="The row's replay key.")],
+    as_: Annotated[SettleAs, typer.Option("--as", help="What to record.")],
+    reason: Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="The recorded error's message.",
+                                                  show_default=False)] = None,
+    dry_run: common.DryRunOpt = False,
+    json: common.JsonOpt = False,
+) -> None:
+    """Settle a stale in-progress effect as failed, so a replay reports that error instead of running it
+    again (a live lease is refused, exit 1); e.g. `lashdb effects resolve 7f3a --scope turn-4 --key K --as failed`."""
+    from lashdb.engine.ops import remedies
+
+    target = common.resolve(session)
+    done = remedies.resolve_effect(common.state().backend, target, scope, key, now_ms=common.now_ms(),
+                                   reason=reason, dry_run=dry_run)
+    if json:
+        output.emit(done.to_json(), json=True)
+    else:
+        output.line(f"{done.action}: effect `{key}` of scope `{scope}` (lease of `{done.lease_owner_id}` expired "
+                    f"{output.iso_ms(done.lease_expires_at_ms)}) → {done.error['code']}: {done.error['message']}")
 
 
 def _print_key(path: Path, row: Any, step: Any, now: int, json: bool) -> None:

@@ -456,6 +456,18 @@ class SessionInUse(StoreError):
                          f"`{owner_id}` until {expires_at}; not deleted")
 
 
+class LeaseLive(StoreError):
+    """An operator remedy met a live lease: its holder may still be working, so nothing was changed."""
+
+    hint = "wait until it expires, or pass --force if that holder is known to be dead"
+
+    def __init__(self, what: str, owner_id: str | None, expires_at: str):
+        self.what = what
+        self.owner_id = owner_id
+        self.expires_at = expires_at
+        super().__init__(f"{what} is live: held by `{owner_id}` until {expires_at}; not changed")
+
+
 class WorkerFailed(LashdbError):
     """A worker process of a parallel read died before it answered; nothing was written."""
 

@@ -522,6 +522,19 @@ class ProcessRegistry(StoreOwner, ChangeNotifier):
             return renewed
         return self._write(body)
 
+    def settle_lease(self, process_id: str,
+                     decide: Callable[[ProcessLease, int], bool]) -> tuple[ProcessLease | None, bool]:
+        """Operator release (``lashdb unlock``): in one write transaction read the held lease, ask
+        ``decide(lease, now)`` and release it when that says so (it may raise to refuse); the fencing
+        counter stays. ``(None, False)`` when no lease is held."""
+        def body(rows: RegistryRows) -> tuple[ProcessLease | None, bool]:
+            self._require(rows, process_id)
+            held = self._live_lease(rows, process_id)
+            if held is None or not decide(held, self.now_ms()):
+                return held, False
+            return held, rows.release_lease(process_id, held.lease_token)
+        return self._write(body)
+
     def complete_process_lease(self, completion: ProcessLeaseCompletion | ProcessLease) -> None:
         """Release the lease carrying this token, keeping the fencing counter; stale tokens no-op."""
         self._autocommit(lambda rows: rows.release_lease(completion.process_id, completion.lease_token))

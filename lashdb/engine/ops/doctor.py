@@ -58,10 +58,13 @@ class Finding:
     severity: str
     message: str
     subject: str | None = None
+    remedy: str | None = None
+    """The command that fixes it (set by :mod:`.doctor_fix`), or None when only a person can decide."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object."""
-        return {"check": self.check, "severity": self.severity, "subject": self.subject, "message": self.message}
+        return {"check": self.check, "severity": self.severity, "subject": self.subject, "message": self.message,
+                "remedy": self.remedy}
 
 
 class Context:

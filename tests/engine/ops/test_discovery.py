@@ -196,7 +196,8 @@ def test_fifo_in_the_root_hangs_no_command(root):
     files = {f["file"]: f for f in json.loads(doctor.stdout)["files"]}
     assert doctor.returncode == 1 and files["fifo.db"]["status"] == "unreadable"
     assert files["fifo.db"]["findings"] == [{"check": "readable", "severity": "error", "subject": None,
-                                             "message": "cannot be read: not a regular file: a FIFO"}]
+                                             "message": "cannot be read: not a regular file: a FIFO",
+                                             "remedy": None}]
     assert files["s0.db"]["status"] in ("ok", "problems") and files["s0.db"]["reason"] is None
 
 

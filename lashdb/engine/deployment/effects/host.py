@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from lashdb.engine.base.aio import AsyncFacade
-from lashdb.engine.base.timing import DURABLE, Clock
+from lashdb.engine.base.timing import DURABLE, Clock, deadline
 
 from ..ports import DeploymentBackend
-from .controller import EffectController, EffectReplayOptions, _open_shared, _Shared
+from .controller import EffectController, EffectReplayOptions, _encode, _open_shared, _Shared
+from .errors import STATUS_FAILED, EffectControllerError
 from .types import EffectEnvelope, ExecutionScope, LocalExecutor
 
 
@@ -78,6 +79,26 @@ class EffectHost:
     def start_replay(self) -> None:
         """Switch every controller of this host (permanently) to strict replay."""
         self._shared.replay_mode = True
+
+    def settle_in_progress(self, scope_id: str, replay_key: str, error: EffectControllerError,
+                           decide: Callable[[tuple[Any, ...] | None, int], bool]) -> bool:
+        """Operator settlement (``lashdb effects resolve``): in one write transaction read the row,
+        ask ``decide(row, now)`` (it may raise to refuse) and, when it says so, take the row's lease
+        and record ``error`` as its failure, so a replay reports that error. True when written."""
+        shared = self._shared
+        now = shared.now()
+        token = shared.next_token()
+
+        def body(rows: Any) -> bool:
+            row = rows.get(scope_id, replay_key)
+            if not decide(row, now):
+                return False
+            stored_due = row[5] if isinstance(row[5], int) else None
+            rows.claim(scope_id, replay_key, shared.owner_id, token, deadline(now, shared.ttl_ms), stored_due, now)
+            return rows.finalize(scope_id, replay_key, row[0], shared.owner_id, token, STATUS_FAILED, None,
+                                 _encode(error.to_json()), now)
+
+        return shared.write(body)
 
     def close(self) -> None:
         """Close the shared backend; the host and its controllers cannot be used afterwards."""
