@@ -26,7 +26,8 @@ FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"
 
 def doctor(
     paths: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="[PATH]...", help="Databases or directories to check [default: the root].", show_default=False)]
+        metavar="SESSION", help="Sessions (path, file name, session id or unique prefix) or directories to check "
+        "[default: the root].", show_default=False, autocompletion=common.complete_session)]
     = None,
     json: common.JsonOpt = False,
 ) -> None:

@@ -145,7 +145,7 @@ def list_(
 
 def replay(
     scope: Annotated[str, typer.Option("--scope", metavar="S", help="The scope id to replay (required).",
-                                       show_default=False)],
+                                       show_default=False, autocompletion=common.complete_scope)],
     session: common.StoreSessionArg = None,
     db: common.DbOpt = None,
     key: Annotated[Optional[str], typer.Option("--key", metavar="K", help="Print this replay key's recorded "

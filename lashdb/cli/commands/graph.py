@@ -25,7 +25,8 @@ def _row(node: dict) -> dict:
 
 
 def show(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     active_path: Annotated[bool, typer.Option("--active-path", help="Only the path from the root to the "
                                               "leaf (default: the head's leaf).")] = False,
     leaf: Annotated[Optional[str], typer.Option("--leaf", metavar="NODE", help="Walk the active path to this "

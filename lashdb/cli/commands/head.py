@@ -20,7 +20,8 @@ from .. import common, output
 
 
 def dump(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     json: common.JsonOpt = False,
     checkpoint: Annotated[bool, typer.Option("--checkpoint", help="Add the decoded checkpoint manifest.")]
     = False,

@@ -139,7 +139,7 @@ def list_(
         "--status", metavar="S", help="Only this status: running, completed, failed, cancelled (or a "
         "foreign label); any for all.")] = "any",
     grant_session: Annotated[Optional[str], typer.Option(
-        "--session", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
+        "--granted-to", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
         show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
     json: common.JsonOpt = False,
@@ -163,7 +163,8 @@ def list_(
 
 
 def show(
-    process_id: Annotated[str, typer.Argument(metavar="ID", help="Process id (or a unique prefix, 4+ chars).")],
+    process_id: Annotated[str, typer.Argument(
+        metavar="ID", help="Process id (or a unique prefix, 4+ chars).", autocompletion=common.complete_process)],
     session: common.StoreSessionArg = None,
     db: common.DbOpt = None,
     events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,

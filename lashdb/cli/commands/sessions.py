@@ -105,7 +105,8 @@ def list_(
 
 
 def show(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     json: common.JsonOpt = False,
 ) -> None:
     """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
@@ -119,7 +120,8 @@ def show(
 
 
 def delete(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     yes: common.YesOpt = False,
     dry_run: common.DryRunOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Delete even while a runtime holds the session's "
