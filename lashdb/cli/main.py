@@ -104,15 +104,12 @@ class LashdbCommand(TyperCommand):
                 param.__class__ = _Option
 
 
-def _usage_error_line(exc: Any) -> str:
-    """A click usage error as one ``lashdb: error:`` line: the command it is about, then its message."""
-    from .output import safe
-
+def _click_message(exc: Any) -> str:
+    """A click error's text for one error line: the command it is about, its message, where help is."""
     ctx = getattr(exc, "ctx", None)
     where = f"{ctx.command_path}: " if ctx is not None and ctx.command_path != "lashdb" else ""
     message = " ".join(exc.format_message().replace("Value error, ", "").split())
-    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-    return f"lashdb: error: {safe(where + message)}{hint}"
+    return where + message + (f" (see `{ctx.command_path} --help`)" if ctx is not None else "")
 
 
 class LashdbGroup(TyperGroup):
@@ -126,20 +123,20 @@ class LashdbGroup(TyperGroup):
         return sorted(names, key=lambda name: (rank.get(name, len(rank)), names.index(name)))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        from typer._click.exceptions import ClickException, UsageError as ClickUsageError
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError as ClickUsageError
 
         standalone = kwargs.pop("standalone_mode", True)
         try:
             # Not standalone: click's own errors come here instead of being printed its way.
             done = super().main(*args, standalone_mode=False, **kwargs)
             code = done if isinstance(done, int) else common.EXIT_OK  # an int: the code of an Exit
-        except ClickUsageError as exc:
-            # click prints a usage error as three lines: here it is one line, like every other error.
-            sys.stderr.write(_usage_error_line(exc) + "\n")
-            code = common.EXIT_USAGE
-        except ClickException as exc:
-            sys.stderr.write(f"lashdb: error: {' '.join(exc.format_message().split())}\n")
+        except NoArgsIsHelpError as exc:  # a bare group: its help, as click shows it
+            exc.show()
             code = exc.exit_code
+        except ClickException as exc:
+            # click prints a usage error as three lines: here it is one line, like every other error.
+            sys.stderr.write(common.error_line(exc, _click_message(exc)) + "\n")
+            code = common.EXIT_USAGE if isinstance(exc, ClickUsageError) else exc.exit_code
         except typer.Abort:  # Ctrl-C or end of input at a prompt
             sys.stderr.write("lashdb: aborted; nothing done\n")
             code = common.EXIT_PROBLEMS
@@ -215,7 +212,8 @@ def build_app(modules: tuple = MODULES) -> typer.Typer:
     new.callback()(root)
     for module in modules:
         module.register(new)
-    new.command("help")(help_)
+    if modules == MODULES:  # `help COMMAND` needs the whole tree (app_for builds it for "help")
+        new.command("help")(help_)
     for info in _command_infos(new):
         if info.cls in (None, TyperCommand):
             info.cls = LashdbCommand

@@ -272,7 +272,7 @@ def test_delete_asks_on_a_terminal(demo, monkeypatch):
     result = run(demo.root, "sessions", "delete", keep.session_id, input="n\n")
     assert result.exit_code == 0 and keep.path.exists()
     assert "Aborted" not in result.output and "error" not in result.stderr
-    assert result.stderr.splitlines()[-1] == "lashdb: cancelled; nothing done" and result.stdout == ""
+    assert result.stderr.rstrip().endswith("? [y/N]:lashdb: cancelled; nothing done") and "deleted" not in result.stdout
     gone = demo.sessions[1]
     result = run(demo.root, "sessions", "delete", gone.session_id, input="y\n")
     assert result.exit_code == 0, result.output

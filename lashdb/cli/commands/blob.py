@@ -100,7 +100,13 @@ def ls(
     unreachable: Annotated[bool, typer.Option("--unreachable", help="Only blobs no GC root reaches.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob."""
+    """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob.
+
+    \b
+    Examples:
+      lashdb blob ls 0336164f
+      lashdb blob ls -s 0336164f --kind ToolState --unreachable
+    """
     from lashdb.engine.ops import inspect, verify
     from lashdb.engine.ops.complete import BLOB_KINDS
 
@@ -129,7 +135,13 @@ def cat(
     = False,
     force: Annotated[bool, typer.Option("--force", help="Write binary content to a terminal anyway.")] = False,
 ) -> None:
-    """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value."""
+    """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value.
+
+    \b
+    Examples:
+      lashdb blob cat 7e6c30527435 --decode
+      lashdb blob cat 7e6c30527435 -s 0336164f -o state.bin
+    """
     from lashdb.engine.ops import verify
     from lashdb.engine.errors import LashdbError, UsageError
 
@@ -173,7 +185,13 @@ def verify_(
     = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1)."""
+    """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1).
+
+    \b
+    Examples:
+      lashdb blob verify --all
+      lashdb blob verify 0336164f --json
+    """
     from lashdb.engine.ops import verify
 
     paths, unreadable = common.session_paths(sessions, session, all_)

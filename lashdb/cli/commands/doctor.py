@@ -31,7 +31,13 @@ def doctor(
     = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems."""
+    """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems.
+
+    \b
+    Examples:
+      lashdb doctor
+      lashdb doctor 0336164f --json
+    """
     from lashdb.engine.errors import LashdbError
     from lashdb.engine.ops.backend import wall_clock_ms
 

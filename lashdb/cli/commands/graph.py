@@ -37,7 +37,13 @@ def show(
     = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Nodes as a tree (parent → child) or the active path; * marks the active path."""
+    """Nodes as a tree (parent → child) or the active path; * marks the active path.
+
+    \b
+    Examples:
+      lashdb graph show 0336164f --active-path
+      lashdb graph show 0336164f --tombstoned --limit 50
+    """
     from lashdb.engine.ops import inspect
 
     view = inspect.graph_view(common.resolve(session), active_path=active_path, leaf=leaf,

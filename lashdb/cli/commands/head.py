@@ -26,7 +26,13 @@ def dump(
     checkpoint: Annotated[bool, typer.Option("--checkpoint", help="Add the decoded checkpoint manifest.")]
     = False,
 ) -> None:
-    """The head meta (revision from the column) as pretty JSON."""
+    """The head meta (revision from the column) as pretty JSON.
+
+    \b
+    Examples:
+      lashdb head dump 0336164f
+      lashdb head dump 0336164f --checkpoint
+    """
     from lashdb.engine.ops import inspect
 
     doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)

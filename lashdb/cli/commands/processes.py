@@ -144,7 +144,13 @@ def list_(
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
+    """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants.
+
+    \b
+    Examples:
+      lashdb processes list f6db04a9 --status running
+      lashdb processes list --granted-to 0336164f --json
+    """
     now = common.now_ms()
     with common.open_inspector(session, db, "processes") as (path, inspector):
         info = inspector.info
@@ -170,7 +176,13 @@ def show(
     events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,
     json: common.JsonOpt = False,
 ) -> None:
-    """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
+    """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes.
+
+    \b
+    Examples:
+      lashdb processes show proc_201
+      lashdb processes show proc_201 f6db04a9 --events 50
+    """
     from lashdb.engine.errors import LookupFailed
 
     now = common.now_ms()

@@ -79,7 +79,13 @@ def list_(
         help="Processes reading the files [default: the cores, at most 4; one below 100 files].")] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status."""
+    """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status.
+
+    \b
+    Examples:
+      lashdb sessions list --sort size --limit 10
+      lashdb --store postgresql://lash@db/lash sessions list --json
+    """
     from lashdb.engine.ops import inspect
     from lashdb.engine import parallel
 
@@ -109,7 +115,13 @@ def show(
                                            autocompletion=common.complete_session)],
     json: common.JsonOpt = False,
 ) -> None:
-    """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
+    """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files.
+
+    \b
+    Examples:
+      lashdb sessions show 0336164f
+      lashdb sessions show 0336164f --json | jq .blobs
+    """
 
     details = common.state().backend.session_details(common.resolve(session))
     if details.foreign:
@@ -128,7 +140,13 @@ def delete(
                                         "live execution lease.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
+    """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use.
+
+    \b
+    Examples:
+      lashdb sessions delete 0336164f --dry-run
+      lashdb sessions delete 0336164f --yes
+    """
     import shlex
 
     from lashdb.engine.ops import inspect, maintenance
