@@ -37,7 +37,8 @@ def short_first(ids: Iterable[str], incomplete: str, width: int) -> list[str]:
     ids = list(dict.fromkeys(i for i in ids if i))
     short = _unique_prefixes(ids, width)
     shorts = [short[i] for i in ids if short[i].startswith(incomplete)]
-    whole = [i for i in ids if i.startswith(incomplete) and i != short[i] and i not in shorts]
+    taken = set(shorts)
+    whole = [i for i in ids if i.startswith(incomplete) and i != short[i] and i not in taken]
     return list(dict.fromkeys(shorts + whole))
 
 
@@ -56,7 +57,7 @@ def _unique_prefixes(ids: list[str], width: int) -> dict[str, str]:
 
 def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
     """(mtime, path) of each session-looking ``*.db`` under root, newest first, by directory entry only."""
-    found: list[tuple[float, Path]] = []
+    found: list[tuple[float, str, Path]] = []
     pending = [root]
     while pending:
         directory = pending.pop()
@@ -71,11 +72,11 @@ def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
                 if recursive and d.is_dir(follow_symlinks=False):
                     pending.append(path)
                 elif d.name.endswith(".db") and not is_sidecar_name(path):
-                    found.append((d.stat().st_mtime, path))
+                    found.append((d.stat().st_mtime, d.path, path))
             except OSError:
                 continue
-    found.sort(key=lambda item: (-item[0], item[1]))
-    return found
+    found.sort(key=lambda item: (-item[0], item[1]))  # by the name as text: comparing Paths costs more
+    return [(mtime, path) for mtime, _name, path in found]
 
 
 def _id_of_file(path: Path) -> str:
