@@ -159,3 +159,19 @@ def test_man_check_mode_passes_on_the_repository():
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_man.py"), "--check"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_tab_completes_ids_from_a_postgresql_store(pg_url):
+    summary = build_demo(pg_url)
+    ids = {s.session_id for s in summary.sessions}
+    words = f"lashdb --store {pg_url} sessions show "
+    result = runner.invoke(app, [], prog_name="lashdb", env={
+        "_LASHDB_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()))})
+    got = result.stdout.split()
+    assert result.exit_code == 0 and set(got[:len(ids)]) == {i[:8] for i in ids} and set(got[len(ids):]) == ids
+    words = f"lashdb --store {pg_url} effects replay --scope "
+    result = runner.invoke(app, [], prog_name="lashdb", env={
+        "_LASHDB_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()))})
+    rows = json.loads(runner.invoke(app, ["--store", pg_url, "effects", "list", "--json"]).stdout)
+    scopes = list(dict.fromkeys(r["scope_id"] for r in rows))
+    assert scopes and result.stdout.split() == scopes
