@@ -33,12 +33,81 @@ EXIT_BROKEN_PIPE = 141
 """The reader of stdout went away (``lashdb … | head``): 128 + SIGPIPE, what a shell reports for
 a process a broken pipe killed (git exits so), so it is never mistaken for "found problems"."""
 
+def _completion_state(ctx: Any) -> State:
+    """The global options as typed on the command line being completed (the root callback does not
+    run during completion), made the global state so the helpers below read the same store."""
+    params = ctx.find_root().params
+    new = State(store_target(params.get("store"), params.get("root_dir")), bool(params.get("recursive")), True)
+    set_state(new)
+    return new
+
+
+def complete_session(ctx: Any, incomplete: str) -> list[str]:
+    """Shell completion of SESSION: the store's session ids, short forms first (nothing on error)."""
+    from lashdb.engine.errors import LashdbError
+    from lashdb.engine.ops import complete
+
+    try:
+        st = _completion_state(ctx)
+        return complete.session_candidates(st.backend, incomplete, recursive=st.recursive)
+    except LashdbError:
+        return []
+
+
+def complete_blob(ctx: Any, incomplete: str) -> list[str]:
+    """Shell completion of HASH: blob hashes of ``--session`` (or the newest sessions), short forms first."""
+    from lashdb.engine.errors import LashdbError
+    from lashdb.engine.ops import complete
+
+    try:
+        st = _completion_state(ctx)
+        session = ctx.params.get("session")
+        target = resolve(session) if session else None
+        return complete.blob_candidates(st.backend, incomplete, target, recursive=st.recursive)
+    except LashdbError:
+        return []
+
+
+def _completion_store(ctx: Any, role: str) -> Any:
+    from lashdb.engine.ops import complete
+
+    st = _completion_state(ctx)
+    session, db = ctx.params.get("session"), ctx.params.get("db")
+    if session is None and db is None:
+        return complete.deployment_file(st.backend, role, recursive=st.recursive)
+    return sidecar_store(session, db, role)
+
+
+def complete_process(ctx: Any, incomplete: str) -> list[str]:
+    """Shell completion of a process ID from SESSION's (or the root's only) process registry."""
+    from lashdb.engine.errors import LashdbError
+    from lashdb.engine.ops import complete
+
+    try:
+        where = _completion_store(ctx, "processes")
+        return complete.process_candidates(state().backend, where, incomplete, now_ms())
+    except LashdbError:
+        return []
+
+
+def complete_scope(ctx: Any, incomplete: str) -> list[str]:
+    """Shell completion of ``--scope`` from SESSION's (or the root's only) effect journal."""
+    from lashdb.engine.errors import LashdbError
+    from lashdb.engine.ops import complete
+
+    try:
+        return complete.scope_candidates(_completion_store(ctx, "effects"), incomplete)
+    except LashdbError:
+        return []
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
 SessionArgs = Annotated[Optional[list[str]], typer.Argument(
     metavar="[SESSION]...", help="Session: path, file name, session id or unique prefix (4+ chars).",
-    show_default=False)]
+    show_default=False, autocompletion=complete_session)]
 SessionOpt = Annotated[Optional[list[str]], typer.Option(
-    "--session", "-s", help="Session to act on (repeatable); same forms as SESSION.", show_default=False)]
+    "--session", "-s", metavar="SESSION", help="Session to act on (repeatable); same forms as SESSION.", show_default=False,
+    autocompletion=complete_session)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Act on every session under the root.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would happen; change nothing.")]
@@ -207,18 +276,20 @@ def report_failures(failures: Iterable[tuple[BaseException, str | None]], *, cod
 
 
 def require_yes(yes: bool, what: str) -> None:
-    """Ask on a terminal; refuse (exit 2) without ``--yes`` when stdin is not interactive; a "no" is
-    :class:`Cancelled` (exit 1)."""
+    """Ask on a terminal; refuse (exit 2) without ``--yes`` when stdin is not interactive; a "no" ends
+    the command with ``lashdb: cancelled; nothing done`` on stderr and exit 0 (the operator's choice,
+    not a failure)."""
     if yes:
         return
-    from lashdb.engine.errors import Cancelled, UsageError
+    from lashdb.engine.errors import UsageError
 
     if not sys.stdin.isatty():
         raise UsageError(f"refusing to {what} without --yes (stdin is not a terminal)")
     from .output import safe
 
     if not typer.confirm(f"{safe(what)}?", default=False, err=True):
-        raise Cancelled("cancelled")
+        sys.stderr.write("lashdb: cancelled; nothing done\n")
+        raise typer.Exit(EXIT_OK)
 
 
 def debug() -> bool:
@@ -232,7 +303,7 @@ DbOpt = Annotated[Optional[Path], typer.Option(
     "--db", metavar="PATH", help="Read this store file instead of a session's sidecar.", show_default=False)]
 StoreSessionArg = Annotated[Optional[str], typer.Argument(
     metavar="SESSION", help="Session whose sidecar to read: path, file name, session id or unique prefix.",
-    show_default=False)]
+    show_default=False, autocompletion=complete_session)]
 
 
 def sidecar_store(session: str | None, db: Path | None, role: str) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from lashdb import __version__
 
@@ -53,14 +53,94 @@ def _silence_stdout() -> None:
             os.close(devnull)
 
 
+# The order an operator reaches for the commands in (sessions first); commands not named here follow.
+COMMAND_ORDER = ("sessions", "head", "graph", "node", "blob", "stats", "doctor", "gc", "vacuum", "unlock",
+                 "effects", "attachments", "processes", "triggers", "migrate", "demo", "help")
+_TYPE_METAVARS = {"int": "N", "int range": "N", "float": "X", "str": "TEXT", "path": "PATH", "file": "FILE"}
+
+
+def _argument_name(param: Any) -> str:
+    """``SESSION`` / ``SESSION…``: the metavar (brackets and dots of an older spelling dropped)."""
+    name = (param.metavar or param.name or "").strip("[].").upper() or "ARG"
+    return name + ("…" if param.nargs != 1 else "")
+
+
+class _Argument(TyperArgument):
+    """An argument shown as ``SESSION`` or ``[SESSION…]``: no ``{}``, doubled brackets or type label."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return _argument_name(self)
+
+    def _usage_display_name(self) -> str:
+        name = _argument_name(self)
+        return name if self.required else f"[{name}]"
+
+
+class _Option(TyperOption):
+    """An option's value shown as its metavar, ``[a|b]`` for choices, else ``N``/``TEXT``/``PATH``."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>")
+        if label.startswith("list[") and label.endswith("]"):
+            label = label[5:-1]
+        if self.type_descriptor.is_choice:
+            return f"[{label}]"
+        return _TYPE_METAVARS.get(label, label.upper())
+
+
+class LashdbCommand(TyperCommand):
+    """Every lashdb command: arguments and option values spelled as an operator reads them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument
+            elif type(param) is TyperOption:
+                param.__class__ = _Option
+
+
+def _click_message(exc: Any) -> str:
+    """A click error's text for one error line: the command it is about, its message, where help is."""
+    ctx = getattr(exc, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None and ctx.command_path != "lashdb" else ""
+    message = " ".join(exc.format_message().replace("Value error, ", "").split())
+    return where + message + (f" (see `{ctx.command_path} --help`)" if ctx is not None else "")
+
+
 class LashdbGroup(TyperGroup):
     """Root command group and the one error edge: a lashdb error raised anywhere in a run (parsing,
     the root callback, a command) becomes one :func:`common.error_line` on stderr and its
     :func:`common.exit_code`; ``LASHDB_DEBUG=1`` lets it through with its traceback."""
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: n for n, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: (rank.get(name, len(rank)), names.index(name)))
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError as ClickUsageError
+
+        standalone = kwargs.pop("standalone_mode", True)
         try:
-            return super().main(*args, **kwargs)
+            # Not standalone: click's own errors come here instead of being printed its way.
+            done = super().main(*args, standalone_mode=False, **kwargs)
+            code = done if isinstance(done, int) else common.EXIT_OK  # an int: the code of an Exit
+        except NoArgsIsHelpError as exc:  # a bare group: its help, as click shows it
+            exc.show()
+            code = exc.exit_code
+        except ClickException as exc:
+            # click prints a usage error as three lines: here it is one line, like every other error.
+            sys.stderr.write(common.error_line(exc, _click_message(exc)) + "\n")
+            code = common.EXIT_USAGE if isinstance(exc, ClickUsageError) else exc.exit_code
+        except typer.Abort:  # Ctrl-C or end of input at a prompt
+            sys.stderr.write("lashdb: aborted; nothing done\n")
+            code = common.EXIT_PROBLEMS
         except Exception as exc:
             from lashdb.engine.errors import LashdbError
 
@@ -68,7 +148,7 @@ class LashdbGroup(TyperGroup):
                 raise
             sys.stderr.write(common.error_line(exc) + "\n")
             code = common.exit_code(exc)
-        if not kwargs.get("standalone_mode", True):
+        if not standalone:
             return code  # click's contract: without standalone mode, main returns the exit code
         sys.exit(code)
 
@@ -93,7 +173,7 @@ def _version(value: bool) -> None:
 
 def root(
     root_dir: Annotated[Optional[Path], typer.Option(
-        "--root", help="Sessions directory [default: $LASHDB_ROOT, $LASH_HOME/sessions or ~/.lash/sessions].",
+        "--root", metavar="DIR", help="Sessions directory [default: $LASHDB_ROOT, $LASH_HOME/sessions or ~/.lash/sessions].",
         show_default=False)] = None,
     store: Annotated[Optional[str], typer.Option(
         "--store", metavar="TARGET", help="Store: a sessions directory or a postgresql:// URL "
@@ -130,11 +210,53 @@ def build_app(modules: tuple = MODULES) -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
     new.callback()(root)
     for module in modules:
         module.register(new)
+    if modules == MODULES:  # `help COMMAND` needs the whole tree (app_for builds it for "help")
+        new.command("help")(help_)
+    for info in _command_infos(new):
+        if info.cls in (None, TyperCommand):
+            info.cls = LashdbCommand
     return new
+
+
+def _command_infos(app: typer.Typer) -> list[Any]:
+    """The command registrations of ``app`` and of every group under it."""
+    out = list(app.registered_commands)
+    for group in app.registered_groups:
+        out += _command_infos(group.typer_instance)
+    return out
+
+
+def help_(
+    ctx: typer.Context,
+    command: Annotated[Optional[list[str]], typer.Argument(
+        metavar="COMMAND", help="The command (and subcommand) to explain.", show_default=False)] = None,
+) -> None:
+    """Show the help of a command (the same as COMMAND --help).
+
+    \b
+    Examples:
+      lashdb help sessions list
+      lashdb help gc
+    """
+    from lashdb.engine.errors import UsageError
+
+    here = ctx.find_root()
+    names: list[str] = []
+    for name in command or []:
+        group = here.command
+        sub = group.get_command(here, name) if hasattr(group, "get_command") else None
+        if sub is None:
+            known = ", ".join(group.list_commands(here)) if hasattr(group, "list_commands") else ""
+            raise UsageError(f"no command `{' '.join(names + [name])}`" + (f" (commands: {known})" if known else ""))
+        # A child of the one above, as a real run makes it: the same usage line and -h/--help.
+        here = sub.make_context(name, [], parent=here, resilient_parsing=True)
+        names.append(name)
+    typer.echo(here.command.get_help(here))
 
 
 app = build_app()

@@ -169,7 +169,17 @@ def test_a_path_that_does_not_exist_exits_3(tmp_path, target):
     result = no_crash(run(tmp_path, "doctor", target if target != "missing.db" else str(tmp_path / target)))
     assert result.exit_code == 3 and result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lashdb: error: ") and "no such" in lines[0]
+    # A name without a slash is a SESSION (id, prefix, file name) like every command takes.
+    missing = "no such" if "/" in target or target == "missing.db" else f"no session `{target}` under {tmp_path}"
+    assert len(lines) == 1 and lines[0].startswith("lashdb: error: ") and missing in lines[0]
+
+
+def test_doctor_takes_a_session_id_or_prefix(built, demo):
+    root, paths = demo
+    session = built.sessions[0]
+    for query in (session.session_id, session.session_id[:8], paths[0].name):
+        doc = json.loads(run(root, "doctor", query, "--json").stdout)
+        assert [f["path"] for f in doc["files"]] == [str(paths[0])] and doc["checked"] == 1
 
 
 def test_odd_files_are_findings_not_errors(tmp_path):

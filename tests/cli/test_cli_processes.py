@@ -186,9 +186,9 @@ def test_list_filters(demo):
         ids[n] for n in ("test_stress_run", "ci_summary_101", "ci_summary_102", "fuzz_1"))
     assert listed("--status", "any") == sorted(ids.values())
     assert listed("--status", "cancelled") == []
-    assert listed("--session", child.session_id) == sorted([ids["ci_watch"], ids["bisect"]])
-    assert listed("--session", first.session_id, "--status", "running") == sorted([ids["ci_watch"], ids["pr_review"]])
-    assert listed("--session", "nobody") == []
+    assert listed("--granted-to", child.session_id) == sorted([ids["ci_watch"], ids["bisect"]])
+    assert listed("--granted-to", first.session_id, "--status", "running") == sorted([ids["ci_watch"], ids["pr_review"]])
+    assert listed("--granted-to", "nobody") == []
     assert listed("--limit", "2") == sorted(ids.values())[:2]
     assert run(demo.root, "processes", "list", "--limit", "-1").exit_code == 2
 
@@ -413,7 +413,7 @@ def test_every_command_leaves_a_copied_demo_root_byte_identical(demo, tmp_path):
     commands = [
         ["processes", "list", first], ["processes", "list", first, "--json"],
         ["processes", "list", "--db", str(registry), "--status", "running"],
-        ["processes", "list", first, "--session", first, "--limit", "1", "--json"],
+        ["processes", "list", first, "--granted-to", first, "--limit", "1", "--json"],
         ["processes", "show", ci, first], ["processes", "show", ci, "--db", str(registry), "--json"],
         ["processes", "show", ci[:9], first, "--events", "1"],
         ["processes", "list", "--db", str(root / "upstream.db.processes.db")],

@@ -270,8 +270,9 @@ def test_delete_asks_on_a_terminal(demo, monkeypatch):
     monkeypatch.setattr(typer.testing._NamedTextIOWrapper, "isatty", lambda self: True, raising=False)
     keep = demo.sessions[0]
     result = run(demo.root, "sessions", "delete", keep.session_id, input="n\n")
-    assert result.exit_code == 1 and keep.path.exists()
-    assert "Aborted" not in result.output and "lashdb: error: cancelled" in result.stderr
+    assert result.exit_code == 0 and keep.path.exists()
+    assert "Aborted" not in result.output and "error" not in result.stderr
+    assert result.stderr.rstrip().endswith("? [y/N]:lashdb: cancelled; nothing done") and "deleted" not in result.stdout
     gone = demo.sessions[1]
     result = run(demo.root, "sessions", "delete", gone.session_id, input="y\n")
     assert result.exit_code == 0, result.output

@@ -47,8 +47,8 @@ def test_only_the_edge_and_report_failures_write_the_error_line():
                    and n.value.startswith("lashdb: error:")]
         if calls or literal:
             writers[path.relative_to(CLI).as_posix()] = (len(calls), len(literal))
-    # main.py: the edge; common.py: report_failures and the formatter itself.
-    assert writers == {"main.py": (1, 0), "common.py": (1, 1)}, writers
+    # main.py: the edge (a lashdb error, a click error); common.py: report_failures and the formatter itself.
+    assert writers == {"main.py": (2, 0), "common.py": (1, 1)}, writers
     assert not hasattr(common, "fail")
 
 

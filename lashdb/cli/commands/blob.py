@@ -38,9 +38,20 @@ FAILURE_COLUMNS = [("hash", "hash"), ("file", "file"), ("status", "status"), ("r
 PROBLEM_COLUMNS = [("file", "file"), ("problem", "problem")]
 
 SessionArg = Annotated[Optional[str], typer.Argument(
-    metavar="SESSION", help="Session: path, file name, session id or unique prefix.", show_default=False)]
+    metavar="SESSION", help="Session: path, file name, session id or unique prefix.", show_default=False,
+    autocompletion=common.complete_session)]
 SessionOne = Annotated[Optional[str], typer.Option(
-    "--session", "-s", help="Session to search (default: every session under the root).", show_default=False)]
+    "--session", "-s", metavar="SESSION", help="Session to search (default: every session under the root).",
+    show_default=False, autocompletion=common.complete_session)]
+SessionLs = Annotated[Optional[str], typer.Option(
+    "--session", "-s", metavar="SESSION", help="The session to list (the same as SESSION; one session).",
+    show_default=False, autocompletion=common.complete_session)]
+
+
+def _kinds() -> tuple[str, ...]:
+    from lashdb.engine.ops.complete import BLOB_KINDS
+
+    return BLOB_KINDS
 
 
 def _warn_foreign(items: list[tuple[str, int | None]]) -> None:
@@ -81,16 +92,29 @@ def _locate(query: str, session: str | None):
 
 def ls(
     session: SessionArg = None,
-    sessions: common.SessionOpt = None,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="Only blobs of this kind (e.g. ToolState).")]
+    session_opt: SessionLs = None,
+    kind: Annotated[Optional[str], typer.Option(
+        "--kind", metavar="KIND", help="Only blobs of this kind (e.g. ToolState).", show_default=False,
+        autocompletion=lambda incomplete: [k for k in _kinds() if k.lower().startswith(incomplete.lower())])]
     = None,
     unreachable: Annotated[bool, typer.Option("--unreachable", help="Only blobs no GC root reaches.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob."""
-    from lashdb.engine.ops import inspect, verify
+    """Hash, kind, hints, compression, stored and logical bytes, reachability and format of each blob.
 
-    listing = verify.list_blobs(_one(session, sessions), kind=kind, unreachable_only=unreachable)
+    \b
+    Examples:
+      lashdb blob ls 0336164f
+      lashdb blob ls -s 0336164f --kind ToolState --unreachable
+    """
+    from lashdb.engine.ops import inspect, verify
+    from lashdb.engine.ops.complete import BLOB_KINDS
+
+    if kind is not None and kind.lower() not in {k.lower() for k in BLOB_KINDS}:
+        from lashdb.engine.errors import UsageError
+
+        raise UsageError(f"--kind: unknown blob kind `{kind}` (kinds: {', '.join(BLOB_KINDS)})")
+    listing = verify.list_blobs(_one(session, [session_opt] if session_opt else None), kind=kind, unreachable_only=unreachable)
     _warn_foreign([(listing.path.name, listing.schema_version)] if listing.foreign else [])
     docs = [row.to_json() for row in listing.rows]
     short = inspect.short_ids([d["hash"] for d in docs], 12)
@@ -100,7 +124,8 @@ def ls(
 
 
 def cat(
-    hash_: Annotated[str, typer.Argument(metavar="HASH", help="Blob hash or unique prefix (6+ hex digits).")],
+    hash_: Annotated[str, typer.Argument(
+        metavar="HASH", help="Blob hash or unique prefix (6+ hex digits).", autocompletion=common.complete_blob)],
     session: SessionOne = None,
     out: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", dir_okay=False,
                                                 help="Write to FILE instead of stdout (`-`: stdout).",
@@ -110,7 +135,13 @@ def cat(
     = False,
     force: Annotated[bool, typer.Option("--force", help="Write binary content to a terminal anyway.")] = False,
 ) -> None:
-    """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value."""
+    """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value.
+
+    \b
+    Examples:
+      lashdb blob cat 7e6c30527435 --decode
+      lashdb blob cat 7e6c30527435 -s 0336164f -o state.bin
+    """
     from lashdb.engine.ops import verify
     from lashdb.engine.errors import LashdbError, UsageError
 
@@ -154,7 +185,13 @@ def verify_(
     = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1)."""
+    """Re-hash every blob; summary per session and in total; failing blobs with reasons (exit 1).
+
+    \b
+    Examples:
+      lashdb blob verify --all
+      lashdb blob verify 0336164f --json
+    """
     from lashdb.engine.ops import verify
 
     paths, unreadable = common.session_paths(sessions, session, all_)

@@ -38,7 +38,13 @@ def demo(
                                           "child).")] = 4,
     json: common.JsonOpt = False,
 ) -> None:
-    """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones)."""
+    """Create a realistic demo root (sessions, a child, checkpoints, garbage, tombstones).
+
+    \b
+    Examples:
+      lashdb demo /tmp/lash-demo
+      lashdb --root /tmp/lash-demo sessions list
+    """
     from lashdb.engine.ops.demo import build_demo
     from lashdb.engine.ops.backend import typable_target, wall_clock_ms
 

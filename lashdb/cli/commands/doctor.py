@@ -32,7 +32,8 @@ FIX_COLUMNS = [("file", "file"), ("check", "check"), ("action", "action"), ("det
 
 def doctor(
     paths: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="[PATH]...", help="Databases or directories to check [default: the root].", show_default=False)]
+        metavar="SESSION", help="Sessions (path, file name, session id or unique prefix) or directories to check "
+        "[default: the root].", show_default=False, autocompletion=common.complete_session)]
     = None,
     json: common.JsonOpt = False,
     fix: Annotated[bool, typer.Option("--fix", help="Apply the remedies safe without judgement (expired leases, "
@@ -41,7 +42,12 @@ def doctor(
     = False,
 ) -> None:
     """Check kind, schema, integrity, WAL, blobs, leases and attachments of every database; exit 1 on problems.
-    E.g. `lashdb doctor --json`, `lashdb doctor --fix --dry-run`."""
+
+    
+    Examples:
+      lashdb doctor 0336164f --json
+      lashdb doctor --fix --dry-run
+    """
     from lashdb.engine.errors import LashdbError, UsageError
     from lashdb.engine.ops import doctor_fix
     from lashdb.engine.ops.backend import wall_clock_ms

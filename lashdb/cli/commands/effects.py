@@ -123,7 +123,13 @@ def list_(
                                                      show_default=False)] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated."""
+    """Rows of the effect journal: scope, replay key, status, envelope hash, lease, due, created, updated.
+
+    \b
+    Examples:
+      lashdb effects list f6db04a9
+      lashdb effects list --db s.db.effects.db --status in_progress
+    """
     from lashdb.engine.ops import effects as fx
 
     path = common.sidecar_store(session, db, "effects")
@@ -145,14 +151,20 @@ def list_(
 
 def replay(
     scope: Annotated[str, typer.Option("--scope", metavar="S", help="The scope id to replay (required).",
-                                       show_default=False)],
+                                       show_default=False, autocompletion=common.complete_scope)],
     session: common.StoreSessionArg = None,
     db: common.DbOpt = None,
     key: Annotated[Optional[str], typer.Option("--key", metavar="K", help="Print this replay key's recorded "
                                                "outcome or error JSON.", show_default=False)] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt)."""
+    """Dry run of a strict replay of SCOPE, in creation order: what each key would do (exit 1: stale/corrupt).
+
+    \b
+    Examples:
+      lashdb effects replay f6db04a9 --scope turn-1
+      lashdb effects replay --scope turn-1 --key K --json
+    """
     from lashdb.engine.ops import effects as fx
     from lashdb.engine.errors import LookupFailed
 

@@ -25,7 +25,8 @@ def _row(node: dict) -> dict:
 
 
 def show(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     active_path: Annotated[bool, typer.Option("--active-path", help="Only the path from the root to the "
                                               "leaf (default: the head's leaf).")] = False,
     leaf: Annotated[Optional[str], typer.Option("--leaf", metavar="NODE", help="Walk the active path to this "
@@ -36,7 +37,13 @@ def show(
     = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Nodes as a tree (parent → child) or the active path; * marks the active path."""
+    """Nodes as a tree (parent → child) or the active path; * marks the active path.
+
+    \b
+    Examples:
+      lashdb graph show 0336164f --active-path
+      lashdb graph show 0336164f --tombstoned --limit 50
+    """
     from lashdb.engine.ops import inspect
 
     view = inspect.graph_view(common.resolve(session), active_path=active_path, leaf=leaf,

@@ -20,12 +20,19 @@ from .. import common, output
 
 
 def dump(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     json: common.JsonOpt = False,
     checkpoint: Annotated[bool, typer.Option("--checkpoint", help="Add the decoded checkpoint manifest.")]
     = False,
 ) -> None:
-    """The head meta (revision from the column) as pretty JSON."""
+    """The head meta (revision from the column) as pretty JSON.
+
+    \b
+    Examples:
+      lashdb head dump 0336164f
+      lashdb head dump 0336164f --checkpoint
+    """
     from lashdb.engine.ops import inspect
 
     doc = inspect.head_document(common.resolve(session), with_checkpoint=checkpoint)

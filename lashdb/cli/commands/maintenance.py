@@ -74,7 +74,13 @@ def gc(
                                         "name).")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session."""
+    """Delete blobs no GC root reaches; report roots, retained, deleted and freed bytes per session.
+
+    \b
+    Examples:
+      lashdb gc --all --dry-run
+      lashdb gc 0336164f && lashdb vacuum --compact 0336164f
+    """
     from lashdb.engine.ops import maintenance
 
     paths, unreadable = common.session_paths(sessions, session, all_)
@@ -94,6 +100,15 @@ def gc(
              + "; --force collects it anyway)" for d in busy]
     # Over --all a busy session is the normal state of a running deployment; named, it was not done.
     code = common.EXIT_UNUSABLE if busy and not all_ else common.EXIT_OK
+    if t["freed_bytes"] and not json and isinstance(common.state().root, Path):
+        footer += " inside the files"
+        # SQLite keeps freed pages in the file for reuse: `ls -l` shows no change until a compaction.
+        import shlex
+
+        named = "--all" if all_ else " ".join(shlex.quote(d["session_id"] or d["path"]) for d in docs
+                                              if d["freed_bytes"])
+        output.info(f"the files keep their size until `lashdb vacuum --compact {named}` returns the free "
+                    "pages to the file system", quiet=common.state().quiet)
     _finish(results, {"dry_run": dry_run, "force": force, "sessions": docs, "total": t},
             GC_COLUMNS, json, footer, extra, code, unreadable)
 
@@ -106,7 +121,13 @@ def vacuum(
                                           "and report the size before and after.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Remove tombstoned graph nodes (and with --compact, shrink the file)."""
+    """Remove tombstoned graph nodes (and with --compact, shrink the file).
+
+    \b
+    Examples:
+      lashdb vacuum --all
+      lashdb vacuum 0336164f --compact
+    """
     from lashdb.engine.ops import maintenance
 
     paths, unreadable = common.session_paths(sessions, session, all_)

@@ -35,7 +35,13 @@ def migrate(
     yes: common.YesOpt = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Copy sessions between stores (directory ↔ PostgreSQL, directory → directory); verify each copy."""
+    """Copy sessions between stores (directory ↔ PostgreSQL, directory → directory); verify each copy.
+
+    \b
+    Examples:
+      lashdb migrate ~/.lash/sessions postgresql://lash@db/lash --dry-run
+      lashdb migrate postgresql://lash@db/lash ./copy -s 0336164f --yes
+    """
     from lashdb.engine.ops import migrate as ops
     from lashdb.engine.ops.backend import open_backend
 

@@ -139,12 +139,18 @@ def list_(
         "--status", metavar="S", help="Only this status: running, completed, failed, cancelled (or a "
         "foreign label); any for all.")] = "any",
     grant_session: Annotated[Optional[str], typer.Option(
-        "--session", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
+        "--granted-to", metavar="ID", help="Only processes this session id (any frame) holds a handle grant for.",
         show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N processes.")] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants."""
+    """One row per process: status, identity, originator, wake target, times, events, wait, lease, grants.
+
+    \b
+    Examples:
+      lashdb processes list f6db04a9 --status running
+      lashdb processes list --granted-to 0336164f --json
+    """
     now = common.now_ms()
     with common.open_inspector(session, db, "processes") as (path, inspector):
         info = inspector.info
@@ -163,13 +169,20 @@ def list_(
 
 
 def show(
-    process_id: Annotated[str, typer.Argument(metavar="ID", help="Process id (or a unique prefix, 4+ chars).")],
+    process_id: Annotated[str, typer.Argument(
+        metavar="ID", help="Process id (or a unique prefix, 4+ chars).", autocompletion=common.complete_process)],
     session: common.StoreSessionArg = None,
     db: common.DbOpt = None,
     events: Annotated[int, typer.Option("--events", min=0, help="Show the last N events.")] = 20,
     json: common.JsonOpt = False,
 ) -> None:
-    """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes."""
+    """Record, status and await output, wait, external ref, grants, lease, last events, unacked wakes.
+
+    \b
+    Examples:
+      lashdb processes show proc_201
+      lashdb processes show proc_201 f6db04a9 --events 50
+    """
     from lashdb.engine.errors import LookupFailed
 
     now = common.now_ms()

@@ -111,7 +111,10 @@ def list_(
 ) -> None:
     """One row per session: id, name, model, times, revision, nodes, messages, blobs, size, status.
 
-    Example: lashdb sessions list --since 3d --model gpt-4o --grep deploy --limit 20
+    
+    Examples:
+      lashdb sessions list --since 3d --model gpt-4o --grep deploy --limit 20
+      lashdb --store postgresql://lash@db/lash sessions list --json
     """
     from lashdb.engine.ops.sessions import ListingFilter, parse_when
     from lashdb.engine.ops import inspect
@@ -147,10 +150,17 @@ def list_(
 
 
 def show(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     json: common.JsonOpt = False,
 ) -> None:
-    """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files."""
+    """Meta, head, token ledger, blobs, lease, queued work, attachments, turn commits, sidecars, files.
+
+    \b
+    Examples:
+      lashdb sessions show 0336164f
+      lashdb sessions show 0336164f --json | jq .blobs
+    """
 
     details = common.state().backend.session_details(common.resolve(session))
     if details.foreign:
@@ -161,14 +171,21 @@ def show(
 
 
 def delete(
-    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="Session: path, file name, session id or unique prefix.",
+                                           autocompletion=common.complete_session)],
     yes: common.YesOpt = False,
     dry_run: common.DryRunOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Delete even while a runtime holds the session's "
                                         "live execution lease.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use."""
+    """Delete a session database and its -wal/-shm (asks first unless --yes); refuses a session in use.
+
+    \b
+    Examples:
+      lashdb sessions delete 0336164f --dry-run
+      lashdb sessions delete 0336164f --yes
+    """
     import shlex
 
     from lashdb.engine.ops import inspect, maintenance

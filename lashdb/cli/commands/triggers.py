@@ -63,7 +63,13 @@ def list_(
     db: common.DbOpt = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """One row per subscription: handle, name, registrant, source, enabled, target, wake target, deliveries."""
+    """One row per subscription: handle, name, registrant, source, enabled, target, wake target, deliveries.
+
+    \b
+    Examples:
+      lashdb triggers list f6db04a9
+      lashdb triggers list --db s.db.triggers.db --json
+    """
     with common.open_inspector(session, db, "triggers") as (path, inspector):
         info = inspector.info
         rows = [output.with_iso(s.to_json(), "created_at_ms", "updated_at_ms")
@@ -89,7 +95,13 @@ def occurrences(
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Show at most N occurrences.")] = None,
     json: common.JsonOpt = False,
 ) -> None:
-    """Occurrences, most recent first: id, time, source, idempotency key, payload, deliveries."""
+    """Occurrences, most recent first: id, time, source, idempotency key, payload, deliveries.
+
+    \b
+    Examples:
+      lashdb triggers occurrences f6db04a9
+      lashdb triggers occurrences f6db04a9 --json
+    """
     with common.open_inspector(session, db, "triggers") as (path, inspector):
         info = inspector.info
         found = inspector.list_occurrences(source_type=source_type, source_key=source_key, limit=limit)

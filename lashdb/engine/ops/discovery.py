@@ -271,6 +271,13 @@ def sidecar_owner(path: Path) -> tuple[str, Path] | None:
     return None
 
 
+def _same_id(query: str, session_id: str, paths: list[Path]) -> LookupFailed:
+    """Several files hold the same session id: only a path names one of them."""
+    return LookupFailed(query, f"session id `{session_id}` is stored in {len(paths)} databases: "
+                        + ", ".join(str(p) for p in paths), [str(p) for p in paths],
+                        hint="pass the path of the one you mean")
+
+
 def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool = False) -> Path:
     """Resolve SESSION: an existing path, a file name under root, a session id, or a unique prefix."""
     root = Path(root)
@@ -298,13 +305,15 @@ def resolve_session(root: str | os.PathLike[str], query: str, *, recursive: bool
     if len(by_id) == 1:
         return by_id[0]
     if len(by_id) > 1:
-        raise LookupFailed(query, f"session id `{query}` is stored in {len(by_id)} databases",
-                           [str(p) for p in by_id], hint="name the database file instead")
+        raise _same_id(query, query, sorted(by_id))
     if len(query) >= MIN_PREFIX:
         matches = sorted({p for p, sid in sessions.items()
                           if (sid and sid.startswith(query)) or p.name.startswith(query)})
         if len(matches) == 1:
             return matches[0]
+        ids = {sessions[p] for p in matches}
+        if len(matches) > 1 and len(ids) == 1 and None not in ids:
+            raise _same_id(query, ids.pop(), matches)  # typing more of the id cannot tell them apart
         if len(matches) > 1:
             shown = [f"{p.name} ({sessions[p] or '?'})" for p in matches]
             raise LookupFailed(query, f"`{query}` matches {len(matches)} sessions: " + ", ".join(shown[:10]),
