@@ -45,7 +45,13 @@ def _show(acts: list, now: int, json: bool, key: str | None) -> None:
 
 def list_(session: Annotated[str, typer.Argument(metavar="SESSION", help="Session to look at.")],
           json: common.JsonOpt = False) -> None:
-    """List the session's uncommitted attachment intents; e.g. `lashdb attachments list 7f3a`."""
+    """List the session's uncommitted attachment intents.
+
+    \b
+    Examples:
+      lashdb attachments list 7f3a
+      lashdb attachments list 7f3a --json
+    """
     from lashdb.engine.ops import remedies
 
     target = common.resolve(session)
@@ -62,7 +68,13 @@ def abandon(
     dry_run: common.DryRunOpt = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Drop uncommitted attachment intents; e.g. `lashdb attachments abandon 7f3a --older-than 1h`."""
+    """Drop uncommitted attachment intents the runtime will never commit.
+
+    \b
+    Examples:
+      lashdb attachments abandon 7f3a --older-than 1h --dry-run
+      lashdb attachments abandon 7f3a att-1 att-2
+    """
     from lashdb.engine.errors import UsageError
     from lashdb.engine.ops import remedies
 

@@ -230,7 +230,13 @@ def resolve(
     json: common.JsonOpt = False,
 ) -> None:
     """Settle a stale in-progress effect as failed, so a replay reports that error instead of running it
-    again (a live lease is refused, exit 1); e.g. `lashdb effects resolve 7f3a --scope turn-4 --key K --as failed`."""
+    again (a live lease is refused, exit 1).
+
+    \b
+    Examples:
+      lashdb effects resolve 7f3a --scope turn-4 --key tool:call_1:attempt:1 --as failed --dry-run
+      lashdb effects resolve 7f3a --scope turn-4 --key tool:call_1:attempt:1 --as failed --reason "host died"
+    """
     from lashdb.engine.ops import remedies
 
     target = common.resolve(session)

@@ -229,7 +229,10 @@ def backup(
 ) -> None:
     """Copy sessions and their sidecars into DIR, consistent while a runtime writes, each verified.
 
-    Example: lashdb sessions backup --all -o /backups/2026-12-05
+    \b
+    Examples:
+      lashdb sessions backup --all -o /backups/2026-12-05
+      lashdb --store postgresql://lash@db/lash sessions backup 0336164f -o ./copy --json
     """
     from lashdb.engine.ops import backup as ops
 
@@ -251,7 +254,10 @@ def restore(
 ) -> None:
     """Put sessions back from a `sessions backup` copy where nothing of them exists (or, with --force, replace them).
 
-    Example: lashdb sessions restore /backups/2026-12-05/3f2a….db
+    \b
+    Examples:
+      lashdb sessions restore /backups/2026-12-05/3f2a….db
+      lashdb sessions restore /backups/2026-12-05/3f2a….db --force --yes
     """
     from lashdb.engine.ops import backup as ops
 

@@ -38,7 +38,13 @@ def unlock(
     = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Release expired execution and process leases (a live one needs --force); e.g. `lashdb unlock --all`."""
+    """Release expired execution and process leases (a live one needs --force).
+
+    \b
+    Examples:
+      lashdb unlock --all --dry-run
+      lashdb unlock 0336164f --process proc_201d0724474051b9
+    """
     from lashdb.engine.ops import remedies
 
     targets, _unreadable = common.session_paths(sessions, None, all_)
