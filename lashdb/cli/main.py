@@ -99,11 +99,13 @@ def root(
         "[default: $LASHDB_STORE, else --root's default].", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Look for databases below the root too.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or hints on stderr.")] = False,
+    no_pager: Annotated[bool, typer.Option("--no-pager", help="Do not page output on a terminal "
+                                           "[pager: $LASHDB_PAGER, $PAGER, less -FRX].")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
 ) -> None:
     """Inspect and maintain lash session databases."""
-    common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet))
+    common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet, pager=not no_pager))
 
 
 MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes, triggers, demo, migrate)
@@ -136,7 +138,7 @@ def build_app(modules: tuple = MODULES) -> typer.Typer:
 
 app = build_app()
 
-_ROOT_FLAGS = {"--recursive", "--quiet", "-q"}
+_ROOT_FLAGS = {"--recursive", "--quiet", "-q", "--no-pager"}
 
 
 def _command_name(args: list[str]) -> str | None:

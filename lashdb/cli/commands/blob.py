@@ -30,12 +30,12 @@ import typer
 
 from .. import common, output
 
-LS_COLUMNS = [("short", "hash"), ("kind", "kind"), ("hints_text", "hints"), ("compression", "compression"),
+LS_COLUMNS = [("short", "hash"), ("kind", "kind"), ("hints_text", "hints", output.FIT), ("compression", "compression"),
               ("stored", "stored"), ("logical", "logical"), ("reachable", "reachable"), ("format", "format")]
 VERIFY_COLUMNS = [("session", "session"), ("file", "file"), ("blobs", "blobs"), ("passed", "ok"),
                   ("failed", "failed"), ("status", "status")]
-FAILURE_COLUMNS = [("hash", "hash"), ("file", "file"), ("status", "status"), ("reason", "reason")]
-PROBLEM_COLUMNS = [("file", "file"), ("problem", "problem")]
+FAILURE_COLUMNS = [("hash", "hash"), ("file", "file"), ("status", "status"), ("reason", "reason", output.FIT)]
+PROBLEM_COLUMNS = [("file", "file"), ("problem", "problem", output.FIT)]
 
 SessionArg = Annotated[Optional[str], typer.Argument(
     metavar="SESSION", help="Session: path, file name, session id or unique prefix.", show_default=False)]
@@ -177,9 +177,9 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="List, print and verify a session's content-addressed blobs.", no_args_is_help=True)
     app.add_typer(group, name="blob")
 
-    group.command("ls")(ls)
+    group.command("ls")(common.paged(ls))
     group.command("cat")(cat)
-    group.command("verify")(verify_)
+    group.command("verify")(common.paged(verify_))
 
 
 def _render_verify(doc: dict) -> None:

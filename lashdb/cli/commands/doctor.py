@@ -20,8 +20,8 @@ import typer
 
 from .. import common, output
 
-COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result")]
-FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem")]
+COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result", output.FIT)]
+FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem", output.FIT)]
 
 
 def doctor(
@@ -55,7 +55,7 @@ def doctor(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-    app.command("doctor")(doctor)
+    app.command("doctor")(common.paged(doctor))
 
 
 def _render(doc: dict) -> None:

@@ -196,8 +196,8 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     app.add_typer(group, name="effects")
 
-    group.command("list")(list_)
-    group.command("replay")(replay)
+    group.command("list")(common.paged(list_))
+    group.command("replay")(common.paged(replay))
 
 
 def _print_key(path: Path, row: Any, step: Any, now: int, json: bool) -> None:

@@ -14,7 +14,7 @@ import typer
 
 from .. import common, output
 
-COLUMNS = [("node", "node"), ("mark", ""), ("kind", "kind"), ("label", "role/type"), ("line", "text"),
+COLUMNS = [("node", "node"), ("mark", ""), ("kind", "kind"), ("label", "role/type"), ("line", "text", output.FIT),
            ("time", "time (UTC)")]
 
 
@@ -58,4 +58,4 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Walk a session's graph.", no_args_is_help=True)
     app.add_typer(group, name="graph")
 
-    group.command("show")(show)
+    group.command("show")(common.paged(show))

@@ -28,9 +28,9 @@ import typer
 from .. import common, output
 
 LIST_COLUMNS = [
-    ("id", "session"), ("session_name", "name"), ("model", "model"), ("created", "created"),
+    ("id", "session"), ("session_name", "name", output.FIT), ("model", "model"), ("created", "created"),
     ("modified", "modified"), ("head_revision", "rev"), ("live_nodes", "nodes"), ("user_messages", "msgs"),
-    ("blobs", "blobs"), ("size", "size"), ("first", "first user message"), ("status", "status"),
+    ("blobs", "blobs"), ("size", "size"), ("first", "first user message", output.FIT), ("status", "status", output.FIT),
 ]
 ALL_COLUMNS = LIST_COLUMNS[:1] + [("kind", "kind")] + LIST_COLUMNS[1:]
 
@@ -160,6 +160,6 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="List, show and delete session databases.", no_args_is_help=True)
     app.add_typer(group, name="sessions")
 
-    group.command("list")(list_)
-    group.command("show")(show)
+    group.command("list")(common.paged(list_))
+    group.command("show")(common.paged(show))
     group.command("delete")(delete)
