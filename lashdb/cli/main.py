@@ -114,7 +114,7 @@ MODULES = (sessions, head, graph, blob, maintenance, doctor, effects, processes,
 # Typer turns every command's signature into a click parser on each run, 30–40 ms for the whole
 # tree, paid before any command starts. A test keeps this table equal to what MODULES register.
 COMMAND_MODULES = {
-    "sessions": sessions, "head": head, "graph": graph, "blob": blob, "gc": maintenance,
+    "sessions": sessions, "head": head, "graph": graph, "node": graph, "blob": blob, "gc": maintenance,
     "vacuum": maintenance, "doctor": doctor, "effects": effects, "processes": processes,
     "triggers": triggers, "demo": demo, "migrate": migrate,
 }
