@@ -297,6 +297,23 @@ def progress(total: int, label: str, *, enabled: bool = True) -> Iterator[Progre
         yield lambda n=1: bar.advance(task, n)
 
 
+@contextlib.contextmanager
+def ticker(label: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``tick(done, total)`` for work whose total is known only once it starts: the bar of
+    :func:`progress` appears at the first tick (same rules: stderr a terminal, enabled, total > 1)."""
+    with contextlib.ExitStack() as stack:
+        state: dict[str, Any] = {}
+
+        def tick(done: int, total: int) -> None:
+            if "advance" not in state:
+                state["advance"] = stack.enter_context(progress(total, label, enabled=enabled))
+                state["done"] = 0
+            state["advance"](done - state["done"])
+            state["done"] = done
+
+        yield tick
+
+
 def iso_ms(epoch_ms: int | None) -> str | None:
     """ISO 8601 UTC text of an epoch-milliseconds value (``…20.123Z``; ``None`` stays ``None``)."""
     from lashdb.engine.timing import iso_ms as engine_iso_ms  # lazy: the engine package loads apsw

@@ -45,7 +45,8 @@ def demo(
     store = common.state().root
     target: Path | str = directory if directory is not None else (
         store if isinstance(store, str) else DEFAULT_DIRECTORY)
-    summary = build_demo(target, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
+    with output.ticker("writing demo sessions", enabled=common.show_progress(json)) as tick:
+        summary = build_demo(target, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000, progress=tick)
     if json:
         doc = summary.to_json()
         doc["sessions"] = [_with_iso(s) for s in doc["sessions"]]

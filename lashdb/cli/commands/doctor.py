@@ -39,7 +39,8 @@ def doctor(
         now = common.now_ms()
     except LashdbError:  # a store whose clock cannot be read: the report says why it cannot be read
         now = wall_clock_ms()
-    report = st.backend.doctor(paths, now_ms=now, recursive=st.recursive)
+    with output.ticker("checking databases", enabled=common.show_progress(json)) as tick:
+        report = st.backend.doctor(paths, now_ms=now, recursive=st.recursive, progress=tick)
     doc = report.to_json()
     # The path as the report gives it: a store URL is no file path (Path() would fold its "//").
     common.warn_unreadable([(f["path"], f["reason"]) for f in doc["files"] if f["status"] == "unreadable"])

@@ -85,8 +85,9 @@ def list_(
 
     st = common.state()
     skipped: list[inspect.SessionSummary] = []
-    rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
-                                 jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped)
+    with output.ticker("reading sessions", enabled=common.show_progress(json)) as tick:
+        rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
+                                        jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped, progress=tick)
     common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
     docs = [r.to_json() for r in rows]
     foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]

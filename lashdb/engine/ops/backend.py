@@ -108,8 +108,10 @@ class Backend(Protocol):
         """``sessions show``: everything about one resolved session."""
         ...
 
-    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False) -> Any:
-        """``doctor``: check the named databases, or the whole store (a missing root raises)."""
+    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False,
+               progress: Any = None) -> Any:
+        """``doctor``: check the named databases, or the whole store (a missing root raises);
+        ``progress(done, total)`` hears of each database checked where the store can tell."""
         ...
 
 
@@ -325,11 +327,12 @@ class DirectoryBackend:
 
         return session_details(session)
 
-    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False) -> Any:
+    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False,
+               progress: Any = None) -> Any:
         """:func:`ops.doctor.run` over ``paths``, or over the root (RootUnusable when it is not a directory)."""
         from . import doctor
         from .discovery import require_root
 
         if not paths:
             require_root(self.root)  # a missing root is exit 3, not "0 files checked"
-        return doctor.run(paths or [self.root], now_ms=now_ms, recursive=recursive)
+        return doctor.run(paths or [self.root], now_ms=now_ms, recursive=recursive, progress=progress)
