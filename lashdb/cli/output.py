@@ -1,15 +1,16 @@
 """Rendering: one ``emit`` for every table and JSON document, progress bars, warnings.
 
 Contract: data goes to stdout, diagnostics and progress to stderr. ``--json`` prints exactly one
-JSON document. Rich tables only on a terminal without ``NO_COLOR``; otherwise plain aligned text.
-Progress bars only when stderr is a terminal and neither ``--json`` nor ``--quiet`` is set.
-rich is imported only when a table or bar is actually drawn.
+JSON document. Tables are aligned columns, one line per row; ids, hashes, paths and commands are
+never cut or folded, and on a terminal (or its pager) the :data:`FIT` columns of free text are cut
+with ``…`` to its width; colour (bold header, status cells by meaning) only on a terminal without
+``NO_COLOR``. Progress bars only when stderr is a terminal and neither ``--json`` nor ``--quiet`` is
+set. rich is imported only when a bar is drawn or a cell holds wide characters.
 
 Every human-readable string passes :func:`safe` here, at the edge (table cells, titles, key/value
 lines, :func:`line`, warnings, diagnostics; ``common`` for error lines): ids, names, messages and
 file names come from databases, and a control character in them must not retitle, clear or
-rewrite the operator's terminal. Rich cells are ``Text`` objects, so ``[red]`` in a name is text,
-not markup. JSON keeps every value exact; the few characters JSON may carry raw that a terminal
+rewrite the operator's terminal. No cell goes through rich markup, so ``[red]`` in a name is text. JSON keeps every value exact; the few characters JSON may carry raw that a terminal
 would act on (DEL, C1, bidi controls, line separators) are written as ``\\uXXXX`` escapes.
 """
 

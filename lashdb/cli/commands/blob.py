@@ -118,8 +118,10 @@ def cat(
     from lashdb.engine.ops import verify
     from lashdb.engine.errors import LashdbError, UsageError
 
-    if envelope + decode + json > 1:
-        raise UsageError("give one of --envelope, --decode and --json")
+    if envelope and decode:
+        raise UsageError("give --envelope or --decode, not both")
+    if json and (envelope or decode):
+        raise UsageError("give --json alone: it holds the envelope and the decoded content")
     location = _locate(hash_, session)
     if json:
         meta, blob = verify.blob_envelope(location), verify.read_blob(location)
