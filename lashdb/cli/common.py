@@ -140,6 +140,7 @@ class State:
     root: Path | str
     recursive: bool = False
     quiet: bool = False
+    pager: bool = True
     _backend: Backend | None = None
 
     @property
@@ -168,6 +169,21 @@ def state() -> State:
 
         _state = State(default_root())
     return _state
+
+
+def paged(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with its output through the pager on a terminal (``lashdb.cli.pager``; not with
+    ``--no-pager``). For commands that only print: never one that prompts."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from .pager import paging
+
+        with paging(state().pager):
+            return command(*args, **kwargs)
+
+    return run
 
 
 def show_progress(json: bool) -> bool:

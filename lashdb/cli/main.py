@@ -180,11 +180,13 @@ def root(
         "[default: $LASHDB_STORE, else --root's default].", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Look for databases below the root too.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or hints on stderr.")] = False,
+    no_pager: Annotated[bool, typer.Option("--no-pager", help="Do not page output on a terminal "
+                                           "[pager: $LASHDB_PAGER, $PAGER, less -FRX].")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
 ) -> None:
     """Inspect and maintain lash session databases."""
-    common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet))
+    common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet, pager=not no_pager))
 
 
 MODULES = (sessions, head, graph, blob, maintenance, doctor, unlock, effects, attachments, processes, triggers, demo,
@@ -194,7 +196,7 @@ MODULES = (sessions, head, graph, blob, maintenance, doctor, unlock, effects, at
 # Typer turns every command's signature into a click parser on each run, 30–40 ms for the whole
 # tree, paid before any command starts. A test keeps this table equal to what MODULES register.
 COMMAND_MODULES = {
-    "sessions": sessions, "head": head, "graph": graph, "blob": blob, "gc": maintenance,
+    "sessions": sessions, "head": head, "graph": graph, "node": graph, "blob": blob, "gc": maintenance,
     "vacuum": maintenance, "doctor": doctor, "effects": effects, "processes": processes,
     "triggers": triggers, "demo": demo, "migrate": migrate, "unlock": unlock, "attachments": attachments,
     "stats": stats,
@@ -261,7 +263,7 @@ def help_(
 
 app = build_app()
 
-_ROOT_FLAGS = {"--recursive", "--quiet", "-q"}
+_ROOT_FLAGS = {"--recursive", "--quiet", "-q", "--no-pager"}
 
 
 def _command_name(args: list[str]) -> str | None:

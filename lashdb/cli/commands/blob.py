@@ -6,6 +6,8 @@ JSON documents (keys are stable; sizes in bytes):
 - ``cat --envelope``: ``BlobEnvelope.to_json()`` — hash, path, session_id, status, foreign, schema_version,
   format, kind, hints, compression, stored_bytes, logical_bytes, verification (ok, mismatch, undecodable,
   raw-ok, raw-mismatch, undecodable-value), reason, also_in. ``cat --decode``: the decoded content itself.
+- ``cat --json``: envelope (as ``--envelope``), content_format (json, cbor, msgpack: decoded; text: UTF-8
+  that is none of those; base64: other bytes), content (the decoded value, the text, or base64 text).
 - ``verify --json``: ``VerifyReport.to_json()`` — ok, jobs, sessions (path, session_id, status (ok /
   foreign vN), foreign, schema_version, ok, result (ok, failed, damaged, error), blobs, passed, failed,
   counts (by verification status), stored_bytes, logical_bytes, failures (hash, status, reason, format,
@@ -30,12 +32,12 @@ import typer
 
 from .. import common, output
 
-LS_COLUMNS = [("short", "hash"), ("kind", "kind"), ("hints_text", "hints"), ("compression", "compression"),
+LS_COLUMNS = [("short", "hash"), ("kind", "kind"), ("hints_text", "hints", output.FIT), ("compression", "compression"),
               ("stored", "stored"), ("logical", "logical"), ("reachable", "reachable"), ("format", "format")]
 VERIFY_COLUMNS = [("session", "session"), ("file", "file"), ("blobs", "blobs"), ("passed", "ok"),
                   ("failed", "failed"), ("status", "status")]
-FAILURE_COLUMNS = [("hash", "hash"), ("file", "file"), ("status", "status"), ("reason", "reason")]
-PROBLEM_COLUMNS = [("file", "file"), ("problem", "problem")]
+FAILURE_COLUMNS = [("hash", "hash"), ("file", "file"), ("status", "status"), ("reason", "reason", output.FIT)]
+PROBLEM_COLUMNS = [("file", "file"), ("problem", "problem", output.FIT)]
 
 SessionArg = Annotated[Optional[str], typer.Argument(
     metavar="SESSION", help="Session: path, file name, session id or unique prefix.", show_default=False,
@@ -134,6 +136,8 @@ def cat(
     decode: Annotated[bool, typer.Option("--decode", help="Render CBOR/MessagePack/JSON content as JSON.")]
     = False,
     force: Annotated[bool, typer.Option("--force", help="Write binary content to a terminal anyway.")] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print the envelope and the content as one JSON "
+                                       "document.")] = False,
 ) -> None:
     """Write a blob's logical content (binary-safe), its envelope metadata, or its decoded value.
 
@@ -147,8 +151,15 @@ def cat(
 
     if envelope and decode:
         raise UsageError("give --envelope or --decode, not both")
+    if json and (envelope or decode):
+        raise UsageError("give --json alone: it holds the envelope and the decoded content")
     location = _locate(hash_, session)
-    if envelope:
+    if json:
+        meta, blob = verify.blob_envelope(location), verify.read_blob(location)
+        foreign, version = blob.foreign, blob.schema_version
+        payload = output.dumps({"envelope": meta.to_json(), **_content_json(blob.content, blob.envelope.format,
+                                                                             location.blob_hash)}) + "\n"
+    elif envelope:
         meta = verify.blob_envelope(location)
         foreign, version, payload = meta.foreign, meta.schema_version, output.dumps(meta.to_json()) + "\n"
     else:
@@ -174,6 +185,24 @@ def cat(
     stream = typer.get_binary_stream("stdout")
     stream.write(data)
     stream.flush()
+
+
+def _content_json(content: bytes, envelope_format: str, blob_hash: str) -> dict:
+    """``content_format`` and ``content``: decoded JSON/CBOR/MessagePack, else UTF-8 text, else base64."""
+    import base64
+
+    from lashdb.engine.errors import BlobError
+    from lashdb.engine.ops import verify
+
+    try:
+        fmt, value = verify.decode_content(content, envelope_format, blob_hash)
+        return {"content_format": fmt, "content": value}
+    except BlobError:
+        pass
+    try:
+        return {"content_format": "text", "content": content.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"content_format": "base64", "content": base64.b64encode(content).decode("ascii")}
 
 
 def verify_(
@@ -214,9 +243,9 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="List, print and verify a session's content-addressed blobs.", no_args_is_help=True)
     app.add_typer(group, name="blob")
 
-    group.command("ls")(ls)
+    group.command("ls")(common.paged(ls))
     group.command("cat")(cat)
-    group.command("verify")(verify_)
+    group.command("verify")(common.paged(verify_))
 
 
 def _render_verify(doc: dict) -> None:

@@ -2,7 +2,7 @@
 
 JSON document (``--json``): root, sessions — each: session_id, name, path, model,
 parent_session_id, turns, user_messages, live_nodes, tombstoned_nodes, head_revision,
-leaf_node_id, checkpoint_ref, first_user_message, created_at_epoch_ms, modified_at_epoch_ms,
+leaf_node_id, checkpoint_ref, first_user_message, created_at, created_at_epoch_ms, modified_at, modified_at_epoch_ms (times ISO 8601 UTC),
 artifact_refs, sidecars; deployment — session_id, registry, trigger_store, processes (role → process
 id), subscriptions (handle → name), occurrences; runtime — committed_session_id, turn_ids,
 interrupted_turn_id, expired_lease_session_id, live_lease_session_id, queued (claimed / pending → batch
@@ -51,9 +51,12 @@ def demo(
     store = common.state().root
     target: Path | str = directory if directory is not None else (
         store if isinstance(store, str) else DEFAULT_DIRECTORY)
-    summary = build_demo(target, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000)
+    with output.ticker("writing demo sessions", enabled=common.show_progress(json)) as tick:
+        summary = build_demo(target, sessions, clock=lambda: wall_clock_ms() // 1000 * 1000, progress=tick)
     if json:
-        output.emit(summary.to_json(), json=True)
+        doc = summary.to_json()
+        doc["sessions"] = [_with_iso(s) for s in doc["sessions"]]
+        output.emit(doc, json=True)
         return
     # A URL is printed without its password (not redacted): the reader types the command back in.
     option = "--store" if isinstance(target, str) else "--root"
@@ -83,6 +86,16 @@ def demo(
         "doctor",
     ):
         output.line(f"  lashdb {option} {root} {command}")
+
+
+def _with_iso(session: dict) -> dict:
+    """A session object with ``created_at``/``modified_at`` (ISO 8601 UTC) before each ``*_epoch_ms``."""
+    out: dict = {}
+    for key, value in session.items():
+        if key.endswith("_epoch_ms"):
+            out[key[: -len("_epoch_ms")]] = output.iso_ms(value)
+        out[key] = value
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -23,10 +23,10 @@ import typer
 
 from .. import common, output
 
-COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result")]
-FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem"),
+COLUMNS = [("file", "file"), ("kind", "kind"), ("schema", "schema"), ("wal", "wal"), ("result", "result", output.FIT)]
+FINDING_COLUMNS = [("file", "file"), ("severity", "severity"), ("check", "check"), ("message", "problem", output.FIT),
                    ("remedy", "remedy")]
-FIX_COLUMNS = [("file", "file"), ("check", "check"), ("action", "action"), ("detail", "detail"),
+FIX_COLUMNS = [("file", "file"), ("check", "check"), ("action", "action"), ("detail", "detail", output.FIT),
                ("command", "command")]
 
 
@@ -59,7 +59,8 @@ def doctor(
         now = common.now_ms()
     except LashdbError:  # a store whose clock cannot be read: the report says why it cannot be read
         now = wall_clock_ms()
-    report = doctor_fix.with_remedies(st.backend.doctor(paths, now_ms=now, recursive=st.recursive))
+    with output.ticker("checking databases", enabled=common.show_progress(json)) as tick:
+        report = doctor_fix.with_remedies(st.backend.doctor(paths, now_ms=now, recursive=st.recursive, progress=tick))
     fixes = None
     if fix and report.unusable is None:
         fixes = [f.to_json() for f in doctor_fix.fix(st.backend, report, dry_run=dry_run)]
@@ -86,7 +87,7 @@ def doctor(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-    app.command("doctor")(doctor)
+    app.command("doctor")(common.paged(doctor))
 
 
 def _render(doc: dict) -> None:

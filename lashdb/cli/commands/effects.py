@@ -208,8 +208,8 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     app.add_typer(group, name="effects")
 
-    group.command("list")(list_)
-    group.command("replay")(replay)
+    group.command("list")(common.paged(list_))
+    group.command("replay")(common.paged(replay))
     group.command("resolve")(resolve)
 
 

@@ -1,9 +1,12 @@
-"""`lashdb graph show`.
+"""`lashdb graph show` and `lashdb node show`.
 
-JSON document: path, status, foreign, session_id, mode (``tree`` | ``active_path``), leaf_node_id,
-live_nodes, tombstoned_nodes, shown, omitted, nodes — each node: node_id, short_id, parent_node_id,
-seq, depth, kind, role, plugin_type, event_type, label, text (first line), timestamp,
-timestamp_epoch_ms, timestamp_raw, tombstoned, on_active_path, error.
+JSON document of ``graph show``: path, status, foreign, session_id, mode (``tree`` | ``active_path``),
+leaf_node_id, live_nodes, tombstoned_nodes, shown, omitted, nodes — each node: node_id, short_id,
+parent_node_id, seq, depth, kind, role, plugin_type, event_type, label, text (first line), full_text
+(the whole message), timestamp, timestamp_epoch_ms, timestamp_raw, tombstoned, on_active_path, error.
+``graph show --full`` prints each node's whole message under a line naming it, instead of the table.
+``node show SESSION NODE`` (NODE: id or unique prefix, tombstoned nodes included): path, session_id and
+node (one node object as above, depth 0; on_active_path: on the head's active path).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import typer
 
 from .. import common, output
 
-COLUMNS = [("node", "node"), ("mark", ""), ("kind", "kind"), ("label", "role/type"), ("line", "text"),
+COLUMNS = [("node", "node"), ("mark", ""), ("kind", "kind"), ("label", "role/type"), ("line", "text", output.FIT),
            ("time", "time (UTC)")]
 
 
@@ -35,6 +38,8 @@ def show(
     = False,
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Only the N most recent nodes.")]
     = None,
+    full: Annotated[bool, typer.Option("--full", help="Print each node's whole message, not its first line "
+                                       "in a table.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
     """Nodes as a tree (parent → child) or the active path; * marks the active path.
@@ -57,7 +62,45 @@ def show(
     title = f"{doc['session_id'] or view.path.name}: {doc['mode'].replace('_', ' ')}, {doc['shown']} node(s)"
     if doc["omitted"]:
         title += f" ({doc['omitted']} older omitted; see --limit)"
+    if full:
+        output.line(title)
+        for node in doc["nodes"]:
+            _print_full(node)
+        return
     output.emit([_row(n) for n in doc["nodes"]], COLUMNS, title=title)
+
+
+def _print_full(node: dict) -> None:
+    """A line naming the node (whole id, mark, kind, role/type, time), then its whole text, indented."""
+    mark = " (tombstoned)" if node["tombstoned"] else (" *" if node["on_active_path"] else "")
+    when = output.short_time(node["timestamp_epoch_ms"])
+    output.line("")
+    output.line(f"{node['node_id']}{mark}  {node['kind']}" + (f"  {node['label']}" if node["label"] else "")
+                + (f"  {when}" if when else ""))
+    text = node["error"] or node["full_text"] or ""
+    for text_line in text.splitlines() or [""]:
+        output.line(f"    {text_line}")
+
+
+def node_show(
+    session: Annotated[str, typer.Argument(help="Session: path, file name, session id or unique prefix.")],
+    node: Annotated[str, typer.Argument(metavar="NODE", help="Graph node: id or unique prefix.")],
+    json: common.JsonOpt = False,
+) -> None:
+    """One graph node with its whole message (tombstoned nodes too)."""
+    from lashdb.engine.ops import inspect
+
+    path = common.resolve(session)
+    view = inspect.graph_view(path, leaf=node, tombstoned=True)
+    head = inspect.graph_view(path, active_path=True)
+    found = view.nodes[-1]
+    doc = dict(view.node_json(found, found.node_id), depth=0,
+               on_active_path=found.node_id in {n.node_id for n in head.nodes})
+    if json:
+        output.emit({"path": str(view.path), "session_id": view.session_id, "node": doc}, json=True)
+        return
+    output.line(f"{view.session_id or view.path.name}: node {found.node_id}")
+    _print_full(doc)
 
 
 def register(app: typer.Typer) -> None:
@@ -65,4 +108,8 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Walk a session's graph.", no_args_is_help=True)
     app.add_typer(group, name="graph")
 
-    group.command("show")(show)
+    group.command("show")(common.paged(show))
+
+    nodes = typer.Typer(help="Show one graph node whole.", no_args_is_help=True)
+    app.add_typer(nodes, name="node")
+    nodes.command("show")(common.paged(node_show))

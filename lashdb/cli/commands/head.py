@@ -47,4 +47,4 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Show a session's head.", no_args_is_help=True)
     app.add_typer(group, name="head")
 
-    group.command("dump")(dump)
+    group.command("dump")(common.paged(dump))

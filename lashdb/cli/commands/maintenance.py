@@ -24,7 +24,7 @@ collects it anyway. ``gc --dry-run`` only reads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Callable
 
 import typer
 
@@ -64,6 +64,16 @@ def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | N
     common.report_failures(failures, code=code, show=show)
 
 
+def _each(paths: list, label: str, json: bool, run: Callable[[Any], list]) -> list:
+    """``run`` over each session in turn, behind a progress bar on stderr (a terminal, not --json/-q)."""
+    results: list = []
+    with output.progress(len(paths), label, enabled=common.show_progress(json)) as advance:
+        for path in paths:
+            results += run(path)
+            advance(1)
+    return results
+
+
 def gc(
     sessions: common.SessionArgs = None,
     session: common.SessionOpt = None,
@@ -84,7 +94,8 @@ def gc(
     from lashdb.engine.ops import maintenance
 
     paths, unreadable = common.session_paths(sessions, session, all_)
-    results = maintenance.gc_sessions(paths, dry_run=dry_run, force=force)
+    results = _each(paths, "collecting garbage", json,
+                    lambda p: maintenance.gc_sessions([p], dry_run=dry_run, force=force))
     t = maintenance.gc_totals(results)
     footer = (f"\ntotal: {t['sessions']} session(s), {t['deleted_blob_count']} blob(s) "
               + (f"to delete, would free {output.human_bytes(t['freed_bytes'])}" if dry_run
@@ -131,7 +142,7 @@ def vacuum(
     from lashdb.engine.ops import maintenance
 
     paths, unreadable = common.session_paths(sessions, session, all_)
-    results = maintenance.vacuum_sessions(paths, compact=compact)
+    results = _each(paths, "vacuuming", json, lambda p: maintenance.vacuum_sessions([p], compact=compact))
     t = maintenance.vacuum_totals(results)
     footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
     if t["not_compacted"]:

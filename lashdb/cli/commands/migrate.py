@@ -21,7 +21,7 @@ import typer
 
 from .. import common, output
 
-COLUMNS = [("session", "session"), ("status", "status"), ("rows", "rows"), ("size", "bytes"), ("reason", "reason")]
+COLUMNS = [("session", "session"), ("status", "status"), ("rows", "rows"), ("size", "bytes"), ("reason", "reason", output.FIT)]
 
 
 def migrate(

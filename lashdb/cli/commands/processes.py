@@ -39,7 +39,7 @@ LIST_COLUMNS = [
 ]
 EVENT_COLUMNS = [
     ("sequence", "seq"), ("time", "time"), ("event_type", "type"), ("replay_key", "replay key"),
-    ("payload_text", "payload"), ("semantics", "semantics"), ("acked", "acked"),
+    ("payload_text", "payload", output.FIT), ("semantics", "semantics"), ("acked", "acked"),
 ]
 
 
@@ -220,5 +220,5 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     app.add_typer(group, name="processes")
 
-    group.command("list")(list_)
-    group.command("show")(show)
+    group.command("list")(common.paged(list_))
+    group.command("show")(common.paged(show))

@@ -41,9 +41,9 @@ import typer
 from .. import common, output
 
 LIST_COLUMNS = [
-    ("id", "session"), ("session_name", "name"), ("model", "model"), ("created", "created"),
+    ("id", "session"), ("session_name", "name", output.FIT), ("model", "model"), ("created", "created"),
     ("modified", "modified"), ("head_revision", "rev"), ("live_nodes", "nodes"), ("user_messages", "msgs"),
-    ("blobs", "blobs"), ("size", "size"), ("first", "first user message"), ("status", "status"),
+    ("blobs", "blobs"), ("size", "size"), ("first", "first user message", output.FIT), ("status", "status", output.FIT),
 ]
 ALL_COLUMNS = LIST_COLUMNS[:1] + [("kind", "kind")] + LIST_COLUMNS[1:]
 
@@ -127,8 +127,10 @@ def list_(
         until_ms=None if until is None else parse_when(until, now_ms=now, option="--until"),
         model=model, cwd=cwd, status=status, parent=parent, grep=grep, children=children)
     skipped: list[inspect.SessionSummary] = []
-    rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
-                                 jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped, filters=filters)
+    with output.ticker("reading sessions", enabled=common.show_progress(json)) as tick:
+        rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
+                                        jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped, filters=filters,
+                                        progress=tick)
     common.warn_unreadable([(r.path, r.unreadable_reason) for r in rows + skipped if r.unreadable_reason])
     docs = [r.to_json() for r in rows]
     foreign = [d["file"] for d in docs if d["foreign"] and d["kind"] == "session"]
@@ -306,8 +308,8 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="List, show, delete, back up and restore session databases.", no_args_is_help=True)
     app.add_typer(group, name="sessions")
 
-    group.command("list")(list_)
-    group.command("show")(show)
+    group.command("list")(common.paged(list_))
+    group.command("show")(common.paged(show))
     group.command("delete")(delete)
     group.command("backup")(backup)
     group.command("restore")(restore)

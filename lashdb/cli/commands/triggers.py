@@ -24,13 +24,13 @@ import typer
 from .. import common, output
 
 LIST_COLUMNS = [
-    ("handle_text", "handle"), ("name", "name"), ("registrant", "registrant"), ("source_type", "source type"),
+    ("handle_text", "handle"), ("name", "name", output.FIT), ("registrant", "registrant"), ("source_type", "source type"),
     ("source_key_text", "source key"), ("enabled", "enabled"), ("target", "target"), ("wake_target", "wake target"),
     ("delivery_count", "deliveries"), ("created", "created"), ("updated", "updated"),
 ]
 OCCURRENCE_COLUMNS = [
     ("occurrence", "occurrence"), ("occurred_at", "time"), ("source_type", "source type"),
-    ("source_key_text", "source key"), ("idempotency_key", "idempotency key"), ("payload_text", "payload"),
+    ("source_key_text", "source key"), ("idempotency_key", "idempotency key"), ("payload_text", "payload", output.FIT),
     ("delivered_to", "deliveries"),
 ]
 
@@ -129,5 +129,5 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     app.add_typer(group, name="triggers")
 
-    group.command("list")(list_)
-    group.command("occurrences")(occurrences)
+    group.command("list")(common.paged(list_))
+    group.command("occurrences")(common.paged(occurrences))

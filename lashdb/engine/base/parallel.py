@@ -43,14 +43,20 @@ def _run_chunk(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
 
 
 def fork_map(fn: Callable[[T], R], items: Sequence[T], *, jobs: int = DEFAULT_JOBS, min_items: int | None = None,
-             what: str = "work") -> list[R]:
+             what: str = "work", advance: Callable[[int], None] | None = None) -> list[R]:
     """``[fn(x) for x in items]`` in order, spread over up to ``jobs`` forked processes when it pays
-    (``min_items`` defaults to :data:`MIN_ITEMS`)."""
+    (``min_items`` defaults to :data:`MIN_ITEMS`); ``advance(n)`` hears of each n items done."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1 (got {jobs})")
     items = list(items)
     if jobs == 1 or len(items) < max(MIN_ITEMS if min_items is None else min_items, 2) or not can_fork():
-        return _run_chunk(fn, items)
+        if advance is None:
+            return _run_chunk(fn, items)
+        out = []
+        for item in items:
+            out.append(fn(item))
+            advance(1)
+        return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -62,6 +68,12 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], *, jobs: int = DEFAULT_JO
     try:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_run_chunk, fn, part) for part in parts]
+            if advance is not None:
+                from concurrent.futures import as_completed
+
+                sizes = {future: len(part) for future, part in zip(futures, parts)}
+                for future in as_completed(futures):
+                    advance(sizes[future])
             return [result for future in futures for result in future.result()]
     except BrokenProcessPool as exc:
         raise WorkerFailed(what, str(exc) or "a worker process ended abruptly") from exc

@@ -108,8 +108,10 @@ class Backend(Protocol):
         """``sessions show``: everything about one resolved session."""
         ...
 
-    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False) -> Any:
-        """``doctor``: check the named databases, or the whole store (a missing root raises)."""
+    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False,
+               progress: Any = None) -> Any:
+        """``doctor``: check the named databases, or the whole store (a missing root raises);
+        ``progress(done, total)`` hears of each database checked where the store can tell."""
         ...
 
 
@@ -325,7 +327,8 @@ class DirectoryBackend:
 
         return session_details(session)
 
-    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False) -> Any:
+    def doctor(self, paths: list[Path] | None = None, *, now_ms: int, recursive: bool = False,
+               progress: Any = None) -> Any:
         """:func:`ops.doctor.run` over ``paths``, or over the root (RootUnusable when it is not a directory).
         A name without a slash that is no file is a SESSION as every command takes it: a file name under
         the root, a session id or a unique prefix (LookupFailed when none matches)."""
@@ -338,4 +341,4 @@ class DirectoryBackend:
             # A name with a slash is a path: it stays one, and run() says it does not exist.
             paths = [p if os.path.lexists(p) or os.sep in os.fspath(p)
                      else resolve_session(self.root, os.fspath(p), recursive=recursive) for p in paths]
-        return doctor.run(paths or [self.root], now_ms=now_ms, recursive=recursive)
+        return doctor.run(paths or [self.root], now_ms=now_ms, recursive=recursive, progress=progress)

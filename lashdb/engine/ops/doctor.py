@@ -565,8 +565,9 @@ def _report(path: Path, error: LashdbError | None, ctx: Context) -> FileReport |
 
 
 def run(paths: Iterable[str | os.PathLike[str]], *, now_ms: int, recursive: bool = False,
-        jobs: int = verify.DEFAULT_JOBS) -> DoctorReport:
-    """Check every database in (or named by) ``paths``; a path that does not exist raises."""
+        jobs: int = verify.DEFAULT_JOBS, progress: Callable[[int, int], None] | None = None) -> DoctorReport:
+    """Check every database in (or named by) ``paths``; a path that does not exist raises;
+    ``progress(done, total)`` hears of each file checked."""
     roots = tuple(Path(os.fspath(p)) for p in paths)
     for path in roots:
         if not os.path.lexists(path):
@@ -574,7 +575,10 @@ def run(paths: Iterable[str | os.PathLike[str]], *, now_ms: int, recursive: bool
     ctx = Context(now_ms, jobs)
     files: list[FileReport] = []
     seen: set[str] = set()
-    for target, error in _targets(roots, recursive):
+    targets = list(_targets(roots, recursive))
+    for done, (target, error) in enumerate(targets, 1):
+        if progress is not None:
+            progress(done, len(targets))
         # A symlink loop has no real path: its own path is its key.
         key = os.path.realpath(target) if error is None else os.path.abspath(target)
         if key in seen:

@@ -110,7 +110,7 @@ class GraphView:
             "node_id": node.node_id, "short_id": short, "parent_node_id": node.parent_node_id, "seq": node.seq,
             "depth": self.depths.get(node.node_id, 0), "kind": node.kind, "role": node.role,
             "plugin_type": node.plugin_type, "event_type": node.event_type, "label": node.label,
-            "text": node.first_line, **_time_pair("timestamp", parse_timestamp_ms(node.timestamp_raw)),
+            "text": node.first_line, "full_text": node.text, **_time_pair("timestamp", parse_timestamp_ms(node.timestamp_raw)),
             "timestamp_raw": node.timestamp_raw, "tombstoned": node.tombstoned,
             "on_active_path": node.node_id in self.on_path, "error": node.error,
         }

@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from lashdb.engine.session.ports import session_tx
@@ -291,13 +292,15 @@ def _scan_item(item: tuple[Path, frozenset[str], bool, ListingFilter]) -> Sessio
 def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, include_all: bool = False,
                   sort: str = "modified", limit: int | None = None, jobs: int = 1,
                   skipped: list[SessionSummary] | None = None,
-                  filters: ListingFilter = NO_FILTER) -> list[SessionSummary]:
+                  filters: ListingFilter = NO_FILTER,
+                  progress: Callable[[int, int], None] | None = None) -> list[SessionSummary]:
     """Summaries of the sessions under root (``include_all``: every ``*.db``) that ``filters`` keeps
     (applied inside each file's reader, a time bound before the file is opened), sorted, at most ``limit``;
     ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may.
     A file that cannot be read is a row ``unreadable: <reason>``; one that is not a regular file (it
     cannot be a session) only with ``include_all``, else its row goes to ``skipped`` when given.
-    A root that is not a directory raises :class:`RootUnusable`."""
+    A root that is not a directory raises :class:`RootUnusable`. ``progress(done, total)`` hears of
+    the files read."""
     if sort not in SORT_KEYS:
         raise LookupFailed(sort, f"unknown sort key `{sort}`", SORT_KEYS, hint="sort by " + ", ".join(SORT_KEYS))
     listings: dict[Path, frozenset[str]] = {}
@@ -318,7 +321,14 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
         # Only the names that can be this file's sidecars travel to a worker process.
         wanted = (path.name + suffix for suffix in _SIBLING_SUFFIXES)
         items.append((path, frozenset(n for n in wanted if n in names), include_all, filters))
-    rows += [row for row in parallel.fork_map(_scan_item, items, jobs=jobs, what=f"sessions list under {root}")
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress(done[0], len(items))
+
+    rows += [row for row in parallel.fork_map(_scan_item, items, jobs=jobs, what=f"sessions list under {root}",
+                                              advance=advance if progress is not None else None)
              if row is not None]
     if sort == "name":
         rows.sort(key=lambda r: (r.display_name.casefold(), str(r.path)))

@@ -145,7 +145,8 @@ class UrlStore:
 
         return session_details(session, now_ms=self.now_ms())
 
-    def doctor(self, paths: list[Any] | None = None, *, now_ms: int, recursive: bool = False) -> Any:
+    def doctor(self, paths: list[Any] | None = None, *, now_ms: int, recursive: bool = False,
+               progress: Any = None) -> Any:
         """``doctor`` of the store (every session) or of the named sessions."""
         from .doctor_located import run_located
 

@@ -37,7 +37,7 @@ def test_graph_tree_hides_tombstones_by_default(demo):
     assert view["nodes"][3]["text"] == "Here is the failure from CI:"
     assert view["nodes"][1]["text"].startswith('{"tool":"read_file"')
     assert set(view["nodes"][0]) == {"node_id", "short_id", "parent_node_id", "seq", "depth", "kind", "role",
-                                     "plugin_type", "event_type", "label", "text", "timestamp", "timestamp_epoch_ms",
+                                     "plugin_type", "event_type", "label", "text", "full_text", "timestamp", "timestamp_epoch_ms",
                                      "timestamp_raw", "tombstoned", "on_active_path", "error"}
 
 

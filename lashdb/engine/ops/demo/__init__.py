@@ -118,9 +118,11 @@ def _script_for(index: int) -> _Script:
 
 
 def build_demo(root: str | os.PathLike[str], sessions: int = 4, *,
-               clock: Callable[[], int] | None = None) -> DemoSummary:
+               clock: Callable[[], int] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> DemoSummary:
     """Create a demo in ``root`` (a new or empty directory, or a ``postgresql://`` URL store that holds
-    none of the demo's sessions): ``sessions`` root sessions plus one child of the first."""
+    none of the demo's sessions): ``sessions`` root sessions plus one child of the first;
+    ``progress(done, total)`` hears of each session written."""
     if sessions < 1:
         raise DatabaseError(os.fspath(root), f"{root}: a demo needs at least one session (got {sessions})",
                             hint="pass --sessions 1 or more")
@@ -140,12 +142,16 @@ def build_demo(root: str | os.PathLike[str], sessions: int = 4, *,
                                         SessionRelation.root(), with_artifact=index == 0,
                                         runtime=notes if index == 0 else None,
                                         live=(notes, now_ms) if index == sessions - 1 else None))
+            if progress is not None:
+                progress(index + 1, sessions + 1)
         parent = built[0]
         timeline.now_ms = parent.created_at_ms + _TURN_MS + 5_000
         caused_by = {"kind": "tool_call", "session_id": parent.session_id, "turn_id": "turn-2",
                      "call_id": "call_" + _uid("child-call")[:8]}
         built.append(_build_session(site, timeline, session_ids[-1], _CHILD,
                                     SessionRelation.child(parent.session_id, caused_by)))
+        if progress is not None:
+            progress(sessions + 1, sessions + 1)
         deployment = _build_deployment_stores(site, parent, built[-1], now_ms)
     finally:
         site.close()
