@@ -87,7 +87,13 @@ def node_show(
     node: Annotated[str, typer.Argument(metavar="NODE", help="Graph node: id or unique prefix.")],
     json: common.JsonOpt = False,
 ) -> None:
-    """One graph node with its whole message (tombstoned nodes too)."""
+    """One graph node with its whole message (tombstoned nodes too).
+
+    \b
+    Examples:
+      lashdb node show f6db04a9 n3
+      lashdb node show f6db04a9 n3 --json
+    """
     from lashdb.engine.ops import inspect
 
     path = common.resolve(session)
