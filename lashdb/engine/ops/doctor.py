@@ -31,7 +31,7 @@ import apsw
 
 from lashdb.engine.session import blobs, gc
 from lashdb.engine.session.ports import session_tx
-from . import discovery, verify
+from . import discovery, doctor_summary, verify
 from .ports import Health, driver_error, open_health
 from lashdb.engine.base import codec, kinds
 from lashdb.engine.base.files import sidecar
@@ -278,6 +278,10 @@ def gc_roots(found: discovery.Found, ctx: Context) -> list[Finding] | None:
         return [Finding("gc_roots", ERROR, f"the session head names checkpoint {ref}, which is missing from the "
                         "blobs table: loading the session fails (restore it with " + RESTORE + ")", ref)]
     return []
+
+
+CHECKS.append(doctor_summary.make_check(Finding, WARNING, lambda f: _kind_is(f, kinds.SESSION) and _openable(f)
+                                        and not f.classification.foreign))
 
 
 @check

@@ -198,6 +198,10 @@ class PgGraphRows:
         return int(one(self.conn, "SELECT count(*) FROM lash_graph_nodes WHERE session_id = %s AND tombstoned",
                        (self.sid,))[0])
 
+    def summary_scan(self, with_users: bool) -> None:
+        """``None``: this backend keeps no graph summary in its head (the list reads ``lash_sessions``)."""
+        return None
+
     def tombstone(self, node_ids: Iterable[str]) -> None:
         """Mark nodes tombstoned (one statement)."""
         ids = list(node_ids)

@@ -10,7 +10,8 @@ Contract:
   lease release, and writes nothing else; a different hash is a conflict); the session execution
   lease fence; the head-revision compare-and-set; queued-work completion ownership (exact batch-id
   sets, W7). Then it writes, in order: checkpoint blobs (tool state, plugin snapshot, execution
-  state, manifest), usage rows, the graph delta, the head (revision + 1, live node count), queued
+  state, manifest), usage rows, the graph delta, the head (revision + 1, live node count and, where
+  the backend keeps one, the graph summary ``sessions list`` reads: :mod:`.graph_summary`), queued
   batch deletions, attachment stamps, the turn record and the lease release. Any error raised
   rolls the whole transaction back, so a failed commit leaves exactly the state it found.
 - :func:`check` validates a commit before the database is touched: storable integers (W17), a
@@ -57,6 +58,7 @@ from lashdb.engine.base.errors import (
 from . import attachments, leases, queued_work, records
 from . import graph as graph_rows
 from .checkpoints import load_checkpoint
+from .graph_summary import GraphSummary
 from .commit_model import (  # noqa: F401  (re-exported: lashdb.engine.commit.X keeps working)
     APPEND,
     REPLACE_FULL,
@@ -301,12 +303,15 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         graph_rows.insert_nodes(tx, graph.nodes)
     elif graph.kind == REPLACE_FULL:
         graph_rows.replace_nodes(tx, graph.nodes)
+    prior = head.graph_summary if head is not None else None
+    appended = graph.nodes if graph.kind == APPEND else ()
     if graph.kind == REPLACE_FULL:
         live = len(graph.nodes)  # every row was replaced by these, all live (duplicates raised above)
-    elif live_before is not None:
-        live = live_before + len(graph.nodes)
+        summary = GraphSummary.of_nodes(graph.nodes) if tx.graph.summary_scan(False) is not None else None
+    elif live_before is not None and prior is not None:
+        live, summary = live_before + len(appended), prior.appended(appended)
     else:
-        live = graph_rows.live_count(tx)
+        live, summary = graph_rows.summary_for_commit(tx, prior, appended)
     next_revision = actual + 1
     records.save_head_row(tx, SessionHeadMeta(
         session_id=session_id,
@@ -317,6 +322,7 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         checkpoint_ref=prepared.checkpoint_ref,
         leaf_node_id=graph.leaf_node_id,
         graph_node_count=live,
+        graph_summary=summary,
     ))
     if commit.completed_queue_claims:
         queued_work.delete_completed(tx, commit.completed_queue_claims)

@@ -5,15 +5,23 @@ Contract: functions take the transaction's :class:`~.ports.SessionTx` (statement
 tombstoned rows. A row whose JSON cannot be read raises :class:`BackendError` naming its node id
 (upstream skipped such rows silently). The active-path walk costs one indexed lookup per level of
 depth, whatever the graph's size, and stops with an error on a parent cycle.
+
+The ``*_keeping_summary`` writers (the store's graph API) also rewrite the head's graph summary
+(:mod:`.graph_summary`) in the same transaction when the head carries one, so it never disagrees with
+the rows; the head's ``graph_node_count`` stays what the last commit wrote, as upstream leaves it.
+:func:`summary_for_commit` is the commit's side: the live count and summary after its rows went in.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from lashdb.engine.base.errors import BackendError
 
+from . import records
+from .graph_summary import GraphSummary, is_user_message
 from .model import GraphNode, dumps
 from .ports import SessionTx
 
@@ -81,3 +89,105 @@ def tombstone(tx: SessionTx, node_ids: Iterable[str]) -> None:
 def remove_tombstoned(tx: SessionTx) -> int:
     """Physically delete tombstoned rows; return how many went."""
     return tx.graph.remove_tombstoned()
+
+
+# --- the head's graph summary ------------------------------------------------------------------------
+
+
+def scanned_summary(tx: SessionTx) -> GraphSummary | None:
+    """The summary of the rows as they are, from one scan; ``None`` where the backend keeps none."""
+    found = tx.graph.summary_scan(True)
+    if found is None:
+        return None
+    live, dead, users, first = found
+    return GraphSummary(live, dead, users or 0, first if users else None)
+
+
+def summary_for_commit(tx: SessionTx, prior: GraphSummary | None,
+                       appended: Sequence[GraphNode]) -> tuple[int, GraphSummary | None]:
+    """(live rows, summary) after a commit appended ``appended``, when no hint vouches for the head.
+
+    One count scan decides: if the prior summary plus the appended nodes gives the counted live and
+    tombstoned rows, no one tombstoned or removed rows behind the head, and the prior summary is
+    carried forward; otherwise (no summary yet, or a writer outside lashdb changed the graph) one
+    scan of the rows rebuilds it. A backend that keeps no summary counts live rows only.
+    """
+    counts = tx.graph.summary_scan(False)
+    if counts is None:
+        return live_count(tx), None
+    live, dead = counts[0], counts[1]
+    if prior is not None and prior.live + len(appended) == live and prior.tombstoned == dead:
+        return live, prior.appended(appended)
+    rebuilt = scanned_summary(tx)
+    return (live, None) if rebuilt is None else (rebuilt.live, rebuilt)
+
+
+def _save_summary(tx: SessionTx, summary: GraphSummary | None) -> None:
+    head = records.load_head_meta(tx)
+    if head is not None and head.graph_summary is not None:
+        records.save_head_row(tx, replace(head, graph_summary=summary))
+
+
+def _head_summary(tx: SessionTx) -> GraphSummary | None:
+    head = records.load_head_meta(tx)
+    return None if head is None else head.graph_summary
+
+
+def insert_keeping_summary(tx: SessionTx, nodes: Sequence[GraphNode]) -> None:
+    """:func:`insert_nodes`, and the head's summary (if any) counts them."""
+    insert_nodes(tx, nodes)
+    prior = _head_summary(tx)
+    if prior is not None:
+        _save_summary(tx, prior.appended(nodes))
+
+
+def replace_keeping_summary(tx: SessionTx, nodes: Sequence[GraphNode]) -> None:
+    """:func:`replace_nodes`, and the head's summary (if any) becomes that of ``nodes``."""
+    replace_nodes(tx, nodes)
+    if _head_summary(tx) is not None:
+        _save_summary(tx, GraphSummary.of_nodes(nodes))
+
+
+def _is_user_json(node_json: str) -> bool:
+    try:
+        return is_user_message(GraphNode.from_json(json.loads(node_json)))
+    except (ValueError, TypeError, AttributeError):
+        return False  # the scan's rule too: a row that is not a readable node is no user message
+
+
+def tombstone_keeping_summary(tx: SessionTx, node_ids: Iterable[str]) -> None:
+    """:func:`tombstone`, and the head's summary (if any) moves the live ones it hid to tombstoned.
+
+    Costs one indexed lookup per id; hiding the first user message rescans the rows for the next.
+    """
+    ids = list(dict.fromkeys(node_ids))
+    prior = _head_summary(tx)
+    if prior is None:
+        tombstone(tx, ids)
+        return
+    hidden = users = 0
+    first_hidden = False
+    for node_id in ids:
+        node_json = tx.graph.live_one(node_id)
+        if node_json is None:
+            continue
+        hidden += 1
+        if _is_user_json(node_json):
+            users += 1
+            first_hidden = first_hidden or node_id == prior.first_user_node_id
+    tombstone(tx, ids)
+    if first_hidden:
+        _save_summary(tx, scanned_summary(tx))
+    elif hidden:
+        _save_summary(tx, GraphSummary(prior.live - hidden, prior.tombstoned + hidden,
+                                       prior.user_messages - users, prior.first_user_node_id))
+
+
+def remove_tombstoned_keeping_summary(tx: SessionTx) -> int:
+    """:func:`remove_tombstoned`, and the head's summary (if any) is rebuilt from the remaining rows."""
+    removed = remove_tombstoned(tx)
+    # Rebuilt from the rows, not adjusted: vacuum is maintenance, and this makes it the remedy for a
+    # summary a writer outside lashdb left stale (doctor's graph_summary finding).
+    if _head_summary(tx) is not None:
+        _save_summary(tx, scanned_summary(tx))
+    return removed

@@ -115,6 +115,12 @@ class GraphRows(Protocol):
         """Number of tombstoned rows still stored."""
         ...
 
+    def summary_scan(self, with_users: bool) -> tuple[int, int, int | None, str | None] | None:
+        """(live, tombstoned, live user messages, first user node id) from one scan of the rows
+        (``with_users`` false: the last two ``None``); ``None`` when the backend keeps no graph
+        summary in its head (PostgreSQL: its list reads ``lash_sessions``)."""
+        ...
+
     def tombstone(self, node_ids: Iterable[str]) -> None:
         """Mark nodes tombstoned; unknown ids are ignored."""
         ...

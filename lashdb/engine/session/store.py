@@ -244,14 +244,14 @@ class Store(RuntimeEntryPoints):
         """Delete every graph row (tombstoned too) and insert the given nodes in order."""
         nodes = list(graph.nodes if isinstance(graph, SessionGraph) else graph)
         values.check_nodes(nodes, "nodes")
-        self._write(lambda c: graph_rows.replace_nodes(c, nodes))
+        self._write(lambda c: graph_rows.replace_keeping_summary(c, nodes))
 
     def append_session_graph_nodes(self, nodes: Iterable[GraphNode]) -> None:
         """Append nodes in order; a duplicate node id rolls the whole append back."""
         nodes = list(nodes)
         values.check_nodes(nodes, "nodes")
         if nodes:
-            self._write(lambda c: graph_rows.insert_nodes(c, nodes))
+            self._write(lambda c: graph_rows.insert_keeping_summary(c, nodes))
 
     def load_session_graph(self) -> SessionGraph:
         """Every live node in ``seq`` order (no leaf)."""
@@ -277,7 +277,7 @@ class Store(RuntimeEntryPoints):
         """Hide nodes from every read until :meth:`vacuum` removes them; unknown ids are ignored."""
         ids = list(node_ids)
         if ids:
-            self._write(lambda c: graph_rows.tombstone(c, ids))
+            self._write(lambda c: graph_rows.tombstone_keeping_summary(c, ids))
 
     # --- blobs ------------------------------------------------------------------------------------
 
@@ -422,7 +422,7 @@ class Store(RuntimeEntryPoints):
     def vacuum(self, *, compact: bool = False) -> VacuumReport:
         """Delete tombstoned nodes (committed first); with ``compact``, also return free pages to the file
         system, raising :class:`CompactionFailed` (carrying the report) when that cannot finish."""
-        removed = self._write(graph_rows.remove_tombstoned)
+        removed = self._write(graph_rows.remove_tombstoned_keeping_summary)
         if not compact:
             return VacuumReport(removed)
         with self._lock:

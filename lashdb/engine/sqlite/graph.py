@@ -13,6 +13,18 @@ import apsw
 from .connection import query_one
 
 _INSERT = "INSERT INTO graph_nodes (node_id, node_json) VALUES (?, ?)"
+_COUNTS = "SELECT count(*) FILTER (WHERE tombstoned = 0), count(*) FILTER (WHERE tombstoned <> 0) FROM graph_nodes"
+# The picker rule of the list's scan (inspect_session._V4_USER), over every row once.
+# The picker rule of the list's scan (inspect_session._V4_USER), over every row once. CASE fixes the
+# order: instr() spares the JSON parser most rows, and a row that is not JSON counts as no user
+# message here instead of failing the commit.
+_USER = ("CASE WHEN tombstoned = 0 AND instr(node_json, '\"User\"') > 0 AND json_valid(node_json) "
+         "THEN json_extract(node_json, '$.kind', '$.event.Conversation.role') = '[\"event\",\"User\"]' "
+         "ELSE 0 END")
+_SUMMARY = ("SELECT live, dead, users, (SELECT node_id FROM graph_nodes WHERE seq = first) FROM ("
+            "SELECT count(*) FILTER (WHERE tombstoned = 0) AS live, count(*) FILTER (WHERE tombstoned <> 0) AS dead, "
+            "count(*) FILTER (WHERE u) AS users, min(seq) FILTER (WHERE u) AS first "
+            f"FROM (SELECT seq, tombstoned, {_USER} AS u FROM graph_nodes))")
 
 
 class SqliteGraphRows:
@@ -67,6 +79,15 @@ class SqliteGraphRows:
     def tombstoned_count(self) -> int:
         """Number of tombstoned rows."""
         return int(query_one(self.conn, "SELECT count(*) FROM graph_nodes WHERE tombstoned = 1")[0])
+
+    def summary_scan(self, with_users: bool) -> tuple[int, int, int | None, str | None]:
+        """(live, tombstoned, live user messages, first user node id) in one scan; without
+        ``with_users`` the last two are ``None`` and no JSON is read."""
+        if not with_users:
+            live, dead = query_one(self.conn, _COUNTS)
+            return int(live or 0), int(dead or 0), None, None
+        live, dead, users, first = query_one(self.conn, _SUMMARY)
+        return int(live or 0), int(dead or 0), int(users or 0), first
 
     def tombstone(self, node_ids: Iterable[str]) -> None:
         """Mark nodes tombstoned."""

@@ -14,15 +14,19 @@ Contract (implements :class:`lashdb.engine.ops.ports.SessionReader`):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import apsw
 
+from .graph import SqliteGraphRows
 from .connection import columns, open_readonly, query_one, read_snapshot, translate, translated
 from .schema import SESSION, Classification, classify_connection, object_differences
 from .session_read import read_meta, singleton_sql
+from lashdb.engine.session.graph_summary import HEAD_KEY as SUMMARY_KEY
+from lashdb.engine.session.graph_summary import GraphSummary
 from lashdb.engine.session.meta_view import MetaView
 
 __all__ = ["SessionFile", "SqliteSessionReader", "open_session_file"]
@@ -50,6 +54,12 @@ _V4_GRAPH = ("SELECT count(*) FILTER (WHERE tombstoned = 0), count(*) FILTER (WH
              f"FROM (SELECT seq, tombstoned, tombstoned = 0 AND {_V4_USER} AS u FROM graph_nodes)")
 _V4_FIRST = "SELECT node_json FROM graph_nodes WHERE seq = ?"
 _V4_HEAD = "SELECT head_json, head_revision, session_id FROM session_head WHERE singleton = 1"
+# The graph summary a lashdb commit keeps in the head (session/graph_summary.py): when present, the
+# counts and the first user message come from it and one indexed lookup, not from a scan of every
+# node. The lookup re-applies the picker rule, so a summary naming a node since hidden is not trusted.
+_V4_SUMMARY = ("SELECT CASE WHEN json_valid(head_json) THEN json_extract(head_json, '$.' || ?) END "
+               "FROM session_head WHERE singleton = 1")
+_V4_FIRST_BY_ID = f"SELECT node_json FROM graph_nodes WHERE node_id = ? AND tombstoned = 0 AND {_V4_USER}"
 
 # The columns are declared TEXT and BLOB, but SQLite keeps whatever type was written: a damaged or
 # hand-edited row may hold TEXT that is not UTF-8 (which apsw would refuse to fetch), a number or
@@ -130,13 +140,52 @@ class SqliteSessionReader:
                 return None
             meta = query_one(c, _V4_META) or (None,) * 6
             blob_count, blob_bytes = query_one(c, _V4_BLOBS)
-            live, dead, users, first_seq = query_one(c, _V4_GRAPH)
-            first = query_one(c, _V4_FIRST, (first_seq,)) if first_seq is not None else None
+            kept = self._kept_summary()
+            if kept is not None:
+                live, dead, users, first = kept
+            else:
+                live, dead, users, first_seq = query_one(c, _V4_GRAPH)
+                first = query_one(c, _V4_FIRST, (first_seq,)) if first_seq is not None else None
             head = query_one(c, _V4_HEAD) or (None,) * 3
         except apsw.Error:
             return None  # damaged, or columns this version does not have: the step-by-step path says which
         return (*meta, blob_count, blob_bytes, live, dead, users, first[0] if first else None, *head,
                 SESSION.version)
+
+    def _head_summary(self) -> GraphSummary | None:
+        found = query_one(self.conn, _V4_SUMMARY, (SUMMARY_KEY,))
+        if found is None or found[0] is None:
+            return None
+        try:
+            return GraphSummary.from_json(json.loads(found[0]))
+        except ValueError:
+            return None
+
+    def _kept_summary(self) -> tuple[int, int, int, tuple[str] | None] | None:
+        """(live, dead, users, (first node_json,) or None) from the head's graph summary; ``None``
+        without one, or when the first user message it names is no longer a live user message."""
+        summary = self._head_summary()
+        if summary is None:
+            return None
+        first = None
+        if summary.first_user_node_id is not None:
+            first = query_one(self.conn, _V4_FIRST_BY_ID, (summary.first_user_node_id,))
+            if first is None:
+                return None
+        return summary.live, summary.tombstoned, summary.user_messages, first
+
+    def stored_graph_summary(self) -> tuple[int, int, int, str | None] | None:
+        """(live, tombstoned, users, first user node id) the head's graph summary claims; ``None`` without one."""
+        if not {"head_json", "singleton"} <= columns(self.conn, "session_head"):
+            return None
+        summary = self._head_summary()
+        return None if summary is None else (summary.live, summary.tombstoned, summary.user_messages,
+                                             summary.first_user_node_id)
+
+    def scanned_graph_summary(self) -> tuple[int, int, int, str | None]:
+        """(live, tombstoned, users, first user node id) from a scan of every row (the picker rule)."""
+        live, dead, users, first = SqliteGraphRows(self.conn).summary_scan(True)
+        return live, dead, users or 0, first
 
     def schema_damage(self, path: str) -> list[tuple[str, str, str]]:
         """(change, what, name) for each table or index the v4 session schema lacks or has in excess."""
