@@ -58,6 +58,14 @@ class PgBlobRows:
                              "WHERE session_id = %s", (self.sid,))
         return int(row[0]), int(row[1])
 
+    def take_delta(self) -> None:
+        """``None``: this backend keeps no list summary in its head (the list reads ``lash_sessions``)."""
+        return None
+
+    def row_count(self) -> int:
+        """Number of this session's rows."""
+        return int(one(self.conn, "SELECT count(*) FROM lash_blobs WHERE session_id = %s", (self.sid,))[0])
+
     def hashes_with_prefix(self, prefix: str) -> list[str]:
         """Hashes starting with ``prefix`` (no LIKE: ``_`` and ``%`` are not special), in order."""
         return [r[0] for r in self.conn.execute(

@@ -11,7 +11,7 @@ Contract:
   lease fence; the head-revision compare-and-set; queued-work completion ownership (exact batch-id
   sets, W7). Then it writes, in order: checkpoint blobs (tool state, plugin snapshot, execution
   state, manifest), usage rows, the graph delta, the head (revision + 1, live node count and, where
-  the backend keeps one, the graph summary ``sessions list`` reads: :mod:`.graph_summary`), queued
+  the backend keeps one, the graph summary ``sessions list`` reads: :mod:`.list_summary`), queued
   batch deletions, attachment stamps, the turn record and the lease release. Any error raised
   rolls the whole transaction back, so a failed commit leaves exactly the state it found.
 - :func:`check` validates a commit before the database is touched: storable integers (W17), a
@@ -58,7 +58,7 @@ from lashdb.engine.base.errors import (
 from . import attachments, leases, queued_work, records
 from . import graph as graph_rows
 from .checkpoints import load_checkpoint
-from .graph_summary import GraphSummary
+from .list_summary import ListSummary
 from .commit_model import (  # noqa: F401  (re-exported: lashdb.engine.commit.X keeps working)
     APPEND,
     REPLACE_FULL,
@@ -303,15 +303,21 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         graph_rows.insert_nodes(tx, graph.nodes)
     elif graph.kind == REPLACE_FULL:
         graph_rows.replace_nodes(tx, graph.nodes)
-    prior = head.graph_summary if head is not None else None
+    prior = head.list_summary if head is not None else None
     appended = graph.nodes if graph.kind == APPEND else ()
+    trusted = live_before is not None
+    delta = tx.blobs.take_delta()  # None: the backend keeps no list summary (PostgreSQL)
     if graph.kind == REPLACE_FULL:
         live = len(graph.nodes)  # every row was replaced by these, all live (duplicates raised above)
-        summary = GraphSummary.of_nodes(graph.nodes) if tx.graph.summary_scan(False) is not None else None
-    elif live_before is not None and prior is not None:
+        summary = ListSummary.of_nodes(graph.nodes) if delta is not None else None
+    elif trusted and prior is not None:
         live, summary = live_before + len(appended), prior.appended(appended)
+    elif delta is None:
+        live, summary = graph_rows.live_count(tx), None
     else:
         live, summary = graph_rows.summary_for_commit(tx, prior, appended)
+    if summary is not None and delta is not None:
+        summary = summary.with_blobs(graph_rows.blob_figures_for_commit(tx, prior, delta, trusted))
     next_revision = actual + 1
     records.save_head_row(tx, SessionHeadMeta(
         session_id=session_id,
@@ -322,7 +328,7 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         checkpoint_ref=prepared.checkpoint_ref,
         leaf_node_id=graph.leaf_node_id,
         graph_node_count=live,
-        graph_summary=summary,
+        list_summary=summary,
     ))
     if commit.completed_queue_claims:
         queued_work.delete_completed(tx, commit.completed_queue_claims)

@@ -7,7 +7,7 @@ tombstoned rows. A row whose JSON cannot be read raises :class:`BackendError` na
 depth, whatever the graph's size, and stops with an error on a parent cycle.
 
 The ``*_keeping_summary`` writers (the store's graph API) also rewrite the head's graph summary
-(:mod:`.graph_summary`) in the same transaction when the head carries one, so it never disagrees with
+(:mod:`.list_summary`) in the same transaction when the head carries one, so it never disagrees with
 the rows; the head's ``graph_node_count`` stays what the last commit wrote, as upstream leaves it.
 :func:`summary_for_commit` is the commit's side: the live count and summary after its rows went in.
 """
@@ -21,7 +21,7 @@ from dataclasses import replace
 from lashdb.engine.base.errors import BackendError
 
 from . import records
-from .graph_summary import GraphSummary, is_user_message
+from .list_summary import ListSummary, is_user_message
 from .model import GraphNode, dumps
 from .ports import SessionTx
 
@@ -94,17 +94,17 @@ def remove_tombstoned(tx: SessionTx) -> int:
 # --- the head's graph summary ------------------------------------------------------------------------
 
 
-def scanned_summary(tx: SessionTx) -> GraphSummary | None:
+def scanned_summary(tx: SessionTx) -> ListSummary | None:
     """The summary of the rows as they are, from one scan; ``None`` where the backend keeps none."""
     found = tx.graph.summary_scan(True)
     if found is None:
         return None
     live, dead, users, first = found
-    return GraphSummary(live, dead, users or 0, first if users else None)
+    return ListSummary(live, dead, users or 0, first if users else None)
 
 
-def summary_for_commit(tx: SessionTx, prior: GraphSummary | None,
-                       appended: Sequence[GraphNode]) -> tuple[int, GraphSummary | None]:
+def summary_for_commit(tx: SessionTx, prior: ListSummary | None,
+                       appended: Sequence[GraphNode]) -> tuple[int, ListSummary | None]:
     """(live rows, summary) after a commit appended ``appended``, when no hint vouches for the head.
 
     One count scan decides: if the prior summary plus the appended nodes gives the counted live and
@@ -122,15 +122,38 @@ def summary_for_commit(tx: SessionTx, prior: GraphSummary | None,
     return (live, None) if rebuilt is None else (rebuilt.live, rebuilt)
 
 
-def _save_summary(tx: SessionTx, summary: GraphSummary | None) -> None:
-    head = records.load_head_meta(tx)
-    if head is not None and head.graph_summary is not None:
-        records.save_head_row(tx, replace(head, graph_summary=summary))
+def blob_figures_for_commit(tx: SessionTx, prior: ListSummary | None, delta: tuple[int, int],
+                            trusted: bool) -> tuple[int, int]:
+    """(blob rows, stored bytes) after a commit that stored ``delta`` net: the prior figures carried
+    forward when the count hint vouches for the head (``trusted``) or the row count (one pass over the
+    primary-key index, no content) agrees; else one scan of the blobs."""
+    figures = prior.blob_figures() if prior is not None else None
+    if figures is not None:
+        carried = (figures[0] + delta[0], figures[1] + delta[1])
+        if trusted or tx.blobs.row_count() == carried[0]:
+            return carried
+    return tx.blobs.count_and_size()
 
 
-def _head_summary(tx: SessionTx) -> GraphSummary | None:
+def save_blob_delta(tx: SessionTx) -> None:
+    """Fold the blobs this transaction stored or swept (outside a commit) into the head's list summary."""
+    delta = tx.blobs.take_delta()
+    if not delta or delta == (0, 0):
+        return
+    prior = _head_summary(tx)
+    if prior is not None and prior.blob_figures() is not None:
+        _save_summary(tx, prior.blobs_changed(delta))
+
+
+def _save_summary(tx: SessionTx, summary: ListSummary | None) -> None:
     head = records.load_head_meta(tx)
-    return None if head is None else head.graph_summary
+    if head is not None and head.list_summary is not None:
+        records.save_head_row(tx, replace(head, list_summary=summary))
+
+
+def _head_summary(tx: SessionTx) -> ListSummary | None:
+    head = records.load_head_meta(tx)
+    return None if head is None else head.list_summary
 
 
 def insert_keeping_summary(tx: SessionTx, nodes: Sequence[GraphNode]) -> None:
@@ -144,8 +167,15 @@ def insert_keeping_summary(tx: SessionTx, nodes: Sequence[GraphNode]) -> None:
 def replace_keeping_summary(tx: SessionTx, nodes: Sequence[GraphNode]) -> None:
     """:func:`replace_nodes`, and the head's summary (if any) becomes that of ``nodes``."""
     replace_nodes(tx, nodes)
-    if _head_summary(tx) is not None:
-        _save_summary(tx, GraphSummary.of_nodes(nodes))
+    prior = _head_summary(tx)
+    if prior is not None:
+        _save_summary(tx, ListSummary.of_nodes(nodes).with_blobs(prior.blob_figures()))
+
+
+def _rescanned(tx: SessionTx, prior: ListSummary, *, blobs: bool = False) -> ListSummary | None:
+    """The graph part from one scan; the blob figures carried from ``prior``, or counted with ``blobs``."""
+    found = scanned_summary(tx)
+    return None if found is None else found.with_blobs(tx.blobs.count_and_size() if blobs else prior.blob_figures())
 
 
 def _is_user_json(node_json: str) -> bool:
@@ -177,17 +207,18 @@ def tombstone_keeping_summary(tx: SessionTx, node_ids: Iterable[str]) -> None:
             first_hidden = first_hidden or node_id == prior.first_user_node_id
     tombstone(tx, ids)
     if first_hidden:
-        _save_summary(tx, scanned_summary(tx))
+        _save_summary(tx, _rescanned(tx, prior))
     elif hidden:
-        _save_summary(tx, GraphSummary(prior.live - hidden, prior.tombstoned + hidden,
-                                       prior.user_messages - users, prior.first_user_node_id))
+        _save_summary(tx, replace(prior, live=prior.live - hidden, tombstoned=prior.tombstoned + hidden,
+                                  user_messages=prior.user_messages - users))
 
 
 def remove_tombstoned_keeping_summary(tx: SessionTx) -> int:
     """:func:`remove_tombstoned`, and the head's summary (if any) is rebuilt from the remaining rows."""
     removed = remove_tombstoned(tx)
     # Rebuilt from the rows, not adjusted: vacuum is maintenance, and this makes it the remedy for a
-    # summary a writer outside lashdb left stale (doctor's graph_summary finding).
-    if _head_summary(tx) is not None:
-        _save_summary(tx, scanned_summary(tx))
+    # summary a writer outside lashdb left stale (doctor's list_summary finding).
+    prior = _head_summary(tx)
+    if prior is not None:
+        _save_summary(tx, _rescanned(tx, prior, blobs=True))
     return removed

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from lashdb.engine.base import jsonread as jr
-from .graph_summary import HEAD_KEY as SUMMARY_KEY
-from .graph_summary import GraphSummary
+from .list_summary import HEAD_KEY as SUMMARY_KEY
+from .list_summary import ListSummary
 
 
 # Stored JSON is written by orjson: a node's JSON took ~13 µs through the standard library's
@@ -198,8 +198,8 @@ class SessionHeadMeta:
     leaf_node_id: str | None = None
     graph_node_count: int = 0
     token_ledger: tuple[TokenLedgerEntry, ...] = ()
-    # lashdb's own head key (graph_summary.HEAD_KEY): what the list reads instead of scanning the graph.
-    graph_summary: GraphSummary | None = None
+    # lashdb's own head key (list_summary.HEAD_KEY): what the list reads instead of scanning the graph.
+    list_summary: ListSummary | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -217,8 +217,8 @@ class SessionHeadMeta:
         out["graph_node_count"] = self.graph_node_count
         if self.token_ledger:
             out["token_ledger"] = [e.to_json() for e in self.token_ledger]
-        if self.graph_summary is not None:
-            out[SUMMARY_KEY] = self.graph_summary.to_json()
+        if self.list_summary is not None:
+            out[SUMMARY_KEY] = self.list_summary.to_json()
         return out
 
     @classmethod
@@ -242,7 +242,7 @@ class SessionHeadMeta:
             leaf_node_id=jr.opt_text(doc, "leaf_node_id", "session head"),
             graph_node_count=jr.integer(doc, "graph_node_count", "session head", 0),
             token_ledger=tuple(TokenLedgerEntry.from_json(e) for e in ledger),
-            graph_summary=GraphSummary.from_json(doc.get(SUMMARY_KEY)),
+            list_summary=ListSummary.from_json(doc.get(SUMMARY_KEY)),
         )
 
 

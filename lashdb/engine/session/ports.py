@@ -153,6 +153,15 @@ class BlobRows(Protocol):
         """(rows, sum of stored lengths)."""
         ...
 
+    def take_delta(self) -> tuple[int, int] | None:
+        """(rows, stored bytes) this transaction's puts and sweeps added net since the last call (then
+        reset); ``None`` when the backend keeps no list summary in its head (PostgreSQL)."""
+        ...
+
+    def row_count(self) -> int:
+        """Number of rows (no content read)."""
+        ...
+
     def hashes_with_prefix(self, prefix: str) -> list[str]:
         """Stored hashes starting with ``prefix``, in order."""
         ...

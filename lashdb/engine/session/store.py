@@ -111,6 +111,13 @@ class ReadOnlyStore(LashdbError):
                          hint="open the store with Store.open to write")
 
 
+def _settled(tx: SessionTx, result: T) -> T:
+    # Blobs a write stored or GC swept reach the head's list summary in the same transaction (a
+    # commit has already folded in its own, so this reads nothing more after one).
+    graph_rows.save_blob_delta(tx)
+    return result
+
+
 class Store(RuntimeEntryPoints):
     """A lash session database. Use as a context manager or call :meth:`close`."""
 
@@ -192,7 +199,7 @@ class Store(RuntimeEntryPoints):
         if self.readonly:
             raise ReadOnlyStore(self.path)
         with self._lock:
-            return self._backend.write(fn)
+            return self._backend.write(lambda tx: _settled(tx, fn(tx)))
 
     def _read(self, fn: Callable[[SessionTx], T]) -> T:
         with self._lock:

@@ -15,6 +15,7 @@ import apsw
 from .connection import query_one
 
 _UNMARKED = "FROM blobs WHERE hash NOT IN (SELECT hash FROM temp.lashdb_gc_marked)"
+_PUT = "INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)"
 
 
 class SqliteBlobRows:
@@ -22,10 +23,27 @@ class SqliteBlobRows:
 
     def __init__(self, conn: apsw.Connection) -> None:
         self.conn = conn
+        self._rows = self._bytes = 0  # net change this transaction made, for the head's list summary
 
     def put(self, rows: Iterable[tuple[str, bytes]]) -> None:
         """Store rows whose hash is not stored yet."""
-        self.conn.executemany("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)", rows)
+        # One statement per row (not executemany) to learn which rows were new: measured +3 µs for a
+        # commit's five rows, where RETURNING cost +10 µs.
+        execute, changes = self.conn.execute, self.conn.changes
+        for blob_hash, stored in rows:
+            execute(_PUT, (blob_hash, stored))
+            if changes():
+                self._rows += 1
+                self._bytes += len(stored)
+
+    def take_delta(self) -> tuple[int, int]:
+        """(rows, bytes) stored net by this object's puts and sweeps since the last call; resets it."""
+        delta, self._rows, self._bytes = (self._rows, self._bytes), 0, 0
+        return delta
+
+    def row_count(self) -> int:
+        """Number of rows (a count of the primary-key index, not of the content)."""
+        return int(query_one(self.conn, "SELECT count(*) FROM blobs")[0])
 
     def get(self, blob_hash: str) -> bytes | None:
         """The stored bytes, or ``None``."""
@@ -84,6 +102,8 @@ class SqliteBlobRows:
                 doomed, freed = query_one(conn, "SELECT count(*), coalesce(sum(size), 0) FROM temp.lashdb_gc_doomed")
                 if doomed:
                     conn.execute("DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_doomed)")
+                    self._rows -= int(doomed)
+                    self._bytes -= int(freed)
             finally:
                 conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_doomed")
             return present, int(doomed), int(freed), unmarked

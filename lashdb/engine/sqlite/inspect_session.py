@@ -25,8 +25,8 @@ from .graph import SqliteGraphRows
 from .connection import columns, open_readonly, query_one, read_snapshot, translate, translated
 from .schema import SESSION, Classification, classify_connection, object_differences
 from .session_read import read_meta, singleton_sql
-from lashdb.engine.session.graph_summary import HEAD_KEY as SUMMARY_KEY
-from lashdb.engine.session.graph_summary import GraphSummary
+from lashdb.engine.session.list_summary import HEAD_KEY as SUMMARY_KEY
+from lashdb.engine.session.list_summary import ListSummary
 from lashdb.engine.session.meta_view import MetaView
 
 __all__ = ["SessionFile", "SqliteSessionReader", "open_session_file"]
@@ -54,9 +54,9 @@ _V4_GRAPH = ("SELECT count(*) FILTER (WHERE tombstoned = 0), count(*) FILTER (WH
              f"FROM (SELECT seq, tombstoned, tombstoned = 0 AND {_V4_USER} AS u FROM graph_nodes)")
 _V4_FIRST = "SELECT node_json FROM graph_nodes WHERE seq = ?"
 _V4_HEAD = "SELECT head_json, head_revision, session_id FROM session_head WHERE singleton = 1"
-# The graph summary a lashdb commit keeps in the head (session/graph_summary.py): when present, the
-# counts and the first user message come from it and one indexed lookup, not from a scan of every
-# node. The lookup re-applies the picker rule, so a summary naming a node since hidden is not trusted.
+# The list summary a lashdb commit keeps in the head (session/list_summary.py): when present, the
+# counts, the blob figures and the first user message come from it and one indexed lookup, not from
+# a scan of every node and blob. The lookup re-applies the picker rule, so a summary naming a node since hidden is not trusted.
 _V4_SUMMARY = ("SELECT CASE WHEN json_valid(head_json) THEN json_extract(head_json, '$.' || ?) END "
                "FROM session_head WHERE singleton = 1")
 _V4_FIRST_BY_ID = f"SELECT node_json FROM graph_nodes WHERE node_id = ? AND tombstoned = 0 AND {_V4_USER}"
@@ -139,10 +139,13 @@ class SqliteSessionReader:
             if query_one(c, "PRAGMA user_version") != (SESSION.version,):
                 return None
             meta = query_one(c, _V4_META) or (None,) * 6
-            blob_count, blob_bytes = query_one(c, _V4_BLOBS)
             kept = self._kept_summary()
+            if kept is not None and kept[4] is not None:
+                blob_count, blob_bytes = kept[4]
+            else:
+                blob_count, blob_bytes = query_one(c, _V4_BLOBS)
             if kept is not None:
-                live, dead, users, first = kept
+                live, dead, users, first = kept[:4]
             else:
                 live, dead, users, first_seq = query_one(c, _V4_GRAPH)
                 first = query_one(c, _V4_FIRST, (first_seq,)) if first_seq is not None else None
@@ -152,18 +155,19 @@ class SqliteSessionReader:
         return (*meta, blob_count, blob_bytes, live, dead, users, first[0] if first else None, *head,
                 SESSION.version)
 
-    def _head_summary(self) -> GraphSummary | None:
+    def _head_summary(self) -> ListSummary | None:
         found = query_one(self.conn, _V4_SUMMARY, (SUMMARY_KEY,))
         if found is None or found[0] is None:
             return None
         try:
-            return GraphSummary.from_json(json.loads(found[0]))
+            return ListSummary.from_json(json.loads(found[0]))
         except ValueError:
             return None
 
-    def _kept_summary(self) -> tuple[int, int, int, tuple[str] | None] | None:
-        """(live, dead, users, (first node_json,) or None) from the head's graph summary; ``None``
-        without one, or when the first user message it names is no longer a live user message."""
+    def _kept_summary(self) -> tuple[int, int, int, tuple[str] | None, tuple[int, int] | None] | None:
+        """(live, dead, users, (first node_json,) or None, blob (rows, bytes) or None) from the head's
+        list summary; ``None`` without one, or when the first user message it names is no longer a
+        live user message."""
         summary = self._head_summary()
         if summary is None:
             return None
@@ -172,20 +176,23 @@ class SqliteSessionReader:
             first = query_one(self.conn, _V4_FIRST_BY_ID, (summary.first_user_node_id,))
             if first is None:
                 return None
-        return summary.live, summary.tombstoned, summary.user_messages, first
+        return summary.live, summary.tombstoned, summary.user_messages, first, summary.blob_figures()
 
-    def stored_graph_summary(self) -> tuple[int, int, int, str | None] | None:
-        """(live, tombstoned, users, first user node id) the head's graph summary claims; ``None`` without one."""
+    def stored_list_summary(self) -> tuple[int, int, int, str | None, int | None, int | None] | None:
+        """(live, tombstoned, users, first user node id, blob rows, blob bytes) the head's list summary
+        claims (blob figures ``None`` when it keeps none); ``None`` without a summary."""
         if not {"head_json", "singleton"} <= columns(self.conn, "session_head"):
             return None
         summary = self._head_summary()
         return None if summary is None else (summary.live, summary.tombstoned, summary.user_messages,
-                                             summary.first_user_node_id)
+                                             summary.first_user_node_id, summary.blobs, summary.blob_bytes)
 
-    def scanned_graph_summary(self) -> tuple[int, int, int, str | None]:
-        """(live, tombstoned, users, first user node id) from a scan of every row (the picker rule)."""
+    def scanned_list_summary(self) -> tuple[int, int, int, str | None, int, int]:
+        """The figures of :meth:`stored_list_summary` from a scan of every graph row (the picker rule)
+        and every blob."""
         live, dead, users, first = SqliteGraphRows(self.conn).summary_scan(True)
-        return live, dead, users or 0, first
+        blob_count, blob_bytes = query_one(self.conn, _V4_BLOBS)
+        return live, dead, users or 0, first, int(blob_count), int(blob_bytes)
 
     def schema_damage(self, path: str) -> list[tuple[str, str, str]]:
         """(change, what, name) for each table or index the v4 session schema lacks or has in excess."""

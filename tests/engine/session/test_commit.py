@@ -305,8 +305,9 @@ def test_writes_land_in_head_rows_and_turn_record(store, store_on, clock):
         "SELECT head_json, head_revision, head_session_id FROM lash_sessions WHERE session_id = 'root'")[0]
     assert (column, session_id) == (1, "root")
     # SQLite heads also carry lashdb's graph summary (what `sessions list` reads); PostgreSQL keeps none.
-    summary = {"lashdb_graph_summary": {"live": 2, "tombstoned": 0, "user_messages": 2,
-                                        "first_user_node_id": "n1"}} if store_on.is_sqlite else {}
+    blobs = store_on.sql(store, "SELECT count(*), sum(length(content)) FROM blobs", "SELECT 1")[0]
+    summary = {"lashdb_list_summary": {"live": 2, "tombstoned": 0, "user_messages": 2, "first_user_node_id": "n1",
+                                       "blobs": blobs[0], "blob_bytes": blobs[1]}} if store_on.is_sqlite else {}
     assert json.loads(head_json) == {"session_id": "root", "head_revision": 1, "config": CONFIG,
                                      "agent_frames": [], "checkpoint_ref": result.checkpoint_ref,
                                      "leaf_node_id": "n2", "graph_node_count": 2, **summary}
