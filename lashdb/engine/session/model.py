@@ -2,7 +2,8 @@
 
 Contract: every type is a frozen dataclass; ``to_json()`` returns the dict upstream serialises
 (field names and order, optional keys omitted as upstream omits them) and ``from_json()`` reads it
-back with upstream's defaults, raising ``ValueError`` for a document upstream would reject.
+back with upstream's defaults, raising ``ValueError`` for a document upstream would reject. One key is
+lashdb's own: the head's ``lashdb_list_summary`` (:mod:`.list_summary`), which upstream ignores on read.
 Opaque values (``config``, agent frames, event payloads) are copied through untouched.
 """
 

@@ -86,3 +86,17 @@ def test_doctor_reports_blobs_removed_behind_the_summary(tmp_path):
             store.snapshot(lambda c: c.blobs.count_and_size())
         assert store.snapshot(lambda c: c.blobs.count_and_size())[0] == rows - 1
     assert not [f for file in doctor.run([tmp_path / "d"], now_ms=0, jobs=1).files for f in file.findings]
+
+
+def test_the_finding_names_vacuum_as_its_remedy(tmp_path):
+    from lashdb.engine.ops import doctor_fix
+
+    (tmp_path / "d").mkdir()
+    path = tmp_path / "d" / "s.db"
+    session = Session(path)
+    session.commit(GraphDelta.append([message("u1", "User")], "u1"))
+    session.store.write(lambda c: c.execute("UPDATE graph_nodes SET tombstoned = 1"))
+    session.store.close()
+    report = doctor_fix.with_remedies(doctor.run([tmp_path / "d"], now_ms=0, jobs=1))
+    [finding] = [f for file in report.files for f in file.findings]
+    assert (finding.check, finding.remedy) == ("list_summary", f"lashdb vacuum {path}")
