@@ -40,3 +40,10 @@ def test_sweep_deletes_at_most_one_batch_and_a_dry_run_nothing(db):
     assert first[2] + second[2] + third[2] == 15
     assert b.read(lambda tx: tx.blobs.count_and_size()) == (1, 2)
     assert other.read(lambda tx: tx.blobs.get("g0")) == b"z"
+
+
+def test_no_list_summary_is_kept_but_rows_are_counted(db):
+    b = PgSessionBackend(db, "s1")
+    b.write(lambda tx: tx.blobs.put([("c1", b"abc"), ("c2", b"de")]))
+    assert b.read(lambda tx: (tx.blobs.take_delta(), tx.blobs.row_count(), tx.graph.summary_scan(True))) == (
+        None, 2, None)

@@ -78,3 +78,16 @@ def test_temp_tables_are_dropped_when_the_sweep_fails(rows):
         rows.sweep(["x"], "not a number", dry_run=False, count_unmarked=False)
     assert _temp_tables(rows) == []
     assert rows.get("x") == b"12"
+
+
+def test_delta_counts_only_rows_actually_stored_and_swept(rows):
+    rows.put([("aa01", b"first"), ("bb02", b"xy")])
+    rows.put([("aa01", b"second"), ("cc03", b"abc")])  # aa01 is already stored: not counted
+    assert rows.take_delta() == (3, 10)
+    assert rows.take_delta() == (0, 0)  # taken: reset
+    assert rows.row_count() == 3
+    rows.sweep({"aa01"}, 1, dry_run=True, count_unmarked=True)
+    assert rows.take_delta() == (0, 0)  # a dry run deletes nothing
+    rows.sweep({"aa01"}, 10, dry_run=False, count_unmarked=False)
+    assert rows.take_delta() == (-2, -5)
+    assert rows.count_and_size() == (1, 5)

@@ -65,3 +65,13 @@ def test_replace_drops_everything_first(rows):
     assert rows.tombstoned_count() == 0
     with pytest.raises(apsw.ConstraintError):  # node_id is UNIQUE; the statement class runs raw
         rows.insert([node("n1")])
+
+
+def test_summary_scan_counts_rows_and_the_first_live_user_message(rows):
+    user = json.dumps({"kind": "event", "event": {"Conversation": {"role": "User", "parts": []}}})
+    tool = json.dumps({"kind": "event", "event": {"Conversation": {"role": "Tool", "parts": []}}})
+    assert rows.summary_scan(True) == (0, 0, 0, None)
+    rows.insert([("u0", user), ("t1", tool), ("u2", user), ("bad", 'not json "User"'), ("u4", user)])
+    rows.tombstone(["u0"])
+    assert rows.summary_scan(False) == (4, 1, None, None)
+    assert rows.summary_scan(True) == (4, 1, 2, "u2")
