@@ -12,7 +12,9 @@ Contract (checked per session, in this order):
    source's, and :func:`verify.verify_one` gives the same outcome on both sides), the live and
    tombstoned node counts, the head (revision, checkpoint ref and JSON) and the usage ledger, and
    every other table row for row. A mismatch removes what was written (one transaction) and the
-   session is ``failed``; so is an import the destination refused (nothing was written).
+   session is ``failed``; so is an import the destination refused (nothing was written). The head's
+   ``lashdb_list_summary`` key (session/list_summary.py) is left behind: figures one store kept are
+   no promise about the other's rows, so the copy lists by scanning until its next commit.
 Reruns are idempotent: a session is copied in one transaction or not at all, so an interrupted run
 leaves only whole sessions, which the next run skips. ``dry_run`` reads both sides and writes
 nothing (``copied`` then means "would be copied"). ``progress(result, done, total)`` hears of each
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lashdb.engine.base.errors import LashdbError, LookupFailed, SessionNotMigrated, one_line
+from lashdb.engine.session.list_summary import HEAD_KEY as SUMMARY_KEY
 
 from .ports import Records, SessionTransfer
 from .verify import verify_one
@@ -99,6 +102,22 @@ def _head(records: Records) -> tuple[int, str | None, str | None]:
         doc = {}
     ref = doc.get("checkpoint_ref") if isinstance(doc, dict) else None
     return int(rows[0].get("head_revision") or 0), ref if isinstance(ref, str) else None, head_json
+
+
+def without_list_summary(records: Records) -> Records:
+    """``records`` with the head JSON's list-summary key removed (the records themselves when it has none)."""
+    rows = records.get("session_head") or []
+    text = rows[0].get("head_json") if rows else None
+    if not isinstance(text, str) or SUMMARY_KEY not in text:
+        return records
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return records
+    if not isinstance(doc, dict) or doc.pop(SUMMARY_KEY, None) is None:
+        return records
+    head = dict(rows[0], head_json=json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+    return {**records, "session_head": [head, *rows[1:]]}
 
 
 def live_lease(records: Records, now_ms: int) -> dict[str, Any] | None:
@@ -209,6 +228,7 @@ def migrate_one(source: SessionTransfer, dest: SessionTransfer, session_id: str,
                                  f"(checkpoint {_head(there)[1]}), the source at {_head(records)[0]} "
                                  f"(checkpoint {_head(records)[1]}); left alone")
             return result
+        records = without_list_summary(records)
         result.rows, result.bytes = _count(records)
         if dry_run:
             result.status = COPIED

@@ -9,6 +9,7 @@ under test.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import apsw
@@ -107,6 +108,11 @@ def test_round_trip_directory_postgres_directory_keeps_every_row_and_blob_byte(d
     for sid, path in before.items():
         assert after[sid].name == path.name  # the factory rule names the new file
         src, dst = file_rows(path), file_rows(after[sid])
+        # The head's list summary stays behind (ops/migrate.py): the copy's head is the source's without it.
+        [(head_sid, head_json, revision)] = src["session_head"]
+        head = json.loads(head_json)
+        head.pop("lashdb_list_summary", None)
+        src["session_head"] = [(head_sid, json.dumps(head, separators=(",", ":")), revision)]
         for table in TABLES:
             assert dst[table] == src[table], (sid, table)
         blobs = {h: bytes(c) for h, c in dst["blobs"]}
@@ -123,6 +129,22 @@ def test_round_trip_directory_postgres_directory_keeps_every_row_and_blob_byte(d
     expected_rows = sum(len(v) for v in file_rows(before[entry.session_id]).values())
     assert entry.rows == expected_rows
     assert entry.bytes == sum(len(bytes(c)) for _h, c in file_rows(before[entry.session_id])["blobs"])
+
+
+def test_the_list_summary_is_left_behind_and_the_copy_lists_the_same(demo, tmp_path):
+    from lashdb.engine.ops.sessions import list_sessions
+
+    run(demo, tmp_path / "copy")
+    for path in session_files(tmp_path / "copy").values():
+        assert "lashdb_list_summary" not in file_rows(path)["session_head"][0][1]
+
+    def rows(root):
+        return sorted((r.session_id, r.live_nodes, r.tombstoned_nodes, r.user_messages, r.first_user_message,
+                       r.blob_count, r.blob_bytes) for r in list_sessions(root, recursive=True))
+    assert rows(tmp_path / "copy") == rows(demo)
+    records = {"session_head": [{"head_json": '{"a":1,"lashdb_list_summary":{}}', "head_revision": 2}]}
+    assert ops.without_list_summary(records)["session_head"] == [{"head_json": '{"a":1}', "head_revision": 2}]
+    assert ops.without_list_summary({"session_head": []}) == {"session_head": []}
 
 
 def test_directory_to_directory_then_rerun_skips_everything(demo, tmp_path):
