@@ -305,17 +305,24 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         graph_rows.replace_nodes(tx, graph.nodes)
     prior = head.list_summary if head is not None else None
     appended = graph.nodes if graph.kind == APPEND else ()
-    trusted = live_before is not None
-    delta = tx.blobs.take_delta()  # None: the backend keeps no list summary (PostgreSQL)
+    trusted = live_before is not None  # the hint vouches for the head's counts
+    delta = tx.blobs.take_delta()  # blobs this commit stored; None: the backend keeps no list summary
+    summary = None
     if graph.kind == REPLACE_FULL:
         live = len(graph.nodes)  # every row was replaced by these, all live (duplicates raised above)
-        summary = ListSummary.of_nodes(graph.nodes) if delta is not None else None
-    elif trusted and prior is not None:
-        live, summary = live_before + len(appended), prior.appended(appended)
+        if delta is not None:
+            summary = ListSummary.of_nodes(graph.nodes)
+    elif trusted and prior is not None and delta is not None and prior.blob_figures() is not None:
+        # The usual commit: the next summary follows from the vouched-for head alone.
+        live, summary, delta = live_before + len(appended), prior.appended(appended, delta), None
+    elif trusted:
+        live = live_before + len(appended)
+        if prior is not None and delta is not None:
+            summary = prior.appended(appended)
     elif delta is None:
-        live, summary = graph_rows.live_count(tx), None
-    else:
-        live, summary = graph_rows.summary_for_commit(tx, prior, appended)
+        live = graph_rows.live_count(tx)
+    if delta is not None and summary is None and graph.kind != REPLACE_FULL:
+        live, summary = graph_rows.summary_for_commit(tx, prior, appended)  # counts once, rebuilds if it must
     if summary is not None and delta is not None:
         summary = summary.with_blobs(graph_rows.blob_figures_for_commit(tx, prior, delta, trusted))
     next_revision = actual + 1

@@ -178,11 +178,21 @@ def _rescanned(tx: SessionTx, prior: ListSummary, *, blobs: bool = False) -> Lis
     return None if found is None else found.with_blobs(tx.blobs.count_and_size() if blobs else prior.blob_figures())
 
 
+class _Row:
+    """A stored node's JSON as :func:`is_user_message` reads a node (the payload is flattened into it)."""
+
+    def __init__(self, doc: dict) -> None:
+        self.payload = doc
+
+
 def _is_user_json(node_json: str) -> bool:
+    # The picker rule on the stored JSON itself, as the scan applies it (a node this store's model
+    # would refuse is still counted the way SQLite's json_extract sees it).
     try:
-        return is_user_message(GraphNode.from_json(json.loads(node_json)))
-    except (ValueError, TypeError, AttributeError):
-        return False  # the scan's rule too: a row that is not a readable node is no user message
+        doc = json.loads(node_json)
+    except ValueError:
+        return False  # the scan's rule too: a row that is not JSON is no user message
+    return isinstance(doc, dict) and is_user_message(_Row(doc))
 
 
 def tombstone_keeping_summary(tx: SessionTx, node_ids: Iterable[str]) -> None:

@@ -35,11 +35,16 @@ HEAD_KEY = "lashdb_list_summary"
 
 def is_user_message(node: GraphNode) -> bool:
     """True for a user-message node (SPEC §5 picker rule), tombstones aside."""
-    return node.payload.get("kind") == "event" and node.role == "User"
+    payload = node.payload
+    if payload.get("kind") != "event":
+        return False
+    event = payload.get("event")
+    conversation = event.get("Conversation") if isinstance(event, dict) else None
+    return isinstance(conversation, dict) and conversation.get("role") == "User"
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    return value if type(value) is int and value >= 0 else None  # type() is: a bool is no count
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,13 @@ class ListSummary:
     @classmethod
     def from_json(cls, doc: Any) -> ListSummary | None:
         """The summary a head JSON value holds, or ``None`` when it is absent or malformed."""
-        if not isinstance(doc, dict):
+        # Read in every commit (the head is decoded each time): plain lookups, no generators.
+        if type(doc) is not dict:
             return None
-        live, dead, users = (_count(doc.get(k)) for k in ("live", "tombstoned", "user_messages"))
+        live, dead, users = _count(doc.get("live")), _count(doc.get("tombstoned")), _count(doc.get("user_messages"))
         first = doc.get("first_user_node_id")
         if live is None or dead is None or users is None or users > live or not (
-                first is None or isinstance(first, str)) or (first is None) != (users == 0):
+                first is None or type(first) is str) or (first is None) != (users == 0):
             return None
         blobs, blob_bytes = _count(doc.get("blobs")), _count(doc.get("blob_bytes"))
         if blobs is None or blob_bytes is None:
@@ -81,8 +87,10 @@ class ListSummary:
         """The graph part of a graph holding exactly ``nodes``, all live (blob figures unknown)."""
         return cls(0, 0, 0, None).appended(nodes)
 
-    def appended(self, nodes: Iterable[GraphNode]) -> ListSummary:
-        """The summary after ``nodes`` are appended (live) in order."""
+    def appended(self, nodes: Iterable[GraphNode], blob_delta: tuple[int, int] = (0, 0)) -> ListSummary:
+        """The summary after ``nodes`` are appended (live) in order and ``blob_delta`` (rows, bytes) stored
+        net (unknown blob figures stay unknown)."""
+        # Built directly, not with dataclasses.replace: this runs in every commit (replace cost ~5 µs).
         live, users, first = self.live, self.user_messages, self.first_user_node_id
         for node in nodes:
             live += 1
@@ -90,7 +98,10 @@ class ListSummary:
                 users += 1
                 if first is None:
                     first = node.node_id
-        return replace(self, live=live, user_messages=users, first_user_node_id=first)
+        blobs, blob_bytes = self.blobs, self.blob_bytes
+        if blobs is not None and blob_bytes is not None:
+            blobs, blob_bytes = blobs + blob_delta[0], blob_bytes + blob_delta[1]
+        return ListSummary(live, self.tombstoned, users, first, blobs, blob_bytes)
 
     def with_blobs(self, figures: tuple[int, int] | None) -> ListSummary:
         """The same graph part with blob figures ``(rows, bytes)`` (``None``: unknown)."""

@@ -177,3 +177,17 @@ def test_sqlite_summary_scan_skips_rows_that_are_not_json(tmp_path, with_users):
         found = store.read(lambda c: SqliteSessionReader(c).scanned_list_summary()) if with_users else \
             store.read(lambda c: SqliteSessionReader(c).stored_list_summary())
     assert found == ((2, 0, 1, "u", 0, 0) if with_users else None)
+
+
+def test_tombstoning_a_node_the_model_would_refuse_counts_it_as_the_scan_does(tmp_path):
+    session = Session(tmp_path / "s.db")
+    session.commit(GraphDelta.append([message("u1", "User")], "u1"))
+    # A user message without the fields GraphNode requires (written by hand or by another tool).
+    session.store.write(lambda c: c.execute(
+        "INSERT INTO graph_nodes (node_id, node_json) VALUES ('odd', ?)",
+        ('{"kind":"event","event":{"Conversation":{"role":"User"}}}',)))
+    session.store.vacuum()  # rebuilds from the rows: the odd node counts as a user message
+    session.store.tombstone_nodes(["odd"])
+    stored, scanned = session.stored_and_scanned()
+    assert stored == scanned and stored[:4] == (1, 1, 1, "u1")
+    session.store.close()
