@@ -6,11 +6,11 @@ graph in commits of 10,000 nodes (chains of 100: user message, then assistant/to
 Measured, each as a ratio of two measurements of this one run (nothing here passes or fails):
 
 - commit: a 4-node turn committed at the end of the big session vs the same turn at turn 10 of a
-  fresh session (median of repeated commits on one open store), and the first commit after the
-  store is reopened (no count hint carried over) on each;
+  fresh session (medians of repeated commits on each open store, taken in turns), and the first
+  commit after the store is reopened (no count hint carried over) on each;
 - active path: the read of a leaf at depth 100 in the big session vs in a 1,000-node session;
 - ``sessions list``: the row of the big session vs the row of the 1,000-node session (the engine's
-  ``list_sessions`` over a directory holding just that session, median of repeats);
+  ``list_sessions`` over a directory holding just that session, medians of repeats taken in turns);
 - memory: peak RSS of ``lashdb gc`` on the big session, in a child process (``ru_maxrss`` of the
   waited-for child, read by a wrapper so no other child counts), beside ``lashdb --version``'s.
 
@@ -49,6 +49,12 @@ def _median(fn, repeat: int) -> float:
         fn()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
+
+
+def _paired(small, big, repeat: int) -> tuple[float, float]:
+    """Medians of ``small()`` and ``big()`` timed in turns, so load from other jobs falls on both."""
+    pairs = [(_median(small, 1), _median(big, 1)) for _ in range(repeat)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def _chain_nodes(first: int, count: int) -> list[GraphNode]:
@@ -116,20 +122,23 @@ def build(path: Path, nodes: int, blobs: int) -> Session:
     return session
 
 
-def commit_costs(session: Session, repeat: int) -> tuple[float, float]:
-    """(median of ``repeat`` turn commits on the open store, the first commit after a reopen)."""
-    steady = _median(lambda: session.commit(_turn_nodes(session, "w")), repeat)
-    session.reopen()
-    t0 = time.perf_counter()
-    session.commit(_turn_nodes(session, "w"))
-    return steady, time.perf_counter() - t0
+def commit_costs(small: Session, big: Session, repeat: int) -> tuple[float, float, float, float]:
+    """Medians of ``repeat`` turn commits on each open store (in turns), then the first commit of each
+    after a reopen: (small, big, small reopened, big reopened)."""
+    steady = _paired(lambda: small.commit(_turn_nodes(small, "w")), lambda: big.commit(_turn_nodes(big, "w")), repeat)
+    cold = []
+    for session in (small, big):
+        session.reopen()
+        t0 = time.perf_counter()
+        session.commit(_turn_nodes(session, "w"))
+        cold.append(time.perf_counter() - t0)
+    return (*steady, *cold)
 
 
-def list_row(directory: Path, repeat: int) -> float:
-    """Median time of ``list_sessions`` over a directory holding one session (the row's cost)."""
-    rows = list_sessions(directory)
-    assert len(rows) == 1, rows
-    return _median(lambda: list_sessions(directory), repeat)
+def list_rows(small: Path, big: Path, repeat: int) -> tuple[float, float]:
+    """Medians of ``list_sessions`` over each directory holding one session (the row's cost), in turns."""
+    assert len(list_sessions(small)) == len(list_sessions(big)) == 1
+    return _paired(lambda: list_sessions(small), lambda: list_sessions(big), repeat)
 
 
 _WRAP = ("import resource, subprocess, sys\n"
@@ -159,8 +168,7 @@ def main() -> None:
         fresh = Session(tmp / "fresh.db")
         for _ in range(10):
             fresh.commit(_turn_nodes(fresh, "f"))
-        early, early_cold = commit_costs(fresh, 30)
-        late, late_cold = commit_costs(big, 30)
+        early, late, early_cold, late_cold = commit_costs(fresh, big, 30)
         fresh.close()
         print(f"commit of a 4-node turn at the end of {NODES:,} nodes vs at turn 10 (target <= 1.2x):")
         print(f"  turn10_ms: {1000 * early:.3f}  end_ms: {1000 * late:.3f}  ratio: {late / early:.2f}")
@@ -171,16 +179,15 @@ def main() -> None:
         leaf_big, leaf_small = f"n{NODES - 1}", f"n{SMALL_NODES - 1}"
         assert len(big.store.load_active_path(leaf_big).nodes) == CHAIN
         assert len(small.store.load_active_path(leaf_small).nodes) == CHAIN
-        small_path = _median(lambda: small.store.load_active_path(leaf_small), 50)
-        big_path = _median(lambda: big.store.load_active_path(leaf_big), 50)
+        small_path, big_path = _paired(lambda: small.store.load_active_path(leaf_small),
+                                       lambda: big.store.load_active_path(leaf_big), 50)
         print(f"active path at depth 100: {NODES:,}-node vs {SMALL_NODES:,}-node session (target <= 1.2x):")
         print(f"  small_ms: {1000 * small_path:.3f}  big_ms: {1000 * big_path:.3f}  "
               f"ratio: {big_path / small_path:.2f}")
         big.close()
         small.close()
 
-        small_row = list_row(tmp / "small", 30)
-        big_row = list_row(tmp / "big", 30)
+        small_row, big_row = list_rows(tmp / "small", tmp / "big", 40)
         print(f"sessions list row: {NODES:,}-node/{BLOBS:,}-blob vs {SMALL_NODES:,}-node session (target <= 1.2x):")
         print(f"  small_ms: {1000 * small_row:.3f}  big_ms: {1000 * big_row:.3f}  ratio: {big_row / small_row:.2f}")
 
