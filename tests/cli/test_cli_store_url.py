@@ -26,7 +26,9 @@ SESSIONS = ("alpha-0001", "alpha-0002", "beta-0003")
 VOLATILE = {"path", "file", "created_at", "created_at_epoch_ms", "modified_at", "modified_at_epoch_ms", "cwd",
             "size_bytes", "db_bytes", "wal_bytes", "shm_bytes", "sidecars", "files", "error", "expires_at",
             "expires_at_epoch_ms", "created_at_raw", "removed", "db", "compression", "stored_bytes",
-            "last_committed_at", "last_committed_at_epoch_ms"}
+            "last_committed_at", "last_committed_at_epoch_ms",
+            # A SQLite head carries lashdb's list summary (session/list_summary.py); PostgreSQL keeps none.
+            "lashdb_list_summary"}
 
 
 def build(target) -> None:

@@ -57,7 +57,7 @@ def test_sigkilled_migrate_then_rerun_copies_every_session_exactly_once(tmp_path
         ids = [r[0] for r in conn.execute("SELECT session_id FROM lash_sessions ORDER BY session_id")]
         assert sorted(ids) == sorted(order)  # each exactly once (and nothing else)
         for sid in order:
-            records = source.export(sid)
+            records = ops.without_list_summary(source.export(sid))  # the copy leaves the summary behind
             head = records["session_head"][0]
             assert conn.execute("SELECT head_revision, head_json FROM lash_sessions WHERE session_id = %s",
                                 (sid,)).fetchone() == (head["head_revision"], head["head_json"])
