@@ -278,3 +278,32 @@ def test_cli_blob_verify_doctor_and_head_dump_on_an_undecodable_value(deep_sessi
                                   f"blob {tool_ref}: cannot decode")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert run("head", "dump", str(path)).returncode == 0  # the head itself still reads
+
+
+# --- the one-pass check of the commit path ---------------------------------------------------------
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize("value", [bad for bad, _path, _reason in BAD] + [nest(MAX_NESTING + 1)])
+def test_all_storable_is_false_exactly_where_check_raises(value):
+    with pytest.raises(UnstorableValue):
+        values.check(value, "v")
+    assert values.all_storable([], [], [1, "ok", value]) is False
+    assert values.all_storable(["id"], [None], [{"fine": [1, 2.5, None, True]}]) is True
+
+
+def test_all_storable_checks_texts_and_optional_texts_like_check_text():
+    assert values.all_storable(["a", Text("b"), "ünï"], [None, "c"], []) is True
+    assert values.all_storable(["a", None], [], []) is False  # a required text that is absent
+    assert values.all_storable(["a", 3], [], []) is False
+    assert values.all_storable(["a"], ["b", b"raw"], []) is False
+    assert values.all_storable(["\ud800"], [], []) is False
+    assert values.all_storable(["a"], ["x\udfff"], []) is False
+    # A high and a low surrogate from two fields stay two lone surrogates when joined.
+    assert values.all_storable(["\ud83d"], ["\ude00"], []) is False
+    # Depth counts from each value, not from the list that holds them.
+    assert values.all_storable([], [], [nest(MAX_NESTING)]) is True
+    assert values.all_storable([], [], [nest(MAX_NESTING + 1)]) is False
