@@ -287,8 +287,13 @@ class Text(str):
     pass
 
 
-@pytest.mark.parametrize("value", [bad for bad, _path, _reason in BAD] + [nest(MAX_NESTING + 1)])
-def test_all_storable_is_false_exactly_where_check_raises(value):
+MAP_VALUES_BAD = [{"a": "lone \ud800"}, {"a": 1, "b": math.nan}, {"a": None, "b": {"c": b"x"}},
+                  {"a": True, "b": [{"c": -math.inf}]}, {"a": "ok", "b": object()}]
+
+
+@pytest.mark.parametrize("value", [bad for bad, _path, _reason in BAD] + MAP_VALUES_BAD + [nest(MAX_NESTING + 1),
+                                                                                          {"a": nest(MAX_NESTING)}])
+def test_all_storable_is_false_wherever_check_raises(value):
     with pytest.raises(UnstorableValue):
         values.check(value, "v")
     assert values.all_storable([], [], [1, "ok", value]) is False
@@ -307,3 +312,8 @@ def test_all_storable_checks_texts_and_optional_texts_like_check_text():
     # Depth counts from each value, not from the list that holds them.
     assert values.all_storable([], [], [nest(MAX_NESTING)]) is True
     assert values.all_storable([], [], [nest(MAX_NESTING + 1)]) is False
+    assert values.all_storable([], [], [{"a": nest(MAX_NESTING - 1), "b": "ünï", "c": 1, "d": True, "e": None,
+                                         "f": 2.5}]) is True
+    # A subclass of str as a value is storable but left to the named checks: False means "look".
+    assert values.all_storable([], [], [{"g": Text("t")}]) is False
+    values.check({"g": Text("t")}, "v")
