@@ -19,6 +19,8 @@ Writers:
 - uncompressed: lashdb with the LowLatency blob profile, i.e. the snapshots written without
   zlib -- what moving compression off the commit path (issue 15's option) would save, with the
   stored bytes it would leave until a maintenance pass recompressed them.
+- unchecked (diagnostic): lashdb with its value check switched off, to split lashdb's margin over
+  floor+encode into the check the contract requires (W17) and the rest.
 
 Ratios compare measurements of this one run, the writers taking turns in one round robin with
 Python's cyclic garbage collector paused inside each timed step (as timeit does) and running
@@ -120,6 +122,21 @@ class LashdbWriter:
 
     def close(self) -> None:
         self.store.close()
+
+
+class UncheckedWriter(LashdbWriter):
+    """Diagnostic only: lashdb with its value check (runtime contract W17) switched off, to show
+    what the check costs of lashdb's margin over the floor. Never a way to run lashdb."""
+
+    def step(self, t: int) -> float:
+        from lashdb.engine.session import commit as commit_ops
+
+        check_values = commit_ops.check_values
+        commit_ops.check_values = lambda commit: None
+        try:
+            return super().step(t)
+        finally:
+            commit_ops.check_values = check_values
 
 
 def _encode_turn(t: int, turn: dict) -> dict:
@@ -225,17 +242,23 @@ def scenario(tmp: Path, name: str, *, all_state_changes: bool) -> None:
             "floor": FloorWriter(tmp / f"{name}-{r}-floor.db", turns, encode_in_loop=False),
             "floor+encode": FloorWriter(tmp / f"{name}-{r}-encode.db", turns, encode_in_loop=True),
             "uncompressed": LashdbWriter(tmp / f"{name}-{r}-low.db", turns,
-                                         options=StoreOptions(blob_profile=BlobProfile.LOW_LATENCY))}, TURNS))
+                                         options=StoreOptions(blob_profile=BlobProfile.LOW_LATENCY)),
+            # Other contents of the same shape: on lashdb's, every envelope would come from its cache.
+            "unchecked": UncheckedWriter(tmp / f"{name}-{r}-unchecked.db",
+                                         make_turns(TURNS, all_state_changes=all_state_changes, seed=1000 + r))},
+            TURNS))
     print(f"-- {name}")
 
     def at(key: str, window: range) -> float:
         return statistics.median(run[key][i] for run in runs for i in window) * 1e3
 
     for label, window in (("turn 10", EARLY), (f"turn {TURNS}", LATE)):
-        lash, enc, floor, low = (at(k, window) for k in ("lashdb", "floor+encode", "floor", "uncompressed"))
+        lash, enc, floor, low, free = (at(k, window) for k in ("lashdb", "floor+encode", "floor", "uncompressed",
+                                                                "unchecked"))
         print(f"  {label:>9}: lashdb {lash:.3f} ms | floor+encode {enc:.3f} ms -> {lash / enc:.2f}x (target <= 1.1x) "
               f"| pre-encoded floor {floor:.3f} ms -> {lash / floor:.2f}x (SQLite alone, no target) "
-              f"| snapshots written uncompressed {low:.3f} ms -> {low / lash:.2f}x of lashdb")
+              f"| snapshots written uncompressed {low:.3f} ms -> {low / lash:.2f}x of lashdb "
+              f"| diagnostic, value check off {free:.3f} ms -> {free / enc:.2f}x of floor+encode")
     growth = {key: at(key, LATE) / at(key, EARLY) for key in runs[0]}
     print(f"  growth turn {TURNS}/turn 10: " + ", ".join(f"{key} {g:.2f}x" for key, g in growth.items()))
     stored = _stored_blob_bytes(tmp / f"{name}-0-lashdb.db")

@@ -126,7 +126,12 @@ _envelope_lock = threading.Lock()
 def _blob_row(descriptor: Descriptor, content: bytes, profile: BlobProfile) -> tuple[str, bytes]:
     global _envelope_bytes
     ref = codec.sha256_hex(content)
-    key = (descriptor, profile, ref)
+    if not codec.should_compress(profile, descriptor, len(content)):
+        # Nothing to save: an uncompressed envelope (the manifest, small snapshots) costs less to
+        # build than a cache lookup and insert.
+        return ref, codec.encode_envelope(descriptor, content, profile)
+    # Plain str and tuple parts: a Descriptor or an Enum in the key hashes through Python code.
+    key = (descriptor.kind, descriptor.hints, getattr(profile, "_value_", profile), ref)
     with _envelope_lock:
         envelope = _envelopes.get(key)
         if envelope is not None:

@@ -110,3 +110,29 @@ def test_a_head_written_by_another_connection_is_read_not_reused(store_on):
         assert turn(a, fence, 3, "n5").head_revision == 4  # a's own head, reused
         head = b.load_session_head_meta()
     assert (head.head_revision, head.graph_node_count, head.leaf_node_id) == (4, 5, "n5")
+
+
+def test_stored_envelopes_are_the_codec_bytes_whether_or_not_reused(tmp_path):
+    # Compressed snapshots are reused from a per-process cache, small ones are built every time;
+    # either way the row holds exactly what the codec writes for that content.
+    from lashdb.engine import HydratedCheckpoint, codec
+    from lashdb.engine.codec import BlobProfile, Descriptor
+
+    big = {"tools": [{"name": f"t{i}", "schema": "x" * 300} for i in range(30)]}
+    with open_file(tmp_path / "s.db") as store:
+        fence = store.try_claim_session_execution_lease("root", "runtime", LEASE_TTL).fence()
+        results = [store.commit_runtime_state(RuntimeCommit(
+            "root", {}, checkpoint=HydratedCheckpoint(turn_state={"turn_index": t}, tool_state=big),
+            expected_head_revision=t, session_execution_lease=fence)) for t in range(2)]
+        rows = dict(store._conn.execute("SELECT hash, content FROM blobs").fetchall())
+    tool_ref = results[0].manifest.tool_state_ref
+    assert tool_ref == results[1].manifest.tool_state_ref
+    content = codec.encode_value(big)
+    assert rows[tool_ref] == codec.encode_envelope(Descriptor.tool_state(), content, BlobProfile.BALANCED)
+    assert codec.should_compress(BlobProfile.BALANCED, Descriptor.tool_state(), len(content))
+    for result in results:
+        manifest = codec.encode_value(result.manifest.to_json())
+        assert not codec.should_compress(BlobProfile.BALANCED, Descriptor.checkpoint_manifest(), len(manifest))
+        assert rows[result.checkpoint_ref] == codec.encode_envelope(Descriptor.checkpoint_manifest(), manifest,
+                                                                    BlobProfile.BALANCED)
+    assert len(rows) == 3
