@@ -201,8 +201,8 @@ def langgraph_part(tmp: Path) -> None:
         for writer in (*ours.values(), *theirs.values()):
             writer.close()
         base = samples["none"]
-        runs.append({"lashdb": lash, "none": base,
-                     **{key: [a - b for a, b in zip(values, base)] for key, values in samples.items() if key != "none"}})
+        cost = {key: [a - b for a, b in zip(values, base)] for key, values in samples.items() if key != "none"}
+        runs.append({"lashdb": lash, "none": base, **cost})
     print(f"-- LangGraph {pkg_version('langgraph')} StateGraph loop + SqliteSaver (langgraph-checkpoint-sqlite "
           f"{pkg_version('langgraph-checkpoint-sqlite')}, sqlite3 {sqlite3.sqlite_version}) vs lashdb "
           f"commit_runtime_state; 4 x ~1 KB messages + 3 x ~8 KB state + usage a turn; turn 10 pooled over "

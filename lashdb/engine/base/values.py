@@ -25,7 +25,8 @@ from typing import Any
 
 from .errors import UnstorableValue
 
-__all__ = ["MAX_NESTING", "READ_MAX_NESTING", "UnstorableValue", "all_storable", "check", "check_opt_text", "check_text", "is_text"]
+__all__ = ["MAX_NESTING", "READ_MAX_NESTING", "UnstorableValue", "all_storable", "check", "check_opt_text",
+           "check_text", "is_text"]
 
 MAX_NESTING = 256
 """Deepest container nesting a stored value may have, counted from the value the caller passed."""

@@ -2,7 +2,8 @@
 
 Contract:
 - :func:`prepare_checkpoint` encodes the checkpoint blobs before the transaction (reusing the
-  envelope of a snapshot written recently, so an unchanged snapshot is not compressed twice).
+  compressed envelope of a snapshot written recently, so an unchanged snapshot is not compressed
+  twice).
 - :func:`apply` runs inside the caller's single exclusive write transaction, on its
   :class:`~.ports.SessionTx` (no SQL here; the statements are the backend's). It runs every
   check before the first write, in this order: session binding; turn-stamp idempotency (a stamp

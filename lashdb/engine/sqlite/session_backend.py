@@ -8,7 +8,8 @@ Contract:
 - :meth:`SqliteSessionBackend.write` is ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on any
   exception), :meth:`read` one read snapshot; both hand ``fn`` a :class:`SqliteSessionTx` whose
   concern rows objects are built on first use; in a write transaction its change marker reads
-  ``PRAGMA data_version`` once (no other connection can commit while the write lock is held). Every SQLite failure comes out typed, naming the file.
+  ``PRAGMA data_version`` once (no other connection can commit while the write lock is held).
+  Every SQLite failure comes out typed, naming the file.
 - ``raw_read``/``raw_write`` hand ``fn`` the apsw connection (``Store.read``/``Store.write``).
 """
 
