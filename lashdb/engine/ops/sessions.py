@@ -326,7 +326,8 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
                   progress: Callable[[int, int], None] | None = None) -> list[SessionSummary]:
     """Summaries of the sessions under root (``include_all``: every ``*.db``) that ``filters`` keeps
     (applied inside each file's reader, a time bound before the file is opened), sorted, at most ``limit``;
-    ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may.
+    ``jobs`` > 1 reads the files in that many processes (this one and forked children) where
+    :func:`parallel.fork_map` may.
     A file that cannot be read is a row ``unreadable: <reason>``; one that is not a regular file (it
     cannot be a session) only with ``include_all``, else its row goes to ``skipped`` when given.
     A root that is not a directory raises :class:`RootUnusable`. ``progress(done, total)`` hears of
