@@ -88,6 +88,7 @@ class SessionFile(Protocol):
     def connection(self) -> Any: ...
     def snapshot(self) -> AbstractContextManager: ...
     def classify(self) -> Classification: ...
+    def list_read(self) -> tuple[tuple | None, list[tuple[str, str, str]]]: ...
     def close(self) -> None: ...
 
 
@@ -177,9 +178,10 @@ def read_meta(conn: Any) -> MetaView | None:
     return session_reader(conn).meta()
 
 
-def open_session_file(path: str | os.PathLike[str]) -> SessionFile:
-    """Open ``path`` read-only once (typed errors when it cannot be)."""
-    return backends.open_with(f"{BACKEND}.session_file", path)
+def open_session_file(path: str | os.PathLike[str], *, checked: bool = False) -> SessionFile:
+    """Open ``path`` read-only once (typed errors when it cannot be); ``checked``: the caller has just
+    found it a regular file with no ``-wal`` beside it, and reads it with ``SessionFile.list_read``."""
+    return backends.open_with(f"{BACKEND}.session_file", path, checked=checked)
 
 
 def open_health(path: str | os.PathLike[str]) -> Health:

@@ -206,15 +206,22 @@ def open_memory() -> apsw.Connection:
     return conn
 
 
-def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
-    """Open a file database for inspection without changing any byte on disk or adding a file."""
+def open_readonly(path: str | os.PathLike[str], *, checked: bool = False) -> apsw.Connection:
+    """Open a file database for inspection without changing any byte on disk or adding a file.
+    ``checked``: the caller has just found ``path`` to be a regular file with no ``-wal`` beside it
+    (``sessions list`` stats each file and has its directory's names), so those system calls and
+    the schema read that makes a non-SQLite file fail here are left out: the caller's first
+    statement fails instead."""
     path = os.fspath(path)
-    problem = file_problem(path)
-    if problem is not None:
-        raise problem
+    if not checked:
+        problem = file_problem(path)
+        if problem is not None:
+            raise problem
     if not _swept:
         # Once a process: copies left by killed inspections go on the next run, whatever it opens.
         clean_stale_private_copies()
+    if checked:
+        return _open_immutable(path, touch=False)
     has_wal = _sidecar_exists(path, "-wal")
     if has_wal and not _sidecar_exists(path, "-shm"):
         _diagnose_unopenable(path)
@@ -222,23 +229,41 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     # readonly_shm: a plain mode=ro reader still writes its read marks into the -shm; with the
     # -shm opened read-only SQLite reads the WAL without writing a byte (a live writer's commits
     # stay visible).
-    params = {"mode": "ro", "readonly_shm": "1"} if has_wal else {"immutable": "1"}
+    return _open_immutable(path) if not has_wal else _open_ro(path, _RO_PARAMS, touch=True)
+
+
+_RO_PARAMS = {"mode": "ro", "readonly_shm": "1"}
+_IMMUTABLE_PARAMS = {"immutable": "1"}
+
+
+def _open_immutable(path: str, touch: bool = True) -> apsw.Connection:
+    return _open_ro(path, _IMMUTABLE_PARAMS, touch)
+
+
+def _open_ro(path: str, params: dict[str, str], touch: bool) -> apsw.Connection:
     conn = None
     try:
         conn = apsw.Connection(_uri(path, params), flags=_READ_FLAGS)
         conn.set_busy_timeout(READONLY_BUSY_TIMEOUT_MS)
-        # Touch the schema now so a file that is not SQLite fails here, with its name.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        if touch:
+            # Touch the schema now so a file that is not SQLite fails here, with its name.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
         return conn
     except BaseException as exc:
         if conn is not None:
             conn.close()
         if isinstance(exc, apsw.Error):
-            # Whether the file can be read at all is examined only once SQLite has refused it:
-            # `sessions list` opens every file under the root, and each system call adds up.
-            _diagnose_unopenable(path)
-            raise translate(exc, path) from exc
+            raise unopenable(exc, path) from exc
         raise
+
+
+def unopenable(exc: apsw.Error, path: str) -> LashdbError:
+    """The typed error for SQLite refusing to read ``path`` at all: :class:`FileUnreadable` when the
+    file or a sidecar cannot be opened for reading (raised), else :func:`translate`'s."""
+    # Whether the file can be read at all is examined only once SQLite has refused it: `sessions
+    # list` opens every file under the root, and each system call adds up.
+    _diagnose_unopenable(path)
+    return translate(exc, path)
 
 
 def _diagnose_unopenable(path: str) -> None:
