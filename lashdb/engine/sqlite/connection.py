@@ -1,8 +1,9 @@
 """SQLite connections (SPEC §2).
 
 Contract:
-- A writable file connection installs a 15 s busy timeout first, switches to WAL (retrying the
-  switch by hand, because SQLite does not run the busy handler for it), then sets
+- A writable file connection installs a 15 s busy timeout first (:class:`~.busy.BusyWait`: SQLite's
+  own waits, and one notice to the lock-wait hook naming the holder after a second), switches to
+  WAL (retrying the switch by hand, because SQLite does not run the busy handler for it), then sets
   ``synchronous=NORMAL``, ``foreign_keys=ON`` and ``cache_size=-2000``.
 - An in-memory connection gets the same pragmas minus WAL.
 - A read-only connection never writes a byte or creates a sidecar: with no ``-wal`` beside the
@@ -39,6 +40,7 @@ from typing import Any
 
 import apsw
 
+from .busy import BusyWait
 from lashdb.engine.base.files import file_type, os_reason, sidecar
 from lashdb.engine.base.errors import (
     BackendError,
@@ -186,7 +188,8 @@ def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
     conn = None
     try:
         conn = apsw.Connection(_uri(path, {}), flags=_WRITE_FLAGS)
-        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        # SQLite's busy timeout, plus one notice to the lock-wait hook when a write waits long.
+        conn.set_busy_handler(BusyWait(path, BUSY_TIMEOUT_MS))
         _set_wal(conn, path)
         _pragmas(conn)
         return conn
