@@ -42,6 +42,7 @@ import apsw
 
 from .busy import BusyWait
 from lashdb.engine.base.files import file_type, os_reason, sidecar
+from lashdb.engine.base.timing import iso_ms, wall_clock_ms
 from lashdb.engine.base.errors import (
     BackendError,
     DatabaseBusy,
@@ -189,7 +190,7 @@ def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
     try:
         conn = apsw.Connection(_uri(path, {}), flags=_WRITE_FLAGS)
         # SQLite's busy timeout, plus one notice to the lock-wait hook when a write waits long.
-        conn.set_busy_handler(BusyWait(path, BUSY_TIMEOUT_MS))
+        conn.set_busy_handler(BusyWait(path, BUSY_TIMEOUT_MS, lock_holder))
         _set_wal(conn, path)
         _pragmas(conn)
         return conn
@@ -199,6 +200,31 @@ def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
         if isinstance(exc, apsw.Error):
             raise translate(exc, path) from exc
         raise
+
+
+def lock_holder(path: str) -> str:
+    """Who holds the write lock of ``path``, as far as the file tells (a live execution lease, else
+    just "another process"); read-only, and a file it cannot read names no lease."""
+    lease = None
+    try:
+        conn = open_readonly(path)
+    except LashdbError:
+        return "another process"
+    try:
+        if {"session_id", "lease_owner_id", "lease_token", "lease_expires_at_ms"} <= columns(
+                conn, "session_execution_leases"):
+            lease = query_one(conn, "SELECT session_id, lease_owner_id, lease_expires_at_ms "
+                                    "FROM session_execution_leases WHERE lease_token IS NOT NULL "
+                                    "AND lease_expires_at_ms > ? ORDER BY lease_expires_at_ms DESC LIMIT 1",
+                              (wall_clock_ms(),))
+    except apsw.Error:
+        pass  # rewritten under us (a checkpoint racing the copy): no lease to name
+    finally:
+        conn.close()
+    if lease is None:
+        return "another process"
+    session_id, owner, expires = lease
+    return f"another process (session `{session_id}` is leased to `{owner}` until {iso_ms(int(expires))})"
 
 
 def open_memory() -> apsw.Connection:
