@@ -11,7 +11,8 @@ Contract:
   with the ``-shm`` read-only (``readonly_shm=1``), so not even SQLite's read marks are written.
   A ``-wal`` without a ``-shm`` is read from a private copy in :func:`private_copy_root` whose name
   holds the owner's pid; copies of processes that died are removed by the next process's first
-  read-only open (:func:`clean_stale_private_copies`).
+  read-only open (:func:`clean_stale_private_copies`), except while a report lists them
+  (:func:`stale_private_copies_kept`, for ``doctor``, whose ``--fix`` removes them).
 - :func:`translate` turns SQLite's file errors into typed errors naming the file and the remedy:
   full → :class:`DiskFull`, malformed → :class:`DatabaseCorrupt`, I/O → :class:`DatabaseIOError`,
   read-only/permission → :class:`DatabaseReadOnly`, busy → :class:`DatabaseBusy`.
@@ -241,7 +242,7 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     problem = file_problem(path)
     if problem is not None:
         raise problem
-    if not _swept:
+    if not _swept and not _kept:
         # Once a process: copies left by killed inspections go on the next run, whatever it opens.
         clean_stale_private_copies()
     has_wal = _sidecar_exists(path, "-wal")
@@ -293,7 +294,8 @@ def _open_readonly_copy(path: str) -> apsw.Connection:
     under the reader; no writer can be live without a ``-shm``, so a copy of the database and its
     WAL shows exactly what is on disk and nothing can change it afterwards.
     """
-    clean_stale_private_copies()
+    if not _kept:
+        clean_stale_private_copies()
     try:
         tmpdir = tempfile.mkdtemp(prefix=f"{os.getpid()}-{_start_time(os.getpid()) or 0}-",
                                   dir=_private_copy_root(create=True))
@@ -323,6 +325,7 @@ def _open_readonly_copy(path: str) -> apsw.Connection:
 
 _COPY_NAME = re.compile(r"(\d+)-(\d+)-[^/]+")
 _swept = False
+_kept = 0  # > 0 while a report (doctor) lists the stale copies: this process's opens leave them
 
 
 def private_copy_root() -> str:
@@ -401,6 +404,32 @@ def clean_stale_private_copies() -> list[str]:
         if not os.path.exists(path):
             removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def stale_private_copies_kept() -> Iterator[list[str]]:
+    """Yield the stale private copies as they are before any open, and keep this process's read-only
+    opens from sweeping them until the block ends (``doctor`` reports them; ``--fix`` removes them)."""
+    global _kept, _swept
+    _kept += 1
+    _swept = True  # listed for a report: the once-a-process sweep leaves them to the remedy
+    try:
+        yield stale_private_copies()
+    finally:
+        _kept -= 1
+
+
+def remove_stale_private_copy(path: str, *, dry_run: bool = False) -> str:
+    """Remove ``path`` if it is (still) a stale private copy; say what was done (``removed``,
+    ``would remove``, ``already gone``); a copy whose owner lives, or no copy, is refused."""
+    if not os.path.lexists(path):
+        return "already gone"
+    if path not in stale_private_copies():
+        raise DatabaseError(path, f"{path}: not a private copy of a process that is gone",
+                            hint="only stale copies under " + private_copy_root() + " are removed")
+    if not dry_run:
+        shutil.rmtree(path)
+    return "would remove" if dry_run else "removed"
 
 
 @contextlib.contextmanager
