@@ -179,7 +179,8 @@ def root(
         "--store", metavar="TARGET", help="Store: a sessions directory or a postgresql:// URL "
         "[default: $LASHDB_STORE, else --root's default].", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Look for databases below the root too.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, hints or lock-wait notices on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, hints or lock-wait notices "
+                                        "on stderr.")] = False,
     no_pager: Annotated[bool, typer.Option("--no-pager", help="Do not page output on a terminal "
                                            "[pager: $LASHDB_PAGER, $PAGER, less -FRX].")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,

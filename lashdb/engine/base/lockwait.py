@@ -24,7 +24,8 @@ NOTICE_AFTER_MS = 1_000
 @dataclass(frozen=True)
 class LockWait:
     """One write waiting for its lock: ``what`` it waits on (a database file, or a store and a scope),
-    ``holder`` as the backend describes it, and ``timeout_ms``, the whole wait before it gives up (0: no limit); ``waited_ms`` so far."""
+    ``holder`` as the backend describes it, ``timeout_ms`` the whole wait before it gives up (0: no
+    limit), and ``waited_ms`` so far."""
 
     what: str
     holder: str
