@@ -179,7 +179,8 @@ def root(
         "--store", metavar="TARGET", help="Store: a sessions directory or a postgresql:// URL "
         "[default: $LASHDB_STORE, else --root's default].", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Look for databases below the root too.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or hints on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, hints or lock-wait notices "
+                                        "on stderr.")] = False,
     no_pager: Annotated[bool, typer.Option("--no-pager", help="Do not page output on a terminal "
                                            "[pager: $LASHDB_PAGER, $PAGER, less -FRX].")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
@@ -187,6 +188,7 @@ def root(
 ) -> None:
     """Inspect and maintain lash session databases."""
     common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet, pager=not no_pager))
+    common.install_lock_wait_notice(quiet)
 
 
 MODULES = (sessions, head, graph, blob, maintenance, doctor, unlock, effects, attachments, processes, triggers, demo,

@@ -65,6 +65,7 @@ from .base.errors import (
     UnsupportedRecordSchemaVersion,
     WorkerFailed,
 )
+from .base.lockwait import LockWait, set_lock_wait_hook
 from .base.values import MAX_NESTING
 from lashdb.engine.session.factory import (
     SessionStoreCreateRequest,
