@@ -83,7 +83,7 @@ def remedy_for(report: FileReport, finding: Finding, now_ms: int) -> str | None:
     if session is None:
         return None
     if check == "execution_leases":
-        return _command(session, "unlock", "{SESSION}")
+        return _command(session, "unlock", "{SESSION}", "--execution")
     if check == "process_leases" and subject:
         return _command(session, "unlock", "{SESSION}", "--process", subject)
     if check == "attachments" and subject:
