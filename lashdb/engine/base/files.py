@@ -10,7 +10,23 @@ import errno
 import os
 import stat
 
-__all__ = ["file_type", "os_reason", "sidecar"]
+__all__ = ["SIDECAR_SUFFIXES", "file_type", "is_sidecar_name", "os_reason", "sidecar"]
+
+SIDECAR_SUFFIXES: dict[str, str] = {
+    "effects": ".effects.db",
+    "processes": ".processes.db",
+    "triggers": ".triggers.db",
+    "artifacts": ".artifacts.db",
+    "process-env": ".process-env.db",
+    "host": ".host.json",
+}
+"""A session database's sidecar role → the suffix appended to its file name (SPEC §7)."""
+
+
+def is_sidecar_name(path: os.PathLike[str]) -> bool:
+    """True when the file name marks it as another database's sidecar (``x.db.effects.db``…)."""
+    name = os.path.basename(path)
+    return any(name.endswith(".db" + suffix) for suffix in SIDECAR_SUFFIXES.values())
 
 
 def sidecar(path: str | os.PathLike[str], suffix: str) -> str:

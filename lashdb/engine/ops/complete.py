@@ -5,7 +5,8 @@ nothing (a TAB must not print an error into the operator's command line). Answer
 forms first (the unique short prefix ``sessions list`` and ``blob ls`` print, which every command
 accepts), then the whole ids. A directory root is read by file name only (``<id>-<16 hex>.db``, the
 factory's naming), so a root of thousands of sessions completes without opening a database; a
-PostgreSQL store answers from its catalog in one query.
+PostgreSQL store answers from its catalog in one query. Importing this module loads only base's
+errors and file naming (a TAB starts a fresh process each time): the rest is imported where used.
 """
 
 from __future__ import annotations
@@ -17,18 +18,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from lashdb.engine.base.codec import KNOWN_KINDS
 from lashdb.engine.base.errors import LashdbError
+from lashdb.engine.base.files import SIDECAR_SUFFIXES, is_sidecar_name
 
-from .discovery import SIDECAR_SUFFIXES, is_sidecar_name
-
-BLOB_KINDS = KNOWN_KINDS
-"""The blob kinds this lashdb knows (``blob ls --kind``)."""
 SESSION_SHORT = 8
 HASH_SHORT = 12
 BLOB_BUDGET_S = 0.2
 """How long ``blob cat <Tab>`` without ``--session`` reads sessions (newest first) for hashes."""
 _FACTORY_NAME = re.compile(r"^(?P<id>.+)-[0-9a-f]{16}$")
+
+
+def blob_kinds() -> tuple[str, ...]:
+    """The blob kinds this lashdb knows (``blob ls --kind``)."""
+    from lashdb.engine.base.codec import KNOWN_KINDS  # the codec loads cbor2 and zlib-ng: only here
+
+    return KNOWN_KINDS
 
 
 def short_first(ids: Iterable[str], incomplete: str, width: int) -> list[str]:
