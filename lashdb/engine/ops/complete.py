@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lashdb.engine.base.errors import LashdbError
-from lashdb.engine.base.files import SIDECAR_SUFFIXES, is_sidecar_name
+from lashdb.engine.base.files import SIDECAR_ENDINGS, SIDECAR_SUFFIXES
 
 SESSION_SHORT = 8
 HASH_SHORT = 12
@@ -59,10 +59,12 @@ def _unique_prefixes(ids: list[str], width: int) -> dict[str, str]:
     return out
 
 
-def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
-    """(mtime, path) of each session-looking ``*.db`` under root, newest first, by directory entry only."""
-    found: list[tuple[float, str, Path]] = []
-    pending = [root]
+def _session_entries(root: Path, recursive: bool) -> list[tuple[float, str, str]]:
+    """(mtime, path, file name) of each session-looking ``*.db`` under root, newest first, by
+    directory entry only; kept as text (a TAB on 2,000 files: Path objects and per-name
+    sidecar checks on Paths cost more than the directory walk)."""
+    found: list[tuple[float, str, str]] = []
+    pending = [os.fspath(root)]
     while pending:
         directory = pending.pop()
         try:
@@ -71,20 +73,24 @@ def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
         except OSError:
             continue
         for d in entries:
-            path = directory / d.name
             try:
                 if recursive and d.is_dir(follow_symlinks=False):
-                    pending.append(path)
-                elif d.name.endswith(".db") and not is_sidecar_name(path):
-                    found.append((d.stat().st_mtime, d.path, path))
+                    pending.append(d.path)
+                elif d.name.endswith(".db") and not d.name.endswith(SIDECAR_ENDINGS):
+                    found.append((d.stat().st_mtime, d.path, d.name))
             except OSError:
                 continue
-    found.sort(key=lambda item: (-item[0], item[1]))  # by the name as text: comparing Paths costs more
-    return [(mtime, path) for mtime, _name, path in found]
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return found
 
 
-def _id_of_file(path: Path) -> str:
-    stem = path.name[:-3]
+def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
+    """(mtime, path) of each session-looking ``*.db`` under root, newest first, by directory entry only."""
+    return [(mtime, Path(path)) for mtime, path, _name in _session_entries(root, recursive)]
+
+
+def _id_of_name(name: str) -> str:
+    stem = name[:-3]
     match = _FACTORY_NAME.match(stem)
     return match.group("id") if match else stem
 
@@ -95,7 +101,7 @@ def session_ids(backend: Any, *, recursive: bool = False) -> list[str]:
     root = getattr(backend, "root", None)
     try:
         if isinstance(root, Path):
-            return [_id_of_file(p) for _m, p in _session_files(root, recursive)]
+            return [_id_of_name(name) for _m, _p, name in _session_entries(root, recursive)]
         return list(backend.catalog().session_ids())
     except (LashdbError, OSError):
         return []

@@ -43,3 +43,10 @@ def test_sidecar_names_are_the_roles_suffixes_after_a_database_name():
         assert is_sidecar_name(pathlib.Path(f"/r/s.db{suffix}")) and is_sidecar_name(f"s.db{suffix}")
     assert not is_sidecar_name(pathlib.Path("/r/s.db")) and not is_sidecar_name("s.effects.db")
     assert not is_sidecar_name(pathlib.Path("/r/s.db.effects.db/other.db"))  # the name, not the path
+
+
+def test_sidecar_endings_are_the_suffixes_after_db():
+    from lashdb.engine.base.files import SIDECAR_ENDINGS, SIDECAR_SUFFIXES
+
+    assert SIDECAR_ENDINGS == tuple(".db" + s for s in SIDECAR_SUFFIXES.values())
+    assert "x.db.processes.db".endswith(SIDECAR_ENDINGS) and not "x.db".endswith(SIDECAR_ENDINGS)
