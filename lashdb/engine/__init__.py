@@ -13,6 +13,7 @@ Contract (the facade and composition root):
   it needs, nothing else; apsw, psycopg, cbor2 and zlib-ng load when something uses them.
 - ``__all__`` is exactly the frozen list (tests/engine/public_names.txt): the table's names plus the
   old submodule names that were public; ``dir()`` lists them too, and ``import *`` resolves them all.
+- ``__init__.pyi`` states the same names for type checkers and IDEs (a test holds it equal).
 - The backends need no import from here: :mod:`lashdb.engine.base.backends` imports the built-in
   ones by name on the first lookup.
 - Old dotted paths of moved modules (``lashdb.engine.codec``, ``lashdb.engine.effects.list_effects``)

@@ -100,3 +100,28 @@ def test_star_import_gives_every_public_name():
     namespace: dict[str, object] = {}
     exec("from lashdb.engine import *", namespace)
     assert set(lashdb.engine.__all__) <= set(namespace)
+
+
+def test_the_type_stub_names_every_public_name_from_its_home():
+    # lashdb/engine/__init__.pyi is what type checkers and IDEs read in place of the lazy __init__
+    import ast
+    from pathlib import Path
+
+    from lashdb.engine import _legacy
+
+    stub = ast.parse(Path(lashdb.engine.__file__).with_suffix(".pyi").read_text())
+    seen: dict[str, str] = {}
+    for node in stub.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            for alias in node.names:
+                assert alias.asname is not None, alias.name  # `X as X`: re-exported, not private
+                assert alias.asname not in seen, alias.asname
+                seen[alias.asname] = f".{node.module or ''}:{alias.name}"
+    assert set(seen) == set(lashdb.engine.__all__)
+    for name, where in seen.items():
+        module, attr = where.split(":")
+        if name in lashdb.engine._HOME:
+            assert (module, attr) == (lashdb.engine._HOME[name], name), name
+        else:  # an old submodule name: the module it stands for
+            real = _legacy.MOVED.get(f"lashdb.engine.{name}", f"lashdb.engine.{name}")
+            assert f"lashdb.engine{module}.{attr}".replace("engine..", "engine.") == real, name
