@@ -44,6 +44,24 @@ def snapshot_dir(path: str | os.PathLike[str]) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_tmpdir() -> Path:
+    """A ``$TMPDIR`` of the run's own (this process and the processes it starts): read-only looks
+    keep their private copies there, and ``doctor`` of a root reports the stale ones it finds, so a
+    copy left by some other run on this machine must not show up in this run's reports. Like
+    ``/tmp`` it is world-writable and sticky (tests run commands as an unprivileged user too)."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="lashdb-tests-tmp-"))
+    tmp.chmod(0o1777)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TMPDIR", str(tmp))
+    mp.setattr(tempfile, "tempdir", str(tmp))
+    yield tmp
+    mp.undo()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The vendored upstream v38 fixture directory (never written to)."""

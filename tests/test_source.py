@@ -168,6 +168,26 @@ def test_base_imports_no_other_lashdb_package():
     assert not _outside_base(_graph()), f"base imports upward: {_outside_base(_graph())}"
 
 
+# Module names base holds as strings (for importlib): only the built-in backend providers, which
+# base.backends imports on the first lookup. A rule, not a ratchet: a string naming any other lashdb
+# module outside base would be an upward import the edge rule above cannot see.
+BASE_STRING_IMPORTS = {("base.backends", "lashdb.engine.sqlite"), ("base.backends", "lashdb.engine.postgres")}
+_MODULE_NAME = re.compile(r"^lashdb(\.\w+)+(:[\w.]+)?$")
+
+
+def _module_strings(name: str) -> set[str]:
+    """Every string constant of ``name`` that names a lashdb module (``"pkg.mod"`` or ``"pkg.mod:attr"``)."""
+    return {n.value.partition(":")[0] for n in ast.walk(TREES[name])
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and _MODULE_NAME.match(n.value)
+            and n.value.partition(":")[0] in MODULES}
+
+
+def test_base_names_no_other_lashdb_module_as_a_string_but_the_backend_providers():
+    found = {(_short(name), target) for name in MODULES if name == BASE or name.startswith(BASE + ".")
+             for target in _module_strings(name) if not target.startswith(BASE)}
+    assert found == BASE_STRING_IMPORTS, f"base names modules above it: {sorted(found - BASE_STRING_IMPORTS)}"
+
+
 def test_module_line_limit():
     long = {str(p.relative_to(PKG)) for p in MODULES.values() if len(p.read_text().splitlines()) > MAX_LINES}
     assert not long - LONG_FILES, f"over {MAX_LINES} lines: {sorted(long - LONG_FILES)}"
@@ -182,6 +202,13 @@ def test_the_rules_see_what_they_claim_to():
     assert _outside_base({"lashdb.engine.base.codec": {"lashdb.engine.model", "lashdb.engine.base.errors"}}) \
         == {"base.codec": {"lashdb.engine.model"}}
     assert _sql_strings("lashdb.engine.sqlite.schema")
+    # a string is not an import edge: base.backends names the providers and imports none of them ...
+    assert not {t for t in _graph()["lashdb.engine.base.backends"] if not t.startswith(BASE)}
+    # ... while a real import of one from base is still caught
+    assert _outside_base({"lashdb.engine.base.backends": {"lashdb.engine.sqlite"}}) == \
+        {"base.backends": {"lashdb.engine.sqlite"}}
+    assert ("lashdb.engine.sqlite" in _module_strings("lashdb.engine.base.backends")
+            and "lashdb.engine.sqlite.schema" in _module_strings("lashdb.engine.sqlite"))
     assert "typer" in {t.split(".")[0] for t in _imports("lashdb.cli.main")}
 
 

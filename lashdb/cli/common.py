@@ -171,6 +171,21 @@ def state() -> State:
     return _state
 
 
+def install_lock_wait_notice(quiet: bool) -> None:
+    """Say on stderr, once per wait, that a write has waited a second for another writer's lock, who
+    holds it and how long it will wait (``lashdb: waiting for …``); not with ``--quiet``."""
+    from lashdb.engine import set_lock_wait_hook
+
+    set_lock_wait_hook(None if quiet else _say_waiting)
+
+
+def _say_waiting(wait: Any) -> None:
+    from .output import safe
+
+    sys.stderr.write(safe(f"lashdb: {wait.describe()}") + "\n")
+    sys.stderr.flush()
+
+
 def paged(command: Callable[..., Any]) -> Callable[..., Any]:
     """``command`` with its output through the pager on a terminal (``lashdb.cli.pager``; not with
     ``--no-pager``). For commands that only print: never one that prompts."""

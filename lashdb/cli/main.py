@@ -2,7 +2,9 @@
 
 Contract: this package imports only typer (and the standard library) at module level, so
 ``lashdb --help``/``--version`` and shell completion stay fast; the engine, apsw and rich are
-imported inside commands. Every lashdb error raised by a command becomes one
+imported inside commands. A run imports and builds only the command module it runs (the whole app,
+``app``, for ``--help``, ``help`` and anything unknown), shell completion included: ``MODULES``
+and ``app`` are made on first access. Every lashdb error raised by a command becomes one
 ``lashdb: error: …`` line on stderr and its documented exit code (:func:`common.exit_code`);
 ``LASHDB_DEBUG=1`` shows the traceback instead. A reader of stdout that goes away (``| head``) ends
 the command quietly with exit 141 (:data:`common.EXIT_BROKEN_PIPE`): no traceback, no error line.
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,9 +26,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from lashdb import __version__
 
-from . import common
-from .commands import (attachments, blob, demo, doctor, effects, graph, head, maintenance, migrate, processes,
-                       sessions, stats, triggers, unlock)
+from . import coerce, common
 
 
 def _tolerant_streams() -> None:
@@ -66,7 +68,11 @@ def _argument_name(param: Any) -> str:
 
 
 class _Argument(TyperArgument):
-    """An argument shown as ``SESSION`` or ``[SESSION…]``: no ``{}``, doubled brackets or type label."""
+    """An argument shown as ``SESSION`` or ``[SESSION…]``: no ``{}``, doubled brackets or type label;
+    its value coerced without pydantic where Typer would only make a str or Path of it."""
+
+    def get_runtime_param(self) -> Any:
+        return coerce.runtime_param(self)
 
     def display_type_rich(self, ctx: Any) -> str | None:
         return None
@@ -80,7 +86,11 @@ class _Argument(TyperArgument):
 
 
 class _Option(TyperOption):
-    """An option's value shown as its metavar, ``[a|b]`` for choices, else ``N``/``TEXT``/``PATH``."""
+    """An option's value shown as its metavar, ``[a|b]`` for choices, else ``N``/``TEXT``/``PATH``;
+    coerced as :class:`_Argument`'s."""
+
+    def get_runtime_param(self) -> Any:
+        return coerce.runtime_param(self)
 
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.metavar is not None:
@@ -104,6 +114,9 @@ class LashdbCommand(TyperCommand):
             elif type(param) is TyperOption:
                 param.__class__ = _Option
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _quick_params(super().get_params(ctx))  # --help
+
 
 def _click_message(exc: Any) -> str:
     """A click error's text for one error line: the command it is about, its message, where help is."""
@@ -113,10 +126,36 @@ def _click_message(exc: Any) -> str:
     return where + message + (f" (see `{ctx.command_path} --help`)" if ctx is not None else "")
 
 
+class _PlainOption(TyperOption):
+    """An option shown as Typer shows it (the root's, ``--help``), coerced as :class:`_Argument`'s."""
+
+    def get_runtime_param(self) -> Any:
+        return coerce.runtime_param(self)
+
+
+def _quick_params(params: list[Any]) -> list[Any]:
+    """``params`` with every plain Typer option made a :class:`_PlainOption` (no pydantic)."""
+    for param in params:
+        if type(param) is TyperOption:
+            param.__class__ = _PlainOption
+    return params
+
+
+class LashdbSubGroup(TyperGroup):
+    """A command group below the root (``sessions``, ``blob``…): its options coerced without pydantic."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _quick_params(super().get_params(ctx))
+
+
 class LashdbGroup(TyperGroup):
     """Root command group and the one error edge: a lashdb error raised anywhere in a run (parsing,
     the root callback, a command) becomes one :func:`common.error_line` on stderr and its
     :func:`common.exit_code`; ``LASHDB_DEBUG=1`` lets it through with its traceback."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        # Here, not in __init__: Typer adds --install-completion/--show-completion and --help later.
+        return _quick_params(super().get_params(ctx))
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
@@ -179,7 +218,8 @@ def root(
         "--store", metavar="TARGET", help="Store: a sessions directory or a postgresql:// URL "
         "[default: $LASHDB_STORE, else --root's default].", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Look for databases below the root too.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or hints on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, hints or lock-wait notices "
+                                        "on stderr.")] = False,
     no_pager: Annotated[bool, typer.Option("--no-pager", help="Do not page output on a terminal "
                                            "[pager: $LASHDB_PAGER, $PAGER, less -FRX].")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
@@ -187,24 +227,34 @@ def root(
 ) -> None:
     """Inspect and maintain lash session databases."""
     common.set_state(common.State(common.store_target(store, root_dir), recursive, quiet, pager=not no_pager))
+    common.install_lock_wait_notice(quiet)
 
 
-MODULES = (sessions, head, graph, blob, maintenance, doctor, unlock, effects, attachments, processes, triggers, demo,
-           migrate, stats)
+# The command modules (``lashdb.cli.commands.<name>``), in the order the whole app registers them.
+MODULE_NAMES = ("sessions", "head", "graph", "blob", "maintenance", "doctor", "unlock", "effects", "attachments",
+                "processes", "triggers", "demo", "migrate", "stats")
 
-# Top-level command → the module that registers it. main() builds only that module's commands:
-# Typer turns every command's signature into a click parser on each run, 30–40 ms for the whole
-# tree, paid before any command starts. A test keeps this table equal to what MODULES register.
+# Top-level command → the module that registers it. main() imports and builds only that module's
+# commands: Typer turns every command's signature into a click parser on each run, 30–40 ms for the
+# whole tree, paid before any command starts. A test keeps this table equal to what MODULES register.
 COMMAND_MODULES = {
-    "sessions": sessions, "head": head, "graph": graph, "node": graph, "blob": blob, "gc": maintenance,
-    "vacuum": maintenance, "doctor": doctor, "effects": effects, "processes": processes,
-    "triggers": triggers, "demo": demo, "migrate": migrate, "unlock": unlock, "attachments": attachments,
-    "stats": stats,
+    "sessions": "sessions", "head": "head", "graph": "graph", "node": "graph", "blob": "blob", "gc": "maintenance",
+    "vacuum": "maintenance", "doctor": "doctor", "effects": "effects", "processes": "processes",
+    "triggers": "triggers", "demo": "demo", "migrate": "migrate", "unlock": "unlock", "attachments": "attachments",
+    "stats": "stats",
 }
 
 
-def build_app(modules: tuple = MODULES) -> typer.Typer:
-    """The root app with the commands of ``modules`` (default: all of them)."""
+def command_module(name: str) -> Any:
+    """The command module ``name`` of :data:`MODULE_NAMES` (imported on first use)."""
+    return importlib.import_module(f"{__package__}.commands.{name}")
+
+
+def build_app(modules: tuple | None = None) -> typer.Typer:
+    """The root app with the commands of ``modules`` (default: all of them, and ``help``)."""
+    whole = modules is None
+    if modules is None:
+        modules = tuple(command_module(name) for name in MODULE_NAMES)
     new = typer.Typer(
         name="lashdb",
         cls=LashdbGroup,
@@ -217,12 +267,22 @@ def build_app(modules: tuple = MODULES) -> typer.Typer:
     new.callback()(root)
     for module in modules:
         module.register(new)
-    if modules == MODULES:  # `help COMMAND` needs the whole tree (app_for builds it for "help")
+    if whole:  # `help COMMAND` needs the whole tree (app_for builds it for "help")
         new.command("help")(help_)
     for info in _command_infos(new):
         if info.cls in (None, TyperCommand):
             info.cls = LashdbCommand
+    for group in _group_infos(new):
+        group.cls = LashdbSubGroup
     return new
+
+
+def _group_infos(app: typer.Typer) -> list[Any]:
+    """The group registrations under ``app``, at any depth."""
+    out = list(app.registered_groups)
+    for group in app.registered_groups:
+        out += _group_infos(group.typer_instance)
+    return out
 
 
 def _command_infos(app: typer.Typer) -> list[Any]:
@@ -261,7 +321,25 @@ def help_(
     typer.echo(here.command.get_help(here))
 
 
-app = build_app()
+_WHOLE: list[typer.Typer] = []
+
+
+def whole_app() -> typer.Typer:
+    """The app with every command (built once)."""
+    if not _WHOLE:
+        _WHOLE.append(build_app())
+    return _WHOLE[0]
+
+
+def __getattr__(name: str) -> Any:
+    # ``app`` and ``MODULES`` as before, made on first access: a run that needs one command never
+    # imports the other command modules.
+    if name == "app":
+        return whole_app()
+    if name == "MODULES":
+        return tuple(command_module(n) for n in MODULE_NAMES)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ROOT_FLAGS = {"--recursive", "--quiet", "-q", "--no-pager"}
 
@@ -282,12 +360,30 @@ def _command_name(args: list[str]) -> str | None:
     return None
 
 
+def _completed_words(env: Mapping[str, str]) -> list[str]:
+    """During shell completion: the words before the one being completed, as the shell hook passes
+    them (bash: ``COMP_WORDS``/``COMP_CWORD``; zsh, fish, PowerShell: ``_TYPER_COMPLETE_ARGS``,
+    whose last word counts as unfinished unless a space follows it); [] when unsure."""
+    from typer._click.shell_completion import split_arg_string
+
+    try:
+        if "COMP_WORDS" in env:
+            return split_arg_string(env["COMP_WORDS"])[1:int(env.get("COMP_CWORD", "0"))]
+        line = env.get("_TYPER_COMPLETE_ARGS", "")
+        words = split_arg_string(line)[1:]
+        return words if line.endswith(" ") else words[:-1]
+    except ValueError:
+        return []
+
+
 def app_for(args: list[str]) -> typer.Typer:
-    """The app that runs ``args``: one command's module when the command is known, else all."""
+    """The app that runs ``args``: one command's module when the command is known, else all. During
+    shell completion the command is read from the words already typed: completing an id below
+    ``sessions show`` needs the ``sessions`` module only, completing the command name needs all."""
     if any(k.startswith("_LASHDB_COMPLETE") for k in os.environ):
-        return app  # completion walks the whole tree
+        args = _completed_words(os.environ)
     module = COMMAND_MODULES.get(_command_name(args) or "")
-    return app if module is None else build_app((module,))
+    return whole_app() if module is None else build_app((command_module(module),))
 
 
 def main() -> None:

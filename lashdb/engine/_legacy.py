@@ -4,12 +4,14 @@ Contract: importing an old path (``lashdb.engine.codec``) gives the SAME module 
 one (``lashdb.engine.base.codec``), so ``monkeypatch.setattr(lashdb.engine.codec, ...)`` patches the
 real code and ``isinstance`` checks agree. Resolution is lazy: a ``sys.meta_path`` finder answers
 only the names in :data:`MOVED`, importing the new module on first use. Drop in a later release.
+An old module split in two (:data:`SPLIT`: ``effects`` lost its read-only inspection to
+``ops.effects``) gets the other half's public names put back on it when it is reached by its old
+name, so ``lashdb.engine.effects.list_effects`` keeps working.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import types
@@ -50,7 +52,24 @@ MOVED: dict[str, str] = {
 }
 
 
-class _AliasLoader(importlib.abc.Loader):
+# old dotted name -> the module whose ``__all__`` was split off it (put back on the old name's module)
+SPLIT: dict[str, str] = {"lashdb.engine.effects": "lashdb.engine.ops.effects"}
+
+
+def _resolve(old: str) -> types.ModuleType:
+    """The module ``old`` stands for, with what was split off it put back."""
+    real = importlib.import_module(MOVED[old])
+    half = SPLIT.get(old)
+    if half is not None:
+        # The composition root's job (deployment may not import ops): done here, on first use.
+        other = importlib.import_module(half)
+        for name in other.__all__:
+            setattr(real, name, getattr(other, name))
+    return real
+
+
+# Plain classes, not importlib.abc subclasses: importlib.abc imports importlib.resources (~10 ms).
+class _AliasLoader:
     def __init__(self, real: types.ModuleType) -> None:
         self.real = real
         self.real_spec = real.__spec__
@@ -65,12 +84,11 @@ class _AliasLoader(importlib.abc.Loader):
         module.__loader__ = self.real_spec.loader
 
 
-class _AliasFinder(importlib.abc.MetaPathFinder):
+class _AliasFinder:
     def find_spec(self, fullname: str, path: object = None, target: object = None):  # noqa: ANN201
-        new = MOVED.get(fullname)
-        if new is None:
+        if fullname not in MOVED:
             return None
-        real = importlib.import_module(new)
+        real = _resolve(fullname)
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real), origin=real.__spec__.origin)
 
 
@@ -82,4 +100,4 @@ def install() -> None:
 
 def module(name: str) -> types.ModuleType:
     """The module an old attribute name of ``lashdb.engine`` stands for (``codec`` -> base.codec)."""
-    return importlib.import_module(MOVED[f"lashdb.engine.{name}"])
+    return _resolve(f"lashdb.engine.{name}")

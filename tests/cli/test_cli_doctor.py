@@ -228,3 +228,52 @@ def test_recursive_and_live_writer(tmp_path):
         assert entry["wal_bytes"] == len(wal) > 0 and entry["ok"]
         assert top.read_bytes() == db and Path(f"{top}-wal").read_bytes() == wal
         assert sorted(os.listdir(root)) == names
+
+
+def test_stale_private_copies_are_a_warning_with_a_remedy_and_doctor_fix_removes_them(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from lashdb.engine.sqlite import connection
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(connection, "_swept", False)
+    copies = Path(connection.private_copy_root())
+    copies.mkdir(mode=0o700)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = copies / f"{child.pid}-0-abcdef"  # a copy whose owner is gone (killed mid-look)
+    dead.mkdir()
+    (dead / "copy.db").write_bytes(b"x" * 1000)
+    root = tmp_path / "root"
+    root.mkdir()
+    Store.open(str(root / "s.db")).close()
+
+    checked = no_crash(run(root, "doctor", "--json"))
+    assert checked.exit_code == 1
+    doc = json.loads(checked.stdout)
+    [entry] = [f for f in doc["files"] if f["kind"] == "stale private copy"]
+    assert set(entry) == FILE_KEYS and (entry["path"], entry["db_bytes"]) == (str(dead), 1000)
+    [finding] = entry["findings"]
+    assert set(finding) == FINDING_KEYS
+    assert (finding["check"], finding["severity"], finding["subject"], finding["remedy"]) == (
+        "stale_private_copies", "warning", str(dead), f"rm -r -- {dead}")
+    assert [f["ok"] for f in doc["files"] if f["kind"] != "stale private copy"] == [True]
+    table = no_crash(run(root, "doctor"))
+    assert table.exit_code == 1 and dead.name in table.stdout and "stale_private_copies" in table.stdout
+
+    dry = no_crash(run(root, "doctor", "--fix", "--dry-run", "--json"))
+    assert dry.exit_code == 1
+    assert [(f["check"], f["action"]) for f in json.loads(dry.stdout)["fixes"]] == [
+        ("stale_private_copies", "would apply")]
+    assert (dead / "copy.db").stat().st_size == 1000
+
+    fixed = no_crash(run(root, "doctor", "--fix", "--json"))
+    assert fixed.exit_code == 0, fixed.output
+    doc = json.loads(fixed.stdout)
+    assert [(f["check"], f["action"], f["detail"]) for f in doc["fixes"]] == [
+        ("stale_private_copies", "applied", f"removed {dead.name}")]
+    assert doc["ok"] and not dead.exists()
+    assert no_crash(run(root, "doctor")).exit_code == 0

@@ -22,8 +22,9 @@ def test_command_table_matches_what_the_modules_register():
     for module in main.MODULES:
         for name in _registered(module):
             assert name not in table, f"{name} registered twice"
-            table[name] = module
+            table[name] = module.__name__.rpartition(".")[2]
     assert table == main.COMMAND_MODULES
+    assert [m.__name__ for m in main.MODULES] == [f"lashdb.cli.commands.{n}" for n in main.MODULE_NAMES]
 
 
 @pytest.mark.parametrize("args, name", [
@@ -45,7 +46,32 @@ def test_app_for_builds_one_command_or_all(monkeypatch):
     assert one is not main.app
     assert {g.name for g in one.registered_groups} == {"sessions"} and not one.registered_commands
     monkeypatch.setenv("_LASHDB_COMPLETE", "complete_bash")
-    assert main.app_for(["sessions"]) is main.app
+    assert main.app_for(["sessions"]) is main.app  # no words from the shell: the whole tree
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"COMP_WORDS": "lashdb --root /r sessions show ab", "COMP_CWORD": "5"}, ["--root", "/r", "sessions", "show"]),
+    ({"COMP_WORDS": "lashdb sess", "COMP_CWORD": "1"}, []),
+    ({"COMP_WORDS": "lashdb sessions ", "COMP_CWORD": "2"}, ["sessions"]),
+    ({"_TYPER_COMPLETE_ARGS": "lashdb --store 'a b' blob cat 0a"}, ["--store", "a b", "blob", "cat"]),
+    ({"_TYPER_COMPLETE_ARGS": "lashdb blob "}, ["blob"]),
+    ({"_TYPER_COMPLETE_ARGS": "lashdb blob"}, []),  # still typing the command name
+    ({"_TYPER_COMPLETE_ARGS": "lashdb sessions show 'ab"}, ["sessions", "show"]),  # an open quote
+    ({}, []),
+])
+def test_completion_reads_the_finished_words_from_the_shell(env, words):
+    assert main._completed_words(env) == words
+
+
+def test_completion_builds_only_the_command_being_completed(monkeypatch):
+    monkeypatch.setenv("_LASHDB_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "lashdb --root /r sessions show ab")
+    monkeypatch.setenv("COMP_CWORD", "5")
+    one = main.app_for([])
+    assert one is not main.app and {g.name for g in one.registered_groups} == {"sessions"}
+    monkeypatch.setenv("COMP_WORDS", "lashdb sess")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    assert main.app_for([]) is main.app  # completing the command name: every command
 
 
 def test_one_command_app_gives_the_same_output_as_the_whole(tmp_path):

@@ -158,6 +158,29 @@ def test_gc_all_deletes_exactly_the_unreachable_blobs(demo):
     assert again["total"]["retained_blob_count"] == total["retained_blob_count"]
 
 
+def test_gc_says_the_files_keep_their_size_until_vacuum_compact_and_names_that_command(demo):
+    import shlex
+
+    path, sid = demo.paths[0], demo.ids[0]
+    expected = expected_gc(path)
+    assert expected["deleted_blob_count"] > 0
+    size = path.stat().st_size
+    result = no_crash(run(demo.root, "gc", sid[:8]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith(" inside the files")
+    [hint] = result.stderr.splitlines()
+    assert hint == (f"the files keep their size until `lashdb vacuum --compact {sid}` returns the free pages "
+                    "to the file system")
+    assert path.stat().st_size == size  # what gc freed stays inside the file, as it says
+    command = shlex.split(hint.split("`")[1])[1:]
+    compacted = no_crash(run(demo.root, *command))
+    assert compacted.exit_code == 0, compacted.output
+    assert path.stat().st_size < size
+    again = no_crash(run(demo.root, "gc", sid, "--json"))  # nothing freed, and JSON: no hint
+    assert again.exit_code == 0 and again.stderr == ""
+    assert no_crash(run(demo.root, "-q", "gc", demo.ids[1])).stderr == ""
+
+
 def test_gc_dry_run_reports_the_same_and_writes_nothing(demo):
     expected = {str(p): expected_gc(p) for p in demo.paths}
     before = snapshot(demo.root)

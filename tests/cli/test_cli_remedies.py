@@ -93,9 +93,24 @@ def test_unlock_names_live_leases_and_force_releases_them(demo):
     assert json.loads(run(args, "unlock", newest, "--json").stdout)["leases"] == []
 
 
+def test_unlock_execution_touches_only_the_execution_lease(demo):
+    args, summary = demo
+    doc = json.loads(run(args, "unlock", "--all", "--dry-run", "--json").stdout)
+    with_both = next(x["session"] for x in doc["leases"] if x["kind"] == "execution" and x["state"] == "expired"
+                     and any(y["session"] == x["session"] and y["kind"] == "process" for y in doc["leases"]))
+    result = run(args, "unlock", with_both, "--execution", "--json")
+    assert result.exit_code == 0, result.output
+    [lease] = json.loads(result.stdout)["leases"]
+    assert (lease["kind"], lease["action"]) == ("execution", "released")
+    left = json.loads(run(args, "unlock", with_both, "--dry-run", "--json").stdout)["leases"]
+    assert left and {x["kind"] for x in left} == {"process"}  # the registry's leases were not touched
+
+
 def test_usage_errors(demo):
     args, summary = demo
     first = summary.root_sessions[0].session_id
+    both = run(args, "unlock", first, "--execution", "--process", "proc_1")
+    assert both.exit_code == 2 and "--execution" in both.stderr
     assert run(args, "attachments", "abandon", first).exit_code == 2
     assert run(args, "attachments", "abandon", first, "--older-than", "soon").exit_code == 2
     assert run(args, "effects", "resolve", first, "--scope", "s", "--key", "k", "--as", "completed").exit_code == 2

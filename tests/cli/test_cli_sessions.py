@@ -194,6 +194,20 @@ def test_show_ambiguous_prefix_lists_candidates(tmp_path):
     assert "matches 2 sessions" in line and "(abcd-one)" in line and "(abcd-two)" in line
 
 
+def test_a_session_id_stored_in_two_files_lists_both_paths_and_says_to_pass_a_path(demo):
+    session = demo.root_sessions[0]
+    copy = demo.root / "restored-by-hand.db"
+    shutil.copy(session.path, copy)
+    both = sorted([str(session.path), str(copy)])
+    for name in (session.session_id[:8], session.session_id):
+        for command in (["sessions", "show", name], ["gc", name], ["doctor", name]):
+            line = one_error_line(run(demo.root, *command))
+            assert (f"session id `{session.session_id}` is stored in 2 databases: {both[0]}, {both[1]} "
+                    "(pass the path of the one you mean)") in line, command
+    shown = run(demo.root, "sessions", "show", str(copy), "--json")  # a path names one of them
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["meta"]["session_id"] == session.session_id
+
+
 @pytest.mark.parametrize("content", [b"", os.urandom(4096), b"just some text\n" * 20],
                          ids=["empty", "random", "text"])
 def test_show_files_that_are_not_sessions(tmp_path, content):

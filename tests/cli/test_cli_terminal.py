@@ -62,9 +62,9 @@ def on_pty(args: list[str], env: dict[str, str]) -> tuple[int, bytes, bytes]:
     return proc.wait(), b"".join(chunks), err
 
 
-def cli(root: Path, *args: str) -> dict:
+def cli(root: Path, *args: str, code: int = 0) -> dict:
     result = runner.invoke(app, ["--root", str(root), *args])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == code, result.output
     return json.loads(result.stdout)
 
 
@@ -101,6 +101,37 @@ def test_ids_in_tables_are_whole_and_accepted_back(demo, columns):
     assert len(nodes) == cli(demo.root, "graph", "show", first, "--json")["shown"]
     for node in nodes:
         assert cli(demo.root, "node", "show", first, node, "--json")["node"]["node_id"].startswith(node)
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_doctor_remedies_and_process_ids_are_whole_and_run_as_printed(tmp_path, columns):
+    import shlex
+
+    from lashdb.engine.base.timing import wall_clock_ms
+
+    root = tmp_path / "root"
+    build_demo(root, clock=wall_clock_ms)  # at the wall clock: the dead runtime's leases are expired
+    rc, out, err = on_pty(["--root", str(root), "processes", "list"], env_for(columns))
+    assert rc == 0, err
+    rows = table(out)[2:]  # past the registry's path and the header
+    listed = cli(root, "processes", "list", "--json")
+    assert len(rows) == len(listed)
+    for row in rows:
+        assert cli(root, "processes", "show", row[0], "--json")["process"]["process_id"] == row[0]
+
+    rc, out, err = on_pty(["--root", str(root), "doctor"], env_for(columns))
+    assert rc == 1, err
+    lines = SGR.sub(b"", out).decode().splitlines()
+    start = lines.index("problems:") + 2  # past the title and the header
+    found = [re.split(r" {2,}", line) for line in lines[start:lines.index("", start)]]
+    remedies = [row[-1] for row in found]
+    expected = [x["remedy"] for f in cli(root, "doctor", "--json", code=1)["files"] for x in f["findings"]]
+    assert remedies == expected and all(r.startswith("lashdb ") for r in remedies)  # whole, one line each
+    for remedy in remedies:
+        result = runner.invoke(app, shlex.split(remedy)[1:])
+        assert result.exit_code == 0, (remedy, result.output)
+    left = [x["check"] for f in cli(root, "doctor", "--json", code=1)["files"] for x in f["findings"]]
+    assert left == ["stuck_processes"]  # the released worker's process waits for a person
 
 
 def test_colour_on_a_terminal_only(demo):

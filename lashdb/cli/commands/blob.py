@@ -51,9 +51,9 @@ SessionLs = Annotated[Optional[str], typer.Option(
 
 
 def _kinds() -> tuple[str, ...]:
-    from lashdb.engine.ops.complete import BLOB_KINDS
+    from lashdb.engine.ops.complete import blob_kinds
 
-    return BLOB_KINDS
+    return blob_kinds()
 
 
 def _warn_foreign(items: list[tuple[str, int | None]]) -> None:
@@ -110,12 +110,10 @@ def ls(
       lashdb blob ls -s 0336164f --kind ToolState --unreachable
     """
     from lashdb.engine.ops import inspect, verify
-    from lashdb.engine.ops.complete import BLOB_KINDS
-
-    if kind is not None and kind.lower() not in {k.lower() for k in BLOB_KINDS}:
+    if kind is not None and kind.lower() not in {k.lower() for k in _kinds()}:
         from lashdb.engine.errors import UsageError
 
-        raise UsageError(f"--kind: unknown blob kind `{kind}` (kinds: {', '.join(BLOB_KINDS)})")
+        raise UsageError(f"--kind: unknown blob kind `{kind}` (kinds: {', '.join(_kinds())})")
     listing = verify.list_blobs(_one(session, [session_opt] if session_opt else None), kind=kind, unreachable_only=unreachable)
     _warn_foreign([(listing.path.name, listing.schema_version)] if listing.foreign else [])
     docs = [row.to_json() for row in listing.rows]

@@ -11,7 +11,9 @@ is the check after the fixes. Exit 1 when anything is
 wrong (an unreadable file included); 3 when a PATH does not exist or the root is not a directory.
 With ``--store URL`` the first entry is the store (kind ``postgres store``, path its URL without
 password) and each session follows (path ``<url>#<session id>``); PATHs are SESSIONs, and a store
-that cannot be connected to or read exits 3 after the document.
+that cannot be connected to or read exits 3 after the document. Checking a directory (the root) also
+lists the private copies that read-only looks of killed processes left in ``$TMPDIR`` (kind ``stale
+private copy``, check ``stale_private_copies``, remedy ``rm -r -- DIR``; ``--fix`` removes them).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def doctor(
     = None,
     json: common.JsonOpt = False,
     fix: Annotated[bool, typer.Option("--fix", help="Apply the remedies safe without judgement (expired leases, "
-                                      "orphan -wal/-shm); list the rest with their commands.")] = False,
+                                      "orphan -wal/-shm, stale private copies); list the rest with their commands.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --fix: say what it would apply; change nothing.")]
     = False,
 ) -> None:

@@ -1,7 +1,8 @@
-"""`lashdb unlock SESSION…|--all [--process ID] [--dry-run] [--force]`: release leases a dead holder left.
+"""`lashdb unlock SESSION…|--all [--process ID|--execution] [--dry-run] [--force]`: release leases a dead holder left.
 
 Releases each session's expired execution lease and the expired process leases of its process
-registry (``--process ID``: only that process's lease). A live lease is refused and named with its
+registry (``--process ID``: only that process's lease; ``--execution``: only the execution lease,
+the remedy doctor prints for an expired one). A live lease is refused and named with its
 owner and expiry; ``--force`` releases it anyway (only when its holder is known to be dead).
 Releasing keeps the fencing token, so the next holder's is still higher. Each store is changed in
 one write transaction; a foreign schema is refused (exit 3).
@@ -33,6 +34,8 @@ def unlock(
     process: Annotated[Optional[str], typer.Option(
         "--process", metavar="ID", help="Only this process's lease (in the session's process registry).",
         show_default=False)] = None,
+    execution: Annotated[bool, typer.Option(
+        "--execution", help="Only the session's execution lease (no process lease).")] = False,
     dry_run: common.DryRunOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Release live leases too (their holder must be dead).")]
     = False,
@@ -43,13 +46,19 @@ def unlock(
     \b
     Examples:
       lashdb unlock --all --dry-run
+      lashdb unlock 0336164f --execution
       lashdb unlock 0336164f --process proc_201d0724474051b9
     """
     from lashdb.engine.ops import remedies
 
+    if process is not None and execution:
+        from lashdb.engine.errors import UsageError
+
+        raise UsageError("--process and --execution name different leases; pass one")
     targets, _unreadable = common.session_paths(sessions, None, all_)
     now = common.now_ms()
-    acts = remedies.unlock(common.state().backend, targets, now_ms=now, process=process, force=force,
+    acts = remedies.unlock(common.state().backend, targets, now_ms=now, process=process, execution_only=execution,
+                           force=force,
                            dry_run=dry_run)
     docs = [a.to_json() for a in acts]
     refused = [a for a in acts if a.action == remedies.REFUSED]

@@ -3,11 +3,15 @@
 Contract:
 - The layers above the seam (``session``, ``deployment``, ``ops``) never import a backend package;
   they ask this registry for an opener by name (``"sqlite.session"``, ``"sqlite.trigger_store"``,
-  ``"postgres"``…). A backend package registers its openers when it is imported; the composition
-  root (``lashdb.engine``) imports the SQLite backend, so a plain ``import lashdb.engine`` is enough.
+  ``"postgres"``…). A backend package registers its openers when it is imported.
+- The built-in backends (:data:`BUILTIN_PROVIDERS`) are imported by module name on the first lookup
+  that needs them — a name under their prefix, a name nobody registered, or :func:`registered` —
+  so nothing has to import them beforehand and ``import lashdb.engine`` loads neither. Base names
+  them only as strings: it imports no backend package (``tests/test_source.py``).
 - An opener may be registered as a ``"module:function"`` string, imported on first use, so that
   registering costs nothing (psycopg is never imported until a Postgres target is opened).
-- Asking for a name nobody registered raises :class:`BackendError` naming it and what is known.
+- Asking for a name nobody registered, once the built-ins are loaded, raises
+  :class:`BackendError` naming it and what is known.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from typing import Any
 
 from .errors import BackendError
 
+BUILTIN_PROVIDERS: dict[str, str] = {"sqlite": "lashdb.engine.sqlite", "postgres": "lashdb.engine.postgres"}
+"""Name prefix → the package that registers the openers under it when imported."""
+
 _OPENERS: dict[str, Callable[..., Any] | str] = {}
 _LOCK = threading.Lock()
+_LOADED: set[str] = set()
 
 
 def register(name: str, opener: Callable[..., Any] | str) -> None:
@@ -29,14 +37,35 @@ def register(name: str, opener: Callable[..., Any] | str) -> None:
         _OPENERS[name] = opener
 
 
+def _load(prefixes: tuple[str, ...] | None = None) -> None:
+    """Import the built-in providers of ``prefixes`` (all when None), each at most once: a provider's
+    openers an owner later removes (a test, an install without a backend) are not put back."""
+    for prefix, module in BUILTIN_PROVIDERS.items():
+        if (prefixes is None or prefix in prefixes) and module not in _LOADED:
+            # Not under _LOCK: the provider's register() calls take it.
+            importlib.import_module(module)
+            _LOADED.add(module)
+
+
+def _lookup(name: str) -> Callable[..., Any] | str | None:
+    with _LOCK:
+        return _OPENERS.get(name)
+
+
 def opener(name: str) -> Callable[..., Any]:
     """The opener registered as ``name`` (importing it on first use); BackendError if none is."""
-    with _LOCK:
-        found = _OPENERS.get(name)
+    found = _lookup(name)
     if found is None:
-        known = ", ".join(sorted(_OPENERS)) or "none"
+        _load((name.partition(".")[0],))
+        found = _lookup(name)
+    if found is None:
+        _load()
+        found = _lookup(name)
+    if found is None:
+        known = ", ".join(registered()) or "none"
         raise BackendError(f"no storage backend is registered as {name!r} (known: {known})",
-                           hint="import lashdb.engine, which registers the built-in backends")
+                           hint="a backend package registers its openers with "
+                                "lashdb.engine.base.backends.register when imported")
     if isinstance(found, str):
         module, _, attr = found.partition(":")
         found = importlib.import_module(module)
@@ -53,6 +82,7 @@ def open_with(name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def registered() -> list[str]:
-    """Every registered name, sorted."""
+    """Every registered name, the built-in backends' included, sorted."""
+    _load()
     with _LOCK:
         return sorted(_OPENERS)

@@ -149,7 +149,8 @@ def should_compress(profile: BlobProfile, descriptor: Descriptor, size: int) -> 
     """True when a blob of ``size`` logical bytes is stored zlib-compressed under ``profile``."""
     if "Compressible" not in descriptor.hints:
         return False
-    threshold = _THRESHOLDS.get(BlobProfile(profile))
+    # A BlobProfile is its own key; converting it again costs an Enum call per blob (commit path).
+    threshold = _THRESHOLDS.get(profile if type(profile) is BlobProfile else BlobProfile(profile))
     return threshold is not None and size >= threshold
 
 
@@ -164,7 +165,8 @@ COMPRESSION_LEVELS = {BlobProfile.BALANCED: 1, BlobProfile.COMPACT: 6}
 
 def compress(data: bytes, profile: BlobProfile = BlobProfile.BALANCED) -> bytes:
     """zlib (RFC 1950) stream of ``data`` at ``profile``'s level (:data:`COMPRESSION_LEVELS`), through zlib-ng."""
-    return zlib_ng.compress(data, COMPRESSION_LEVELS.get(BlobProfile(profile), COMPRESSION_LEVELS[BlobProfile.BALANCED]))
+    key = profile if type(profile) is BlobProfile else BlobProfile(profile)
+    return zlib_ng.compress(data, COMPRESSION_LEVELS.get(key, COMPRESSION_LEVELS[BlobProfile.BALANCED]))
 
 
 def inflate(data: bytes, limit: int = DEFAULT_DECOMPRESSION_LIMIT, blob_hash: str | None = None) -> bytes:

@@ -10,7 +10,24 @@ import errno
 import os
 import stat
 
-__all__ = ["file_type", "os_reason", "sidecar"]
+__all__ = ["SIDECAR_ENDINGS", "SIDECAR_SUFFIXES", "file_type", "is_sidecar_name", "os_reason", "sidecar"]
+
+SIDECAR_SUFFIXES: dict[str, str] = {
+    "effects": ".effects.db",
+    "processes": ".processes.db",
+    "triggers": ".triggers.db",
+    "artifacts": ".artifacts.db",
+    "process-env": ".process-env.db",
+    "host": ".host.json",
+}
+"""A session database's sidecar role → the suffix appended to its file name (SPEC §7)."""
+SIDECAR_ENDINGS: tuple[str, ...] = tuple(".db" + suffix for suffix in SIDECAR_SUFFIXES.values())
+"""How a sidecar's file name ends (``.db.effects.db``…): ``name.endswith(SIDECAR_ENDINGS)``."""
+
+
+def is_sidecar_name(path: str | os.PathLike[str]) -> bool:
+    """True when the file name marks it as another database's sidecar (``x.db.effects.db``…)."""
+    return os.path.basename(path).endswith(SIDECAR_ENDINGS)
 
 
 def sidecar(path: str | os.PathLike[str], suffix: str) -> str:

@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,12 +68,13 @@ class ListingFilter:
         if self.cwd is not None and len(self.cwd) > 1:
             object.__setattr__(self, "cwd", self.cwd.rstrip("/") or "/")
 
-    @property
+    # Cached: `sessions list` asks these once per file.
+    @functools.cached_property
     def active(self) -> bool:
         """True when the filter can drop a row."""
         return self != ListingFilter()
 
-    @property
+    @functools.cached_property
     def needs_session(self) -> bool:
         """True when only a readable session row (not a non-session or unreadable file) can pass."""
         return any(v is not None for v in (self.model, self.cwd, self.parent, self.grep)) or self.children is True

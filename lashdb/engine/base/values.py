@@ -13,6 +13,9 @@ Contract:
   path (``commit.checkpoint.tool_state["a"][3]``) and the reason. Every store entry point calls it
   before anything is written and before ``BEGIN IMMEDIATE``; :func:`check_text` does the same for
   an id or other text field.
+- :func:`all_storable` is the one-pass answer for a whole record (texts, optional texts, values):
+  ``True`` only when every field would pass its own check; it names nothing, so on ``False`` the
+  caller runs the field-by-field checks, which raise naming the field.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 
 from .errors import UnstorableValue
 
-__all__ = ["MAX_NESTING", "READ_MAX_NESTING", "UnstorableValue", "check", "check_opt_text", "check_text", "is_text"]
+__all__ = ["MAX_NESTING", "READ_MAX_NESTING", "UnstorableValue", "all_storable", "check", "check_opt_text",
+           "check_text", "is_text"]
 
 MAX_NESTING = 256
 """Deepest container nesting a stored value may have, counted from the value the caller passed."""
@@ -47,9 +51,10 @@ def _surrogate_free(text: str) -> bool:
     return True
 
 
-def _scan(value: Any) -> bool:
-    """True when ``value`` is storable; the fast loop of the commit path (no paths kept)."""
-    stack = [((value,), 0)]
+def _scan(value: Any, many: bool = False) -> bool:
+    """True when ``value`` (with ``many``: each of the list ``value``, all at depth 0) is storable;
+    the fast loop of the commit path (no paths kept)."""
+    stack = [(value if many else (value,), 0)]
     pop, push = stack.pop, stack.append
     while stack:
         items, depth = pop()
@@ -67,7 +72,20 @@ def _scan(value: Any) -> bool:
                     return False
                 if not keys.isascii() and not _surrogate_free(keys):
                     return False
-                push((item.values(), depth + 1))
+                # Most maps hold text and numbers: those are checked here and only the other
+                # values go on the stack (a third less time than pushing every map's values).
+                rest = None
+                for v in item.values():
+                    tv = type(v)
+                    if tv is str:
+                        if not v.isascii() and not _surrogate_free(v):
+                            return False
+                    elif tv is not int and tv is not bool and v is not None:
+                        if rest is None:
+                            rest = []
+                        rest.append(v)
+                if rest is not None:
+                    push((rest, depth + 1))
             elif t is list or t is tuple:
                 if depth >= MAX_NESTING:
                     return False
@@ -143,6 +161,21 @@ def check(value: Any, field: str) -> None:
     """Raise :class:`UnstorableValue` naming ``field`` and the path inside it unless ``value`` is storable."""
     if not _scan(value):
         _locate(value, field)
+
+
+def all_storable(texts: list, opt_texts: list, items: list) -> bool:
+    """True only when every ``texts`` entry is storable text, every ``opt_texts`` entry ``None`` or
+    storable text, and every ``items`` entry a storable value (each from depth 0, as :func:`check`);
+    ``False`` when one is not, or (subclasses of the JSON types) when the named checks must decide."""
+    try:
+        # One C-speed join checks that each is a str (a subclass too, as check_text allows) and
+        # lets one isascii cover all their characters; a lone surrogate stays lone when joined.
+        joined = "".join(texts) + "".join([t for t in opt_texts if t is not None])
+    except TypeError:
+        return False
+    if not joined.isascii() and not _surrogate_free(joined):
+        return False
+    return _scan(items, True)
 
 
 def check_text(value: Any, field: str) -> None:

@@ -332,13 +332,17 @@ class DirectoryBackend:
         """:func:`ops.doctor.run` over ``paths``, or over the root (RootUnusable when it is not a directory).
         A name without a slash that is no file is a SESSION as every command takes it: a file name under
         the root, a session id or a unique prefix (LookupFailed when none matches)."""
-        from . import doctor
+        from . import doctor, doctor_copies
         from .discovery import require_root, resolve_session
 
-        if not paths:
-            require_root(self.root)  # a missing root is exit 3, not "0 files checked"
-        else:
-            # A name with a slash is a path: it stays one, and run() says it does not exist.
-            paths = [p if os.path.lexists(p) or os.sep in os.fspath(p)
-                     else resolve_session(self.root, os.fspath(p), recursive=recursive) for p in paths]
-        return doctor.run(paths or [self.root], now_ms=now_ms, recursive=recursive, progress=progress)
+        # The stale private copies are listed before the first open (which would sweep them unseen).
+        with doctor_copies.kept() as copies:
+            if not paths:
+                require_root(self.root)  # a missing root is exit 3, not "0 files checked"
+            else:
+                # A name with a slash is a path: it stays one, and run() says it does not exist.
+                paths = [p if os.path.lexists(p) or os.sep in os.fspath(p)
+                         else resolve_session(self.root, os.fspath(p), recursive=recursive) for p in paths]
+            report = doctor.run(paths or [self.root], now_ms=now_ms, recursive=recursive, progress=progress)
+        whole = not paths or any(os.path.isdir(p) for p in paths)
+        return doctor_copies.with_copies(report, copies) if whole else report

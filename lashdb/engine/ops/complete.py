@@ -5,7 +5,8 @@ nothing (a TAB must not print an error into the operator's command line). Answer
 forms first (the unique short prefix ``sessions list`` and ``blob ls`` print, which every command
 accepts), then the whole ids. A directory root is read by file name only (``<id>-<16 hex>.db``, the
 factory's naming), so a root of thousands of sessions completes without opening a database; a
-PostgreSQL store answers from its catalog in one query.
+PostgreSQL store answers from its catalog in one query. Importing this module loads only base's
+errors and file naming (a TAB starts a fresh process each time): the rest is imported where used.
 """
 
 from __future__ import annotations
@@ -17,18 +18,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from lashdb.engine.base.codec import KNOWN_KINDS
 from lashdb.engine.base.errors import LashdbError
+from lashdb.engine.base.files import SIDECAR_ENDINGS, SIDECAR_SUFFIXES
 
-from .discovery import SIDECAR_SUFFIXES, is_sidecar_name
-
-BLOB_KINDS = KNOWN_KINDS
-"""The blob kinds this lashdb knows (``blob ls --kind``)."""
 SESSION_SHORT = 8
 HASH_SHORT = 12
 BLOB_BUDGET_S = 0.2
 """How long ``blob cat <Tab>`` without ``--session`` reads sessions (newest first) for hashes."""
 _FACTORY_NAME = re.compile(r"^(?P<id>.+)-[0-9a-f]{16}$")
+
+
+def blob_kinds() -> tuple[str, ...]:
+    """The blob kinds this lashdb knows (``blob ls --kind``)."""
+    from lashdb.engine.base.codec import KNOWN_KINDS  # the codec loads cbor2 and zlib-ng: only here
+
+    return KNOWN_KINDS
 
 
 def short_first(ids: Iterable[str], incomplete: str, width: int) -> list[str]:
@@ -55,10 +59,12 @@ def _unique_prefixes(ids: list[str], width: int) -> dict[str, str]:
     return out
 
 
-def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
-    """(mtime, path) of each session-looking ``*.db`` under root, newest first, by directory entry only."""
-    found: list[tuple[float, str, Path]] = []
-    pending = [root]
+def _session_entries(root: Path, recursive: bool) -> list[tuple[float, str, str]]:
+    """(mtime, path, file name) of each session-looking ``*.db`` under root, newest first, by
+    directory entry only; kept as text (a TAB on 2,000 files: Path objects and per-name
+    sidecar checks on Paths cost more than the directory walk)."""
+    found: list[tuple[float, str, str]] = []
+    pending = [os.fspath(root)]
     while pending:
         directory = pending.pop()
         try:
@@ -67,20 +73,24 @@ def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
         except OSError:
             continue
         for d in entries:
-            path = directory / d.name
             try:
                 if recursive and d.is_dir(follow_symlinks=False):
-                    pending.append(path)
-                elif d.name.endswith(".db") and not is_sidecar_name(path):
-                    found.append((d.stat().st_mtime, d.path, path))
+                    pending.append(d.path)
+                elif d.name.endswith(".db") and not d.name.endswith(SIDECAR_ENDINGS):
+                    found.append((d.stat().st_mtime, d.path, d.name))
             except OSError:
                 continue
-    found.sort(key=lambda item: (-item[0], item[1]))  # by the name as text: comparing Paths costs more
-    return [(mtime, path) for mtime, _name, path in found]
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return found
 
 
-def _id_of_file(path: Path) -> str:
-    stem = path.name[:-3]
+def _session_files(root: Path, recursive: bool) -> list[tuple[float, Path]]:
+    """(mtime, path) of each session-looking ``*.db`` under root, newest first, by directory entry only."""
+    return [(mtime, Path(path)) for mtime, path, _name in _session_entries(root, recursive)]
+
+
+def _id_of_name(name: str) -> str:
+    stem = name[:-3]
     match = _FACTORY_NAME.match(stem)
     return match.group("id") if match else stem
 
@@ -91,7 +101,7 @@ def session_ids(backend: Any, *, recursive: bool = False) -> list[str]:
     root = getattr(backend, "root", None)
     try:
         if isinstance(root, Path):
-            return [_id_of_file(p) for _m, p in _session_files(root, recursive)]
+            return [_id_of_name(name) for _m, _p, name in _session_entries(root, recursive)]
         return list(backend.catalog().session_ids())
     except (LashdbError, OSError):
         return []

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lashdb.engine.base.files import file_type, os_reason
+from lashdb.engine.base import files
+from lashdb.engine.base.files import SIDECAR_SUFFIXES, file_type, os_reason
 from lashdb.engine.base.errors import (
     DatabaseError,
     FileUnreadable,
@@ -32,14 +33,8 @@ from lashdb.engine.base.errors import (
 )
 from .ports import Classification, classify, read_meta
 
-SIDECAR_SUFFIXES: dict[str, str] = {
-    "effects": ".effects.db",
-    "processes": ".processes.db",
-    "triggers": ".triggers.db",
-    "artifacts": ".artifacts.db",
-    "process-env": ".process-env.db",
-    "host": ".host.json",
-}
+# Sidecar naming lives in base.files (completion reads it without this module); kept here by name.
+is_sidecar_name = files.is_sidecar_name
 SCOPED_ROLES = ("processes", "triggers", "effects")
 """The sidecar roles a URL store keeps as rows scoped by a session id (the others have no twin there)."""
 MIN_PREFIX = 4
@@ -212,12 +207,6 @@ def discover(root: str | os.PathLike[str], *, recursive: bool = False) -> list[F
     the walk cannot use carries its error (see :attr:`Found.unreadable`)."""
     return [examine(e.path) if e.error is None else Found(e.path, None, e.error)
             for e in walk(root, recursive=recursive)]
-
-
-def is_sidecar_name(path: Path) -> bool:
-    """True when the file name marks it as another database's sidecar."""
-    name = path.name
-    return any(name.endswith(".db" + suffix) for suffix in SIDECAR_SUFFIXES.values())
 
 
 def _ids_of(path: Path) -> tuple[str | None, str | None]:

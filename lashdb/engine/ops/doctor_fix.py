@@ -7,8 +7,9 @@ Contract:
   ``--store <url without password>`` and the session id).
 - Safe without judgement, and applied by :func:`fix`: an expired execution lease, an expired
   process lease (each released in one write transaction, judged again under its lock: a lease
-  re-claimed since the report is live and refused), and an orphan ``-wal``/``-shm`` whose
-  database still does not exist (deleted). Everything else with a remedy is listed with its command
+  re-claimed since the report is live and refused), an orphan ``-wal``/``-shm`` whose
+  database still does not exist (deleted), and a stale private copy (:mod:`.doctor_copies`) whose
+  owner is still gone (``rm -r -- DIR`` is its command). Everything else with a remedy is listed with its command
   and left for a person (a stale effect, an uncommitted attachment, a deleted session's sidecars).
 - A dry run applies nothing; its entries say ``would apply``.
 """
@@ -24,12 +25,12 @@ from typing import Any
 from lashdb.engine.base.errors import LashdbError, one_line
 from lashdb.engine.base.locator import is_location
 
-from . import discovery, remedies
+from . import discovery, doctor_copies, remedies
 from .doctor import DoctorReport, FileReport, Finding
 
 __all__ = ["APPLIED", "FixEntry", "LEFT", "SAFE_CHECKS", "WOULD_APPLY", "fix", "with_remedies"]
 
-SAFE_CHECKS = ("execution_leases", "process_leases", "orphan_sidecar")
+SAFE_CHECKS = ("execution_leases", "process_leases", "orphan_sidecar", doctor_copies.CHECK)
 """Checks whose remedy is safe without judgement (``doctor --fix`` applies them)."""
 APPLIED = "applied"
 WOULD_APPLY = "would apply"
@@ -73,6 +74,8 @@ def remedy_for(report: FileReport, finding: Finding, now_ms: int) -> str | None:
     check, subject = finding.check, finding.subject
     if check == "orphan_sidecar" and subject:
         return "rm -- " + shlex.quote(subject)
+    if check == doctor_copies.CHECK and subject:
+        return "rm -r -- " + shlex.quote(subject)
     if check == "session_sidecar" and subject:
         from .views import database_files
 
@@ -80,7 +83,7 @@ def remedy_for(report: FileReport, finding: Finding, now_ms: int) -> str | None:
     if session is None:
         return None
     if check == "execution_leases":
-        return _command(session, "unlock", "{SESSION}")
+        return _command(session, "unlock", "{SESSION}", "--execution")
     if check == "process_leases" and subject:
         return _command(session, "unlock", "{SESSION}", "--process", subject)
     if check == "list_summary":
@@ -132,6 +135,8 @@ class _Refused(LashdbError):
 
 
 def _apply(backend: Any, file: FileReport, finding: Finding, now_ms: int, dry_run: bool) -> str:
+    if finding.check == doctor_copies.CHECK:
+        return doctor_copies.remove(finding.subject or "", dry_run=dry_run)
     session = _session_of(file.path)
     if finding.check == "orphan_sidecar":
         path = Path(finding.subject or "")

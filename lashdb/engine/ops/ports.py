@@ -88,6 +88,7 @@ class SessionFile(Protocol):
     def connection(self) -> Any: ...
     def snapshot(self) -> AbstractContextManager: ...
     def classify(self) -> Classification: ...
+    def list_read(self) -> tuple[tuple | None, list[tuple[str, str, str]]]: ...
     def close(self) -> None: ...
 
 
@@ -177,9 +178,10 @@ def read_meta(conn: Any) -> MetaView | None:
     return session_reader(conn).meta()
 
 
-def open_session_file(path: str | os.PathLike[str]) -> SessionFile:
-    """Open ``path`` read-only once (typed errors when it cannot be)."""
-    return backends.open_with(f"{BACKEND}.session_file", path)
+def open_session_file(path: str | os.PathLike[str], *, checked: bool = False) -> SessionFile:
+    """Open ``path`` read-only once (typed errors when it cannot be); ``checked``: the caller has just
+    found it a regular file with no ``-wal`` beside it, and reads it with ``SessionFile.list_read``."""
+    return backends.open_with(f"{BACKEND}.session_file", path, checked=checked)
 
 
 def open_health(path: str | os.PathLike[str]) -> Health:
@@ -197,6 +199,17 @@ def require_session_file(classification: Classification, path: str | os.PathLike
     backends.open_with(f"{BACKEND}.require_session_file", classification, path)
 
 
+def stale_private_copies_kept() -> AbstractContextManager[list[str]]:
+    """The backend's stale private copies (read-only copies left by processes that died), listed before
+    any open; inside the block this process's opens leave them for a remedy instead of sweeping them."""
+    return backends.open_with(f"{BACKEND}.stale_private_copies_kept")
+
+
+def remove_stale_private_copy(path: str, *, dry_run: bool = False) -> str:
+    """Remove one stale private copy (judged stale again first); ``removed``/``would remove``/``already gone``."""
+    return backends.open_with(f"{BACKEND}.remove_stale_private_copy", path, dry_run=dry_run)
+
+
 def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbError:
     """A driver error as the typed lashdb error naming ``path``."""
     return backends.open_with(f"{BACKEND}.translate", exc, os.fspath(path))
@@ -205,6 +218,6 @@ def driver_error(exc: BaseException, path: str | os.PathLike[str]) -> LashdbErro
 __all__ = [
     "BACKEND", "Classification", "Health", "Records", "SchemaKindInfo", "SessionFile", "SessionReader",
     "SessionTransfer", "StoreCatalog", "catalog", "classify", "reader_opener",
-    "driver_error", "open_health", "open_session_file", "read_meta", "require_session_file",
-    "session_reader",
+    "driver_error", "open_health", "open_session_file", "read_meta", "remove_stale_private_copy",
+    "require_session_file", "session_reader", "stale_private_copies_kept",
 ]

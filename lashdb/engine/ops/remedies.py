@@ -162,15 +162,19 @@ def _process_leases(backend: Any, target: Target, process: str | None, now_ms: i
 
 
 def unlock(backend: Any, targets: Iterable[Target], *, now_ms: int, process: str | None = None,
-           force: bool = False, dry_run: bool = False) -> list[LeaseAction]:
+           execution_only: bool = False, force: bool = False, dry_run: bool = False) -> list[LeaseAction]:
     """Release the held execution lease of each session and the held process leases of its registry
-    (only process ``process`` when given, and then no execution lease); expired ones, live ones only
-    with ``force`` (else listed as refused). Each store in one write transaction."""
+    (only process ``process`` when given, and then no execution lease; ``execution_only``: no process
+    lease); expired ones, live ones only with ``force`` (else listed as refused). Each store in one
+    write transaction."""
+    if process is not None and execution_only:
+        raise ValueError("process and execution_only name different leases; pass one")
     out: list[LeaseAction] = []
     for target in targets:
         if process is None:
             out += release_execution_lease(target, now_ms, force=force, dry_run=dry_run)
-        out += _process_leases(backend, target, process, now_ms, force=force, dry_run=dry_run)
+        if not execution_only:
+            out += _process_leases(backend, target, process, now_ms, force=force, dry_run=dry_run)
     return out
 
 

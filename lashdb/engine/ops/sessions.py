@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -127,7 +128,11 @@ def _mark_damaged(c: Any, out: dict[str, Any]) -> None:
     say so in its status instead of ``ok`` (``doctor`` lists column-level differences too)."""
     differences = session_reader(c).schema_damage(str(out["path"]))
     if differences:
-        out["status"] = "damaged schema: " + ", ".join(f"{change} {what} {name}" for change, what, name in differences)
+        out["status"] = _damage_status(differences)
+
+
+def _damage_status(differences: list[tuple[str, str, str]]) -> str:
+    return "damaged schema: " + ", ".join(f"{change} {what} {name}" for change, what, name in differences)
 
 
 def summary_passes(flt: ListingFilter, row: SessionSummary) -> bool:
@@ -175,10 +180,24 @@ def _scan_summary(path: Path, siblings: frozenset[str], include_all: bool,
     return row if row is None or not flt.active or summary_passes(flt, row) else None
 
 
+def _regular_without_wal(path: Path, siblings: frozenset[str]) -> os.stat_result | None:
+    """The file's ``stat`` when it is a regular file with no ``-wal`` beside it: it can be opened
+    ``immutable`` without the opener's own checks (and its size and time come from this one call)."""
+    if path.name + "-wal" in siblings:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
 def _scan_unfiltered(path: Path, siblings: frozenset[str], include_all: bool,
                      flt: ListingFilter) -> SessionSummary | None:
+    st = _regular_without_wal(path, siblings)
+    read = None
     try:
-        file = open_session_file(path)
+        file = open_session_file(path, checked=st is not None)
     except LashdbError as exc:
         # A file that cannot be read at all may be a session: listed even without include_all.
         listed = include_all or discovery.is_unreadable(exc)
@@ -186,7 +205,14 @@ def _scan_unfiltered(path: Path, siblings: frozenset[str], include_all: bool,
     try:
         # A v4 session (nearly every file) is read, classification included, in a few statements.
         # Without a -wal the file was opened immutable, which is one snapshot already.
-        if path.name + "-wal" in siblings:
+        if st is not None:
+            try:
+                read = file.list_read()  # the error the open would have raised, when it is not SQLite
+            except LashdbError as exc:
+                listed = include_all or discovery.is_unreadable(exc)
+                return session_summary(discovery.Found(path, None, exc)) if listed else None
+            row = read[0]
+        elif path.name + "-wal" in siblings:
             try:
                 with file.snapshot():
                     row = file.reader.v4_summary()
@@ -197,10 +223,13 @@ def _scan_unfiltered(path: Path, siblings: frozenset[str], include_all: bool,
         if row is not None:
             if not _v4_row_passes(flt, row):
                 return None  # dropped on the one row read, before the summary and the schema check
-            base = _scan_base(path, siblings, kinds.SESSION, False, kinds.SESSION_VERSION)
+            base = _scan_base(path, siblings, kinds.SESSION, False, kinds.SESSION_VERSION, st)
             try:
                 _fill_v4_summary(file.connection, base, row)
-                _mark_damaged(file.connection, base)
+                if read is None:
+                    _mark_damaged(file.connection, base)
+                elif read[1]:
+                    base["status"] = _damage_status(read[1])
             except LashdbError as exc:
                 base.update(_unreadable(exc))
             return SessionSummary(**base)
@@ -223,14 +252,15 @@ def _scan_unfiltered(path: Path, siblings: frozenset[str], include_all: bool,
         file.close()
 
 
-def _scan_base(path: Path, siblings: frozenset[str], kind: str, foreign: bool, version: int) -> dict[str, Any]:
+def _scan_base(path: Path, siblings: frozenset[str], kind: str, foreign: bool, version: int,
+               st: os.stat_result | None = None) -> dict[str, Any]:
     name = path.name
     if name + "-wal" in siblings:
         sizes = file_sizes(path)
         size, modified = sizes.size_bytes, sizes.modified_ms
-    else:  # what file_sizes gives without a -wal, from one stat
+    else:  # what file_sizes gives without a -wal, from one stat (the caller's, when it has one)
         try:
-            st = os.stat(path)
+            st = st or os.stat(path)
             size, modified = st.st_size, st.st_mtime_ns // 1_000_000
         except OSError:
             size, modified = 0, None
@@ -296,7 +326,8 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
                   progress: Callable[[int, int], None] | None = None) -> list[SessionSummary]:
     """Summaries of the sessions under root (``include_all``: every ``*.db``) that ``filters`` keeps
     (applied inside each file's reader, a time bound before the file is opened), sorted, at most ``limit``;
-    ``jobs`` > 1 reads the files in that many forked processes where :func:`parallel.fork_map` may.
+    ``jobs`` > 1 reads the files in that many processes (this one and forked children) where
+    :func:`parallel.fork_map` may.
     A file that cannot be read is a row ``unreadable: <reason>``; one that is not a regular file (it
     cannot be a session) only with ``include_all``, else its row goes to ``skipped`` when given.
     A root that is not a directory raises :class:`RootUnusable`. ``progress(done, total)`` hears of

@@ -68,9 +68,13 @@ class UrlStore:
         return self.inner.now_ms()
 
     def resolve(self, query: str, *, recursive: bool = False) -> SessionLocation:
-        """SESSION (an id or a unique 4+ character prefix) → its location; :class:`LookupFailed` else."""
+        """SESSION (an id, a unique 4+ character prefix, or ``<store>#<id>`` as JSON documents name it)
+        → its location; :class:`LookupFailed` else."""
         if not query:
             raise LookupFailed(query, "empty session name", hint="name a session id or a unique prefix")
+        store, sep, sid = query.rpartition("#")
+        if sep and store == self.location("").store:
+            query = sid  # what `path`/`session` fields print is accepted back by every command
         cat = self.catalog()
         if cat.exists(query):
             return self.location(query)

@@ -28,19 +28,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lashdb.engine.base import urls
 from lashdb.engine.base.errors import UsageError
-from lashdb.engine.deployment.effects import EffectHost, EffectReplayOptions
-from lashdb.engine.deployment.process_registry import ProcessRegistry
-from lashdb.engine.deployment.triggers import TriggerStore
 from lashdb.engine.session.factory import SessionStoreCreateRequest, request_meta, seed_meta
 from lashdb.engine.session.store import DURABLE, Store, StoreOptions
 
 from .connection import PgDatabase, PgSettings, load_driver
 from .deployment_backend import PgDeploymentBackend, _require_scope
 from .session_backend import PgSessionBackend
+
+if TYPE_CHECKING:  # imported where a store is made: `sessions list` and the like never load them
+    from lashdb.engine.deployment.effects import EffectHost, EffectReplayOptions
+    from lashdb.engine.deployment.process_registry import ProcessRegistry
+    from lashdb.engine.deployment.triggers import TriggerStore
 
 ISSUE_13 = "PostgreSQL support for the read-side commands (`--store`) is issue 13"
 
@@ -104,6 +106,8 @@ class PgBackend:
 
     def process_registry(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> ProcessRegistry:
         """The process registry of the root session ``root_session_id`` (on ``clock`` when given)."""
+        from lashdb.engine.deployment.process_registry import ProcessRegistry
+
         from .registry import PgRegistryRows
 
         return ProcessRegistry(self._deployment("process_registry", root_session_id, PgRegistryRows),
@@ -111,6 +115,8 @@ class PgBackend:
 
     def trigger_store(self, root_session_id: str, *, clock: Callable[[], int] | None = None) -> TriggerStore:
         """The trigger store of the root session ``root_session_id`` (on ``clock`` when given)."""
+        from lashdb.engine.deployment.triggers import TriggerStore
+
         from .triggers import PgTriggerRows
 
         return TriggerStore(self._deployment("trigger_store", root_session_id, PgTriggerRows),
@@ -119,6 +125,8 @@ class PgBackend:
     def effect_journal(self, session_id: str, options: EffectReplayOptions | None = None, *,
                        clock: Callable[[], int] | None = None) -> EffectHost:
         """The effect replay journal of ``session_id`` (on ``clock`` when given)."""
+        from lashdb.engine.deployment.effects import EffectHost
+
         from .effect_journal import PgEffectJournalRows
 
         return EffectHost.on_backend(self._deployment("effect_journal", session_id, PgEffectJournalRows),

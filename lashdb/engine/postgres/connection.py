@@ -11,7 +11,10 @@ Contract:
   ``default_transaction_read_only = on``, so a look never writes.
 - :meth:`PgDatabase.write` runs ``fn(conn)`` in one transaction whose first statement is
   ``pg_advisory_xact_lock(key(scope))``: writers of one scope (a session, or a root session's
-  deployment stores) serialise, writers of different scopes never wait on each other.
+  deployment stores) serialise, writers of different scopes never wait on each other. With a
+  lock-wait hook installed (:mod:`~lashdb.engine.base.lockwait`) it first tries the lock, waits one
+  second for it, then reports the holder (pid, application, client from ``pg_locks``) and waits the
+  rest of ``lock_timeout``; the whole wait is the same ``lock_timeout`` either way.
   :meth:`PgDatabase.read` runs ``fn(conn)`` in one ``REPEATABLE READ READ ONLY`` transaction.
 - :meth:`PgDatabase.clock_ms` is the database's clock (``clock_timestamp()``): inside a
   ``write``/``read`` on the same thread it reads on that transaction's connection (a store reads
@@ -26,10 +29,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from lashdb.engine.base import lockwait
 from lashdb.engine.base.errors import (
     BackendError,
     BackendUnavailable,
@@ -46,6 +51,7 @@ T = TypeVar("T")
 
 BUSY_STATES = {"40001", "40P01", "55P03"}
 TIMEOUT_STATE = "57014"
+LOCK_NOT_AVAILABLE = "55P03"
 # Connection-level SQLSTATE classes and admin shutdowns: the server or the link went away.
 GONE_STATES = {"57P01", "57P02", "57P03"}
 
@@ -178,7 +184,7 @@ class PgDatabase:
                     if self.readonly:
                         raise BackendError(f"{self.where}: the store was opened read-only", path=self.where)
                     if lock_scope is not None:
-                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(lock_scope),))
+                        self._advisory_lock(conn, lock_scope)
                 else:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 outer = getattr(self._local, "conn", None)
@@ -190,6 +196,49 @@ class PgDatabase:
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             # Only the driver's failures are translated; the rules' own exceptions pass unchanged.
             raise translate(exc, self.where) from exc
+
+    def _advisory_lock(self, conn: Any, scope: str) -> None:
+        """Take ``scope``'s advisory lock; with a lock-wait hook, a wait past a second is reported once."""
+        key = advisory_key(scope)
+        timeout = int(self.settings.lock_timeout_ms)
+        if not lockwait.wanted() or 0 < timeout <= lockwait.NOTICE_AFTER_MS:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            return
+        if conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:
+            return
+        psycopg, _ = load_driver()
+        started = time.monotonic()
+        try:
+            with conn.transaction():  # a savepoint: the timed-out try leaves the transaction usable
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lockwait.NOTICE_AFTER_MS}ms",))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{timeout}ms",))
+            return
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+        waited = int((time.monotonic() - started) * 1000)
+        lockwait.notify(lockwait.LockWait(f"`{scope}` in {self.display}", self._holder(conn, key), timeout, waited))
+        # The rest of the configured wait (0: PostgreSQL's "no limit"), then the configured value again.
+        rest = max(timeout - waited, 1) if timeout else 0
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{rest}ms",))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{timeout}ms",))
+
+    @staticmethod
+    def _holder(conn: Any, key: int) -> str:
+        """The backend holding advisory lock ``key`` (pid, application, client), from pg_locks."""
+        row = conn.execute(
+            "SELECT a.pid, a.application_name, host(a.client_addr), a.client_port FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1 LIMIT 1",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()
+        if row is None:
+            return "another connection (gone by the time it was looked up)"
+        pid, app, addr, port = row
+        where = f"{addr}:{port}" if addr and port and port > 0 else (addr or "a local socket")
+        return f"PostgreSQL backend pid {pid}" + (f" ({app})" if app else "") + f" from {where}"
 
     def write(self, scope: str | None, fn: Callable[[Any], T]) -> T:
         """``fn(conn)`` in one transaction holding ``scope``'s advisory lock; rollback on any exception."""

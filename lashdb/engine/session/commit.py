@@ -2,7 +2,8 @@
 
 Contract:
 - :func:`prepare_checkpoint` encodes the checkpoint blobs before the transaction (reusing the
-  envelope of a snapshot written recently, so an unchanged snapshot is not compressed twice).
+  compressed envelope of a snapshot written recently, so an unchanged snapshot is not compressed
+  twice).
 - :func:`apply` runs inside the caller's single exclusive write transaction, on its
   :class:`~.ports.SessionTx` (no SQL here; the statements are the backend's). It runs every
   check before the first write, in this order: session binding; turn-stamp idempotency (a stamp
@@ -128,7 +129,12 @@ _envelope_lock = threading.Lock()
 def _blob_row(descriptor: Descriptor, content: bytes, profile: BlobProfile) -> tuple[str, bytes]:
     global _envelope_bytes
     ref = codec.sha256_hex(content)
-    key = (descriptor, profile, ref)
+    if not codec.should_compress(profile, descriptor, len(content)):
+        # Nothing to save: an uncompressed envelope (the manifest, small snapshots) costs less to
+        # build than a cache lookup and insert.
+        return ref, codec.encode_envelope(descriptor, content, profile)
+    # Plain str and tuple parts: a Descriptor or an Enum in the key hashes through Python code.
+    key = (descriptor.kind, descriptor.hints, getattr(profile, "_value_", profile), ref)
     with _envelope_lock:
         envelope = _envelopes.get(key)
         if envelope is not None:
@@ -209,8 +215,34 @@ def check(commit: RuntimeCommit) -> None:
     check_values(commit)
 
 
+def _all_storable(commit: RuntimeCommit) -> bool:
+    # The whole commit in one pass (most commits are fine); False sends it field by field to be named.
+    checkpoint = commit.checkpoint
+    texts = [commit.session_id, commit.current_agent_frame_id]
+    opt_texts = [commit.graph.leaf_node_id, checkpoint.tool_state_ref, checkpoint.plugin_snapshot_ref,
+                 checkpoint.execution_state_ref]
+    items = [commit.config, commit.agent_frames, checkpoint.turn_state, checkpoint.tool_state,
+             checkpoint.plugin_snapshot]
+    for node in commit.graph.nodes:
+        if not isinstance(node, GraphNode):
+            return False
+        texts += (node.node_id, node.timestamp)
+        opt_texts += (node.parent_node_id, node.agent_frame_id)
+        items += (node.caused_by, node.payload)
+    for entry in commit.usage_deltas:
+        texts += (entry.source, entry.model)
+    if commit.turn_commit is not None:
+        stamp = commit.turn_commit
+        texts += (stamp.session_id, stamp.turn_id, stamp.turn_commit_hash)
+    texts += commit.committed_attachment_ids
+    items += [completion.to_json() for completion in commit.completed_queue_claims]
+    return values.all_storable(texts, opt_texts, items)
+
+
 def check_values(commit: RuntimeCommit) -> None:
     """Every value and id of the commit is storable (:mod:`values`); else :class:`UnstorableValue` naming it."""
+    if _all_storable(commit):
+        return
     values.check_text(commit.session_id, "commit.session_id")
     values.check(commit.config, "commit.config")
     values.check(commit.agent_frames, "commit.agent_frames")
@@ -247,6 +279,19 @@ class GraphCountHint:
 
     def __init__(self) -> None:
         self.state: tuple[Hashable, int] | None = None
+        # The head row this connection last wrote, as (head_json, the head it encodes): a head row
+        # still holding that exact text is not parsed again (~10 µs a commit).
+        self.head: tuple[str, SessionHeadMeta] | None = None
+
+    def load_head(self, tx: SessionTx) -> SessionHeadMeta | None:
+        """The head row decoded, reusing the head this connection wrote when the row is unchanged."""
+        row = tx.rows.head()
+        if row is None:
+            return None
+        last = self.head
+        if last is not None and last[0] == row[0] and last[1].head_revision == row[1]:
+            return last[1]
+        return records.decode_head(*row)
 
 
 def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, now: int,
@@ -257,7 +302,7 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
     writes none of it. ``hint`` (one per store) lets back-to-back commits skip the count scan.
     """
     session_id = commit.session_id
-    head = records.load_head_meta(tx)
+    head = records.load_head_meta(tx) if hint is None else hint.load_head(tx)
     if head is not None and head.session_id != session_id:
         raise SessionBindingMismatch(head.session_id, session_id)
 
@@ -326,7 +371,7 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
     if summary is not None and delta is not None:
         summary = summary.with_blobs(graph_rows.blob_figures_for_commit(tx, prior, delta, trusted))
     next_revision = actual + 1
-    records.save_head_row(tx, SessionHeadMeta(
+    new_head = SessionHeadMeta(
         session_id=session_id,
         head_revision=next_revision,
         config=commit.config,
@@ -336,7 +381,9 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         leaf_node_id=graph.leaf_node_id,
         graph_node_count=live,
         list_summary=summary,
-    ))
+    )
+    head_json = dumps(new_head.to_json())
+    tx.rows.save_head(session_id, head_json, next_revision)
     if commit.completed_queue_claims:
         queued_work.delete_completed(tx, commit.completed_queue_claims)
     if commit.committed_attachment_ids:
@@ -352,6 +399,7 @@ def apply(tx: SessionTx, commit: RuntimeCommit, prepared: PreparedCheckpoint, no
         # ours; a COMMIT that fails leaves an older head revision, which voids the hint.
         after = tx.change_marker()
         hint.state = None if after is None else (after, next_revision)
+        hint.head = (head_json, new_head)
     return result
 
 

@@ -17,6 +17,8 @@ _backends.register("sqlite.session_file", "lashdb.engine.sqlite.inspect_session:
 _backends.register("sqlite.health", "lashdb.engine.sqlite.health:open_health")
 _backends.register("sqlite.require_session_file", "lashdb.engine.sqlite.health:require_session_file")
 _backends.register("sqlite.classify", "lashdb.engine.sqlite.schema:classify")
+_backends.register("sqlite.stale_private_copies_kept", "lashdb.engine.sqlite.connection:stale_private_copies_kept")
+_backends.register("sqlite.remove_stale_private_copy", "lashdb.engine.sqlite.connection:remove_stale_private_copy")
 _backends.register("sqlite.translate", "lashdb.engine.sqlite.connection:translate")
 _backends.register("sqlite.inspect_deployment", "lashdb.engine.sqlite.inspect_deployment:open_reader")
 _backends.register("sqlite.backup_file", "lashdb.engine.sqlite.backup:backup_file")

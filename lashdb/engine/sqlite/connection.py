@@ -1,8 +1,9 @@
 """SQLite connections (SPEC §2).
 
 Contract:
-- A writable file connection installs a 15 s busy timeout first, switches to WAL (retrying the
-  switch by hand, because SQLite does not run the busy handler for it), then sets
+- A writable file connection installs a 15 s busy timeout first (:class:`~.busy.BusyWait`: SQLite's
+  own waits, and one notice to the lock-wait hook naming the holder after a second), switches to
+  WAL (retrying the switch by hand, because SQLite does not run the busy handler for it), then sets
   ``synchronous=NORMAL``, ``foreign_keys=ON`` and ``cache_size=-2000``.
 - An in-memory connection gets the same pragmas minus WAL.
 - A read-only connection never writes a byte or creates a sidecar: with no ``-wal`` beside the
@@ -10,7 +11,8 @@ Contract:
   with the ``-shm`` read-only (``readonly_shm=1``), so not even SQLite's read marks are written.
   A ``-wal`` without a ``-shm`` is read from a private copy in :func:`private_copy_root` whose name
   holds the owner's pid; copies of processes that died are removed by the next process's first
-  read-only open (:func:`clean_stale_private_copies`).
+  read-only open (:func:`clean_stale_private_copies`), except while a report lists them
+  (:func:`stale_private_copies_kept`, for ``doctor``, whose ``--fix`` removes them).
 - :func:`translate` turns SQLite's file errors into typed errors naming the file and the remedy:
   full → :class:`DiskFull`, malformed → :class:`DatabaseCorrupt`, I/O → :class:`DatabaseIOError`,
   read-only/permission → :class:`DatabaseReadOnly`, busy → :class:`DatabaseBusy`.
@@ -39,7 +41,9 @@ from typing import Any
 
 import apsw
 
+from .busy import BusyWait
 from lashdb.engine.base.files import file_type, os_reason, sidecar
+from lashdb.engine.base.timing import iso_ms, wall_clock_ms
 from lashdb.engine.base.errors import (
     BackendError,
     DatabaseBusy,
@@ -186,7 +190,8 @@ def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
     conn = None
     try:
         conn = apsw.Connection(_uri(path, {}), flags=_WRITE_FLAGS)
-        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        # SQLite's busy timeout, plus one notice to the lock-wait hook when a write waits long.
+        conn.set_busy_handler(BusyWait(path, BUSY_TIMEOUT_MS, lock_holder))
         _set_wal(conn, path)
         _pragmas(conn)
         return conn
@@ -198,6 +203,31 @@ def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
         raise
 
 
+def lock_holder(path: str) -> str:
+    """Who holds the write lock of ``path``, as far as the file tells (a live execution lease, else
+    just "another process"); read-only, and a file it cannot read names no lease."""
+    lease = None
+    try:
+        conn = open_readonly(path)
+    except LashdbError:
+        return "another process"
+    try:
+        if {"session_id", "lease_owner_id", "lease_token", "lease_expires_at_ms"} <= columns(
+                conn, "session_execution_leases"):
+            lease = query_one(conn, "SELECT session_id, lease_owner_id, lease_expires_at_ms "
+                                    "FROM session_execution_leases WHERE lease_token IS NOT NULL "
+                                    "AND lease_expires_at_ms > ? ORDER BY lease_expires_at_ms DESC LIMIT 1",
+                              (wall_clock_ms(),))
+    except apsw.Error:
+        pass  # rewritten under us (a checkpoint racing the copy): no lease to name
+    finally:
+        conn.close()
+    if lease is None:
+        return "another process"
+    session_id, owner, expires = lease
+    return f"another process (session `{session_id}` is leased to `{owner}` until {iso_ms(int(expires))})"
+
+
 def open_memory() -> apsw.Connection:
     """Open a private in-memory database with the standard pragmas (no WAL)."""
     conn = apsw.Connection(":memory:")
@@ -206,15 +236,22 @@ def open_memory() -> apsw.Connection:
     return conn
 
 
-def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
-    """Open a file database for inspection without changing any byte on disk or adding a file."""
+def open_readonly(path: str | os.PathLike[str], *, checked: bool = False) -> apsw.Connection:
+    """Open a file database for inspection without changing any byte on disk or adding a file.
+    ``checked``: the caller has just found ``path`` to be a regular file with no ``-wal`` beside it
+    (``sessions list`` stats each file and has its directory's names), so those system calls and
+    the schema read that makes a non-SQLite file fail here are left out: the caller's first
+    statement fails instead."""
     path = os.fspath(path)
-    problem = file_problem(path)
-    if problem is not None:
-        raise problem
-    if not _swept:
+    if not checked:
+        problem = file_problem(path)
+        if problem is not None:
+            raise problem
+    if not _swept and not _kept:
         # Once a process: copies left by killed inspections go on the next run, whatever it opens.
         clean_stale_private_copies()
+    if checked:
+        return _open_immutable(path, touch=False)
     has_wal = _sidecar_exists(path, "-wal")
     if has_wal and not _sidecar_exists(path, "-shm"):
         _diagnose_unopenable(path)
@@ -222,23 +259,41 @@ def open_readonly(path: str | os.PathLike[str]) -> apsw.Connection:
     # readonly_shm: a plain mode=ro reader still writes its read marks into the -shm; with the
     # -shm opened read-only SQLite reads the WAL without writing a byte (a live writer's commits
     # stay visible).
-    params = {"mode": "ro", "readonly_shm": "1"} if has_wal else {"immutable": "1"}
+    return _open_immutable(path) if not has_wal else _open_ro(path, _RO_PARAMS, touch=True)
+
+
+_RO_PARAMS = {"mode": "ro", "readonly_shm": "1"}
+_IMMUTABLE_PARAMS = {"immutable": "1"}
+
+
+def _open_immutable(path: str, touch: bool = True) -> apsw.Connection:
+    return _open_ro(path, _IMMUTABLE_PARAMS, touch)
+
+
+def _open_ro(path: str, params: dict[str, str], touch: bool) -> apsw.Connection:
     conn = None
     try:
         conn = apsw.Connection(_uri(path, params), flags=_READ_FLAGS)
         conn.set_busy_timeout(READONLY_BUSY_TIMEOUT_MS)
-        # Touch the schema now so a file that is not SQLite fails here, with its name.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        if touch:
+            # Touch the schema now so a file that is not SQLite fails here, with its name.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
         return conn
     except BaseException as exc:
         if conn is not None:
             conn.close()
         if isinstance(exc, apsw.Error):
-            # Whether the file can be read at all is examined only once SQLite has refused it:
-            # `sessions list` opens every file under the root, and each system call adds up.
-            _diagnose_unopenable(path)
-            raise translate(exc, path) from exc
+            raise unopenable(exc, path) from exc
         raise
+
+
+def unopenable(exc: apsw.Error, path: str) -> LashdbError:
+    """The typed error for SQLite refusing to read ``path`` at all: :class:`FileUnreadable` when the
+    file or a sidecar cannot be opened for reading (raised), else :func:`translate`'s."""
+    # Whether the file can be read at all is examined only once SQLite has refused it: `sessions
+    # list` opens every file under the root, and each system call adds up.
+    _diagnose_unopenable(path)
+    return translate(exc, path)
 
 
 def _diagnose_unopenable(path: str) -> None:
@@ -264,7 +319,8 @@ def _open_readonly_copy(path: str) -> apsw.Connection:
     under the reader; no writer can be live without a ``-shm``, so a copy of the database and its
     WAL shows exactly what is on disk and nothing can change it afterwards.
     """
-    clean_stale_private_copies()
+    if not _kept:
+        clean_stale_private_copies()
     try:
         tmpdir = tempfile.mkdtemp(prefix=f"{os.getpid()}-{_start_time(os.getpid()) or 0}-",
                                   dir=_private_copy_root(create=True))
@@ -294,6 +350,7 @@ def _open_readonly_copy(path: str) -> apsw.Connection:
 
 _COPY_NAME = re.compile(r"(\d+)-(\d+)-[^/]+")
 _swept = False
+_kept = 0  # > 0 while a report (doctor) lists the stale copies: this process's opens leave them
 
 
 def private_copy_root() -> str:
@@ -372,6 +429,32 @@ def clean_stale_private_copies() -> list[str]:
         if not os.path.exists(path):
             removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def stale_private_copies_kept() -> Iterator[list[str]]:
+    """Yield the stale private copies as they are before any open, and keep this process's read-only
+    opens from sweeping them until the block ends (``doctor`` reports them; ``--fix`` removes them)."""
+    global _kept, _swept
+    _kept += 1
+    _swept = True  # listed for a report: the once-a-process sweep leaves them to the remedy
+    try:
+        yield stale_private_copies()
+    finally:
+        _kept -= 1
+
+
+def remove_stale_private_copy(path: str, *, dry_run: bool = False) -> str:
+    """Remove ``path`` if it is (still) a stale private copy; say what was done (``removed``,
+    ``would remove``, ``already gone``); a copy whose owner lives, or no copy, is refused."""
+    if not os.path.lexists(path):
+        return "already gone"
+    if path not in stale_private_copies():
+        raise DatabaseError(path, f"{path}: not a private copy of a process that is gone",
+                            hint="only stale copies under " + private_copy_root() + " are removed")
+    if not dry_run:
+        shutil.rmtree(path)
+    return "would remove" if dry_run else "removed"
 
 
 @contextlib.contextmanager

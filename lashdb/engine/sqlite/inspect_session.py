@@ -21,9 +21,10 @@ from typing import Any
 
 import apsw
 
+from .connection import columns, open_readonly, query_one, read_snapshot, translate, translated, unopenable
 from .graph import SqliteGraphRows
-from .connection import columns, open_readonly, query_one, read_snapshot, translate, translated
 from .schema import SESSION, Classification, classify_connection, object_differences
+from .shape import objects_differences, read_objects
 from .session_read import read_meta, singleton_sql
 from lashdb.engine.session.list_summary import HEAD_KEY as SUMMARY_KEY
 from lashdb.engine.session.list_summary import ListSummary
@@ -56,7 +57,8 @@ _V4_FIRST = "SELECT node_json FROM graph_nodes WHERE seq = ?"
 _V4_HEAD = "SELECT head_json, head_revision, session_id FROM session_head WHERE singleton = 1"
 # The list summary a lashdb commit keeps in the head (session/list_summary.py): when present, the
 # counts, the blob figures and the first user message come from it and one indexed lookup, not from
-# a scan of every node and blob. The lookup re-applies the picker rule, so a summary naming a node since hidden is not trusted.
+# a scan of every node and blob. The lookup re-applies the picker rule, so a summary naming a node
+# since hidden is not trusted.
 _V4_SUMMARY = ("SELECT CASE WHEN json_valid(head_json) THEN json_extract(head_json, '$.' || ?) END "
                "FROM session_head WHERE singleton = 1")
 _V4_FIRST_BY_ID = f"SELECT node_json FROM graph_nodes WHERE node_id = ? AND tombstoned = 0 AND {_V4_USER}"
@@ -339,10 +341,25 @@ class SqliteSessionReader:
 class SessionFile:
     """One read-only open of a database file (``sessions list``: classify and read from one open)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, checked: bool = False) -> None:
         self.path = os.fspath(path)
-        self.conn = open_readonly(path)
+        self.conn = open_readonly(path, checked=checked)
         self.reader = SqliteSessionReader(self.conn)
+
+    def list_read(self) -> tuple[tuple | None, list[tuple[str, str, str]]]:
+        """(:meth:`SqliteSessionReader.v4_summary`, :meth:`SqliteSessionReader.schema_damage`) of a
+        file opened ``checked`` (no ``-wal``: immutable, one snapshot), from one read of
+        ``sqlite_master`` and the summary's statements; the summary is ``None`` when it does not fit
+        (the caller's step-by-step path then reads the file). A file that is not SQLite raises the
+        typed error an unchecked open would have."""
+        try:
+            got = read_objects(self.conn)  # the first statement: it also shows the file is SQLite
+        except apsw.Error as exc:
+            raise unopenable(exc, self.path) from exc
+        row = self.reader.v4_summary()
+        if row is None:
+            return None, []
+        return row, [(d.change, d.what, d.name) for d in objects_differences(got, SESSION)]
 
     @property
     def connection(self) -> apsw.Connection:
@@ -363,6 +380,6 @@ class SessionFile:
         self.conn.close()
 
 
-def open_session_file(path: str | os.PathLike[str]) -> SessionFile:
-    """Open ``path`` read-only (typed errors when it cannot be)."""
-    return SessionFile(path)
+def open_session_file(path: str | os.PathLike[str], *, checked: bool = False) -> SessionFile:
+    """Open ``path`` read-only (typed errors when it cannot be); ``checked`` as :func:`open_readonly` says."""
+    return SessionFile(path, checked=checked)

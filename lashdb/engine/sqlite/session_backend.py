@@ -7,7 +7,9 @@ Contract:
   database with the session schema.
 - :meth:`SqliteSessionBackend.write` is ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on any
   exception), :meth:`read` one read snapshot; both hand ``fn`` a :class:`SqliteSessionTx` whose
-  concern rows objects are built on first use. Every SQLite failure comes out typed, naming the file.
+  concern rows objects are built on first use; in a write transaction its change marker reads
+  ``PRAGMA data_version`` once (no other connection can commit while the write lock is held).
+  Every SQLite failure comes out typed, naming the file.
 - ``raw_read``/``raw_write`` hand ``fn`` the apsw connection (``Store.read``/``Store.write``).
 """
 
@@ -37,9 +39,11 @@ T = TypeVar("T")
 class SqliteSessionTx:
     """:class:`~lashdb.engine.session.ports.SessionTx` over one apsw connection inside a transaction."""
 
-    def __init__(self, conn: apsw.Connection) -> None:
+    def __init__(self, conn: apsw.Connection, *, writing: bool = False) -> None:
         self.conn = conn
         self._made: dict[str, Any] = {}
+        self._writing = writing
+        self._data_version: int | None = None
 
     def _get(self, name: str, cls: type) -> Any:
         found = self._made.get(name)
@@ -73,7 +77,15 @@ class SqliteSessionTx:
 
     def change_marker(self) -> tuple[int, int]:
         """(``PRAGMA data_version``, ``total_changes``): equal again only if no connection changed a row."""
-        return self.conn.execute("PRAGMA data_version").fetchall()[0][0], self.conn.total_changes()
+        version = self._data_version
+        if version is None:
+            version = self.conn.execute("PRAGMA data_version").fetchall()[0][0]
+            if self._writing:
+                # BEGIN IMMEDIATE holds the write lock: no other connection can commit before our
+                # COMMIT, and our own commits never move data_version, so one read serves the
+                # whole transaction (the commit path asks twice).
+                self._data_version = version
+        return version, self.conn.total_changes()
 
 
 def _reason(exc: apsw.Error, path: str | None) -> str:
@@ -110,7 +122,7 @@ class SqliteSessionBackend:
     def write(self, fn: Callable[[SqliteSessionTx], T]) -> T:
         """``fn(tx)`` in one ``BEGIN IMMEDIATE`` transaction."""
         with self._lock, write_transaction(self.conn, self.path) as conn:
-            return fn(SqliteSessionTx(conn))
+            return fn(SqliteSessionTx(conn, writing=True))
 
     def read(self, fn: Callable[[SqliteSessionTx], T]) -> T:
         """``fn(tx)`` in one read snapshot."""

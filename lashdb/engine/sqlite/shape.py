@@ -21,6 +21,7 @@ OBJECT_TYPES = ("table", "index", "view", "trigger")
 
 _USER = "NOT LIKE 'sqlite\\_%' ESCAPE '\\'"  # SQLite's own objects (sqlite_sequence, autoindexes) aside
 _OBJECTS_SQL = f"SELECT type, name FROM sqlite_master WHERE name {_USER} AND type IN {OBJECT_TYPES!r}"
+_ALL_OBJECTS_SQL = "SELECT type, name FROM sqlite_master"
 # Table-valued pragmas read every table's columns, indexes and foreign keys in one statement each.
 _COLUMNS_SQL = ('SELECT m.name, p.name, p.type, p."notnull", p.dflt_value, p.pk FROM sqlite_master AS m '
                 f"JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' AND m.name {_USER} "
@@ -171,8 +172,22 @@ def _object_differences(want: frozenset, got: frozenset, kind: SchemaKind) -> li
 def object_differences(conn: apsw.Connection, kind: SchemaKind) -> list[SchemaDifference]:
     """The tables, indexes, views and triggers missing from or added to ``kind``'s schema: the cheap
     part of :func:`schema_differences` (one read of ``sqlite_master``), for listings."""
-    got = frozenset((t, n) for t, n in conn.execute(_OBJECTS_SQL))
-    return _object_differences(expected_shape(kind).objects, got, kind)
+    return list(objects_differences(read_objects(conn), kind))
+
+
+def read_objects(conn: apsw.Connection) -> frozenset[tuple[str, str]]:
+    """The (type, name) of each table, index, view and trigger of the open database (SQLite's own aside)."""
+    # What _OBJECTS_SQL selects, filtered here: its WHERE (a LIKE and an IN) cost 16 µs a file to
+    # prepare, the plain read 6 µs, and `sessions list` reads the objects of every file.
+    return frozenset((t, n) for t, n in conn.execute(_ALL_OBJECTS_SQL)
+                     if t in OBJECT_TYPES and isinstance(n, str) and n[:7].lower() != "sqlite_")
+
+
+@functools.lru_cache(maxsize=64)
+def objects_differences(got: frozenset[tuple[str, str]], kind: SchemaKind) -> tuple[SchemaDifference, ...]:
+    """:func:`object_differences` of a set :func:`read_objects` gave; remembered, because a listing
+    meets the same few sets of objects in file after file."""
+    return tuple(_object_differences(expected_shape(kind).objects, got, kind))
 
 
 def schema_differences(conn: apsw.Connection, kind: SchemaKind) -> list[SchemaDifference]:

@@ -1,11 +1,13 @@
-"""The opener registry: lazy "module:function" openers resolve on first use, unknown names are a
-BackendError naming what is known."""
+"""The opener registry: lazy "module:function" openers resolve on first use, the built-in backends
+are imported by name on the first lookup, unknown names are a BackendError naming what is known."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-import lashdb.engine
 from lashdb.engine.base import backends
 from lashdb.engine.base.errors import BackendError
 
@@ -19,11 +21,44 @@ def scratch():
             backends._OPENERS.pop(name, None)
 
 
-def test_the_composition_root_registers_the_sqlite_openers():
-    assert lashdb.engine.__name__ == "lashdb.engine"  # importing it registered the built-in backends
+def _fresh(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (out.returncode, out.stderr) == (0, "")
+    return out.stdout.strip()
+
+
+def test_the_registry_loads_both_built_in_backends_on_first_lookup():
     names = backends.registered()
     assert names == sorted(names)
-    assert {n for n in names if n.startswith("sqlite.")}, names
+    assert {n for n in names if n.startswith("sqlite.")} and "postgres" in names, names
+    assert set(backends.BUILTIN_PROVIDERS.values()) <= set(sys.modules)
+
+
+def test_nothing_imports_a_backend_before_the_first_lookup_and_a_lookup_loads_only_its_own():
+    # base names the providers as strings; the first lookup of a "sqlite." name imports that package
+    # (and the opener's module) and not the PostgreSQL one, which registered() then loads without psycopg.
+    code = (
+        "import sys\n"
+        "from lashdb.engine.base import backends\n"
+        "before = {'lashdb.engine.sqlite', 'lashdb.engine.postgres'} & set(sys.modules)\n"
+        "found = backends.opener('sqlite.classify')\n"
+        "loaded = sorted(m for m in ('lashdb.engine.sqlite', 'lashdb.engine.postgres', 'apsw', 'psycopg') "
+        "if m in sys.modules)\n"
+        "names = backends.registered()\n"
+        "print(sorted(before), found.__module__, loaded, 'postgres' in names, 'postgres.connect' in names, "
+        "'psycopg' in sys.modules)\n"
+    )
+    assert _fresh(code) == ("[] lashdb.engine.sqlite.classify ['apsw', 'lashdb.engine.sqlite'] True True False")
+
+
+def test_an_unknown_prefix_loads_every_built_in_before_refusing():
+    code = (
+        "from lashdb.engine.base import backends\n"
+        "from lashdb.engine.base.errors import BackendError\n"
+        "try:\n    backends.opener('other.thing')\n"
+        "except BackendError as exc:\n    print('postgres.connect' in str(exc), 'sqlite.session' in str(exc))\n"
+    )
+    assert _fresh(code) == "True True"
 
 
 def test_a_callable_opener_receives_the_arguments(scratch):
@@ -56,4 +91,4 @@ def test_an_unknown_name_is_a_backend_error_listing_the_known_ones():
     text = str(caught.value)
     assert text.startswith("store backend error: no storage backend is registered as 'nope.nothing' (known: ")
     assert backends.registered()[0] in text
-    assert "import lashdb.engine" in caught.value.hint
+    assert "lashdb.engine.base.backends.register" in caught.value.hint

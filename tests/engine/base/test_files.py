@@ -33,3 +33,20 @@ def test_file_type_words_for_real_files(tmp_path):
     assert file_type(stat.S_IFSOCK) == "a socket"
     assert file_type(stat.S_IFBLK) == "a block device"
     assert file_type(stat.S_IFLNK) == "a special file"
+
+
+def test_sidecar_names_are_the_roles_suffixes_after_a_database_name():
+    from lashdb.engine.base.files import SIDECAR_SUFFIXES, is_sidecar_name
+
+    assert SIDECAR_SUFFIXES["effects"] == ".effects.db" and SIDECAR_SUFFIXES["host"] == ".host.json"
+    for suffix in SIDECAR_SUFFIXES.values():
+        assert is_sidecar_name(pathlib.Path(f"/r/s.db{suffix}")) and is_sidecar_name(f"s.db{suffix}")
+    assert not is_sidecar_name(pathlib.Path("/r/s.db")) and not is_sidecar_name("s.effects.db")
+    assert not is_sidecar_name(pathlib.Path("/r/s.db.effects.db/other.db"))  # the name, not the path
+
+
+def test_sidecar_endings_are_the_suffixes_after_db():
+    from lashdb.engine.base.files import SIDECAR_ENDINGS, SIDECAR_SUFFIXES
+
+    assert SIDECAR_ENDINGS == tuple(".db" + s for s in SIDECAR_SUFFIXES.values())
+    assert "x.db.processes.db".endswith(SIDECAR_ENDINGS) and not "x.db".endswith(SIDECAR_ENDINGS)

@@ -22,14 +22,16 @@ def _pid_and_square(n: int) -> tuple[int, int]:
     return os.getpid(), n * n
 
 
-def _die_on_seven(n: int) -> int:
-    if n == 7:
+def _die_in_a_child(n: int) -> int:
+    # The calling process runs the first share itself; the last item is always a child's.
+    if n == 19:
         os._exit(3)
     return n
 
 
-def _raise_on_five(n: int) -> int:
-    if n == 5:
+def _raise_on(item: tuple[int, int]) -> int:
+    n, bad = item
+    if n == bad:
         raise KeyError(f"item {n}")
     return n
 
@@ -61,14 +63,40 @@ def test_a_threaded_process_does_not_fork():
 
 def test_a_worker_that_dies_is_a_typed_error():
     with pytest.raises(WorkerFailed) as info:
-        parallel.fork_map(_die_on_seven, range(20), jobs=2, min_items=2, what="test work")
+        parallel.fork_map(_die_in_a_child, range(20), jobs=2, min_items=2, what="test work")
     assert str(info.value).startswith("test work: a worker process failed")
+    assert "exited with status 3" in str(info.value)
     assert "--jobs 1" in info.value.hint
 
 
 def test_an_exception_in_fn_reaches_the_caller():
-    with pytest.raises(KeyError, match="item 5"):
-        parallel.fork_map(_raise_on_five, range(20), jobs=2, min_items=2)
+    for n in (5, 15):  # raised in this process's share, and in a child's
+        with pytest.raises(KeyError, match=f"item {n}"):
+            parallel.fork_map(_raise_on, [(i, n) for i in range(20)], jobs=2, min_items=2)
+
+
+def test_progress_counts_every_item_once_across_processes():
+    heard = []
+    out = parallel.fork_map(_pid_and_square, range(300), jobs=3, min_items=2, advance=heard.append)
+    assert [sq for _pid, sq in out] == [n * n for n in range(300)]
+    assert sum(heard) == 300 and all(n > 0 for n in heard)
+    assert len({pid for pid, _sq in out}) == 3
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("not picklable")
+
+
+def _raise_unpicklable(n: int) -> int:
+    if n == 19:
+        raise _Unpicklable("boom")
+    return n
+
+
+def test_an_exception_that_does_not_pickle_still_reaches_the_caller_as_text():
+    with pytest.raises(RuntimeError, match="_Unpicklable: boom"):
+        parallel.fork_map(_raise_unpicklable, range(20), jobs=2, min_items=2)
 
 
 def test_jobs_below_one_is_refused():

@@ -278,3 +278,42 @@ def test_cli_blob_verify_doctor_and_head_dump_on_an_undecodable_value(deep_sessi
                                   f"blob {tool_ref}: cannot decode")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert run("head", "dump", str(path)).returncode == 0  # the head itself still reads
+
+
+# --- the one-pass check of the commit path ---------------------------------------------------------
+
+
+class Text(str):
+    pass
+
+
+MAP_VALUES_BAD = [{"a": "lone \ud800"}, {"a": 1, "b": math.nan}, {"a": None, "b": {"c": b"x"}},
+                  {"a": True, "b": [{"c": -math.inf}]}, {"a": "ok", "b": object()}]
+
+
+@pytest.mark.parametrize("value", [bad for bad, _path, _reason in BAD] + MAP_VALUES_BAD + [nest(MAX_NESTING + 1),
+                                                                                          {"a": nest(MAX_NESTING)}])
+def test_all_storable_is_false_wherever_check_raises(value):
+    with pytest.raises(UnstorableValue):
+        values.check(value, "v")
+    assert values.all_storable([], [], [1, "ok", value]) is False
+    assert values.all_storable(["id"], [None], [{"fine": [1, 2.5, None, True]}]) is True
+
+
+def test_all_storable_checks_texts_and_optional_texts_like_check_text():
+    assert values.all_storable(["a", Text("b"), "ünï"], [None, "c"], []) is True
+    assert values.all_storable(["a", None], [], []) is False  # a required text that is absent
+    assert values.all_storable(["a", 3], [], []) is False
+    assert values.all_storable(["a"], ["b", b"raw"], []) is False
+    assert values.all_storable(["\ud800"], [], []) is False
+    assert values.all_storable(["a"], ["x\udfff"], []) is False
+    # A high and a low surrogate from two fields stay two lone surrogates when joined.
+    assert values.all_storable(["\ud83d"], ["\ude00"], []) is False
+    # Depth counts from each value, not from the list that holds them.
+    assert values.all_storable([], [], [nest(MAX_NESTING)]) is True
+    assert values.all_storable([], [], [nest(MAX_NESTING + 1)]) is False
+    assert values.all_storable([], [], [{"a": nest(MAX_NESTING - 1), "b": "ünï", "c": 1, "d": True, "e": None,
+                                         "f": 2.5}]) is True
+    # A subclass of str as a value is storable but left to the named checks: False means "look".
+    assert values.all_storable([], [], [{"g": Text("t")}]) is False
+    values.check({"g": Text("t")}, "v")

@@ -86,9 +86,9 @@ def test_a_plain_root_reads_each_file_once(root, monkeypatch):
     opened: list[str] = []
     real = inspect_session.open_readonly
 
-    def counting(path):
+    def counting(path, **options):
         opened.append(os.fspath(path))
-        return real(path)
+        return real(path, **options)
 
     monkeypatch.setattr(inspect_session, "open_readonly", counting)
     rows = inspect.list_sessions(root, include_all=True)

@@ -158,3 +158,19 @@ def test_foreign_registry_refused_untouched(tmp_path):
     with pytest.raises(SchemaVersionError):
         remedies.unlock(backend, [session], now_ms=CLOCK, process="anything")
     assert digest(registry) == before
+
+
+def test_foreign_effect_journal_refused_untouched(tmp_path):
+    summary = build_demo(tmp_path, 1, clock=lambda: CLOCK)
+    backend = open_backend(tmp_path)
+    session = Path(summary.root_sessions[0].path)
+    journal = Path(str(session) + ".effects.db")
+    shutil.copy(FIXTURES / "effects.db", journal)
+    for side in ("-wal", "-shm"):
+        Path(str(journal) + side).unlink(missing_ok=True)
+    before = digest(journal)
+    for dry_run in (True, False):
+        with pytest.raises(SchemaVersionError):
+            remedies.resolve_effect(backend, session, SCOPE, KEY, now_ms=CLOCK, dry_run=dry_run)
+    assert digest(journal) == before
+    assert not Path(str(journal) + "-wal").exists()

@@ -37,6 +37,14 @@ def test_resolve_by_id_and_unique_prefix_and_name_the_ambiguous_ones(store):
     assert "pw-xyz" not in str(caught.value)
 
 
+def test_resolve_takes_back_the_located_name_json_prints(store):
+    printed = str(store.location("sess-bbbb-1"))  # `<store>#<id>`, password redacted
+    assert store.resolve(printed).session_id == "sess-bbbb-1"
+    assert store.resolve(str(store.location("sess-b"))).session_id == "sess-bbbb-1"  # a prefix too
+    with pytest.raises(LookupFailed, match="no session"):
+        store.resolve("postgresql://elsewhere/db#sess-bbbb-1")  # another store's name is not this one's
+
+
 def test_discover_and_listing_and_deployment_scopes(store):
     found = store.discover()
     assert [f.path.session_id for f in found] == ["sess-aaaa-1", "sess-aaaa-2", "sess-bbbb-1"]

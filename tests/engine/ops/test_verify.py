@@ -187,3 +187,25 @@ def test_streaming_verification_agrees_with_the_codec():
             assert verify.verify_one(blob_hash, stored, limit) == codec.verify_blob(blob_hash, stored, limit)
     assert verify.verify_one(h_big, packed).status == "ok"
     assert verify.verify_one(h_big, packed, 1000).status == "undecodable"
+
+
+def test_typed_values_are_checked_from_one_parse_and_agree_with_the_codec():
+    from lashdb.engine import codec
+
+    value = {"entries": [{"tool": f"t{i}", "n": i} for i in range(5_000)]}
+    good = codec.encode_value(value)
+    not_cbor = b'{"json": "is not a CBOR value"}' * 10
+    rows = []
+    for kind in (Descriptor.tool_state(), Descriptor.plugin_session_snapshot(), Descriptor.checkpoint_manifest()):
+        for content in (good, not_cbor):
+            for profile in (BlobProfile.BALANCED, BlobProfile.LOW_LATENCY):
+                stored = codec.encode_envelope(kind, content, profile)
+                rows.append((hashlib.sha256(content).hexdigest(), stored))
+                rows.append(("f" * 64, stored))  # hashes wrong
+    statuses = set()
+    for limit in (codec.DEFAULT_DECOMPRESSION_LIMIT, 1000):
+        for blob_hash, stored in rows:
+            got = verify.verify_one(blob_hash, stored, limit)
+            assert got == codec.verify_blob(blob_hash, stored, limit)
+            statuses.add(got.status)
+    assert {"ok", "undecodable-value", "mismatch", "undecodable"} <= statuses

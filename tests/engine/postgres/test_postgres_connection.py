@@ -120,3 +120,58 @@ def test_a_server_that_is_not_there_is_unavailable_not_a_traceback():
         PgDatabase.open("postgresql://nobody:pw123@127.0.0.1:1/nowhere",
                         settings=PgSettings(connect_timeout_s=2))
     assert "127.0.0.1:1/nowhere" in str(caught.value) and "pw123" not in str(caught.value)
+
+
+# --- the lock-wait notice (issue 14): the holder is another process that lets go when told ---------
+
+
+def _count_write(db, scope="s"):
+    return db.write(scope, lambda c: c.execute("SELECT count(*) FROM lash_artifact_refs").fetchone()[0])
+
+
+def test_a_write_waiting_on_the_advisory_lock_names_the_holding_backend_then_goes_on(pg_url):
+    from lashdb.engine.base.lockwait import set_lock_wait_hook
+    from lockwait_support import holding
+
+    db = PgDatabase.open(pg_url)
+    heard = []
+    try:
+        with holding("postgres", pg_url, "s") as holder:
+            def release_on_notice(wait):
+                heard.append(wait)
+                holder.release()
+
+            old = set_lock_wait_hook(release_on_notice)
+            try:
+                # After the wait, the transaction runs under the configured lock_timeout again.
+                assert db.write("s", lambda c: c.execute("SHOW lock_timeout").fetchone()[0]) == "10s"
+            finally:
+                set_lock_wait_hook(old)
+    finally:
+        db.close()
+    [wait] = heard
+    assert wait.what == f"`s` in {db.display}"
+    assert wait.holder.startswith(f"PostgreSQL backend pid {holder.detail} from ")
+    assert (wait.timeout_ms, wait.waited_ms >= 1000) == (10_000, True)
+
+
+def test_the_whole_wait_stays_lock_timeout_with_one_notice(pg_url):
+    from lashdb.engine.base.lockwait import set_lock_wait_hook
+    from lockwait_support import holding
+
+    heard = []
+    old = set_lock_wait_hook(heard.append)
+    try:
+        for timeout, notices in ((1_300, 1), (800, 0)):
+            db = PgDatabase.open(pg_url, settings=PgSettings(lock_timeout_ms=timeout))
+            try:
+                with holding("postgres", pg_url, "s"), pytest.raises(DatabaseBusy):
+                    _count_write(db)
+                assert [w.timeout_ms for w in heard] == [1_300] * notices
+                heard.clear()
+                # The configured lock_timeout is back for the rest of the transaction and the next.
+                assert db.write("s", lambda c: c.execute("SHOW lock_timeout").fetchone()[0]) == f"{timeout}ms"
+            finally:
+                db.close()
+    finally:
+        set_lock_wait_hook(old)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lashdb.engine import BackendError, UnstorableValue
+from lashdb.engine import BackendError, GraphDelta, GraphNode, HeadRevisionConflict, RuntimeCommit, UnstorableValue
 from runtime_support import LEASE_TTL, open_file, table_counts, text_draft
 
 
@@ -89,3 +89,50 @@ def test_process_execution_env_round_trips_and_survives_reopen(store_on):
         store_on.sql(store, "DELETE FROM blobs", "DELETE FROM lash_blobs")
         with pytest.raises(BackendError, match="process execution env `env:abc` points at a missing blob"):
             store.get_process_execution_env("env:abc")
+
+
+def test_a_head_written_by_another_connection_is_read_not_reused(store_on):
+    # Each store keeps the head it last wrote to skip parsing it again; a head another connection
+    # wrote since must be read: its revision for the compare-and-set, its count for the next head.
+    def turn(store, fence, revision, *ids):
+        nodes = [GraphNode.message(i, "User", f"text {i}", timestamp="2026-01-01T00:00:00Z") for i in ids]
+        return store.commit_runtime_state(RuntimeCommit("root", {"model": "m"}, graph=GraphDelta.append(nodes, ids[-1]),
+                                                        expected_head_revision=revision, session_execution_lease=fence))
+
+    with store_on.open() as a, store_on.open() as b:
+        fence = a.try_claim_session_execution_lease("root", "runtime", LEASE_TTL).fence()
+        assert turn(a, fence, 0, "n1", "n2").head_revision == 1
+        assert turn(b, fence, 1, "n3").head_revision == 2
+        with pytest.raises(HeadRevisionConflict) as err:
+            turn(a, fence, 1, "n4")
+        assert (err.value.expected, err.value.actual) == (1, 2)
+        assert turn(a, fence, 2, "n4").head_revision == 3
+        assert turn(a, fence, 3, "n5").head_revision == 4  # a's own head, reused
+        head = b.load_session_head_meta()
+    assert (head.head_revision, head.graph_node_count, head.leaf_node_id) == (4, 5, "n5")
+
+
+def test_stored_envelopes_are_the_codec_bytes_whether_or_not_reused(tmp_path):
+    # Compressed snapshots are reused from a per-process cache, small ones are built every time;
+    # either way the row holds exactly what the codec writes for that content.
+    from lashdb.engine import HydratedCheckpoint, codec
+    from lashdb.engine.codec import BlobProfile, Descriptor
+
+    big = {"tools": [{"name": f"t{i}", "schema": "x" * 300} for i in range(30)]}
+    with open_file(tmp_path / "s.db") as store:
+        fence = store.try_claim_session_execution_lease("root", "runtime", LEASE_TTL).fence()
+        results = [store.commit_runtime_state(RuntimeCommit(
+            "root", {}, checkpoint=HydratedCheckpoint(turn_state={"turn_index": t}, tool_state=big),
+            expected_head_revision=t, session_execution_lease=fence)) for t in range(2)]
+        rows = dict(store._conn.execute("SELECT hash, content FROM blobs").fetchall())
+    tool_ref = results[0].manifest.tool_state_ref
+    assert tool_ref == results[1].manifest.tool_state_ref
+    content = codec.encode_value(big)
+    assert rows[tool_ref] == codec.encode_envelope(Descriptor.tool_state(), content, BlobProfile.BALANCED)
+    assert codec.should_compress(BlobProfile.BALANCED, Descriptor.tool_state(), len(content))
+    for result in results:
+        manifest = codec.encode_value(result.manifest.to_json())
+        assert not codec.should_compress(BlobProfile.BALANCED, Descriptor.checkpoint_manifest(), len(manifest))
+        assert rows[result.checkpoint_ref] == codec.encode_envelope(Descriptor.checkpoint_manifest(), manifest,
+                                                                    BlobProfile.BALANCED)
+    assert len(rows) == 3

@@ -90,3 +90,21 @@ def test_column_order_and_a_redefined_index_are_differences():
         "expected ON queued_work_batches (session_id, claim_id, claim_token)",
     ]
     assert diffs[1].change == shape.DIFFERS and diffs[1].what == "index"
+
+
+
+def test_read_objects_is_what_the_filtered_statement_selects(tmp_path):
+    """read_objects filters the plain sqlite_master read in Python: the same set as _OBJECTS_SQL."""
+    conn = apsw.Connection(str(tmp_path / "x.db"))
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v UNIQUE); INSERT INTO t (v) VALUES (1);"
+                 "CREATE INDEX t_v ON t (v); CREATE VIEW w AS SELECT * FROM t;"
+                 "CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; END; ANALYZE;")
+    names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"sqlite_sequence", "sqlite_stat1", "sqlite_autoindex_t_1"} <= names
+    got = shape.read_objects(conn)
+    assert got == frozenset(conn.execute(shape._OBJECTS_SQL).fetchall())
+    assert got == {("table", "t"), ("index", "t_v"), ("view", "w"), ("trigger", "g")}
+    differences = shape.objects_differences(got, SESSION)
+    assert differences == tuple(shape.object_differences(conn, SESSION))
+    assert ("unexpected", "table", "t") in {(d.change, d.what, d.name) for d in differences}
+    assert shape.objects_differences(got, SESSION) is differences  # remembered per set of objects

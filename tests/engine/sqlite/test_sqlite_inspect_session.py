@@ -85,3 +85,44 @@ def test_unreadable_file_is_typed(tmp_path):
         finally:
             f.close()
     assert str(junk) in str(info.value)
+
+
+def test_list_read_of_a_checked_open(tmp_path):
+    """``checked`` opens skip the opener's checks; list_read gives the summary and the damage, or the typed
+    error an unchecked open of a non-SQLite file gives."""
+    from lashdb.engine.base.errors import NotALashDatabase
+
+    path = tmp_path / "s.db"
+    b = open_session(path)
+    b.write(lambda tx: tx.rows.save_meta("s", "n", "2024", "m", None, '{"kind":"root"}'))
+    b.close()
+    for side in ("-wal", "-shm"):
+        Path(f"{path}{side}").unlink(missing_ok=True)
+    f = open_session_file(path, checked=True)
+    try:
+        row, damage = f.list_read()
+        assert row == f.reader.v4_summary() and row[:2] == ("s", "n") and damage == []
+        f.connection.execute("SELECT 1").fetchall()
+    finally:
+        f.close()
+    import apsw
+
+    conn = apsw.Connection(str(path))
+    conn.execute("DROP INDEX idx_queued_work_ready; CREATE TABLE extra (x)")
+    conn.close()
+    f = open_session_file(path, checked=True)
+    try:
+        row, damage = f.list_read()
+        assert row[:2] == ("s", "n")
+        assert damage == [("missing", "index", "idx_queued_work_ready"), ("unexpected", "table", "extra")]
+    finally:
+        f.close()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"nope" * 2000)
+    f = open_session_file(junk, checked=True)  # nothing is read yet
+    try:
+        with pytest.raises(NotALashDatabase) as info:
+            f.list_read()
+        assert str(junk) in str(info.value)
+    finally:
+        f.close()

@@ -138,3 +138,22 @@ def test_backend_type():
         assert isinstance(b, SqliteSessionBackend)
     finally:
         b.close()
+
+
+def test_a_write_transaction_reads_data_version_once_and_it_holds(tmp_path):
+    # The commit path asks for the marker before and after its writes; the second answer reuses
+    # the first data_version, which must be what SQLite would still say (and move for other writers).
+    a, b = open_session(tmp_path / "s.db"), open_session(tmp_path / "s.db")
+    try:
+        def inside(tx):
+            before = tx.change_marker()
+            _put(tx)
+            return before, tx.change_marker(), tx.conn.execute("PRAGMA data_version").fetchall()[0][0]
+        before, after, fresh = a.write(inside)
+        assert after[0] == before[0] == fresh and after[1] > before[1]
+        assert a.write(lambda tx: tx.change_marker())[0] == before[0]  # our own commit did not move it
+        b.write(lambda tx: tx.conn.execute("INSERT INTO artifact_refs VALUES ('b', 'blob')"))
+        assert a.write(lambda tx: tx.change_marker())[0] != before[0]
+    finally:
+        a.close()
+        b.close()

@@ -29,7 +29,8 @@ Modules: :mod:`.errors` (states, codes, errors), :mod:`.types` (scopes, envelope
 :mod:`.process_ops` (process commands), :mod:`.controller` (the replay rules on
 :class:`~lashdb.engine.deployment.ports.EffectJournalRows`), :mod:`.host` (host, asyncio views).
 The read-only inspection (``list_effects``, ``replay_plan``…) lives in :mod:`lashdb.engine.ops.effects`;
-``lashdb.engine`` re-exports it and keeps its names reachable here for old callers.
+``lashdb.engine`` re-exports it, and the old path ``lashdb.engine.effects`` puts its names back on
+this module for old callers (``lashdb.engine._legacy``).
 """
 
 from __future__ import annotations
