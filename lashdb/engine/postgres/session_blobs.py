@@ -75,10 +75,11 @@ class PgBlobRows:
             "ORDER BY hash LIMIT %s", (self.sid, "" if after is None else after, limit)).fetchall()
         return [(r[0], r[0], int(r[1])) for r in rows]
 
-    def delete(self, hashes: Sequence[str]) -> list[int]:
-        """Delete this session's rows with these hashes in one statement; the stored length of each."""
-        if not hashes:
+    def delete(self, rows: Sequence[tuple[str, str]]) -> list[int]:
+        """Delete this session's rows with these (hash, hash) in one statement; the stored length of each."""
+        if not rows:
             return []
+        hashes = [h for _, h in rows]
         return [int(r[0]) for r in self.conn.execute(
             "DELETE FROM lash_blobs WHERE session_id = %s AND hash = ANY(%s) RETURNING octet_length(content)",
             (self.sid, list(hashes))).fetchall()]
@@ -87,9 +88,11 @@ class PgBlobRows:
         """Those of ``hashes`` some of this session's ``artifact_refs.blob_ref`` names."""
         if not hashes:
             return set()
+        # A join with the array (a hash join) rather than ``= ANY``: on a prepared (generic) plan the
+        # array is a parameter, and each ref row would search it linearly.
         return {r[0] for r in self.conn.execute(
-            "SELECT DISTINCT blob_ref FROM lash_artifact_refs WHERE session_id = %s AND blob_ref = ANY(%s)",
-            (self.sid, list(hashes)))}
+            "SELECT DISTINCT a.blob_ref FROM lash_artifact_refs a JOIN unnest(%s::text[]) AS c(h) "
+            "ON a.blob_ref = c.h WHERE a.session_id = %s", (list(hashes), self.sid))}
 
     def artifact_count(self) -> int:
         """This session's ``artifact_refs`` rows."""

@@ -51,6 +51,8 @@ DEFAULT_BATCH_TARGET_MS = 20.0
 FIRST_BATCH = 256
 """Rows the first adaptive batch deletes at most: small, so the first pause is short whatever the store."""
 MIN_BATCH = 16
+PAUSE_S = 0.002
+"""Sleep between batches: a writer polling for the lock (every 1-5 ms) takes it before the next batch."""
 _SCAN_CHUNK = 10_000  # rows read per statement while walking the table
 _SCAN_FLOOR = 1_024  # a batch may look at this many rows (or 4x its size) before it commits what it found
 
@@ -113,8 +115,8 @@ class _Walk:
 
     cursor: Any = None
     at_end: bool = False
-    # Rows kept only because the head named them when the walk passed: (hash, stored length).
-    revisit: dict[str, int] = field(default_factory=dict)
+    # Rows kept only because the head named them when the walk passed: hash -> (position, stored length).
+    revisit: dict[str, tuple[Any, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class _Batch:
 def _batch(tx: SessionTx, walk: _Walk, *, limit: int, size: int, scan_cap: int, dry_run: bool) -> _Batch:
     """One batch: re-read the roots, walk on from the cursor, delete at most ``size`` unrooted rows."""
     _, marks = manifest_marks(tx, limit)  # before any deletion: an undecodable live manifest aborts here
-    doomed: list[str] = []
+    doomed: list[tuple[Any, str]] = []
     freed = kept = scanned = 0
     while len(doomed) < size and not walk.at_end and scanned < scan_cap:
         want = min(max(2 * (size - len(doomed)), 64), _SCAN_CHUNK, scan_cap - scanned)
@@ -139,12 +141,12 @@ def _batch(tx: SessionTx, walk: _Walk, *, limit: int, size: int, scan_cap: int, 
             taken += 1
             walk.cursor = position
             if blob_hash in marks:
-                walk.revisit[blob_hash] = length
+                walk.revisit[blob_hash] = (position, length)
                 kept += 1
             elif blob_hash in named:
                 kept += 1
             else:
-                doomed.append(blob_hash)
+                doomed.append((position, blob_hash))
                 freed += length
                 if len(doomed) == size:
                     break
@@ -155,9 +157,9 @@ def _batch(tx: SessionTx, walk: _Walk, *, limit: int, size: int, scan_cap: int, 
         candidates = [h for h in walk.revisit if h not in marks][: size - len(doomed)]
         named = tx.blobs.named_by_artifacts(candidates)
         for blob_hash in candidates:
-            length = walk.revisit.pop(blob_hash)
+            position, length = walk.revisit.pop(blob_hash)
             if blob_hash not in named:
-                doomed.append(blob_hash)
+                doomed.append((position, blob_hash))
                 freed += length
                 kept -= 1
     if not dry_run:
@@ -186,12 +188,14 @@ def _estimate(tx: SessionTx, limit: int, progress: Progress | None) -> int:
 def collect(transaction: Transaction, *, limit: int, batch_size: int = DEFAULT_BATCH_SIZE,
             target_s: float | None = None, dry_run: bool = False, busy: BusyCheck | None = None,
             progress: Progress | None = None, snapshot: Transaction | None = None,
+            between: Callable[[], None] | None = None, pause_s: float = PAUSE_S,
             clock: Callable[[], float] = time.perf_counter) -> GcReport:
     """Collect in batches, each one ``transaction``; stop at the end of the table or when ``busy``
     names a live lease (the report then says so, with what the batches before it did).
 
     ``snapshot`` runs the reads that need no lock (default: ``transaction``); ``target_s`` makes the
-    batch size adaptive (see the module docstring)."""
+    batch size adaptive (see the module docstring); ``between`` runs after each batch but the last,
+    followed by a ``pause_s`` sleep that lets a writer waiting for the lock take it first."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"GC batch_size must be a positive int (got {batch_size!r})")
     if target_s is not None and (isinstance(target_s, bool) or not isinstance(target_s, (int, float))
@@ -231,6 +235,10 @@ def collect(transaction: Transaction, *, limit: int, batch_size: int = DEFAULT_B
         if target_s is not None:
             scale = min(2.0, max(0.5, target_s / held)) if held > 0 else 2.0
             size = min(batch_size, max(MIN_BATCH, int(size * scale)))
+        if between:
+            between()
+        if pause_s > 0:
+            time.sleep(pause_s)
 
 
 def _dry_run(tx: SessionTx, limit: int, batch_size: int, busy: BusyCheck | None,

@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -160,8 +161,9 @@ class BlobRows(Protocol):
         backend's fixed scan order, as (position, hash, stored length). Positions are opaque."""
         ...
 
-    def delete(self, hashes: Sequence[str]) -> list[int]:
-        """GC sweep: delete the rows with these hashes in one statement; the stored length of each row deleted."""
+    def delete(self, rows: Sequence[tuple[Any, str]]) -> list[int]:
+        """GC sweep: delete, in one statement, each row at (position, hash) that still has that hash;
+        the stored length of each row deleted."""
         ...
 
     def named_by_artifacts(self, hashes: Sequence[str]) -> set[str]:
@@ -350,6 +352,14 @@ class SessionBackend(Protocol):
 
     def compact(self) -> tuple[str, str] | None:
         """Give free pages back to the file system; ``None`` when done, else (reason, hint)."""
+        ...
+
+    def gc_batches(self) -> contextlib.AbstractContextManager[None]:
+        """Around a batched GC: the connection settings its many short transactions want."""
+        ...
+
+    def after_gc_batch(self) -> None:
+        """Between two GC batches, outside any transaction: the housekeeping a batch leaves behind."""
         ...
 
     def wrong_version(self) -> Exception:

@@ -419,9 +419,13 @@ class Store(RuntimeEntryPoints):
                 raise self._backend.wrong_version()
             return gc.collect(self._read, limit=self._limit, batch_size=policy.batch_size, dry_run=True, busy=busy,
                               progress=progress)
+        if self.readonly:
+            raise ReadOnlyStore(self.path)
         target = None if policy.batch_target_ms is None else policy.batch_target_ms / 1000
-        return gc.collect(self._write, limit=self._limit, batch_size=policy.batch_size, target_s=target, busy=busy,
-                          progress=progress, snapshot=None if self.readonly else self._read)
+        with self._backend.gc_batches():
+            return gc.collect(self._write, limit=self._limit, batch_size=policy.batch_size, target_s=target,
+                              busy=busy, progress=progress, snapshot=self._read,
+                              between=self._backend.after_gc_batch)
 
     def vacuum(self, *, compact: bool = False) -> VacuumReport:
         """Delete tombstoned nodes (committed first); with ``compact``, also return free pages to the file

@@ -2,7 +2,7 @@
 
 Contract: runs inside the caller's transaction. Writes keep the first row for a hash. The sweep's
 statements read rows past a rowid, probe ``artifact_refs`` for a set of hashes, and delete a set of
-hashes in one statement; which rows are roots is decided in ``session/gc.py``.
+rows in one statement; which rows are roots is decided in ``session/gc.py``.
 """
 
 from __future__ import annotations
@@ -66,13 +66,16 @@ class SqliteBlobRows:
                                     "ORDER BY rowid LIMIT ?", (after, limit))
         return [(int(r[0]), r[1], int(r[2])) for r in cur]
 
-    def delete(self, hashes: Sequence[str]) -> list[int]:
-        """Delete the rows with these hashes in one statement; the stored length of each row deleted."""
-        if not hashes:
+    def delete(self, rows: Sequence[tuple[int, str]]) -> list[int]:
+        """Delete each row at (rowid, hash) that still has that hash, in one statement; their stored lengths."""
+        if not rows:
             return []
+        # By rowid: the batch's rows sit on neighbouring table pages, so few pages change. The hash
+        # test keeps a rowid reused since it was read (a revisited row) from taking another blob.
         return [int(r[0]) for r in self.conn.execute(
-            "DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?)) RETURNING length(content)",
-            (json.dumps(list(hashes)),))]
+            "DELETE FROM blobs WHERE rowid IN (SELECT value FROM json_each(?1)) "
+            "AND hash IN (SELECT value FROM json_each(?2)) RETURNING length(content)",
+            (json.dumps([p for p, _ in rows]), json.dumps([h for _, h in rows])))]
 
     def named_by_artifacts(self, hashes: Sequence[str]) -> set[str]:
         """Those of ``hashes`` some ``artifact_refs.blob_ref`` names: one scan of the refs, probing the set."""

@@ -35,7 +35,7 @@ def test_sweep_statements_stay_in_their_session(db):
     rest = b.read(lambda tx: tx.blobs.scan(first[-1][0], 10))
     assert [h for _, h, _ in rest] == ["g4", "keep"]
     assert b.read(lambda tx: tx.blobs.count()) == 6
-    assert sorted(b.write(lambda tx: tx.blobs.delete(["g0", "g1", "g9", "absent"]))) == [1, 2]
+    assert sorted(b.write(lambda tx: tx.blobs.delete([(h, h) for h in ("g0", "g1", "g9", "absent")]))) == [1, 2]
     assert b.write(lambda tx: tx.blobs.delete([])) == []
     assert b.read(lambda tx: tx.blobs.count_and_size()) == (4, 14)
     assert other.read(lambda tx: (tx.blobs.get("g0"), tx.blobs.get("g9"))) == (b"z", b"zz")
