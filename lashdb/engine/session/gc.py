@@ -10,11 +10,13 @@ names, walking the table from where the previous batch stopped (so no batch re-r
 earlier batches kept). Rows kept because the head named them are looked at again at the end (a
 head that moved during the GC frees them); a row that became garbage behind the walk otherwise is
 left to the next GC. ``size`` is ``batch_size``, or, with a ``target_s``, adapted after each batch
-so that a batch holds the lock about ``target_s`` (starting at :data:`FIRST_BATCH` rows, at most
-doubling or halving per batch, never above ``batch_size``). It stops after a batch that reaches
-the end of the table and deletes fewer than its size. A manifest root that is present but cannot
-be decoded aborts with :class:`GcAborted` before that batch deletes anything (before the first
-batch: nothing at all is deleted; earlier batches' deletions were right when made). Nothing that
+so that a batch holds the lock about ``target_s`` (starting at :data:`FIRST_BATCH` rows, growing
+at most 1.5x and shrinking at most 2x per batch, within [:data:`MIN_BATCH`, ``batch_size``]). It
+stops after a batch that reaches the end of the table and deletes fewer than its size. Between two
+batches it runs ``between`` and sleeps ``pause_s``, so a writer waiting for the lock gets it. A
+manifest root that is present but cannot be decoded aborts with :class:`GcAborted` before that
+batch deletes anything (before the first batch: nothing at all is deleted; earlier batches'
+deletions were right when made). Nothing that
 reads every row or every root runs under the lock: the progress total is estimated from counts in
 a read snapshot before the first batch, and ``root_count``/``missing_blob_count`` are read in one
 after the last. A dry run is one read snapshot walking the table as the batches would, deleting
@@ -51,6 +53,8 @@ DEFAULT_BATCH_TARGET_MS = 20.0
 FIRST_BATCH = 256
 """Rows the first adaptive batch deletes at most: small, so the first pause is short whatever the store."""
 MIN_BATCH = 16
+MAX_GROWTH = 1.5
+"""A batch is at most 1.5x the last, so one slower per row than the last overshoots the target by that much."""
 PAUSE_S = 0.002
 """Sleep between batches: a writer polling for the lock (every 1-5 ms) takes it before the next batch."""
 _SCAN_CHUNK = 10_000  # rows read per statement while walking the table
@@ -233,7 +237,7 @@ def collect(transaction: Transaction, *, limit: int, batch_size: int = DEFAULT_B
             root_count, missing = read(lambda tx: _roots(tx, limit))
             return _report(root_count, kept, missing, deleted, freed, False, batches, None)
         if target_s is not None:
-            scale = min(2.0, max(0.5, target_s / held)) if held > 0 else 2.0
+            scale = min(MAX_GROWTH, max(0.5, target_s / held)) if held > 0 else MAX_GROWTH
             size = min(batch_size, max(MIN_BATCH, int(size * scale)))
         if between:
             between()

@@ -103,9 +103,9 @@ def sizes_of(store, *, batch_size: int, target_s: float, held_s: float) -> tuple
 def test_adaptive_size_starts_small_grows_to_its_cap_and_shrinks_to_its_floor(store_on):
     fast = store_on.open("fast")
     fast.transaction(lambda tx: tx.blobs.put(raw_rows(0, 2500)))
-    # Batches far under the target double, from FIRST_BATCH up to batch_size, never past it.
+    # Batches far under the target grow 1.5x each, from FIRST_BATCH up to batch_size, never past it.
     sizes, _ = sizes_of(fast, batch_size=600, target_s=0.02, held_s=0.001)
-    assert sizes == [gc.FIRST_BATCH, 2 * gc.FIRST_BATCH, 600, 600, 2500 - 256 - 512 - 1200]
+    assert sizes == [gc.FIRST_BATCH, 384, 576, 600, 600, 2500 - 256 - 384 - 576 - 1200]
     slow = store_on.open("slow")
     slow.transaction(lambda tx: tx.blobs.put(raw_rows(0, 600)))
     # Batches far over the target halve, down to MIN_BATCH and no lower.
