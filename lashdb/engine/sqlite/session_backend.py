@@ -11,6 +11,8 @@ Contract:
   ``PRAGMA data_version`` once (no other connection can commit while the write lock is held).
   Every SQLite failure comes out typed, naming the file.
 - ``raw_read``/``raw_write`` hand ``fn`` the apsw connection (``Store.read``/``Store.write``).
+- While a batched GC runs (:meth:`gc_batches`), its commits never checkpoint: :meth:`after_gc_batch`
+  does, passively and outside the lock; the connection's settings are restored afterwards.
 """
 
 from __future__ import annotations
