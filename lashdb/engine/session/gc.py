@@ -48,7 +48,7 @@ BusyCheck = Callable[[SessionTx], "GcBusy | None"]
 
 DEFAULT_BATCH_SIZE = 20_000
 """Most rows one batch deletes (the adaptive size never grows past it)."""
-DEFAULT_BATCH_TARGET_MS = 20.0
+DEFAULT_BATCH_TARGET_MS = 15.0
 """How long a batch aims to hold the write lock: a committer's longest wait is about one batch."""
 FIRST_BATCH = 256
 """Rows the first adaptive batch deletes at most: small, so the first pause is short whatever the store."""

@@ -112,7 +112,7 @@ def _vacuum_failure(exc: apsw.Error, path: str | None) -> tuple[str, str]:
 
 
 GC_MMAP_BYTES = 1 << 30  # address space only: pages are mapped as they are read
-GC_CHECKPOINT_PAGES = 1000  # SQLite's own auto-checkpoint threshold
+GC_CHECKPOINT_PAGES = 500  # half SQLite's auto-checkpoint threshold: a committer's commit never crosses it on GC pages
 
 
 class SqliteSessionBackend:
