@@ -205,14 +205,16 @@ class SqliteSessionBackend:
         with self._lock, translated(self.path):
             auto = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchall()[0][0])
             mmap = int(self.conn.execute("PRAGMA mmap_size").fetchall()[0][0])
-            self.conn.execute(f"PRAGMA mmap_size = {GC_MMAP_BYTES}")
+            self.conn.execute(f"PRAGMA mmap_size = {GC_MMAP_BYTES}").fetchall()
             self.conn.set_wal_hook(self._count_wal_pages)  # replaces the auto-checkpoint hook
         try:
             yield
         finally:
             with self._lock, translated(self.path):
                 self.conn.set_wal_hook(None)
-                self.conn.execute(f"PRAGMA wal_autocheckpoint = {auto}; PRAGMA mmap_size = {mmap}")
+                # One statement per call: apsw runs a second statement only as the rows are read.
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {auto}").fetchall()
+                self.conn.execute(f"PRAGMA mmap_size = {mmap}").fetchall()
                 self._wal_pages = 0
 
     def _count_wal_pages(self, _conn: apsw.Connection, _name: str, pages: int) -> int:
