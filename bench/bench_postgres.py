@@ -1,4 +1,4 @@
-"""PostgreSQL: commit latency vs a bare psycopg floor, throughput across processes, GC beside a committer.
+"""PostgreSQL: commit latency vs a bare psycopg floor, throughput across processes.
 
 Target server: ``$LASHDB_BENCH_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 The bench creates a throwaway database ``lashdb_bench_<pid>`` there and drops it at the end. With no
@@ -16,8 +16,7 @@ sizes; ``LASHDB_BENCH_PROFILE=1`` prints the commit profile even when the ratio 
    inside each timed step (as ``bench_commit.py`` does).
 2. Throughput: 1, 2, 4, 8 worker processes each committing to its own session; then 4 workers
    contending on ONE session with compare-and-set retry (conflicts counted, none lost).
-3. GC of a session holding many unreachable blobs while a committer process keeps committing to the
-   same session: the committer's longest commit during the GC vs its median before it.
+(GC beside a committer, on PostgreSQL and SQLite from one body: ``bench_gc.py``.)
 
 Everything is a ratio of measurements taken in this one run; nothing here passes or fails.
 """
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import cProfile
 import dataclasses
-import gc
 import hashlib
 import multiprocessing as mp
 import os
@@ -48,9 +46,6 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 WORKERS = (1, 2, 4, 8)
 TURNS_PER_WORKER = 40 if QUICK else 200
 CONTENDED_TURNS = 25 if QUICK else 100  # per worker, 4 workers on one session
-GC_BLOBS = 10_000 if QUICK else 100_000
-GC_BLOB_BYTES = 1024
-GC_BASELINE_TURNS = 50 if QUICK else 200
 LEASE_MS = 3_600_000
 
 
@@ -312,96 +307,6 @@ def throughput(url: str) -> None:
           f"graph nodes {head.graph_node_count if head else 0}: {'none lost' if revision == total else 'LOST TURNS'}")
 
 
-# --- 3. GC beside a committer ---------------------------------------------------------------------------
-
-
-def _gc_committer(url: str, sid: str, fence, baseline: int, ready, stop, out) -> None:
-    """Commit until ``stop`` is set; ``ready`` after ``baseline`` turns; report every (start, end)."""
-    try:
-        pool = make_turns(20, all_state_changes=True)
-        spans = []
-        with _open_store(url, sid) as store:
-            head = store.load_session_head_meta()
-            revision = head.head_revision if head else 0
-            t = 0
-            while not stop.is_set():
-                turn = dict(pool[t % len(pool)])
-                turn["nodes"] = [GraphNode.message(f"c{t}-n{i}", "Assistant", n.text, timestamp="2026-12-05T00:00:00Z")
-                                 for i, n in enumerate(turn["nodes"])]
-                turn["execution_state"] = t.to_bytes(8, "big") + turn["execution_state"]
-                # Unstamped: the stamp's hash (~tens of ms of canonical JSON over the 8 KB execution
-                # state) would leave the committer idle most of the GC; this keeps it committing.
-                commit = _commit(sid, 1000 + t, turn, fence, revision, stamp=None)
-                gc.disable()
-                t0 = time.monotonic()
-                store.commit_runtime_state(commit)
-                t1 = time.monotonic()
-                gc.enable()
-                spans.append((t0, t1))
-                revision += 1
-                t += 1
-                if t == baseline:
-                    ready.set()
-        out.put(("ok", spans))
-    except BaseException as exc:
-        ready.set()
-        out.put(("error", repr(exc)))
-
-
-def _load_garbage(url: str, sid: str, count: int) -> None:
-    """``count`` unreachable blobs of ``GC_BLOB_BYTES`` each, loaded with COPY."""
-    import psycopg
-
-    noise = os.urandom(1 << 16)
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy("COPY lash_blobs (session_id, hash, content) FROM STDIN") as copy:
-            for i in range(count):
-                start = (i * 37) % (len(noise) - GC_BLOB_BYTES)
-                copy.write_row((sid, hashlib.sha256(b"garbage%d" % i).hexdigest(),
-                                noise[start:start + GC_BLOB_BYTES]))
-
-
-def gc_beside_committer(url: str) -> None:
-    ctx = mp.get_context("spawn")
-    sid = "gc"
-    with _open_store(url, sid) as store:
-        fence = store.try_claim_session_execution_lease(sid, "bench", LEASE_MS).fence()
-        store.commit_runtime_state(_commit(sid, 0, make_turns(1, all_state_changes=True)[0], fence, 0))
-        t0 = time.monotonic()
-        _load_garbage(url, sid, GC_BLOBS)
-        loaded = time.monotonic() - t0
-        ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-        proc = ctx.Process(target=_gc_committer, args=(url, sid, fence, GC_BASELINE_TURNS, ready, stop, out))
-        proc.start()
-        ready.wait(timeout=600)
-        marks: list[float] = []
-        g0 = time.monotonic()
-        # Under the lease this store claimed, as the runtime's own GC runs; progress times each batch.
-        report = store.gc_unreachable(progress=lambda phase, *_: marks.append(time.monotonic())
-                                      if phase == "sweep" else None)
-        g1 = time.monotonic()
-        stop.set()
-        kind, spans = out.get(timeout=600)
-        proc.join(timeout=60)
-    if kind == "error":
-        raise RuntimeError(spans)
-    before = [b - a for a, b in spans if b <= g0][10:]
-    during = [b - a for a, b in spans if b > g0 and a < g1]
-    median = statistics.median(before)
-    longest = max(during) if during else 0.0
-    print(f"-- GC of {GC_BLOBS:,} unreachable {GC_BLOB_BYTES}-byte blobs (loaded in {loaded:.1f} s) "
-          f"beside a committer on the same session")
-    print(f"  GC: {g1 - g0:.2f} s, {report.batch_count} batches of <= 2,000, deleted {report.deleted_blob_count:,} "
-          f"({report.freed_bytes / 1e6:.1f} MB)")
-    batches = [b - a for a, b in zip([g0, *marks], marks)]
-    if batches:
-        print(f"  batches: first {batches[0] * 1e3:.1f} ms, median {statistics.median(batches) * 1e3:.1f} ms, "
-              f"last {batches[-1] * 1e3:.1f} ms, longest {max(batches) * 1e3:.1f} ms")
-    print(f"  committer: median {median * 1e3:.3f} ms without GC ({len(before)} turns) | during GC "
-          f"{len(during)} turns, median {statistics.median(during) * 1e3 if during else 0:.3f} ms, "
-          f"longest {longest * 1e3:.3f} ms -> {longest / median:.1f}x the median")
-
-
 # --- main ----------------------------------------------------------------------------------------------
 
 
@@ -441,7 +346,6 @@ def main() -> None:
         if max(ratios) > 1.5 or os.environ.get("LASHDB_BENCH_PROFILE") == "1":
             profile(url)
         throughput(url)
-        gc_beside_committer(url)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

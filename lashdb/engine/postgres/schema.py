@@ -4,7 +4,9 @@ Contract:
 - One database holds every session. Tables are named ``lash_*``; every per-session table carries
   ``session_id``, every registry/trigger table ``root_session_id`` (the scope one SQLite sidecar
   file has), so per-session work (GC, vacuum, delete) never touches another session's rows.
-  Blobs belong to their session: primary key ``(session_id, hash)``.
+  Blobs belong to their session: primary key ``(session_id, hash)``. ``lash_artifact_refs`` is
+  also indexed on ``(session_id, blob_ref)``, so a GC batch asks which of its rows a ref names
+  without reading every ref (databases created before the index have a scan instead: still right).
 - ``lash_sessions`` holds meta and head in one row (meta columns are NULL until meta is saved),
   indexed on ``updated_at_ms``, ``parent_session_id`` and ``session_id text_pattern_ops`` (prefix
   lookup without a scan).
@@ -157,6 +159,7 @@ CREATE TABLE IF NOT EXISTS lash_artifact_refs (
     blob_ref     TEXT NOT NULL,
     PRIMARY KEY (session_id, artifact_ref)
 );
+CREATE INDEX IF NOT EXISTS idx_lash_artifact_refs_blob ON lash_artifact_refs(session_id, blob_ref);
 
 CREATE TABLE IF NOT EXISTS lash_effect_replay (
     session_id          TEXT NOT NULL,

@@ -24,6 +24,7 @@ Contract:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -149,6 +150,14 @@ class PgSessionBackend:
 
     def compact(self) -> None:
         """Nothing to do per session: ``VACUUM`` is table-wide; autovacuum reclaims the deleted rows."""
+        return None
+
+    def gc_batches(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to set: each batch is one short transaction on a pooled connection."""
+        return contextlib.nullcontext()
+
+    def after_gc_batch(self) -> None:
+        """Nothing: each batch's commit is the whole of its work."""
         return None
 
     def wrong_version(self) -> SchemaVersionError:
