@@ -18,7 +18,10 @@ dropped at the end. With no server or no psycopg it prints one line saying why a
      ``durability="exit"`` (one checkpoint per invoke: its cheapest, like lashdb's one commit).
    Bench-only dependency: ``pip install langgraph langgraph-checkpoint-postgres``; skipped without it.
    Every writer takes its turn in one round robin, Python's cyclic GC paused inside each timed step
-   (as ``bench_commit.py`` does).
+   (as ``bench_commit.py`` does). Then, untimed, the work of lashdb's commit: the buffer pages one
+   commit transaction touches in the ``lash_*`` tables and indexes (PostgreSQL's per-transaction
+   block counters, read inside the transaction before and after the commit), at turn 10 and at the
+   last turn — a measure of growth that the machine's load does not move.
 2. ``sessions list --json`` over 10,000 sessions (one real session, copied server-side under
    10,000 ids): ``open_backend(url).list_sessions(sort="modified")`` vs one bare psycopg query
    returning the same columns; the same with ``--limit 20``; and the ``lashdb --store URL
@@ -222,6 +225,41 @@ def per_turn(url: str) -> None:
               for key, v in cost.items()}
     print(f"  growth turn {TURNS}/turn 10: " + ", ".join(f"{k} {g:.2f}x" for k, g in growth.items())
           + " (target: lashdb flat)")
+
+
+_PAGES = ("SELECT coalesce(sum(pg_stat_get_xact_blocks_fetched(c.oid)), 0) FROM pg_class c "
+          "WHERE (c.relname LIKE 'lash%%' OR c.relname LIKE 'idx_lash%%') AND c.relkind IN ('r', 'i')")
+
+
+def commit_pages(url: str) -> None:
+    """Buffer pages per commit transaction at turn 10 and at the last turn (untimed, deterministic)."""
+    turns = make_turns(TURNS, all_state_changes=True)
+    writer = LashdbTurns(url, "lashdb-pages", turns)
+    db = writer.store._backend.db
+    plain = db.write
+    pages: list[int] = []
+
+    def counted(scope, fn):
+        def body(conn):
+            before = int(conn.execute(_PAGES).fetchone()[0])
+            result = fn(conn)
+            pages.append(int(conn.execute(_PAGES).fetchone()[0]) - before)
+            return result
+        return plain(scope, body)
+
+    db.write = counted
+    try:
+        for t in range(TURNS):
+            mark = len(pages)
+            writer.step(t)
+            del pages[mark:-1]  # the commit's own transaction is the last write of the step
+    finally:
+        db.write = plain
+        writer.close()
+    early, late = statistics.median(pages[i] for i in EARLY), statistics.median(pages[i] for i in LATE)
+    print(f"  lashdb commit's work: {early:.0f} buffer pages of lash_* tables and indexes at turn 10, {late:.0f} at "
+          f"turn {TURNS} -> {late / early:.2f}x (read inside each commit's transaction; B-tree depth grows with "
+          "the tables, the session row does not)")
 
 
 # --- 2. sessions list over many sessions ---------------------------------------------------------------
@@ -507,6 +545,7 @@ def main() -> None:
               f"psycopg {psycopg.__version__}{lg}; python {platform.python_version()}; {os.cpu_count()} cores")
         print(f"databases: lashdb_bench_{os.getpid()}_* (dropped at the end){' -- QUICK sizes' if QUICK else ''}")
         per_turn(first)
+        commit_pages(first)
         sessions_list(make_db("list"))
         migrate_bench(admin, make_db)
     finally:
