@@ -266,8 +266,9 @@ def commit_pages(url: str) -> None:
 
 
 BARE_LIST = """
-SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json, s.head_json, s.head_revision,
-       s.created_at_ms, s.updated_at_ms, b.blobs, b.blob_bytes, s.live_nodes, s.dead_nodes, s.user_nodes,
+SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json, s.head_revision,
+       s.head_session_id, s.created_at_ms, s.updated_at_ms, b.blobs, b.blob_bytes, s.live_nodes, s.dead_nodes,
+       s.user_nodes,
        (SELECT node_json FROM lash_graph_nodes WHERE session_id = s.session_id AND seq = s.first_user_seq),
        b.blob_bytes + s.node_bytes AS size_bytes,
        EXISTS (SELECT 1 FROM lash_processes p WHERE p.root_session_id = s.session_id),
@@ -279,8 +280,9 @@ LEFT JOIN LATERAL (SELECT count(*) AS blobs, coalesce(sum(octet_length(content))
                    FROM lash_blobs WHERE session_id = s.session_id) b ON true
 ORDER BY s.updated_at_ms DESC, s.session_id COLLATE "C"
 """
-"""The floor: the listing's columns read as the schema keeps them (the graph's counts, node bytes and
-first user message's seq in the session row), with the blobs counted per session."""
+"""The floor: the columns the listing shows, read as the schema keeps them (the graph's counts, node
+bytes and first user message's seq in the session row; the head's revision and session id from their
+columns), with the blobs counted per session."""
 
 SCANNED_LIST = """
 SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json, s.head_json, s.head_revision,

@@ -12,7 +12,9 @@ Contract:
   ``(session_id, hash)``), so ``--limit 20`` of 10,000 sessions counts 20. Nothing of a row scans
   the session's graph: live/tombstoned/user-message counts and node bytes are the session row's
   listing columns, the first user message one probe of ``(session_id, seq)`` at ``first_user_seq``.
-- A listing row carries the fields of the SQLite reader's ``v4_summary`` in its order, then
+- A listing row carries the fields of the SQLite reader's ``v4_summary`` in its order (the head as
+  ``'{}'`` when there is one: a listing row takes its revision and session id from their columns,
+  so the head document is neither sent nor decoded per row), then
   ``created_at_ms``, ``updated_at_ms``, the session's bytes (blob contents plus node JSON: a
   shared database has no per-session file) and which deployment scopes (processes, triggers,
   effects) hold rows for it.
@@ -44,7 +46,7 @@ _FIRST_NODE = "FROM lash_graph_nodes n WHERE n.session_id = s.session_id AND n.s
 _SELECT = f"""
 SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json,
        b.blobs, b.blob_bytes, s.live_nodes, s.dead_nodes, s.user_nodes, (SELECT n.node_json {_FIRST_NODE}),
-       s.head_json, s.head_revision, s.head_session_id, {VERSION},
+       CASE WHEN s.head_json IS NOT NULL THEN '{{}}' END, s.head_revision, s.head_session_id, {VERSION},
        s.created_at_ms, s.updated_at_ms, b.blob_bytes + s.node_bytes AS size_bytes,
        EXISTS (SELECT 1 FROM lash_processes p WHERE p.root_session_id = s.session_id) AS has_processes,
        EXISTS (SELECT 1 FROM lash_trigger_subscriptions t WHERE t.root_session_id = s.session_id)
@@ -152,7 +154,7 @@ class PgCatalog:
         """The session's bytes (blob contents plus node JSON) and its last write (epoch ms); ``(0, None)`` if absent."""
         rows = self._rows(
             "SELECT (SELECT coalesce(sum(octet_length(content)), 0) FROM lash_blobs WHERE session_id = %(s)s)"
-            " + (SELECT coalesce(sum(octet_length(node_json)), 0) FROM lash_graph_nodes WHERE session_id = %(s)s),"
+            " + coalesce((SELECT node_bytes FROM lash_sessions WHERE session_id = %(s)s), 0),"
             " (SELECT updated_at_ms FROM lash_sessions WHERE session_id = %(s)s)", {"s": session_id})
         return int(rows[0][0]), rows[0][1]
 

@@ -85,7 +85,7 @@ class SessionRow:
         self.conn = conn
         self.sid = session_id
         self._values: dict[str, Any] | None = None
-        self._dirty = False
+        self._changed: set[str] = set()
 
     def get(self) -> dict[str, Any]:
         """The columns (read on first use; a missing row reads as an empty session's)."""
@@ -98,22 +98,24 @@ class SessionRow:
     def set(self, **changes: Any) -> None:
         """Change columns in memory; :meth:`flush` writes them."""
         self.get().update(changes)
-        self._dirty = True
+        self._changed.update(changes)
 
     def forget(self) -> None:
         """Drop what was read and changed (the row was deleted in this transaction)."""
         self._values = None
-        self._dirty = False
+        self._changed.clear()
 
     def flush(self) -> None:
         """Write the changed columns and ``updated_at_ms`` in one ``UPDATE`` (nothing when unchanged)."""
-        if not self._dirty:
+        if not self._changed:
             return
+        # Only what changed: rewriting an unchanged head_json would store its TOASTed value again.
+        columns = [c for c in ROW_COLUMNS if c in self._changed]
         values = self.get()
-        self.conn.execute(f"UPDATE lash_sessions SET {', '.join(f'{c} = %s' for c in ROW_COLUMNS)}, "
+        self.conn.execute(f"UPDATE lash_sessions SET {', '.join(f'{c} = %s' for c in columns)}, "
                           f"updated_at_ms = {NOW_MS} WHERE session_id = %s",
-                          (*(values[c] for c in ROW_COLUMNS), self.sid))
-        self._dirty = False
+                          (*(values[c] for c in columns), self.sid))
+        self._changed.clear()
 
 
 class PgSessionRows:
