@@ -151,9 +151,9 @@ class SchemaUpgradeRequired(SchemaVersionError):
                    f"upgrades the store when it opens it for writing")
         if self.path:
             message = f"{self.path}: {message}"
-        LashdbError.__init__(self, message, hint="open the store for writing once (the runtime does on start, as "
-                             "does any writing command such as `lashdb migrate` into it), which upgrades it in one "
-                             "transaction; then look again")
+        LashdbError.__init__(self, message, hint="open it for writing once, which upgrades it in one transaction: "
+                             "the runtime does when it starts, and so does `lashdb migrate SOURCE URL` into it; "
+                             "then look again")
 
 
 class UnrecognisedSchema(SchemaVersionError):

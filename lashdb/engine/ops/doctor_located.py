@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lashdb.engine.base import kinds
-from lashdb.engine.base.errors import LashdbError, SchemaVersionError, one_line
+from lashdb.engine.base.errors import LashdbError, SchemaUpgradeRequired, SchemaVersionError, one_line
 from lashdb.engine.base.locator import LocatedClassification, LocatedSessionKind, SessionLocation
 from lashdb.engine.session.store import Store
 
@@ -150,8 +150,9 @@ def _store_entry(store: Any, target: StoreTarget) -> tuple[FileReport, StoreCata
         version, supported, missing, problem = cat.schema_check()
     except SchemaVersionError as exc:  # the cutover rule refused it at open: someone else's schema
         entry.checks["schema"] = "problems"
-        entry.findings.append(Finding("schema", ERROR, f"{_scrub(one_line(exc), store.url)}; lashdb cannot read "
-                                      "or write this store", target.display))
+        tail = ("; a look cannot read it until then" if isinstance(exc, SchemaUpgradeRequired)
+                else "; lashdb cannot read or write this store")
+        entry.findings.append(Finding("schema", ERROR, f"{_scrub(one_line(exc), store.url)}{tail}", target.display))
         return entry, None, None
     except LashdbError as exc:
         reason = _scrub(one_line(exc), store.url)

@@ -183,6 +183,14 @@ def test_a_version_1_store_is_upgraded_on_open_and_its_columns_filled_from_the_g
         PgDatabase.open(pg_url, readonly=True)
     assert "version 1" in str(caught.value) and "opens it for writing" in str(caught.value)
     assert _sql(pg_url, "SELECT version FROM lash_schema_versions") == [(1,)]
+    ops = open_ops_backend(pg_url)  # doctor reads the clock and the schema, and upgrades nothing
+    try:
+        report = ops.doctor(now_ms=ops.now_ms())
+    finally:
+        ops.close()
+    finding, = report.files[0].findings
+    assert finding.check == "schema" and "schema version 1" in finding.message and report.unusable is None
+    assert _sql(pg_url, "SELECT version FROM lash_schema_versions") == [(1,)]
 
     PgDatabase.open(pg_url).close()  # a writer's open upgrades it
     assert _sql(pg_url, "SELECT version FROM lash_schema_versions") == [(schema.VERSION,)]
