@@ -259,3 +259,31 @@ def test_an_import_by_migrate_sets_the_columns_from_the_imported_graph(pg_url):
         transfer.close()
     stored, scanned = stored_and_scanned(pg_url)
     assert stored == scanned and stored["src"][0] + stored["src"][1] > 0
+
+
+def test_a_listing_row_reads_one_graph_node_at_most_whatever_the_sessions_size(pg_url):
+    backend = open_backend(pg_url)
+    try:
+        with backend.session_store("big") as store:
+            drive(store, "big", random.Random(5), 40)
+    finally:
+        backend.close()
+    from lashdb.engine.postgres import catalog
+
+    sql = (f"{catalog._SELECT} FROM (SELECT * FROM lash_sessions s ORDER BY {catalog.SORTS['modified']}) s "
+           f"{catalog._COUNTS} ORDER BY {catalog.SORTS['modified']}")
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SET enable_seqscan = off")  # the plan a large table gets, on this small one
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchone()[0][0]["Plan"]
+    graph = []
+
+    def walk(node: dict) -> None:
+        if node.get("Relation Name") == "lash_graph_nodes":
+            graph.append(node)
+        for child in node.get("Plans", ()):
+            walk(child)
+
+    walk(plan)
+    # One probe of (session_id, seq) at first_user_seq, returning at most one row per session.
+    assert len(graph) == 1 and graph[0]["Index Name"] == "idx_lash_graph_nodes_seq"
+    assert "first_user_seq" in graph[0]["Index Cond"] and graph[0]["Actual Rows"] <= 1
