@@ -103,6 +103,9 @@ def _encode_pg(sid: str, t: int, turn: dict) -> dict:
 
 
 NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+# SPEC §5's user-message rule over lash_graph_nodes n (the same text as postgres/schema.py's).
+USER_NODE = ("(strpos(n.node_json, '\"User\"') > 0 AND n.node_json::jsonb ->> 'kind' = 'event' "
+             "AND n.node_json::jsonb #>> '{event,Conversation,role}' = 'User')")
 
 
 class FloorWriter:
@@ -130,36 +133,38 @@ class FloorWriter:
         turn = _encode_pg(sid, t, self.turns[t]) if self.pre_encoded is None else self.pre_encoded[t]
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.key,))
-            head = conn.execute("SELECT head_json, head_revision FROM lash_sessions "
-                                "WHERE session_id = %s AND head_json IS NOT NULL", (sid,)).fetchone()
+            head = conn.execute("SELECT head_session_id, head_json, head_revision, live_nodes, dead_nodes, "
+                                "user_nodes, first_user_seq, node_bytes FROM lash_sessions WHERE session_id = %s",
+                                (sid,)).fetchone()
             conn.execute("SELECT turn_commit_hash, result_json FROM lash_runtime_turn_commits "
                          "WHERE session_id = %s AND turn_id = %s", (sid, turn["turn_id"])).fetchone()
             conn.execute("SELECT lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, "
                          "lease_expires_at_ms FROM lash_session_execution_leases WHERE session_id = %s",
                          (sid,)).fetchone()
-            if (head[1] if head else 0) != t:
-                raise RuntimeError(f"floor head revision {head} != {t}")
+            if head[2] != t:
+                raise RuntimeError(f"floor head revision {head[2]} != {t}")
             conn.cursor().executemany(
                 "INSERT INTO lash_blobs (session_id, hash, content) VALUES (%s, %s, %s) "
                 "ON CONFLICT (session_id, hash) DO NOTHING", [(sid, h, c) for h, c in turn["blobs"]])
-            base = conn.execute("SELECT coalesce(max(seq), 0) FROM lash_usage_deltas WHERE session_id = %s",
-                                (sid,)).fetchone()[0]
-            conn.cursor().executemany(
+            conn.execute(
                 "INSERT INTO lash_usage_deltas (session_id, seq, source, model, input_tokens, output_tokens, "
-                "cached_input_tokens, reasoning_tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(sid, base + 1, *turn["usage"])])
-            base = conn.execute("SELECT coalesce(max(seq), 0) FROM lash_graph_nodes WHERE session_id = %s",
-                                (sid,)).fetchone()[0]
-            conn.cursor().executemany(
-                "INSERT INTO lash_graph_nodes (session_id, seq, node_id, node_json) VALUES (%s, %s, %s, %s)",
-                [(sid, base + i, node_id, js) for i, (node_id, js) in enumerate(turn["nodes"], 1)])
-            conn.execute(f"UPDATE lash_sessions SET live_nodes = live_nodes + %s, updated_at_ms = {NOW_MS} "
-                         f"WHERE session_id = %s", (len(turn["nodes"]), sid))
-            # lashdb recounts the live graph every commit on PostgreSQL (no change marker): so does the floor.
-            conn.execute("SELECT count(*) FROM lash_graph_nodes WHERE session_id = %s AND NOT tombstoned",
-                         (sid,)).fetchone()
+                "cached_input_tokens, reasoning_tokens) SELECT %s, coalesce((SELECT seq FROM lash_usage_deltas "
+                "WHERE session_id = %s ORDER BY seq DESC LIMIT 1), 0) + 1, %s, %s, %s, %s, %s, %s",
+                (sid, sid, *turn["usage"]))
+            added, users, first, size = conn.execute(
+                "WITH ins AS (INSERT INTO lash_graph_nodes (session_id, seq, node_id, node_json) "
+                "SELECT %(s)s, coalesce((SELECT seq FROM lash_graph_nodes WHERE session_id = %(s)s "
+                "ORDER BY seq DESC LIMIT 1), 0) + t.o, t.i, t.j FROM unnest(%(ids)s::text[], %(jsons)s::text[]) "
+                f"WITH ORDINALITY AS t(i, j, o) RETURNING seq, node_json) SELECT count(*), count(*) FILTER (WHERE "
+                f"{USER_NODE}), min(n.seq) FILTER (WHERE {USER_NODE}), coalesce(sum(octet_length(n.node_json)), 0) "
+                "FROM ins n", {"s": sid, "ids": [i for i, _ in turn["nodes"]],
+                               "jsons": [j for _, j in turn["nodes"]]}).fetchone()
+            # The transaction's one update of the session row: head and listing columns together.
             conn.execute(f"UPDATE lash_sessions SET head_session_id = %s, head_json = %s, head_revision = %s, "
-                         f"updated_at_ms = {NOW_MS} WHERE session_id = %s", (sid, turn["head"], turn["revision"], sid))
+                         f"live_nodes = %s, user_nodes = %s, first_user_seq = %s, node_bytes = %s, "
+                         f"updated_at_ms = {NOW_MS} WHERE session_id = %s",
+                         (sid, turn["head"], turn["revision"], head[3] + added, head[5] + users,
+                          head[6] if head[6] is not None else first, head[7] + size, sid))
             conn.execute("INSERT INTO lash_runtime_turn_commits (session_id, turn_id, turn_commit_hash, "
                          "result_json, committed_at_ms) VALUES (%s, %s, %s, %s, %s)",
                          (sid, turn["turn_id"], turn["turn_hash"], turn["result"], int(time.time() * 1000)))
