@@ -1,4 +1,4 @@
-"""Engine benchmarks: active-path cost vs depth, GC of 100,000 blobs, commit latency WAL vs not.
+"""Engine benchmarks: active-path cost vs depth, commit latency WAL vs not (GC: ``bench_gc.py``).
 
 Each comparison is a ratio of two measurements taken in this same run, on this machine; nothing
 here is a pass/fail test. Run through ``bench/run`` (or directly: ``python bench/bench_engine.py``).
@@ -6,7 +6,6 @@ here is a pass/fail test. Run through ``bench/run`` (or directly: ``python bench
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import statistics
 import sys
@@ -15,9 +14,7 @@ import time
 from pathlib import Path
 
 
-from lashdb.engine import (Descriptor, GraphDelta, GraphNode, HydratedCheckpoint, RuntimeCommit, SessionHeadMeta,
-                           Store)
-from lashdb.engine.codec import BlobProfile
+from lashdb.engine import GraphDelta, GraphNode, HydratedCheckpoint, RuntimeCommit, Store
 
 QUICK = os.environ.get("LASHDB_BENCH_QUICK") == "1"
 
@@ -68,60 +65,6 @@ def _turn(store: Store, fence, i: int) -> RuntimeCommit:
                                                        plugin_snapshot={"i": i}, execution_state=bytes(8000)))
 
 
-def _committer(path: str, stop, latencies) -> None:
-    store = Store.open(path)
-    fence = store.try_claim_session_execution_lease("bench", "committer", 3_600_000).fence()
-    out = []
-    i = 0
-    while not stop.is_set():
-        commit = _turn(store, fence, i)
-        t0 = time.perf_counter()
-        store.commit_runtime_state(commit)
-        out.append(time.perf_counter() - t0)
-        i += 1
-    latencies.extend(out)
-    store.close()
-
-
-def bench_gc(tmp: Path) -> dict:
-    """GC of a session with 100,000 blobs, half unreachable; longest pause a concurrent writer sees."""
-    count = 20_000 if QUICK else 100_000
-    path = tmp / "gc.db"
-    with Store.open(path) as store:
-        def fill(c) -> list[str]:  # a SessionTx
-            from lashdb.engine.session import blobs
-
-            return [blobs.put_content(c, Descriptor.generic(), i.to_bytes(8, "big") * 8, BlobProfile.BALANCED)
-                    for i in range(count)]
-        hashes = store.transaction(fill)
-        keep = hashes[: count // 2]
-        store.write(lambda c: c.executemany(
-            "INSERT INTO artifact_refs (artifact_ref, blob_ref) VALUES (?, ?)", [(f"a{i}", h) for i, h in enumerate(keep)]))
-        store.save_session_head_meta(SessionHeadMeta("bench", 1, CONFIG))
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        latencies = manager.list()
-        stop = ctx.Event()
-        proc = ctx.Process(target=_committer, args=(str(path), stop, latencies))
-        proc.start()
-        with Store.open(path) as store:
-            time.sleep(0.5)  # let the writer reach steady state before collecting
-            t0 = time.perf_counter()
-            # The committer holds the session's execution lease, which makes a lease-less GC skip
-            # (SPEC §6 amended); force runs it beside the committer, as this measurement needs.
-            report = store.gc_unreachable(force=True)
-            gc_s = time.perf_counter() - t0
-        time.sleep(0.5)
-        stop.set()
-        proc.join()
-        lat = sorted(latencies)
-    assert report.deleted_blob_count >= count // 2
-    return {"name": f"GC of {count:,} blobs, half unreachable, beside a committing process",
-            "measured_s": gc_s, "deleted": report.deleted_blob_count,
-            "commit_p50_ms": 1000 * lat[len(lat) // 2], "commit_max_pause_ms": 1000 * lat[-1],
-            "commits": len(lat)}
-
-
 def bench_wal(tmp: Path) -> dict:
     """Commit latency p50/p99 with WAL vs the rollback journal (same commits, same machine)."""
     n = 200 if QUICK else 1000
@@ -150,7 +93,7 @@ def bench_wal(tmp: Path) -> dict:
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for bench in (bench_active_path, bench_gc, bench_wal):
+        for bench in (bench_active_path, bench_wal):
             result = bench(tmp)
             name = result.pop("name")
             print(f"{name}:")

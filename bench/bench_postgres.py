@@ -1,4 +1,4 @@
-"""PostgreSQL: commit latency vs a bare psycopg floor, throughput across processes, GC beside a committer.
+"""PostgreSQL: commit latency vs a bare psycopg floor, throughput across processes.
 
 Target server: ``$LASHDB_BENCH_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 The bench creates a throwaway database ``lashdb_bench_<pid>`` there and drops it at the end. With no
@@ -16,8 +16,7 @@ sizes; ``LASHDB_BENCH_PROFILE=1`` prints the commit profile even when the ratio 
    inside each timed step (as ``bench_commit.py`` does).
 2. Throughput: 1, 2, 4, 8 worker processes each committing to its own session; then 4 workers
    contending on ONE session with compare-and-set retry (conflicts counted, none lost).
-3. GC of a session holding many unreachable blobs while a committer process keeps committing to the
-   same session: the committer's longest commit during the GC vs its median before it.
+(GC beside a committer, on PostgreSQL and SQLite from one body: ``bench_gc.py``.)
 
 Everything is a ratio of measurements taken in this one run; nothing here passes or fails.
 """
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import cProfile
 import dataclasses
-import gc
 import hashlib
 import multiprocessing as mp
 import os
@@ -48,9 +46,6 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 WORKERS = (1, 2, 4, 8)
 TURNS_PER_WORKER = 40 if QUICK else 200
 CONTENDED_TURNS = 25 if QUICK else 100  # per worker, 4 workers on one session
-GC_BLOBS = 10_000 if QUICK else 100_000
-GC_BLOB_BYTES = 1024
-GC_BASELINE_TURNS = 50 if QUICK else 200
 LEASE_MS = 3_600_000
 
 
@@ -108,6 +103,9 @@ def _encode_pg(sid: str, t: int, turn: dict) -> dict:
 
 
 NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+# SPEC §5's user-message rule over lash_graph_nodes n (the same text as postgres/schema.py's).
+USER_NODE = ("(strpos(n.node_json, '\"User\"') > 0 AND n.node_json::jsonb ->> 'kind' = 'event' "
+             "AND n.node_json::jsonb #>> '{event,Conversation,role}' = 'User')")
 
 
 class FloorWriter:
@@ -135,36 +133,38 @@ class FloorWriter:
         turn = _encode_pg(sid, t, self.turns[t]) if self.pre_encoded is None else self.pre_encoded[t]
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.key,))
-            head = conn.execute("SELECT head_json, head_revision FROM lash_sessions "
-                                "WHERE session_id = %s AND head_json IS NOT NULL", (sid,)).fetchone()
+            head = conn.execute("SELECT head_session_id, head_json, head_revision, live_nodes, dead_nodes, "
+                                "user_nodes, first_user_seq, node_bytes FROM lash_sessions WHERE session_id = %s",
+                                (sid,)).fetchone()
             conn.execute("SELECT turn_commit_hash, result_json FROM lash_runtime_turn_commits "
                          "WHERE session_id = %s AND turn_id = %s", (sid, turn["turn_id"])).fetchone()
             conn.execute("SELECT lease_owner_id, lease_token, lease_fencing_token, lease_claimed_at_ms, "
                          "lease_expires_at_ms FROM lash_session_execution_leases WHERE session_id = %s",
                          (sid,)).fetchone()
-            if (head[1] if head else 0) != t:
-                raise RuntimeError(f"floor head revision {head} != {t}")
+            if head[2] != t:
+                raise RuntimeError(f"floor head revision {head[2]} != {t}")
             conn.cursor().executemany(
                 "INSERT INTO lash_blobs (session_id, hash, content) VALUES (%s, %s, %s) "
                 "ON CONFLICT (session_id, hash) DO NOTHING", [(sid, h, c) for h, c in turn["blobs"]])
-            base = conn.execute("SELECT coalesce(max(seq), 0) FROM lash_usage_deltas WHERE session_id = %s",
-                                (sid,)).fetchone()[0]
-            conn.cursor().executemany(
+            conn.execute(
                 "INSERT INTO lash_usage_deltas (session_id, seq, source, model, input_tokens, output_tokens, "
-                "cached_input_tokens, reasoning_tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(sid, base + 1, *turn["usage"])])
-            base = conn.execute("SELECT coalesce(max(seq), 0) FROM lash_graph_nodes WHERE session_id = %s",
-                                (sid,)).fetchone()[0]
-            conn.cursor().executemany(
-                "INSERT INTO lash_graph_nodes (session_id, seq, node_id, node_json) VALUES (%s, %s, %s, %s)",
-                [(sid, base + i, node_id, js) for i, (node_id, js) in enumerate(turn["nodes"], 1)])
-            conn.execute(f"UPDATE lash_sessions SET live_nodes = live_nodes + %s, updated_at_ms = {NOW_MS} "
-                         f"WHERE session_id = %s", (len(turn["nodes"]), sid))
-            # lashdb recounts the live graph every commit on PostgreSQL (no change marker): so does the floor.
-            conn.execute("SELECT count(*) FROM lash_graph_nodes WHERE session_id = %s AND NOT tombstoned",
-                         (sid,)).fetchone()
+                "cached_input_tokens, reasoning_tokens) SELECT %s, coalesce((SELECT seq FROM lash_usage_deltas "
+                "WHERE session_id = %s ORDER BY seq DESC LIMIT 1), 0) + 1, %s, %s, %s, %s, %s, %s",
+                (sid, sid, *turn["usage"]))
+            added, users, first, size = conn.execute(
+                "WITH ins AS (INSERT INTO lash_graph_nodes (session_id, seq, node_id, node_json) "
+                "SELECT %(s)s, coalesce((SELECT seq FROM lash_graph_nodes WHERE session_id = %(s)s "
+                "ORDER BY seq DESC LIMIT 1), 0) + t.o, t.i, t.j FROM unnest(%(ids)s::text[], %(jsons)s::text[]) "
+                f"WITH ORDINALITY AS t(i, j, o) RETURNING seq, node_json) SELECT count(*), count(*) FILTER (WHERE "
+                f"{USER_NODE}), min(n.seq) FILTER (WHERE {USER_NODE}), coalesce(sum(octet_length(n.node_json)), 0) "
+                "FROM ins n", {"s": sid, "ids": [i for i, _ in turn["nodes"]],
+                               "jsons": [j for _, j in turn["nodes"]]}).fetchone()
+            # The transaction's one update of the session row: head and listing columns together.
             conn.execute(f"UPDATE lash_sessions SET head_session_id = %s, head_json = %s, head_revision = %s, "
-                         f"updated_at_ms = {NOW_MS} WHERE session_id = %s", (sid, turn["head"], turn["revision"], sid))
+                         f"live_nodes = %s, user_nodes = %s, first_user_seq = %s, node_bytes = %s, "
+                         f"updated_at_ms = {NOW_MS} WHERE session_id = %s",
+                         (sid, turn["head"], turn["revision"], head[3] + added, head[5] + users,
+                          head[6] if head[6] is not None else first, head[7] + size, sid))
             conn.execute("INSERT INTO lash_runtime_turn_commits (session_id, turn_id, turn_commit_hash, "
                          "result_json, committed_at_ms) VALUES (%s, %s, %s, %s, %s)",
                          (sid, turn["turn_id"], turn["turn_hash"], turn["result"], int(time.time() * 1000)))
@@ -312,96 +312,6 @@ def throughput(url: str) -> None:
           f"graph nodes {head.graph_node_count if head else 0}: {'none lost' if revision == total else 'LOST TURNS'}")
 
 
-# --- 3. GC beside a committer ---------------------------------------------------------------------------
-
-
-def _gc_committer(url: str, sid: str, fence, baseline: int, ready, stop, out) -> None:
-    """Commit until ``stop`` is set; ``ready`` after ``baseline`` turns; report every (start, end)."""
-    try:
-        pool = make_turns(20, all_state_changes=True)
-        spans = []
-        with _open_store(url, sid) as store:
-            head = store.load_session_head_meta()
-            revision = head.head_revision if head else 0
-            t = 0
-            while not stop.is_set():
-                turn = dict(pool[t % len(pool)])
-                turn["nodes"] = [GraphNode.message(f"c{t}-n{i}", "Assistant", n.text, timestamp="2026-12-05T00:00:00Z")
-                                 for i, n in enumerate(turn["nodes"])]
-                turn["execution_state"] = t.to_bytes(8, "big") + turn["execution_state"]
-                # Unstamped: the stamp's hash (~tens of ms of canonical JSON over the 8 KB execution
-                # state) would leave the committer idle most of the GC; this keeps it committing.
-                commit = _commit(sid, 1000 + t, turn, fence, revision, stamp=None)
-                gc.disable()
-                t0 = time.monotonic()
-                store.commit_runtime_state(commit)
-                t1 = time.monotonic()
-                gc.enable()
-                spans.append((t0, t1))
-                revision += 1
-                t += 1
-                if t == baseline:
-                    ready.set()
-        out.put(("ok", spans))
-    except BaseException as exc:
-        ready.set()
-        out.put(("error", repr(exc)))
-
-
-def _load_garbage(url: str, sid: str, count: int) -> None:
-    """``count`` unreachable blobs of ``GC_BLOB_BYTES`` each, loaded with COPY."""
-    import psycopg
-
-    noise = os.urandom(1 << 16)
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy("COPY lash_blobs (session_id, hash, content) FROM STDIN") as copy:
-            for i in range(count):
-                start = (i * 37) % (len(noise) - GC_BLOB_BYTES)
-                copy.write_row((sid, hashlib.sha256(b"garbage%d" % i).hexdigest(),
-                                noise[start:start + GC_BLOB_BYTES]))
-
-
-def gc_beside_committer(url: str) -> None:
-    ctx = mp.get_context("spawn")
-    sid = "gc"
-    with _open_store(url, sid) as store:
-        fence = store.try_claim_session_execution_lease(sid, "bench", LEASE_MS).fence()
-        store.commit_runtime_state(_commit(sid, 0, make_turns(1, all_state_changes=True)[0], fence, 0))
-        t0 = time.monotonic()
-        _load_garbage(url, sid, GC_BLOBS)
-        loaded = time.monotonic() - t0
-        ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-        proc = ctx.Process(target=_gc_committer, args=(url, sid, fence, GC_BASELINE_TURNS, ready, stop, out))
-        proc.start()
-        ready.wait(timeout=600)
-        marks: list[float] = []
-        g0 = time.monotonic()
-        # Under the lease this store claimed, as the runtime's own GC runs; progress times each batch.
-        report = store.gc_unreachable(progress=lambda phase, *_: marks.append(time.monotonic())
-                                      if phase == "sweep" else None)
-        g1 = time.monotonic()
-        stop.set()
-        kind, spans = out.get(timeout=600)
-        proc.join(timeout=60)
-    if kind == "error":
-        raise RuntimeError(spans)
-    before = [b - a for a, b in spans if b <= g0][10:]
-    during = [b - a for a, b in spans if b > g0 and a < g1]
-    median = statistics.median(before)
-    longest = max(during) if during else 0.0
-    print(f"-- GC of {GC_BLOBS:,} unreachable {GC_BLOB_BYTES}-byte blobs (loaded in {loaded:.1f} s) "
-          f"beside a committer on the same session")
-    print(f"  GC: {g1 - g0:.2f} s, {report.batch_count} batches of <= 2,000, deleted {report.deleted_blob_count:,} "
-          f"({report.freed_bytes / 1e6:.1f} MB)")
-    batches = [b - a for a, b in zip([g0, *marks], marks)]
-    if batches:
-        print(f"  batches: first {batches[0] * 1e3:.1f} ms, median {statistics.median(batches) * 1e3:.1f} ms, "
-              f"last {batches[-1] * 1e3:.1f} ms, longest {max(batches) * 1e3:.1f} ms")
-    print(f"  committer: median {median * 1e3:.3f} ms without GC ({len(before)} turns) | during GC "
-          f"{len(during)} turns, median {statistics.median(during) * 1e3 if during else 0:.3f} ms, "
-          f"longest {longest * 1e3:.3f} ms -> {longest / median:.1f}x the median")
-
-
 # --- main ----------------------------------------------------------------------------------------------
 
 
@@ -441,7 +351,6 @@ def main() -> None:
         if max(ratios) > 1.5 or os.environ.get("LASHDB_BENCH_PROFILE") == "1":
             profile(url)
         throughput(url)
-        gc_beside_committer(url)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -140,7 +140,7 @@ def test_a_directory_drops_files_by_mtime_before_opening_them(tmp_path, monkeypa
     age(root, build(root))
     opened = []
     original = sessions.open_session_file
-    monkeypatch.setattr(sessions, "open_session_file", lambda p: opened.append(p.name) or original(p))
+    monkeypatch.setattr(sessions, "open_session_file", lambda p, **kw: opened.append(p.name) or original(p, **kw))
     rows = sessions.list_sessions(root, filters=ListingFilter(since_ms=open_backend(root).now_ms() - 2 * HOUR))
     assert [r.session_id for r in rows] == ["alpha-0001"] and opened == [open_backend(root).path_for_session("alpha-0001").name]
 

@@ -22,7 +22,7 @@ OPENERS = 8
 # What one schema is, by backend: SQLite's user_version and session tables; PostgreSQL's version
 # row and lash_* tables.
 EXPECTED = {"sqlite": (4, set(SQLITE_SESSION_TABLES)),
-            "postgres": ({"lashdb": 1}, set(pg_schema.TABLES))}
+            "postgres": ({"lashdb": pg_schema.VERSION}, set(pg_schema.TABLES))}
 
 
 @pytest.fixture(params=BACKENDS)

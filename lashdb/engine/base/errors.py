@@ -138,6 +138,24 @@ class SchemaVersionError(LashdbError):
         )
 
 
+class SchemaUpgradeRequired(SchemaVersionError):
+    """A store at an older schema version that lashdb upgrades when it opens it for writing, opened
+    read-only (a look never writes, so it cannot upgrade it)."""
+
+    def __init__(self, kind: str, expected: int, found: int, path: os.PathLike[str] | str | None = None):
+        self.kind = kind
+        self.expected = expected
+        self.found = found
+        self.path = None if path is None else os.fspath(path)
+        message = (f"the lash {kind} is at schema version {found}; this lashdb reads version {expected} and "
+                   f"upgrades the store when it opens it for writing")
+        if self.path:
+            message = f"{self.path}: {message}"
+        LashdbError.__init__(self, message, hint="open it for writing once, which upgrades it in one transaction: "
+                             "the runtime does when it starts, and so does `lashdb migrate SOURCE URL` into it; "
+                             "then look again")
+
+
 class UnrecognisedSchema(SchemaVersionError):
     """The file reports a lash kind's own ``user_version`` but its objects are not that kind's schema:
     someone else's database, refused (the cutover rule) and left byte-identical."""

@@ -88,6 +88,8 @@ def remedy_for(report: FileReport, finding: Finding, now_ms: int) -> str | None:
         return _command(session, "unlock", "{SESSION}", "--process", subject)
     if check == "list_summary":
         return _command(session, "vacuum", "{SESSION}")  # rebuilds the head's list summary from the rows
+    if check == "listing_columns":
+        return _command(session, "vacuum", "{SESSION}")
     if check == "attachments" and subject:
         return _command(session, "attachments", "abandon", "{SESSION}", subject)
     if check == "stale_effects":

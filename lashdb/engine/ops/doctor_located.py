@@ -10,7 +10,9 @@ Contract:
   kind ``session``; ``db_bytes`` its blob and node bytes).
 - The rules live once, in :mod:`.doctor`: a session runs the directory form's checks that read
   through a session reader or transaction (:data:`SESSION_CHECKS`: blob envelopes, the head's
-  checkpoint, expired execution leases, old attachment intents, a missing parent session) and, for
+  checkpoint, expired execution leases, old attachment intents, a missing parent session), the
+  located-only :func:`listing_columns` (the counts the listing reads in O(1) equal a scan of the
+  graph) and, for
   the deployment scopes holding rows for it, :func:`~.doctor.process_leases` and
   :func:`~.doctor.stale_effects` — same thresholds, same messages. File checks (WAL, quick check,
   SQLite schema shape) have no twin; the store's schema is checked once, in the store entry
@@ -30,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lashdb.engine.base import kinds
-from lashdb.engine.base.errors import LashdbError, SchemaVersionError, one_line
+from lashdb.engine.base.errors import LashdbError, SchemaUpgradeRequired, SchemaVersionError, one_line
 from lashdb.engine.base.locator import LocatedClassification, LocatedSessionKind, SessionLocation
 from lashdb.engine.session.store import Store
 
@@ -40,9 +42,36 @@ from .ports import StoreCatalog, session_reader
 
 __all__ = ["DEPLOYMENT_CHECKS", "LocatedContext", "SESSION_CHECKS", "StoreTarget", "run_located"]
 
+
+
+def listing_columns(found: discovery.Found, ctx: Context) -> list[Finding] | None:
+    """The counts a listing reads in O(1) (``v4_summary``: a store keeps them beside the session) equal
+    what the session's graph says (``node_counts``, ``user_messages``: a scan of it)."""
+    reader = ctx.health(found.path).reader()
+    row = reader.v4_summary()
+    if row is None:
+        return None
+    stored = (int(row[8] or 0), int(row[9] or 0), int(row[10] or 0), row[11])
+    scanned = (*reader.node_counts(), *reader.user_messages())
+    names = ("live nodes", "tombstoned nodes", "user messages", "first user message")
+    wrong = [f"{name}: stored {_short(a)}, graph {_short(b)}" for name, a, b in zip(names, stored, scanned) if a != b]
+    if not wrong:
+        return []
+    return [Finding("listing_columns", ERROR, "the counts `sessions list` shows for this session differ from its "
+                    "graph (" + "; ".join(wrong) + "): a writer that does not keep them wrote the graph (a lashdb "
+                    "older than the store's schema still running?); `vacuum` of the session recounts them",
+                    found.path.session_id)]
+
+
+def _short(value: Any) -> str:
+    text = "none" if value is None else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 SESSION_CHECKS = (doctor.blob_envelopes, doctor.gc_roots, doctor.execution_leases, doctor.attachment_intents,
-                  doctor.parent_session)
-"""The directory form's checks that apply to a located session (each run in its own read snapshot)."""
+                  doctor.parent_session, listing_columns)
+"""The directory form's checks that apply to a located session (each run in its own read snapshot), and
+:func:`listing_columns`, which only a store that keeps listing counts beside the session needs."""
 DEPLOYMENT_CHECKS = {
     "processes": (doctor.process_leases, kinds.PROCESS_REGISTRY, kinds.PROCESS_REGISTRY_VERSION),
     "effects": (doctor.stale_effects, kinds.EFFECT_REPLAY, kinds.EFFECT_REPLAY_VERSION),
@@ -121,8 +150,9 @@ def _store_entry(store: Any, target: StoreTarget) -> tuple[FileReport, StoreCata
         version, supported, missing, problem = cat.schema_check()
     except SchemaVersionError as exc:  # the cutover rule refused it at open: someone else's schema
         entry.checks["schema"] = "problems"
-        entry.findings.append(Finding("schema", ERROR, f"{_scrub(one_line(exc), store.url)}; lashdb cannot read "
-                                      "or write this store", target.display))
+        tail = ("; a look cannot read it until then" if isinstance(exc, SchemaUpgradeRequired)
+                else "; lashdb cannot read or write this store")
+        entry.findings.append(Finding("schema", ERROR, f"{_scrub(one_line(exc), store.url)}{tail}", target.display))
         return entry, None, None
     except LashdbError as exc:
         reason = _scrub(one_line(exc), store.url)

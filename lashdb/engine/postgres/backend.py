@@ -59,6 +59,7 @@ class PgBackend:
         self.clock = clock
         self.settings = settings
         self._db: PgDatabase | None = None
+        self._clock_db: PgDatabase | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -77,8 +78,17 @@ class PgBackend:
     # --- the store clock ---------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        """The database's clock (epoch ms): in the caller's running transaction, else one of its own."""
-        return self.database().clock_ms()
+        """The database's clock (epoch ms): in the caller's running transaction, else one of its own;
+        before any store was opened, read on a read-only connection (an inspection that only needs the
+        clock must not open the store for writing, which applies the cutover rule and upgrades an
+        older schema)."""
+        with self._lock:
+            db = self._db
+            if db is None and not self._closed:
+                if self._clock_db is None:
+                    self._clock_db = PgDatabase(self.url, self.settings or PgSettings(), True)
+                db = self._clock_db
+        return (db or self.database()).clock_ms()
 
     def _deployment_clock(self) -> Callable[[], int]:
         return self.clock or self.now_ms
@@ -146,8 +156,10 @@ class PgBackend:
         with self._lock:
             self._closed = True
             db, self._db = self._db, None
-        if db is not None:
-            db.close()
+            clock_db, self._clock_db = self._clock_db, None
+        for each in (db, clock_db):
+            if each is not None:
+                each.close()
 
     def __enter__(self) -> PgBackend:
         return self

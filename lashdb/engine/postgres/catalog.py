@@ -6,11 +6,15 @@ Contract:
   returns plain values.
 - Lookups use the indexes of ``postgres/schema.py``: an id by the primary key, a prefix by
   ``session_id text_pattern_ops`` (``LIKE 'p%'`` with ``%``/``_``/``\\`` escaped), children by
-  ``parent_session_id``, the listing by ``updated_at_ms``. The listing is one statement whatever
-  the number of sessions: the sort and ``LIMIT`` run in SQL before the per-session counts
-  (``LATERAL`` over each table's ``(session_id, …)`` key), so ``--limit 20`` of 10,000 sessions
-  counts 20.
-- A listing row carries the fields of the SQLite reader's ``v4_summary`` in its order, then
+  ``parent_session_id``. The listing is one statement whatever the number of sessions: it sorts
+  ``lash_sessions`` (a scan of that table alone: ``updated_at_ms`` is deliberately not indexed, see
+  ``schema.py``) and applies ``LIMIT`` before the per-session blob counts (``LATERAL`` over
+  ``(session_id, hash)``), so ``--limit 20`` of 10,000 sessions counts 20. Nothing of a row scans
+  the session's graph: live/tombstoned/user-message counts and node bytes are the session row's
+  listing columns, the first user message one probe of ``(session_id, seq)`` at ``first_user_seq``.
+- A listing row carries the fields of the SQLite reader's ``v4_summary`` in its order (the head as
+  ``'{}'`` when there is one: a listing row takes its revision and session id from their columns,
+  so the head document is neither sent nor decoded per row), then
   ``created_at_ms``, ``updated_at_ms``, the session's bytes (blob contents plus node JSON: a
   shared database has no per-session file) and which deployment scopes (processes, triggers,
   effects) hold rows for it.
@@ -32,23 +36,18 @@ SORTS = {
 }
 """``sessions list --sort`` keys answered by an ordering of ``lash_sessions`` alone; ``size`` sorts on the counts."""
 
-_USER = ("NOT n.tombstoned AND strpos(n.node_json, '\"User\"') > 0 AND n.node_json::jsonb ->> 'kind' = 'event' "
-         "AND n.node_json::jsonb #>> '{event,Conversation,role}' = 'User'")
-_COUNTS = f"""
+# Blob aggregates scan the session's blobs; everything of the graph comes from the session row's
+# listing columns (kept by every graph write, schema.py), the first user message by one index probe.
+_COUNTS = """
 LEFT JOIN LATERAL (SELECT count(*) AS blobs, coalesce(sum(octet_length(b.content)), 0) AS blob_bytes
                    FROM lash_blobs b WHERE b.session_id = s.session_id) b ON true
-LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE NOT n.tombstoned) AS live,
-                          count(*) FILTER (WHERE n.tombstoned) AS dead,
-                          count(*) FILTER (WHERE {_USER}) AS users,
-                          (array_agg(n.node_json ORDER BY n.seq) FILTER (WHERE {_USER}))[1] AS first_user,
-                          coalesce(sum(octet_length(n.node_json)), 0) AS node_bytes
-                   FROM lash_graph_nodes n WHERE n.session_id = s.session_id) g ON true
 """
+_FIRST_NODE = "FROM lash_graph_nodes n WHERE n.session_id = s.session_id AND n.seq = s.first_user_seq"
 _SELECT = f"""
 SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json,
-       b.blobs, b.blob_bytes, g.live, g.dead, g.users, g.first_user,
-       s.head_json, s.head_revision, s.head_session_id, {VERSION},
-       s.created_at_ms, s.updated_at_ms, b.blob_bytes + g.node_bytes AS size_bytes,
+       b.blobs, b.blob_bytes, s.live_nodes, s.dead_nodes, s.user_nodes, (SELECT n.node_json {_FIRST_NODE}),
+       CASE WHEN s.head_json IS NOT NULL THEN '{{}}' END, s.head_revision, s.head_session_id, {VERSION},
+       s.created_at_ms, s.updated_at_ms, b.blob_bytes + s.node_bytes AS size_bytes,
        EXISTS (SELECT 1 FROM lash_processes p WHERE p.root_session_id = s.session_id) AS has_processes,
        EXISTS (SELECT 1 FROM lash_trigger_subscriptions t WHERE t.root_session_id = s.session_id)
          OR EXISTS (SELECT 1 FROM lash_trigger_occurrences o WHERE o.root_session_id = s.session_id)
@@ -63,7 +62,7 @@ _FIRST_TEXT = f"""(SELECT (SELECT string_agg(CASE WHEN p ->> 'kind' = 'Text' THE
                                                    = 'array' THEN n.node_json::jsonb #> '{{event,Conversation,parts}}'
                                                    ELSE '[]'::jsonb END) WITH ORDINALITY AS x(p, i)
                    WHERE p ->> 'kind' = 'Text' AND jsonb_typeof(p -> 'content') = 'string' OR p ->> 'kind' = 'Image')
-                  FROM lash_graph_nodes n WHERE n.session_id = s.session_id AND {_USER} ORDER BY n.seq LIMIT 1)"""
+                  {_FIRST_NODE})"""
 
 
 def filter_terms(flt: ListingFilter) -> tuple[list[str], list[Any]]:
@@ -155,7 +154,7 @@ class PgCatalog:
         """The session's bytes (blob contents plus node JSON) and its last write (epoch ms); ``(0, None)`` if absent."""
         rows = self._rows(
             "SELECT (SELECT coalesce(sum(octet_length(content)), 0) FROM lash_blobs WHERE session_id = %(s)s)"
-            " + (SELECT coalesce(sum(octet_length(node_json)), 0) FROM lash_graph_nodes WHERE session_id = %(s)s),"
+            " + coalesce((SELECT node_bytes FROM lash_sessions WHERE session_id = %(s)s), 0),"
             " (SELECT updated_at_ms FROM lash_sessions WHERE session_id = %(s)s)", {"s": session_id})
         return int(rows[0][0]), rows[0][1]
 

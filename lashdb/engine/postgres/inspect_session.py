@@ -12,6 +12,9 @@ Contract (implements :class:`lashdb.engine.ops.ports.SessionReader`):
   column-tolerant here: :meth:`schema_damage` is ``[]``, :meth:`has_blob_table` and
   :meth:`graph_shape` are true. Tables that hold rows keyed by a session id another session could
   name (leases, queued work, attachments, turn commits) are read for this session's id only.
+- :meth:`v4_summary` (the listing) reads the graph's counts from the session row's listing
+  columns; :meth:`node_counts` and :meth:`user_messages` count the graph itself (doctor compares
+  the two).
 - Driver errors propagate as raised (the caller's ``Store.read`` translates them).
 """
 
@@ -25,30 +28,26 @@ from lashdb.engine.base.kinds import SESSION_VERSION
 from lashdb.engine.session.meta_view import MetaView
 from lashdb.engine.session.model import SessionRelation
 
+from .schema import USER_NODE
 from .session_rows import one
 
 __all__ = ["PgSessionReader"]
 
-# SPEC §5's picker rule: a live conversation event whose role is User. strpos spares the JSON parse
-# of nodes that cannot match (the SQLite reader's instr() shortcut).
-_USER = ("strpos(node_json, '\"User\"') > 0 AND node_json::jsonb ->> 'kind' = 'event' "
-         "AND node_json::jsonb #>> '{event,Conversation,role}' = 'User'")
+_USER = USER_NODE.replace("n.node_json", "node_json")
 
-# One statement for a `sessions list` row: meta and head come from the session's lash_sessions row
-# (NULL columns until meta/head were first saved, as SQLite has no row then), blob and graph
-# aggregates from one scan each.
-_V4 = f"""
+# One statement for a `sessions list` row: meta, head and the graph's counts come from the session's
+# lash_sessions row (its listing columns, kept by every graph write: no scan of the graph; NULL
+# meta/head columns until first saved, as SQLite has no row then), the first user message from one
+# probe of (session_id, seq), blob aggregates from one scan.
+_V4 = """
 SELECT CASE WHEN s.created_at IS NOT NULL THEN s.session_id END, s.session_name, s.model, s.cwd,
-       s.created_at, s.relation_json, b.n, b.bytes, g.live, g.dead, g.users,
-       (SELECT node_json FROM lash_graph_nodes WHERE session_id = %(s)s AND seq = g.first_seq),
+       s.created_at, s.relation_json, b.n, b.bytes, coalesce(s.live_nodes, 0), coalesce(s.dead_nodes, 0),
+       coalesce(s.user_nodes, 0),
+       (SELECT node_json FROM lash_graph_nodes WHERE session_id = %(s)s AND seq = s.first_user_seq),
        s.head_json, CASE WHEN s.head_json IS NOT NULL THEN s.head_revision END,
        CASE WHEN s.head_json IS NOT NULL THEN s.head_session_id END
 FROM (SELECT count(*) AS n, coalesce(sum(length(content)), 0) AS bytes
       FROM lash_blobs WHERE session_id = %(s)s) b
-CROSS JOIN (SELECT count(*) FILTER (WHERE NOT tombstoned) AS live, count(*) FILTER (WHERE tombstoned) AS dead,
-                   count(*) FILTER (WHERE u) AS users, min(seq) FILTER (WHERE u) AS first_seq
-            FROM (SELECT seq, tombstoned, NOT tombstoned AND {_USER} AS u
-                  FROM lash_graph_nodes WHERE session_id = %(s)s) x) g
 LEFT JOIN lash_sessions s ON s.session_id = %(s)s
 """
 
@@ -112,7 +111,8 @@ class PgSessionReader:
 
     def v4_summary(self) -> tuple | None:
         """Meta (6), blob count/bytes, live/dead/user counts, first user node_json, head (3) and the
-        session schema version, as one tuple read by one statement."""
+        session schema version, as one tuple read by one statement (the counts and the first user
+        message as the session row stores them; :meth:`node_counts` and :meth:`user_messages` scan)."""
         row = one(self.conn, _V4, {"s": self.sid})
         return (*row, SESSION_VERSION)
 

@@ -4,26 +4,37 @@ Contract:
 - One database holds every session. Tables are named ``lash_*``; every per-session table carries
   ``session_id``, every registry/trigger table ``root_session_id`` (the scope one SQLite sidecar
   file has), so per-session work (GC, vacuum, delete) never touches another session's rows.
-  Blobs belong to their session: primary key ``(session_id, hash)``.
-- ``lash_sessions`` holds meta and head in one row (meta columns are NULL until meta is saved),
-  indexed on ``updated_at_ms``, ``parent_session_id`` and ``session_id text_pattern_ops`` (prefix
-  lookup without a scan).
+  Blobs belong to their session: primary key ``(session_id, hash)``. ``lash_artifact_refs`` is
+  also indexed on ``(session_id, blob_ref)``, so a GC batch asks which of its rows a ref names
+  without reading every ref.
+- ``lash_sessions`` holds meta, head and what ``sessions list`` needs of the graph in one row
+  (meta columns are NULL until meta is saved): ``live_nodes``, ``dead_nodes``, ``user_nodes``,
+  ``first_user_seq`` (SPEC §5's picker rule, :data:`USER_NODE`) and ``node_bytes``, kept exact
+  by every graph write in its own transaction, so a listing row never scans the graph. It is
+  indexed on ``parent_session_id`` and ``session_id text_pattern_ops`` (prefix lookup without a
+  scan) and not on ``updated_at_ms``: every commit changes that column, and an index on it would
+  make every commit's update of the row non-HOT (a new entry in every index, dead ones piling up
+  until autovacuum), so a commit's cost would grow with the session. ``fillfactor`` 70 leaves
+  room on each page for the new row version of such a HOT update.
 - :func:`ensure_schema` runs in one transaction under ``pg_advisory_xact_lock`` on two fixed keys
   (the same keys upstream's store takes, so an upstream creator and lashdb never interleave):
-  no ``lash_*`` table and no version row → create everything and stamp ``lashdb = 1``; version
-  row ``lashdb = 1`` → create what is missing (``IF NOT EXISTS``); anything else (another
+  no ``lash_*`` table and no version row → create everything and stamp ``lashdb = VERSION``;
+  version row ``lashdb = VERSION`` → create what is missing (``IF NOT EXISTS``); an older lashdb
+  version (:data:`UPGRADES`) → upgrade it step by step in the same transaction (columns added and
+  filled from the graph, index dropped) and stamp the new version; anything else (a newer
   version, upstream's ``lash-postgres-store`` component, lash tables without a version row) →
-  roll back and raise the cutover error, having changed nothing.
+  roll back and raise the cutover error, having changed nothing. A read-only open never
+  upgrades: it refuses an older version with :class:`SchemaUpgradeRequired`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lashdb.engine.base.errors import SchemaVersionError, UnrecognisedSchema
+from lashdb.engine.base.errors import SchemaUpgradeRequired, SchemaVersionError, UnrecognisedSchema
 
 COMPONENT = "lashdb"
-VERSION = 1
+VERSION = 2
 UPSTREAM_COMPONENT = "lash-postgres-store"
 KIND = "postgres store"
 # Upstream's schema lock keys: sharing them serialises our cutover with an upstream creator.
@@ -49,9 +60,12 @@ CREATE TABLE IF NOT EXISTS lash_sessions (
     checkpoint_ref    TEXT,
     live_nodes        BIGINT NOT NULL DEFAULT 0,
     created_at_ms     BIGINT NOT NULL,
-    updated_at_ms     BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_lash_sessions_updated ON lash_sessions(updated_at_ms);
+    updated_at_ms     BIGINT NOT NULL,
+    dead_nodes        BIGINT NOT NULL DEFAULT 0,
+    user_nodes        BIGINT NOT NULL DEFAULT 0,
+    first_user_seq    BIGINT,
+    node_bytes        BIGINT NOT NULL DEFAULT 0
+) WITH (fillfactor = 70);
 CREATE INDEX IF NOT EXISTS idx_lash_sessions_parent ON lash_sessions(parent_session_id);
 CREATE INDEX IF NOT EXISTS idx_lash_sessions_prefix ON lash_sessions(session_id text_pattern_ops);
 
@@ -157,6 +171,7 @@ CREATE TABLE IF NOT EXISTS lash_artifact_refs (
     blob_ref     TEXT NOT NULL,
     PRIMARY KEY (session_id, artifact_ref)
 );
+CREATE INDEX IF NOT EXISTS idx_lash_artifact_refs_blob ON lash_artifact_refs(session_id, blob_ref);
 
 CREATE TABLE IF NOT EXISTS lash_effect_replay (
     session_id          TEXT NOT NULL,
@@ -297,6 +312,43 @@ CREATE INDEX IF NOT EXISTS idx_lash_trigger_deliveries_process
     ON lash_trigger_deliveries(root_session_id, process_id);
 """
 
+# SPEC §5's picker rule over a lash_graph_nodes row (alias n): a conversation event whose role is
+# User (liveness is the caller's). strpos spares the JSON parse of nodes that cannot match.
+USER_NODE = ("(strpos(n.node_json, '\"User\"') > 0 AND n.node_json::jsonb ->> 'kind' = 'event' "
+             "AND n.node_json::jsonb #>> '{event,Conversation,role}' = 'User')")
+
+# The listing columns of lash_sessions as the graph says they are, per session (a full scan of the
+# sessions' nodes: the upgrade, an import and doctor use it; a commit keeps them by arithmetic).
+GRAPH_COUNTS = f"""
+SELECT n.session_id, count(*) FILTER (WHERE NOT n.tombstoned) AS live_nodes,
+       count(*) FILTER (WHERE n.tombstoned) AS dead_nodes,
+       count(*) FILTER (WHERE NOT n.tombstoned AND {USER_NODE}) AS user_nodes,
+       min(n.seq) FILTER (WHERE NOT n.tombstoned AND {USER_NODE}) AS first_user_seq,
+       coalesce(sum(octet_length(n.node_json)), 0) AS node_bytes
+FROM lash_graph_nodes n"""
+COUNT_COLUMNS = ("live_nodes", "dead_nodes", "user_nodes", "first_user_seq", "node_bytes")
+
+
+def recount(where: str = "") -> str:
+    """The statement setting the listing columns from the graph for the sessions ``where`` (a clause
+    over ``lash_graph_nodes n``) selects; a session without nodes keeps what it has."""
+    return ("UPDATE lash_sessions s SET " + ", ".join(f"{c} = g.{c}" for c in COUNT_COLUMNS)
+            + f" FROM ({GRAPH_COUNTS} {where} GROUP BY n.session_id) g WHERE g.session_id = s.session_id")
+
+
+# Version N-1 → N, in order; each runs inside ensure_schema's transaction.
+UPGRADES: dict[int, str] = {
+    1: f"""
+ALTER TABLE lash_sessions ADD COLUMN IF NOT EXISTS dead_nodes BIGINT NOT NULL DEFAULT 0,
+                          ADD COLUMN IF NOT EXISTS user_nodes BIGINT NOT NULL DEFAULT 0,
+                          ADD COLUMN IF NOT EXISTS first_user_seq BIGINT,
+                          ADD COLUMN IF NOT EXISTS node_bytes BIGINT NOT NULL DEFAULT 0;
+{recount()};
+DROP INDEX IF EXISTS idx_lash_sessions_updated;
+ALTER TABLE lash_sessions SET (fillfactor = 70);
+""",
+}
+
 TABLES = tuple(
     line.split()[5] for line in DDL.splitlines() if line.startswith("CREATE TABLE IF NOT EXISTS ")
 )
@@ -315,17 +367,21 @@ def _versions(conn: Any, tables: set[str]) -> dict[str, int]:
     return {c: v for c, v in conn.execute("SELECT component, version FROM lash_schema_versions").fetchall()}
 
 
-def refusal(tables: set[str], versions: dict[str, int], where: str) -> Exception | None:
-    """The cutover error for a database holding ``tables`` and ``versions``, or None if usable."""
+def refusal(tables: set[str], versions: dict[str, int], where: str, *, upgrading: bool = False) -> Exception | None:
+    """The cutover error for a database holding ``tables`` and ``versions``, or None if usable
+    (``upgrading``: an older lashdb version counts as usable, since the caller upgrades it)."""
     if UPSTREAM_COMPONENT in versions:
         return UnrecognisedSchema(KIND, versions[UPSTREAM_COMPONENT],
                                   f"it holds upstream's {UPSTREAM_COMPONENT!r} schema "
                                   f"(version {versions[UPSTREAM_COMPONENT]}), not lashdb's", where,
                                   tuple(sorted(tables)))
     if COMPONENT in versions:
-        if versions[COMPONENT] != VERSION:
-            return SchemaVersionError(KIND, VERSION, versions[COMPONENT], where)
-        return None
+        found = versions[COMPONENT]
+        if found == VERSION or (upgrading and found in UPGRADES):
+            return None
+        if found in UPGRADES:
+            return SchemaUpgradeRequired(KIND, VERSION, found, where)
+        return SchemaVersionError(KIND, VERSION, found, where)
     if tables:
         return UnrecognisedSchema(KIND, 0, "it has lash_* tables but no lashdb version row", where,
                                   tuple(sorted(tables)))
@@ -338,15 +394,19 @@ def ensure_schema(conn: Any, where: str) -> bool:
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
         tables = _lash_tables(conn)
         versions = _versions(conn, tables)
-        problem = refusal(tables, versions, where)
+        problem = refusal(tables, versions, where, upgrading=True)
         if problem is not None:
             raise problem
-        if COMPONENT in versions and set(TABLES) <= tables:
+        found = versions.get(COMPONENT)
+        if found == VERSION and set(TABLES) <= tables:
             return False
-        conn.execute(DDL)
+        conn.execute(DDL)  # first: an upgrade step may alter a table this creates
+        if found is not None:
+            for step in range(found, VERSION):
+                conn.execute(UPGRADES[step])
         conn.execute("INSERT INTO lash_schema_versions (component, version) VALUES (%s, %s) "
-                     "ON CONFLICT (component) DO NOTHING", (COMPONENT, VERSION))
-        return COMPONENT not in versions
+                     "ON CONFLICT (component) DO UPDATE SET version = excluded.version", (COMPONENT, VERSION))
+        return found is None
 
 
 def inspect_schema(conn: Any, where: str) -> tuple[set[str], dict[str, int], Exception | None]:

@@ -4,8 +4,9 @@ Contract:
 - :class:`PgSessionBackend` is :class:`~lashdb.engine.session.ports.SessionBackend` for one
   session id in one :class:`~.connection.PgDatabase`. ``write(fn)`` is
   ``PgDatabase.write(session_id, …)``: one transaction under the session's advisory lock (writers
-  of one session serialise, of different sessions never wait), rolled back on any exception;
-  ``read``/``read_iter`` run in one ``REPEATABLE READ READ ONLY`` snapshot. Both hand ``fn`` a
+  of one session serialise, of different sessions never wait), rolled back on any exception; the
+  session row's head and graph columns that ``fn`` changed are written by one ``UPDATE`` after
+  ``fn`` returns, before the commit (``session_rows.SessionRow``); ``read``/``read_iter`` run in one ``REPEATABLE READ READ ONLY`` snapshot. Both hand ``fn`` a
   :class:`PgSessionTx` whose rows objects scope every statement by the session id.
 - The session's ``lash_sessions`` row is created (``ON CONFLICT DO NOTHING``) inside the first
   write of each backend object, before ``fn`` runs, so meta/head/graph writes always find it.
@@ -24,6 +25,7 @@ Contract:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -34,7 +36,7 @@ from lashdb.engine.base.errors import BackendError, SchemaVersionError
 from . import schema
 from .connection import PgDatabase, load_driver, translate
 from .session_blobs import PgBlobRows
-from .session_rows import NOW_MS, PgGraphRows, PgSessionRows, one
+from .session_rows import NOW_MS, PgGraphRows, PgSessionRows, SessionRow, one
 from .session_work import PgAttachmentRows, PgLeaseRows, PgQueueRows, Scope
 
 T = TypeVar("T")
@@ -57,8 +59,9 @@ class PgSessionTx:
         self.conn = conn
         self.session_id = session_id
         self.scope = Scope(conn, session_id, writing)
-        self.rows = PgSessionRows(conn, session_id)
-        self.graph = PgGraphRows(conn, session_id)
+        self.row = SessionRow(conn, session_id)
+        self.rows = PgSessionRows(conn, session_id, self.row)
+        self.graph = PgGraphRows(conn, session_id, self.row)
         self.blobs = PgBlobRows(conn, session_id)
         self.leases = PgLeaseRows(self.scope)
         self.queue = PgQueueRows(self.scope)
@@ -70,6 +73,7 @@ class PgSessionTx:
         # Queued-work items cascade from their batches; lash_sessions goes last.
         for table in (*_SESSION_TABLES[1:], _SESSION_TABLES[0]):
             removed += self.conn.execute(f"DELETE FROM {table} WHERE session_id = %s", (self.session_id,)).rowcount
+        self.row.forget()
         return removed
 
     def change_marker(self) -> None:
@@ -105,7 +109,10 @@ class PgSessionBackend:
         def run(conn: Any) -> T:
             if not ready:
                 self._ensure_row(conn)
-            return fn(PgSessionTx(conn, self.session_id, writing=True))
+            tx = PgSessionTx(conn, self.session_id, writing=True)
+            result = fn(tx)
+            tx.row.flush()  # the transaction's one update of the session row
+            return result
 
         result = self.db.write(self.session_id, run)
         self._row_ready = True
@@ -149,6 +156,14 @@ class PgSessionBackend:
 
     def compact(self) -> None:
         """Nothing to do per session: ``VACUUM`` is table-wide; autovacuum reclaims the deleted rows."""
+        return None
+
+    def gc_batches(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to set: each batch is one short transaction on a pooled connection."""
+        return contextlib.nullcontext()
+
+    def after_gc_batch(self) -> None:
+        """Nothing: each batch's commit is the whole of its work."""
         return None
 
     def wrong_version(self) -> SchemaVersionError:

@@ -2,20 +2,18 @@
 
 Contract: blobs belong to their session (primary key ``(session_id, hash)``), so every statement is
 scoped by the session id and the sweep never touches another session's rows. Writes keep the first
-row for a hash. The sweep passes the keep-set as one array parameter and deletes set-based, at
-most ``batch_size`` rows per call (the batch contract of
-:meth:`~lashdb.engine.session.ports.BlobRows.sweep`); a dry run deletes nothing. Hash order is
-byte order (``COLLATE "C"``), as on SQLite.
+row for a hash. The sweep's statements read rows past a hash in primary-key order, probe
+``lash_artifact_refs`` with one array parameter, and delete a set of hashes in one statement
+(which rows are roots is decided in ``session/gc.py``). Listings are in byte order
+(``COLLATE "C"``), as on SQLite; the sweep's scan uses the key's own order, which its index serves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .session_rows import one
-
-_UNMARKED = "FROM lash_blobs WHERE session_id = %s AND NOT (hash = ANY(%s))"
 
 
 class PgBlobRows:
@@ -62,9 +60,6 @@ class PgBlobRows:
         """``None``: this backend keeps no list summary in its head (the list reads ``lash_sessions``)."""
         return None
 
-    def row_count(self) -> int:
-        """Number of this session's rows."""
-        return int(one(self.conn, "SELECT count(*) FROM lash_blobs WHERE session_id = %s", (self.sid,))[0])
 
     def hashes_with_prefix(self, prefix: str) -> list[str]:
         """Hashes starting with ``prefix`` (no LIKE: ``_`` and ``%`` are not special), in order."""
@@ -72,22 +67,45 @@ class PgBlobRows:
             "SELECT hash FROM lash_blobs WHERE session_id = %s AND starts_with(hash, %s) ORDER BY hash COLLATE \"C\"",
             (self.sid, prefix))]
 
-    def sweep(self, keep: Iterable[str], batch_size: int, *, dry_run: bool,
-              count_unmarked: bool) -> tuple[int, int, int, int | None]:
-        """(present, doomed, freed, unmarked): one batch of the sweep (dry run: count, delete nothing)."""
-        marked = sorted(set(keep))
-        present = int(one(self.conn, "SELECT count(*) FROM lash_blobs WHERE session_id = %s AND hash = ANY(%s)",
-                          (self.sid, marked))[0])
-        unmarked = None
-        size = 0
-        if dry_run or count_unmarked:
-            count, size = one(self.conn, f"SELECT count(*), coalesce(sum(octet_length(content)), 0) {_UNMARKED}",
-                              (self.sid, marked))
-            unmarked = int(count)
-        if dry_run:
-            return present, unmarked, int(size), unmarked
+    def count(self) -> int:
+        """Rows of this session."""
+        return int(one(self.conn, "SELECT count(*) FROM lash_blobs WHERE session_id = %s", (self.sid,))[0])
+
+    def scan(self, after: str | None, limit: int) -> list[tuple[str, str, int]]:
+        """Up to ``limit`` rows past hash ``after`` in primary-key order: (hash, hash, stored length)."""
+        # The primary key's order (the column's collation, so the range and the order agree and
+        # the index serves both): each batch starts where the last stopped.
         rows = self.conn.execute(
-            "DELETE FROM lash_blobs WHERE session_id = %s AND hash IN "
-            f"(SELECT hash {_UNMARKED} LIMIT %s) RETURNING octet_length(content)",
-            (self.sid, self.sid, marked, batch_size)).fetchall()
-        return present, len(rows), sum(int(r[0]) for r in rows), unmarked
+            "SELECT hash, octet_length(content) FROM lash_blobs WHERE session_id = %s AND hash > %s "
+            "ORDER BY hash LIMIT %s", (self.sid, "" if after is None else after, limit)).fetchall()
+        return [(r[0], r[0], int(r[1])) for r in rows]
+
+    def delete(self, rows: Sequence[tuple[str, str]]) -> list[int]:
+        """Delete this session's rows with these (hash, hash) in one statement; the stored length of each."""
+        if not rows:
+            return []
+        hashes = [h for _, h in rows]
+        return [int(r[0]) for r in self.conn.execute(
+            "DELETE FROM lash_blobs WHERE session_id = %s AND hash = ANY(%s) RETURNING octet_length(content)",
+            (self.sid, list(hashes))).fetchall()]
+
+    def named_by_artifacts(self, hashes: Sequence[str]) -> set[str]:
+        """Those of ``hashes`` some of this session's ``artifact_refs.blob_ref`` names."""
+        if not hashes:
+            return set()
+        # A join with the array (a hash join) rather than ``= ANY``: on a prepared (generic) plan the
+        # array is a parameter, and each ref row would search it linearly.
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT a.blob_ref FROM lash_artifact_refs a JOIN unnest(%s::text[]) AS c(h) "
+            "ON a.blob_ref = c.h WHERE a.session_id = %s", (list(hashes), self.sid))}
+
+    def artifact_count(self) -> int:
+        """This session's ``artifact_refs`` rows."""
+        return int(one(self.conn, "SELECT count(*) FROM lash_artifact_refs WHERE session_id = %s", (self.sid,))[0])
+
+    def artifact_refs_missing(self) -> list[str]:
+        """Distinct ``blob_ref`` values of this session's artifact refs with no stored blob."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT a.blob_ref FROM lash_artifact_refs a WHERE a.session_id = %s AND NOT EXISTS "
+            "(SELECT 1 FROM lash_blobs b WHERE b.session_id = a.session_id AND b.hash = a.blob_ref)", (self.sid,)
+        ).fetchall()]

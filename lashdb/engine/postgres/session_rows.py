@@ -6,8 +6,19 @@ rows object was built for; methods return the plain values the SQLite twins retu
 (``sqlite/session_rows.py``, ``sqlite/graph.py``). Meta and head share the session's one
 ``lash_sessions`` row: meta is present once ``created_at`` is set, head once ``head_json`` is set.
 Writes keep the listing columns current: ``updated_at_ms`` (database clock) on every meta, head and
-graph write, ``parent_session_id`` from the meta's relation, ``live_nodes`` on every graph write.
-``seq`` columns increase per session (computed under the session's write lock).
+graph write, ``parent_session_id`` from the meta's relation, and the graph's listing columns
+(``live_nodes``, ``dead_nodes``, ``user_nodes``, ``first_user_seq``, ``node_bytes``, see
+``schema.py``) on every graph write, by arithmetic on what the write's own statement returned.
+
+One update of the session row per write transaction: the head and graph columns are read once
+(:class:`SessionRow`, on first use) and changed in memory; the session's write lock holds every
+other writer of them off, and the backend calls :meth:`SessionRow.flush` (one ``UPDATE``) before
+it commits. Reads inside the transaction see the pending values. One update, none of whose
+columns is indexed, is a HOT update: a commit's cost does not grow with the dead versions of the
+row that many updates per commit would leave behind.
+``seq`` columns increase per session: each append computes its base inside its own ``INSERT``
+from the ``(session_id, seq)`` index (``ORDER BY seq DESC LIMIT 1``: one index probe, whatever
+the session's size) under the session's write lock.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lashdb.engine.base.errors import SessionBindingMismatch
+
+from .schema import COUNT_COLUMNS, GRAPH_COUNTS, USER_NODE
 
 # The database clock in epoch ms: hosts with skewed clocks agree on updated_at_ms.
 NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
@@ -37,12 +50,81 @@ def _parent(relation_json: str | None) -> str | None:
     return parent if isinstance(parent, str) else None
 
 
-class PgSessionRows:
-    """:class:`~lashdb.engine.session.ports.SessionRows` of one session."""
+# The session-row columns a write transaction reads once and writes once (SessionRow).
+ROW_COLUMNS = ("head_session_id", "head_json", "head_revision", "live_nodes", "dead_nodes", "user_nodes",
+               "first_user_seq", "node_bytes")
+_EMPTY = dict(zip(ROW_COLUMNS, (None, None, 0, 0, 0, 0, None, 0)))
+
+# Append a batch of nodes after the session's last seq, and say what the batch adds to the listing
+# columns, in one statement (one round trip; the base is one index probe).
+_APPEND_NODES = f"""
+WITH ins AS (
+    INSERT INTO lash_graph_nodes (session_id, seq, node_id, node_json)
+    SELECT %(s)s, coalesce((SELECT seq FROM lash_graph_nodes WHERE session_id = %(s)s ORDER BY seq DESC LIMIT 1), 0)
+                  + t.o, t.i, t.j
+    FROM unnest(%(ids)s::text[], %(jsons)s::text[]) WITH ORDINALITY AS t(i, j, o)
+    RETURNING seq, node_json)
+SELECT count(*), count(*) FILTER (WHERE {USER_NODE}), min(n.seq) FILTER (WHERE {USER_NODE}),
+       coalesce(sum(octet_length(n.node_json)), 0)
+FROM ins n
+"""
+_APPEND_USAGE = """
+INSERT INTO lash_usage_deltas (session_id, seq, source, model, input_tokens, output_tokens, cached_input_tokens,
+                               reasoning_tokens)
+SELECT %(s)s, coalesce((SELECT seq FROM lash_usage_deltas WHERE session_id = %(s)s ORDER BY seq DESC LIMIT 1), 0)
+              + t.o, t.source, t.model, t.i, t.out, t.cached, t.reasoning
+FROM unnest(%(source)s::text[], %(model)s::text[], %(i)s::bigint[], %(out)s::bigint[], %(cached)s::bigint[],
+            %(reasoning)s::bigint[]) WITH ORDINALITY AS t(source, model, i, out, cached, reasoning, o)
+"""
+
+
+class SessionRow:
+    """The session's ``lash_sessions`` head and graph columns as this transaction has changed them."""
 
     def __init__(self, conn: Any, session_id: str) -> None:
         self.conn = conn
         self.sid = session_id
+        self._values: dict[str, Any] | None = None
+        self._changed: set[str] = set()
+
+    def get(self) -> dict[str, Any]:
+        """The columns (read on first use; a missing row reads as an empty session's)."""
+        if self._values is None:
+            row = one(self.conn, f"SELECT {', '.join(ROW_COLUMNS)} FROM lash_sessions WHERE session_id = %s",
+                      (self.sid,))
+            self._values = dict(_EMPTY) if row is None else dict(zip(ROW_COLUMNS, row))
+        return self._values
+
+    def set(self, **changes: Any) -> None:
+        """Change columns in memory; :meth:`flush` writes them."""
+        self.get().update(changes)
+        self._changed.update(changes)
+
+    def forget(self) -> None:
+        """Drop what was read and changed (the row was deleted in this transaction)."""
+        self._values = None
+        self._changed.clear()
+
+    def flush(self) -> None:
+        """Write the changed columns and ``updated_at_ms`` in one ``UPDATE`` (nothing when unchanged)."""
+        if not self._changed:
+            return
+        # Only what changed: rewriting an unchanged head_json would store its TOASTed value again.
+        columns = [c for c in ROW_COLUMNS if c in self._changed]
+        values = self.get()
+        self.conn.execute(f"UPDATE lash_sessions SET {', '.join(f'{c} = %s' for c in columns)}, "
+                          f"updated_at_ms = {NOW_MS} WHERE session_id = %s",
+                          (*(values[c] for c in columns), self.sid))
+        self._changed.clear()
+
+
+class PgSessionRows:
+    """:class:`~lashdb.engine.session.ports.SessionRows` of one session."""
+
+    def __init__(self, conn: Any, session_id: str, row: SessionRow | None = None) -> None:
+        self.conn = conn
+        self.sid = session_id
+        self.row = row or SessionRow(conn, session_id)
 
     def meta(self) -> tuple | None:
         """The meta columns, or ``None`` before the first save."""
@@ -61,15 +143,12 @@ class PgSessionRows:
 
     def head(self) -> tuple[str, int] | None:
         """(head_json, head_revision), or ``None``."""
-        row = one(self.conn, "SELECT head_json, head_revision FROM lash_sessions "
-                             "WHERE session_id = %s AND head_json IS NOT NULL", (self.sid,))
-        return None if row is None else (row[0], int(row[1]))
+        values = self.row.get()
+        return None if values["head_json"] is None else (values["head_json"], int(values["head_revision"]))
 
     def save_head(self, session_id: str, head_json: str, head_revision: int) -> None:
-        """Replace the head columns."""
-        self.conn.execute(f"UPDATE lash_sessions SET head_session_id = %s, head_json = %s, head_revision = %s, "
-                          f"updated_at_ms = {NOW_MS} WHERE session_id = %s",
-                          (session_id, head_json, head_revision, self.sid))
+        """Replace the head columns (written with the transaction's one update of the row)."""
+        self.row.set(head_session_id=session_id, head_json=head_json, head_revision=head_revision)
 
     def usage(self) -> list[tuple]:
         """Usage rows in ``seq`` order."""
@@ -81,12 +160,9 @@ class PgSessionRows:
         """Append usage rows in order."""
         if not rows:
             return
-        base = int(one(self.conn, "SELECT coalesce(max(seq), 0) FROM lash_usage_deltas WHERE session_id = %s",
-                       (self.sid,))[0])
-        self.conn.cursor().executemany(
-            "INSERT INTO lash_usage_deltas (session_id, seq, source, model, input_tokens, output_tokens, "
-            "cached_input_tokens, reasoning_tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [(self.sid, base + i, *row) for i, row in enumerate(rows, 1)])
+        columns = list(zip(*rows))
+        self.conn.execute(_APPEND_USAGE, {"s": self.sid, **{k: list(v) for k, v in zip(
+            ("source", "model", "i", "out", "cached", "reasoning"), columns)}})
 
     def turn_commit(self, session_id: str, turn_id: str) -> tuple[str, str] | None:
         """(turn_commit_hash, result_json) of a recorded turn, or ``None``."""
@@ -123,40 +199,29 @@ class PgSessionRows:
 class PgGraphRows:
     """:class:`~lashdb.engine.session.ports.GraphRows` of one session."""
 
-    def __init__(self, conn: Any, session_id: str) -> None:
+    def __init__(self, conn: Any, session_id: str, row: SessionRow | None = None) -> None:
         self.conn = conn
         self.sid = session_id
-
-    def _touch(self, live_delta: int | None = None, live_set: int | None = None) -> None:
-        """Keep ``live_nodes`` and ``updated_at_ms`` of the session row current."""
-        if live_set is not None:
-            self.conn.execute(f"UPDATE lash_sessions SET live_nodes = %s, updated_at_ms = {NOW_MS} "
-                              f"WHERE session_id = %s", (live_set, self.sid))
-        else:
-            self.conn.execute(f"UPDATE lash_sessions SET live_nodes = live_nodes + %s, updated_at_ms = {NOW_MS} "
-                              f"WHERE session_id = %s", (live_delta or 0, self.sid))
-
-    def _append(self, rows: Sequence[tuple[str, str]]) -> None:
-        base = int(one(self.conn, "SELECT coalesce(max(seq), 0) FROM lash_graph_nodes WHERE session_id = %s",
-                       (self.sid,))[0])
-        self.conn.cursor().executemany(
-            "INSERT INTO lash_graph_nodes (session_id, seq, node_id, node_json) VALUES (%s, %s, %s, %s)",
-            [(self.sid, base + i, node_id, node_json) for i, (node_id, node_json) in enumerate(rows, 1)])
+        self.row = row or SessionRow(conn, session_id)
 
     def insert(self, rows: Sequence[tuple[str, str]]) -> None:
         """Append rows in order (an existing node id is a unique violation)."""
         rows = list(rows)
-        if rows:
-            self._append(rows)
-            self._touch(live_delta=len(rows))
+        if not rows:
+            return
+        added, users, first, size = one(self.conn, _APPEND_NODES, {
+            "s": self.sid, "ids": [r[0] for r in rows], "jsons": [r[1] for r in rows]})
+        v = self.row.get()
+        # New seqs follow every stored one: an existing first user message stays the first.
+        self.row.set(live_nodes=v["live_nodes"] + added, user_nodes=v["user_nodes"] + users,
+                     first_user_seq=first if v["first_user_seq"] is None else v["first_user_seq"],
+                     node_bytes=v["node_bytes"] + size)
 
     def replace(self, rows: Sequence[tuple[str, str]]) -> None:
         """Delete every row of the session, then append ``rows``."""
-        rows = list(rows)
         self.conn.execute("DELETE FROM lash_graph_nodes WHERE session_id = %s", (self.sid,))
-        if rows:
-            self._append(rows)
-        self._touch(live_set=len(rows))
+        self.row.set(live_nodes=0, dead_nodes=0, user_nodes=0, first_user_seq=None, node_bytes=0)
+        self.insert(rows)
 
     def live(self) -> list[tuple[str, str]]:
         """Every live row in ``seq`` order."""
@@ -187,32 +252,46 @@ class PgGraphRows:
             """, {"s": self.sid, "leaf": leaf_node_id})]
 
     def live_count(self) -> int:
-        """Number of live rows: the session row's ``live_nodes``, which every graph write of this class
-        keeps exact in the same transaction, so a commit reads it in O(1) instead of scanning the graph
-        (PostgreSQL has no change marker to skip the scan by, as SQLite's data_version does)."""
-        row = one(self.conn, "SELECT live_nodes FROM lash_sessions WHERE session_id = %s", (self.sid,))
-        return 0 if row is None else int(row[0])
+        """Number of live rows: the session row's ``live_nodes``, kept exact by every graph write in its
+        transaction, so a commit reads it in O(1) instead of scanning the graph (PostgreSQL has no
+        change marker to skip the scan by, as SQLite's data_version does)."""
+        return int(self.row.get()["live_nodes"])
 
     def tombstoned_count(self) -> int:
-        """Number of tombstoned rows."""
-        return int(one(self.conn, "SELECT count(*) FROM lash_graph_nodes WHERE session_id = %s AND tombstoned",
-                       (self.sid,))[0])
+        """Number of tombstoned rows (the session row's ``dead_nodes``)."""
+        return int(self.row.get()["dead_nodes"])
 
     def summary_scan(self, with_users: bool) -> None:
         """``None``: this backend keeps no graph summary in its head (the list reads ``lash_sessions``)."""
         return None
 
     def tombstone(self, node_ids: Iterable[str]) -> None:
-        """Mark nodes tombstoned (one statement)."""
+        """Mark nodes tombstoned (one statement; a tombstoned first user message hands that role on)."""
         ids = list(node_ids)
         if not ids:
             return
-        cur = self.conn.execute("UPDATE lash_graph_nodes SET tombstoned = TRUE WHERE session_id = %s "
-                                "AND node_id = ANY(%s) AND NOT tombstoned", (self.sid, ids))
-        if cur.rowcount:
-            self._touch(live_delta=-cur.rowcount)
+        gone = self.conn.execute(f"UPDATE lash_graph_nodes n SET tombstoned = TRUE WHERE n.session_id = %s "
+                                 f"AND n.node_id = ANY(%s) AND NOT n.tombstoned RETURNING n.seq, {USER_NODE}",
+                                 (self.sid, ids)).fetchall()
+        if not gone:
+            return
+        v = self.row.get()
+        users = [seq for seq, user in gone if user]
+        first = v["first_user_seq"]
+        if first is not None and first in users:
+            # Every live user node before the old first is none; search on from it.
+            found = one(self.conn, f"SELECT n.seq FROM lash_graph_nodes n WHERE n.session_id = %s AND n.seq > %s "
+                                   f"AND NOT n.tombstoned AND {USER_NODE} ORDER BY n.seq LIMIT 1", (self.sid, first))
+            first = None if found is None else found[0]
+        self.row.set(live_nodes=v["live_nodes"] - len(gone), dead_nodes=v["dead_nodes"] + len(gone),
+                     user_nodes=v["user_nodes"] - len(users), first_user_seq=first)
 
     def remove_tombstoned(self) -> int:
-        """Delete tombstoned rows; how many went."""
-        cur = self.conn.execute("DELETE FROM lash_graph_nodes WHERE session_id = %s AND tombstoned", (self.sid,))
-        return cur.rowcount
+        """Delete tombstoned rows; how many went. Vacuum is the session's maintenance pass, so it also
+        recounts the listing columns from the graph: it repairs them (doctor's ``listing_columns``)
+        should a writer that does not keep them (an older lashdb still running) have written."""
+        removed = self.conn.execute("DELETE FROM lash_graph_nodes WHERE session_id = %s AND tombstoned",
+                                    (self.sid,)).rowcount
+        counts = one(self.conn, f"{GRAPH_COUNTS} WHERE n.session_id = %s GROUP BY n.session_id", (self.sid,))
+        self.row.set(**dict(zip(COUNT_COLUMNS, (0, 0, 0, None, 0) if counts is None else counts[1:])))
+        return removed

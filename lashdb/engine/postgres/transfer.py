@@ -12,7 +12,8 @@ Contract:
 - :meth:`PgTransfer.export` reads in one repeatable-read snapshot. :meth:`PgTransfer.import_session`
   writes everything, sidecars included, in ONE transaction under the session's advisory lock (the
   lock every writer of the session takes) and the sidecars' own locks, bulk rows through
-  ``executemany``; a row naming another session than the
+  ``executemany``, then the session row's listing columns recounted from the imported graph
+  (``schema.recount``); a row naming another session than the
   one imported is refused (it would land in another session's scope). :meth:`PgTransfer.remove`
   deletes every row of the session in one such transaction.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from lashdb.engine.base.errors import BackendError, DatabaseError, LashdbError
 
 from .connection import PgDatabase, advisory_key
+from .schema import COUNT_COLUMNS, recount
 from .session_rows import NOW_MS, _parent
 
 Records = dict[str, list[dict[str, Any]]]
@@ -156,7 +158,6 @@ class PgTransfer:
                     raise DatabaseError(where, f"{where}: a {table} row names session {row.get('session_id')!r}, "
                                         f"not {session_id!r}", hint="a PostgreSQL store keeps each session's "
                                         "rows under its own id; fix the source session first")
-        live = sum(1 for r in records.get("graph_nodes") or [] if not r["tombstoned"])
 
         def run(conn: Any) -> None:
             if replace:
@@ -170,17 +171,18 @@ class PgTransfer:
             params = (session_id, m.get("session_name"), m.get("created_at"), m.get("model"), m.get("cwd"),
                       m.get("relation_json"), _parent(m.get("relation_json")),
                       head["session_id"] if head else None, head["head_json"] if head else None,
-                      int(head["head_revision"]) if head else 0, live)
+                      int(head["head_revision"]) if head else 0)
             conn.execute(
                 "INSERT INTO lash_sessions (session_id, session_name, created_at, model, cwd, relation_json, "
-                "parent_session_id, head_session_id, head_json, head_revision, live_nodes, created_at_ms, "
-                f"updated_at_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {NOW_MS}, {NOW_MS}) "
+                "parent_session_id, head_session_id, head_json, head_revision, created_at_ms, "
+                f"updated_at_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {NOW_MS}, {NOW_MS}) "
                 "ON CONFLICT (session_id) DO UPDATE SET session_name = excluded.session_name, "
                 "created_at = excluded.created_at, model = excluded.model, cwd = excluded.cwd, "
                 "relation_json = excluded.relation_json, parent_session_id = excluded.parent_session_id, "
                 "head_session_id = excluded.head_session_id, head_json = excluded.head_json, "
-                "head_revision = excluded.head_revision, live_nodes = excluded.live_nodes, "
-                "updated_at_ms = excluded.updated_at_ms", params)
+                "head_revision = excluded.head_revision, "
+                + ", ".join(f"{c} = DEFAULT" for c in COUNT_COLUMNS)
+                + ", updated_at_ms = excluded.updated_at_ms", params)
             for role, concern in _SIDECAR_LOCKS.items():
                 if any(records.get(t) for t in _TABLES if t.startswith(role + ".")):
                     # The sidecar's own writers serialise on this lock: take it as they do.
@@ -193,6 +195,8 @@ class PgTransfer:
                 conn.cursor().executemany(
                     f"INSERT INTO {pg} ({scope}, {', '.join(cols)}) VALUES ({', '.join(['%s'] * (len(cols) + 1))})",
                     values)
+            # The listing columns every graph write keeps, from the imported graph (the same rule).
+            conn.execute(recount("WHERE n.session_id = %s"), (session_id,))
 
         self.db.write(session_id, run)
 

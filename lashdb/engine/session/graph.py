@@ -130,7 +130,7 @@ def blob_figures_for_commit(tx: SessionTx, prior: ListSummary | None, delta: tup
     figures = prior.blob_figures() if prior is not None else None
     if figures is not None:
         carried = (figures[0] + delta[0], figures[1] + delta[1])
-        if trusted or tx.blobs.row_count() == carried[0]:
+        if trusted or tx.blobs.count() == carried[0]:
             return carried
     return tx.blobs.count_and_size()
 

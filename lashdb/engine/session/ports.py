@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -158,21 +159,34 @@ class BlobRows(Protocol):
         reset); ``None`` when the backend keeps no list summary in its head (PostgreSQL)."""
         ...
 
-    def row_count(self) -> int:
-        """Number of rows (no content read)."""
-        ...
-
     def hashes_with_prefix(self, prefix: str) -> list[str]:
         """Stored hashes starting with ``prefix``, in order."""
         ...
 
-    def sweep(self, keep: Iterable[str], batch_size: int, *, dry_run: bool,
-              count_unmarked: bool) -> tuple[int, int, int, int | None]:
-        """GC sweep: (present, doomed, freed, unmarked). ``present`` counts the stored rows of
-        ``keep``; a real run deletes at most ``batch_size`` rows not in ``keep`` (doomed, freed =
-        their count and stored bytes); a dry run deletes nothing and reports every such row.
-        ``unmarked`` is the count of every row not in ``keep`` when ``count_unmarked`` or
-        ``dry_run``, else ``None``."""
+    def count(self) -> int:
+        """Rows stored."""
+        ...
+
+    def scan(self, after: Any, limit: int) -> list[tuple[Any, str, int]]:
+        """GC sweep: up to ``limit`` rows past position ``after`` (``None``: from the start) in the
+        backend's fixed scan order, as (position, hash, stored length). Positions are opaque."""
+        ...
+
+    def delete(self, rows: Sequence[tuple[Any, str]]) -> list[int]:
+        """GC sweep: delete, in one statement, each row at (position, hash) that still has that hash;
+        the stored length of each row deleted."""
+        ...
+
+    def named_by_artifacts(self, hashes: Sequence[str]) -> set[str]:
+        """GC roots: those of ``hashes`` that some ``artifact_refs.blob_ref`` names (one set-based probe)."""
+        ...
+
+    def artifact_count(self) -> int:
+        """GC report: ``artifact_refs`` rows."""
+        ...
+
+    def artifact_refs_missing(self) -> list[str]:
+        """GC report: the distinct ``artifact_refs.blob_ref`` values no stored row has."""
         ...
 
 
@@ -349,6 +363,14 @@ class SessionBackend(Protocol):
 
     def compact(self) -> tuple[str, str] | None:
         """Give free pages back to the file system; ``None`` when done, else (reason, hint)."""
+        ...
+
+    def gc_batches(self) -> contextlib.AbstractContextManager[None]:
+        """Around a batched GC: the connection settings its many short transactions want."""
+        ...
+
+    def after_gc_batch(self) -> None:
+        """Between two GC batches, outside any transaction: the housekeeping a batch leaves behind."""
         ...
 
     def wrong_version(self) -> Exception:

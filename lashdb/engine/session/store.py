@@ -83,10 +83,12 @@ BACKEND = "sqlite.session"
 @dataclass(frozen=True)
 class GcPolicy:
     """Run GC after every N-th successful commit (``None`` or 0: never), deleting at most
-    ``batch_size`` rows per transaction."""
+    ``batch_size`` rows per transaction; sized so each holds the write lock about
+    ``batch_target_ms`` (``None``: every batch ``batch_size`` rows)."""
 
     auto_run_every_commits: int | None = None
     batch_size: int = gc.DEFAULT_BATCH_SIZE
+    batch_target_ms: float | None = gc.DEFAULT_BATCH_TARGET_MS
 
 
 @dataclass(frozen=True)
@@ -417,14 +419,20 @@ class Store(RuntimeEntryPoints):
             found = leases.live_foreign_lease(c, self._op_now(), held)
             return None if found is None else GcBusy(found.session_id, found.owner_id, found.expires_at_epoch_ms)
 
-        batch_size = self.options.gc_policy.batch_size
+        policy = self.options.gc_policy
         if dry_run:
             if self.foreign:
                 # GC reads the head by this schema's columns; on another version it would misjudge roots.
                 raise self._backend.wrong_version()
-            return gc.collect(self._read, limit=self._limit, batch_size=batch_size, dry_run=True, busy=busy,
+            return gc.collect(self._read, limit=self._limit, batch_size=policy.batch_size, dry_run=True, busy=busy,
                               progress=progress)
-        return gc.collect(self._write, limit=self._limit, batch_size=batch_size, busy=busy, progress=progress)
+        if self.readonly:
+            raise ReadOnlyStore(self.path)
+        target = None if policy.batch_target_ms is None else policy.batch_target_ms / 1000
+        with self._backend.gc_batches():
+            return gc.collect(self._write, limit=self._limit, batch_size=policy.batch_size, target_s=target,
+                              busy=busy, progress=progress, snapshot=self._read,
+                              between=self._backend.after_gc_batch)
 
     def vacuum(self, *, compact: bool = False) -> VacuumReport:
         """Delete tombstoned nodes (committed first); with ``compact``, also return free pages to the file

@@ -1,20 +1,19 @@
 """SQLite statements of ``blobs`` and the GC sweep (encoding, verification and GC roots live in ``session/``).
 
-Contract: runs inside the caller's transaction. Writes keep the first row for a hash. The sweep
-marks the keep-set in a temporary table and deletes set-based, at most one batch per call; the
-temporary tables are dropped whatever happens.
+Contract: runs inside the caller's transaction. Writes keep the first row for a hash. The sweep's
+statements read rows past a rowid, probe ``artifact_refs`` for a set of hashes, and delete a set of
+rows in one statement; which rows are roots is decided in ``session/gc.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Sequence
 
 import apsw
 
 from .connection import query_one
 
-_UNMARKED = "FROM blobs WHERE hash NOT IN (SELECT hash FROM temp.lashdb_gc_marked)"
 _PUT = "INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)"
 
 
@@ -37,13 +36,9 @@ class SqliteBlobRows:
                 self._bytes += len(stored)
 
     def take_delta(self) -> tuple[int, int]:
-        """(rows, bytes) stored net by this object's puts and sweeps since the last call; resets it."""
+        """(rows, bytes) stored net by this object's puts and deletes since the last call; resets it."""
         delta, self._rows, self._bytes = (self._rows, self._bytes), 0, 0
         return delta
-
-    def row_count(self) -> int:
-        """Number of rows (a count of the primary-key index, not of the content)."""
-        return int(query_one(self.conn, "SELECT count(*) FROM blobs")[0])
 
     def get(self, blob_hash: str) -> bytes | None:
         """The stored bytes, or ``None``."""
@@ -71,39 +66,50 @@ class SqliteBlobRows:
         return [r[0] for r in self.conn.execute(
             "SELECT hash FROM blobs WHERE hash >= ? AND hash < ? ORDER BY hash", (prefix, upper))]
 
-    @contextlib.contextmanager
-    def _marked(self, keep: Iterable[str]) -> Iterator[int]:
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS lashdb_gc_marked (hash TEXT PRIMARY KEY)")
-        try:
-            conn.execute("DELETE FROM temp.lashdb_gc_marked")
-            conn.executemany("INSERT OR IGNORE INTO temp.lashdb_gc_marked (hash) VALUES (?)", [(h,) for h in keep])
-            yield int(query_one(
-                conn, "SELECT count(*) FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_marked)")[0])
-        finally:
-            conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_marked")
+    def count(self) -> int:
+        """Rows stored."""
+        return int(query_one(self.conn, "SELECT count(*) FROM blobs")[0])
 
-    def sweep(self, keep: Iterable[str], batch_size: int, *, dry_run: bool,
-              count_unmarked: bool) -> tuple[int, int, int, int | None]:
-        """(present, doomed, freed, unmarked): one batch of the sweep (dry run: count, delete nothing)."""
-        conn = self.conn
-        with self._marked(keep) as present:
-            unmarked = None
-            if dry_run or count_unmarked:
-                count, size = query_one(conn, f"SELECT count(*), coalesce(sum(length(content)), 0) {_UNMARKED}")
-                unmarked = int(count)
-            if dry_run:
-                return present, unmarked, int(size), unmarked
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS lashdb_gc_doomed (hash TEXT PRIMARY KEY, size INTEGER)")
-            try:
-                conn.execute("DELETE FROM temp.lashdb_gc_doomed")
-                conn.execute(f"INSERT INTO temp.lashdb_gc_doomed (hash, size) SELECT hash, length(content) "
-                             f"{_UNMARKED} LIMIT ?", (batch_size,))
-                doomed, freed = query_one(conn, "SELECT count(*), coalesce(sum(size), 0) FROM temp.lashdb_gc_doomed")
-                if doomed:
-                    conn.execute("DELETE FROM blobs WHERE hash IN (SELECT hash FROM temp.lashdb_gc_doomed)")
-                    self._rows -= int(doomed)
-                    self._bytes -= int(freed)
-            finally:
-                conn.execute("DROP TABLE IF EXISTS temp.lashdb_gc_doomed")
-            return present, int(doomed), int(freed), unmarked
+    def scan(self, after: int | None, limit: int) -> list[tuple[int, str, int]]:
+        """Up to ``limit`` rows past rowid ``after`` in rowid order: (rowid, hash, stored length)."""
+        # Rowid order keeps a batch's deletions on neighbouring table pages (a small WAL per batch),
+        # and each batch starts where the last stopped instead of re-reading the rows it kept.
+        if after is None:
+            cur = self.conn.execute("SELECT rowid, hash, length(content) FROM blobs ORDER BY rowid LIMIT ?", (limit,))
+        else:
+            cur = self.conn.execute("SELECT rowid, hash, length(content) FROM blobs WHERE rowid > ? "
+                                    "ORDER BY rowid LIMIT ?", (after, limit))
+        return [(int(r[0]), r[1], int(r[2])) for r in cur]
+
+    def delete(self, rows: Sequence[tuple[int, str]]) -> list[int]:
+        """Delete each row at (rowid, hash) that still has that hash, in one statement; their stored lengths."""
+        if not rows:
+            return []
+        # By rowid: the batch's rows sit on neighbouring table pages, so few pages change. The hash
+        # test keeps a rowid reused since it was read (a revisited row) from taking another blob.
+        sizes = [int(r[0]) for r in self.conn.execute(
+            "DELETE FROM blobs WHERE rowid IN (SELECT value FROM json_each(?1)) "
+            "AND hash IN (SELECT value FROM json_each(?2)) RETURNING length(content)",
+            (json.dumps([p for p, _ in rows]), json.dumps([h for _, h in rows])))]
+        self._rows -= len(sizes)
+        self._bytes -= sum(sizes)
+        return sizes
+
+    def named_by_artifacts(self, hashes: Sequence[str]) -> set[str]:
+        """Those of ``hashes`` some ``artifact_refs.blob_ref`` names: one scan of the refs, probing the set."""
+        if not hashes:
+            return set()
+        # artifact_refs has no index on blob_ref (the schema is upstream's): one scan probing a small
+        # set is cheap; the opposite direction would build an index over every ref in each batch.
+        return {r[0] for r in self.conn.execute(
+            "SELECT blob_ref FROM artifact_refs WHERE blob_ref IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(hashes)),))}
+
+    def artifact_count(self) -> int:
+        """Rows of ``artifact_refs``."""
+        return int(query_one(self.conn, "SELECT count(*) FROM artifact_refs")[0])
+
+    def artifact_refs_missing(self) -> list[str]:
+        """Distinct ``artifact_refs.blob_ref`` values with no stored blob."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT blob_ref FROM artifact_refs WHERE blob_ref NOT IN (SELECT hash FROM blobs)")]

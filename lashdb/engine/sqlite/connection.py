@@ -1,8 +1,8 @@
 """SQLite connections (SPEC §2).
 
 Contract:
-- A writable file connection installs a 15 s busy timeout first (:class:`~.busy.BusyWait`: SQLite's
-  own waits, and one notice to the lock-wait hook naming the holder after a second), switches to
+- A writable file connection installs a 15 s busy timeout first (:class:`~.busy.BusyWait`: polling
+  every 1–5 ms, and one notice to the lock-wait hook naming the holder after a second), switches to
   WAL (retrying the switch by hand, because SQLite does not run the busy handler for it), then sets
   ``synchronous=NORMAL``, ``foreign_keys=ON`` and ``cache_size=-2000``.
 - An in-memory connection gets the same pragmas minus WAL.
@@ -190,7 +190,7 @@ def open_write(path: str | os.PathLike[str]) -> apsw.Connection:
     conn = None
     try:
         conn = apsw.Connection(_uri(path, {}), flags=_WRITE_FLAGS)
-        # SQLite's busy timeout, plus one notice to the lock-wait hook when a write waits long.
+        # A 15 s wait polling every 1-5 ms (see busy.py), plus one notice to the lock-wait hook when it is long.
         conn.set_busy_handler(BusyWait(path, BUSY_TIMEOUT_MS, lock_holder))
         _set_wal(conn, path)
         _pragmas(conn)

@@ -11,10 +11,13 @@ Contract:
   ``PRAGMA data_version`` once (no other connection can commit while the write lock is held).
   Every SQLite failure comes out typed, naming the file.
 - ``raw_read``/``raw_write`` hand ``fn`` the apsw connection (``Store.read``/``Store.write``).
+- While a batched GC runs (:meth:`gc_batches`), its commits never checkpoint: :meth:`after_gc_batch`
+  does, passively and outside the lock; the connection's settings are restored afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +30,7 @@ from lashdb.engine.base.errors import SchemaVersionError
 from . import schema
 from .attachments import SqliteAttachmentRows
 from .blobs import SqliteBlobRows
-from .connection import open_memory, open_readonly, read_snapshot, sidecar, translate, write_transaction
+from .connection import open_memory, open_readonly, read_snapshot, sidecar, translate, translated, write_transaction
 from .graph import SqliteGraphRows
 from .leases import SqliteLeaseRows
 from .queued_work import SqliteQueueRows
@@ -108,6 +111,10 @@ def _vacuum_failure(exc: apsw.Error, path: str | None) -> tuple[str, str]:
         "--compact` again; the nodes it removed stay removed"
 
 
+GC_MMAP_BYTES = 1 << 30  # address space only: pages are mapped as they are read
+GC_CHECKPOINT_PAGES = 500  # half SQLite's auto-checkpoint threshold: a committer's commit never crosses it on GC pages
+
+
 class SqliteSessionBackend:
     """:class:`~lashdb.engine.session.ports.SessionBackend`: one session file or in-memory database."""
 
@@ -118,6 +125,7 @@ class SqliteSessionBackend:
         self.readonly = readonly
         self.classification = classification
         self._lock = threading.RLock()
+        self._wal_pages = 0
 
     def write(self, fn: Callable[[SqliteSessionTx], T]) -> T:
         """``fn(tx)`` in one ``BEGIN IMMEDIATE`` transaction."""
@@ -184,6 +192,43 @@ class SqliteSessionBackend:
             return (f"the final checkpoint could not finish: {stuck}; the compacted pages stay in the -wal "
                     "until a later checkpoint", "run `lashdb vacuum --compact` again when no runtime is using "
                     "the session; the nodes it removed stay removed")
+
+    @contextlib.contextmanager
+    def gc_batches(self) -> Iterator[None]:
+        """No checkpoint inside a batch's commit (:meth:`after_gc_batch` runs it, outside the lock,
+        once the ``-wal`` holds :data:`GC_CHECKPOINT_PAGES`), and the file memory-mapped, so each
+        batch's scan of ``artifact_refs`` reads no page through a system call (another writer's
+        commit empties SQLite's page cache before every batch)."""
+        if self.path is None or self.readonly:
+            yield
+            return
+        with self._lock, translated(self.path):
+            auto = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchall()[0][0])
+            mmap = int(self.conn.execute("PRAGMA mmap_size").fetchall()[0][0])
+            self.conn.execute(f"PRAGMA mmap_size = {GC_MMAP_BYTES}").fetchall()
+            self.conn.set_wal_hook(self._count_wal_pages)  # replaces the auto-checkpoint hook
+        try:
+            yield
+        finally:
+            with self._lock, translated(self.path):
+                self.conn.set_wal_hook(None)
+                # One statement per call: apsw runs a second statement only as the rows are read.
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {auto}").fetchall()
+                self.conn.execute(f"PRAGMA mmap_size = {mmap}").fetchall()
+                self._wal_pages = 0
+
+    def _count_wal_pages(self, _conn: apsw.Connection, _name: str, pages: int) -> int:
+        self._wal_pages = pages
+        return 0  # SQLITE_OK
+
+    def after_gc_batch(self) -> None:
+        """Copy the ``-wal`` into the file once it holds :data:`GC_CHECKPOINT_PAGES` (passive: no write lock)."""
+        # Left to SQLite's auto-checkpoint, the next commit past 1,000 -wal pages copies them, and
+        # after a GC batch that is the committer waiting behind it: its commit would pay for ours.
+        if self.path is not None and not self.readonly and self._wal_pages >= GC_CHECKPOINT_PAGES:
+            with self._lock, translated(self.path):
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._wal_pages = 0
 
     def wrong_version(self) -> SchemaVersionError:
         """The error for a read-only file at another session schema version."""

@@ -30,6 +30,7 @@ from lashdb.engine.deployment.process_model import ProcessRegistration
 from lashdb.engine.ops import doctor
 from lashdb.engine.ops.doctor_located import StoreTarget, run_located
 from lashdb.engine.ops.url_store import UrlStore
+from lashdb.engine.postgres import schema as pg_schema
 from lashdb.engine.postgres.backend import PgBackend
 from lashdb.engine.postgres.session_backend import close_readonly
 
@@ -98,13 +99,13 @@ def test_a_healthy_store_has_one_entry_for_its_schema_and_one_per_session(pg_url
     store, *sessions = report.files
     assert isinstance(store.path, StoreTarget) and "s3cret-pw" not in str(store.path)
     assert (store.kind, store.schema_version, store.supported_version, store.checks) == (
-        "postgres store", 1, 1, {"schema": "ok"})
+        "postgres store", pg_schema.VERSION, pg_schema.VERSION, {"schema": "ok"})
     assert [s.path.name for s in sessions] == ["child-1", "root-1"]
     assert [str(s.path) for s in sessions] == [f"{store.path}#child-1", f"{store.path}#root-1"]
     child = sessions[0]
     assert isinstance(child.path, SessionLocation) and child.kind == "session" and child.db_bytes > 0
     assert child.checks == {"blob_envelopes": "ok", "gc_roots": "ok", "execution_leases": "ok",
-                            "attachment_intents": "ok", "parent_session": "ok"}
+                            "attachment_intents": "ok", "parent_session": "ok", "listing_columns": "ok"}
     assert report.counts() == {"checked": 3, "problem_files": 0, "errors": 0, "warnings": 0}
     named = check(pg_url, paths=["root"])  # a unique prefix names one session
     assert [f.kind for f in named.files] == ["postgres store", "session"] and named.files[1].path.name == "root-1"
@@ -197,7 +198,7 @@ def test_a_missing_table_is_a_schema_error_and_the_checks_reading_it_fail(pg_url
     store, entry = report.files
     (schema,) = findings(store, "schema")
     assert (schema.severity, schema.subject) == (doctor.ERROR, "lash_artifact_refs")
-    assert schema.message.startswith("table lash_artifact_refs is missing from the lashdb schema v1")
+    assert schema.message.startswith(f"table lash_artifact_refs is missing from the lashdb schema v{pg_schema.VERSION}")
     (failed,) = findings(entry, "gc_roots")
     assert failed.severity == doctor.ERROR and failed.message.startswith("check failed: ")
     assert 'relation "lash_artifact_refs" does not exist' in failed.message and report.unusable is None

@@ -83,6 +83,6 @@ def test_a_missing_required_column_and_another_schema_are_refused(pg_url):
     with pytest.raises(NotALashDatabase, match="no `not_a_column` column"):
         backends.open_with("postgres.effect_journal_reader", location, ("scope_id", "not_a_column"))
     with psycopg.connect(pg_url) as conn:
-        conn.execute("UPDATE lash_schema_versions SET version = 2 WHERE component = 'lashdb'")
+        conn.execute("UPDATE lash_schema_versions SET version = 99 WHERE component = 'lashdb'")
     with pytest.raises(SchemaVersionError):
         backends.open_with("postgres.effect_journal_reader", location)

@@ -45,10 +45,10 @@ def _sql(url: str, *statements: str) -> None:
 def test_a_fresh_database_gets_the_schema_and_one_version_row(pg_url):
     PgDatabase.open(pg_url).close()
     assert set(schema.TABLES) <= _tables(pg_url)
-    assert _versions(pg_url) == {"lashdb": 1}
+    assert _versions(pg_url) == {"lashdb": schema.VERSION}
     before = _tables(pg_url)
     PgDatabase.open(pg_url).close()  # a second open changes nothing
-    assert _tables(pg_url) == before and _versions(pg_url) == {"lashdb": 1}
+    assert _tables(pg_url) == before and _versions(pg_url) == {"lashdb": schema.VERSION}
 
 
 def test_a_missing_table_is_created_again_at_version_1(pg_url):
@@ -64,8 +64,8 @@ def test_a_missing_table_is_created_again_at_version_1(pg_url):
       "CREATE TABLE lash_blobs (hash TEXT PRIMARY KEY, content BYTEA NOT NULL)"],
      UnrecognisedSchema, "lash-postgres-store"),
     (["CREATE TABLE lash_schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-      "INSERT INTO lash_schema_versions VALUES ('lashdb', 2)"],
-     SchemaVersionError, "version 2"),
+      "INSERT INTO lash_schema_versions VALUES ('lashdb', 99)"],
+     SchemaVersionError, "version 99"),
     (["CREATE TABLE lash_sessions (session_id TEXT PRIMARY KEY)"],
      UnrecognisedSchema, "no lashdb version row"),
 ])

@@ -26,24 +26,26 @@ def test_first_row_wins_and_sessions_do_not_share_blobs(db):
     assert list(one.read_iter(lambda tx: tx.blobs.iter_all())) == [("h1", b"first"), ("h_2", b"xy")]
 
 
-def test_sweep_deletes_at_most_one_batch_and_a_dry_run_nothing(db):
+def test_sweep_statements_stay_in_their_session(db):
     b, other = PgSessionBackend(db, "s1"), PgSessionBackend(db, "s2")
     b.write(lambda tx: tx.blobs.put([(f"g{i}", b"x" * (i + 1)) for i in range(5)] + [("keep", b"kk")]))
-    other.write(lambda tx: tx.blobs.put([("g0", b"z")]))
-    assert b.read(lambda tx: tx.blobs.sweep(["keep", "absent"], 2, dry_run=True, count_unmarked=False)) == (
-        1, 5, 15, 5)
-    first = b.write(lambda tx: tx.blobs.sweep(["keep"], 2, dry_run=False, count_unmarked=True))
-    assert first[0] == 1 and first[1] == 2 and first[3] == 5
-    second = b.write(lambda tx: tx.blobs.sweep(["keep"], 2, dry_run=False, count_unmarked=False))
-    third = b.write(lambda tx: tx.blobs.sweep(["keep"], 2, dry_run=False, count_unmarked=False))
-    assert (second[1], second[3], third[1]) == (2, None, 1)
-    assert first[2] + second[2] + third[2] == 15
-    assert b.read(lambda tx: tx.blobs.count_and_size()) == (1, 2)
-    assert other.read(lambda tx: tx.blobs.get("g0")) == b"z"
+    other.write(lambda tx: tx.blobs.put([("g0", b"z"), ("g9", b"zz")]))
+    first = b.read(lambda tx: tx.blobs.scan(None, 4))
+    assert [(h, n) for _, h, n in first] == [("g0", 1), ("g1", 2), ("g2", 3), ("g3", 4)]
+    rest = b.read(lambda tx: tx.blobs.scan(first[-1][0], 10))
+    assert [h for _, h, _ in rest] == ["g4", "keep"]
+    assert b.read(lambda tx: tx.blobs.count()) == 6
+    assert sorted(b.write(lambda tx: tx.blobs.delete([(h, h) for h in ("g0", "g1", "g9", "absent")]))) == [1, 2]
+    assert b.write(lambda tx: tx.blobs.delete([])) == []
+    assert b.read(lambda tx: tx.blobs.count_and_size()) == (4, 14)
+    assert other.read(lambda tx: (tx.blobs.get("g0"), tx.blobs.get("g9"))) == (b"z", b"zz")
+    b.write(lambda tx: (tx.rows.put_artifact_ref("a1", "keep"), tx.rows.put_artifact_ref("a2", "gone")))
+    other.write(lambda tx: tx.rows.put_artifact_ref("a1", "g2"))
+    assert b.read(lambda tx: tx.blobs.named_by_artifacts(["keep", "g2", "g3"])) == {"keep"}
+    assert b.read(lambda tx: (tx.blobs.artifact_count(), tx.blobs.artifact_refs_missing())) == (2, ["gone"])
 
 
-def test_no_list_summary_is_kept_but_rows_are_counted(db):
+def test_no_list_summary_is_kept(db):
     b = PgSessionBackend(db, "s1")
     b.write(lambda tx: tx.blobs.put([("c1", b"abc"), ("c2", b"de")]))
-    assert b.read(lambda tx: (tx.blobs.take_delta(), tx.blobs.row_count(), tx.graph.summary_scan(True))) == (
-        None, 2, None)
+    assert b.read(lambda tx: (tx.blobs.take_delta(), tx.graph.summary_scan(True))) == (None, None)

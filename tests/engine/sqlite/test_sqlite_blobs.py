@@ -1,9 +1,8 @@
-"""SqliteBlobRows: first write wins, prefix lookup by range, and the GC sweep contract
-(present/doomed/freed/unmarked, one batch per call, dry run deletes nothing, temp tables dropped)."""
+"""SqliteBlobRows: first write wins, prefix lookup by range, and the GC sweep's statements
+(scan in rowid order past a position, set-based delete returning lengths, artifact-ref probes)."""
 
 from __future__ import annotations
 
-import apsw
 import pytest
 
 from lashdb.engine.sqlite.blobs import SqliteBlobRows
@@ -18,10 +17,6 @@ def rows():
     ensure_schema(conn, SESSION)
     yield SqliteBlobRows(conn)
     conn.close()
-
-
-def _temp_tables(rows):
-    return rows.conn.execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'").fetchall()
 
 
 def test_put_keeps_the_first_row_for_a_hash(rows):
@@ -47,47 +42,40 @@ def test_prefix_lookup_is_a_range_not_a_like(rows):
     assert rows.hashes_with_prefix("zz") == []
 
 
-def test_dry_run_counts_without_deleting(rows):
+def test_scan_walks_rowid_order_from_a_position(rows):
+    rows.put([("cc", b"111"), ("aa", b"2"), ("bb", b"33")])
+    first = rows.scan(None, 2)
+    assert [(h, n) for _, h, n in first] == [("cc", 3), ("aa", 1)]  # insertion order, not hash order
+    assert [(h, n) for _, h, n in rows.scan(first[-1][0], 10)] == [("bb", 2)]
+    assert rows.scan(rows.scan(None, 3)[-1][0], 10) == []
+    assert rows.count() == 3
+
+
+def test_delete_is_one_set_and_needs_position_and_hash_to_agree(rows):
     rows.put([("k1", b"aaaa"), ("d1", b"bb"), ("d2", b"ccc")])
-    assert rows.sweep(["k1", "not-stored"], 1, dry_run=True, count_unmarked=False) == (1, 2, 5, 2)
-    assert rows.count_and_size() == (3, 9)
-    assert _temp_tables(rows) == []
-
-
-def test_sweep_deletes_at_most_one_batch_per_call(rows):
-    rows.put([("k1", b"aaaa"), ("d1", b"bb"), ("d2", b"ccc"), ("d3", b"d")])
-    present, doomed, freed, unmarked = rows.sweep(["k1"], 2, dry_run=False, count_unmarked=True)
-    assert (present, doomed, unmarked) == (1, 2, 3)
-    assert freed in (3, 4, 5)  # two of the three unmarked rows, whichever SQLite picks
-    assert rows.count_and_size()[0] == 2
-    assert rows.sweep(["k1"], 2, dry_run=False, count_unmarked=False) == (1, 1, 6 - freed, None)  # unmarked bytes 2+3+1
-    assert rows.sweep(["k1"], 2, dry_run=False, count_unmarked=True) == (1, 0, 0, 0)
+    at = {h: p for p, h, _ in rows.scan(None, 10)}
+    # A position whose row now has another hash (a rowid reused since it was read) is left alone.
+    assert sorted(rows.delete([(at["d1"], "d1"), (at["d2"], "d2"), (at["k1"], "other"), (99, "absent")])) == [2, 3]
+    assert rows.delete([]) == []
     assert list(rows.iter_all()) == [("k1", b"aaaa")]
-    assert _temp_tables(rows) == []
 
 
-def test_sweep_with_an_empty_keep_set_deletes_everything(rows):
-    rows.put([("x", b"12"), ("y", b"3")])
-    assert rows.sweep([], 10, dry_run=False, count_unmarked=False) == (0, 2, 3, None)
-    assert rows.count_and_size() == (0, 0)
+def test_artifact_probe_and_missing_refs(rows):
+    rows.put([("kept", b"1"), ("loose", b"2")])
+    rows.conn.execute("INSERT INTO artifact_refs (artifact_ref, blob_ref) VALUES "
+                      "('a1', 'kept'), ('a2', 'kept'), ('a3', 'gone')")
+    assert rows.named_by_artifacts(["kept", "loose", "other"]) == {"kept"}
+    assert rows.named_by_artifacts([]) == set()
+    assert rows.artifact_count() == 3
+    assert rows.artifact_refs_missing() == ["gone"]
 
 
-def test_temp_tables_are_dropped_when_the_sweep_fails(rows):
-    rows.put([("x", b"12")])
-    with pytest.raises(apsw.MismatchError):  # the statement class runs raw; the store translates
-        rows.sweep(["x"], "not a number", dry_run=False, count_unmarked=False)
-    assert _temp_tables(rows) == []
-    assert rows.get("x") == b"12"
-
-
-def test_delta_counts_only_rows_actually_stored_and_swept(rows):
+def test_delta_counts_only_rows_actually_stored_and_deleted(rows):
     rows.put([("aa01", b"first"), ("bb02", b"xy")])
     rows.put([("aa01", b"second"), ("cc03", b"abc")])  # aa01 is already stored: not counted
     assert rows.take_delta() == (3, 10)
     assert rows.take_delta() == (0, 0)  # taken: reset
-    assert rows.row_count() == 3
-    rows.sweep({"aa01"}, 1, dry_run=True, count_unmarked=True)
-    assert rows.take_delta() == (0, 0)  # a dry run deletes nothing
-    rows.sweep({"aa01"}, 10, dry_run=False, count_unmarked=False)
+    at = {h: p for p, h, _ in rows.scan(None, 10)}
+    rows.delete([(at["bb02"], "bb02"), (at["cc03"], "cc03"), (at["aa01"], "other")])
     assert rows.take_delta() == (-2, -5)
     assert rows.count_and_size() == (1, 5)

@@ -78,3 +78,18 @@ def test_the_holder_of_a_session_under_a_live_lease_is_named_with_the_lease(tmp_
     assert expires > iso_ms(wall_clock_ms())
     assert connection.lock_holder(str(summary.root_sessions[0].path)) == "another process"  # its lease expired
     assert connection.lock_holder(str(tmp_path / "missing.db")) == "another process"
+
+
+def test_the_wait_polls_every_few_ms_not_in_sqlites_steps_up_to_100_ms(monkeypatch):
+    now, slept = [100.0], []
+    monkeypatch.setattr(busy.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(busy.time, "sleep", lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    wait = busy.BusyWait("x.db", 15_000, connection.lock_holder)
+    calls = 0
+    while wait(calls):
+        calls += 1
+    # 1 ms between tries at first (a writer behind a ~15 ms GC batch gets in as it ends), never
+    # more than POLL_MAX_MS, and it gives up once the 15 s have passed.
+    assert slept[:100] == [0.001] * 100 and slept[100] == 0.002 and max(slept) == busy.POLL_MAX_MS / 1000
+    assert sum(slept) == pytest.approx(15.0, abs=0.01)
+    assert wait(0) is True  # a new wait starts its own clock

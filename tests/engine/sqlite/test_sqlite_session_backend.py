@@ -157,3 +157,41 @@ def test_a_write_transaction_reads_data_version_once_and_it_holds(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def _settings(backend) -> tuple[int, int]:
+    return (backend.conn.execute("PRAGMA wal_autocheckpoint").fetchall()[0][0],
+            backend.conn.execute("PRAGMA mmap_size").fetchall()[0][0])
+
+
+def test_gc_batches_defer_checkpoints_to_after_gc_batch_and_restore_the_settings(tmp_path):
+    from lashdb.engine.sqlite import session_backend
+
+    backend = open_session(str(tmp_path / "s.db"))
+    try:
+        before = _settings(backend)
+        with backend.gc_batches():
+            assert _settings(backend)[1] == session_backend.GC_MMAP_BYTES
+            # The commit reports its -wal pages to the GC's hook instead of checkpointing ...
+            backend.write(lambda tx: tx.blobs.put([(f"h{i}", bytes(4000)) for i in range(600)]))
+            assert backend._wal_pages >= session_backend.GC_CHECKPOINT_PAGES
+            # ... after_gc_batch checkpoints, outside any transaction, and counts afresh.
+            backend.after_gc_batch()
+            assert backend._wal_pages == 0
+            backend.write(lambda tx: tx.blobs.put([("more", bytes(4000))]))
+            small = backend._wal_pages
+            backend.after_gc_batch()  # under the threshold: left for later
+            assert 0 < small < session_backend.GC_CHECKPOINT_PAGES and backend._wal_pages == small
+        assert _settings(backend) == before
+        backend.after_gc_batch()  # outside a GC: nothing to do, no error
+    finally:
+        backend.close()
+
+
+def test_gc_batches_in_memory_change_nothing():
+    memory = open_session(None)
+    try:
+        with memory.gc_batches():
+            memory.after_gc_batch()
+    finally:
+        memory.close()
