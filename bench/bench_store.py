@@ -546,10 +546,13 @@ def main() -> None:
         print(f"postgres: {version} at {redact(admin)} ({', '.join(f'{k}={v}' for k, v in settings.items())}); "
               f"psycopg {psycopg.__version__}{lg}; python {platform.python_version()}; {os.cpu_count()} cores")
         print(f"databases: lashdb_bench_{os.getpid()}_* (dropped at the end){' -- QUICK sizes' if QUICK else ''}")
-        per_turn(first)
-        commit_pages(first)
+        only_list = sys.argv[1:] == ["list"]  # `bench_store.py list`: just the listing part
+        if not only_list:
+            per_turn(first)
+            commit_pages(first)
         sessions_list(make_db("list"))
-        migrate_bench(admin, make_db)
+        if not only_list:
+            migrate_bench(admin, make_db)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in created:
