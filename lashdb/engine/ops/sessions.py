@@ -12,6 +12,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -24,7 +25,7 @@ from lashdb.engine.session.ports import session_tx
 from lashdb.engine.session import blobs
 from . import discovery
 from lashdb.engine.base import kinds, parallel
-from lashdb.engine.base.errors import LashdbError, LookupFailed, NotARegularFile, one_line
+from lashdb.engine.base.errors import BackendError, LashdbError, LookupFailed, NotARegularFile, one_line
 from lashdb.engine.base.jsonread import text_or_none
 from lashdb.engine.base.listing import NO_FILTER, ListingFilter, parse_when
 from lashdb.engine.session.model import GraphNode, SessionRelation
@@ -380,18 +381,48 @@ def located_summaries(store: Any, *, sort: str = "modified", limit: int | None =
     if not filters.status_ok("ok"):
         return []  # every row of a located store reads `ok` (no file can be foreign or unreadable)
     rows = []
+    scoped = discovery.SCOPED_ROLES
     for row in store.catalog().listing(sort=sort, limit=limit, session_ids=session_ids, filters=filters):
-        loc = store.location(row[0])
-        created_ms, modified_ms, size, *roles = row[ROW_FIELDS:]
-        base: dict[str, Any] = {
-            "path": loc, "kind": kinds.SESSION, "foreign": False, "schema_version": kinds.SESSION_VERSION,
-            "status": "ok", "size_bytes": int(size), "modified_ms": modified_ms,
-            "sidecars": {role: loc for role, present in zip(discovery.SCOPED_ROLES, roles) if present}}
-        _fill_v4_summary(None, base, row[:ROW_FIELDS])
-        if base.get("created_ms") is None:
-            base["created_ms"] = created_ms
-        rows.append(SessionSummary(**base))
+        (sid, name, model, cwd, created, relation_json, blob_count, blob_bytes, live, dead, users, first,
+         head_json, head_revision, head_sid, _version, created_ms, modified_ms, size, *roles) = row
+        loc = store.location(sid)
+        relation = _relation(relation_json)
+        session_id = text_or_none(sid)
+        parsed = parse_timestamp_ms(text_or_none(created)) if sid is not None else None
+        revision = None
+        if head_json is not None:
+            # The catalog sends the head as '{}' with its revision and session id as columns (catalog.py):
+            # what _head_view would make of that, without decoding a document per row.
+            revision = _revision(head_revision)
+            if session_id is None and isinstance(head_sid, str):
+                session_id = head_sid
+        rows.append(SessionSummary(
+            path=loc, kind=kinds.SESSION, status="ok", foreign=False, schema_version=kinds.SESSION_VERSION,
+            session_id=session_id, session_name=text_or_none(name) if sid is not None else None,
+            model=text_or_none(model) if sid is not None else None,
+            cwd=text_or_none(cwd) if sid is not None else None,
+            relation=relation.kind if sid is not None else None,
+            parent_session_id=relation.parent_session_id if sid is not None else None,
+            created_ms=parsed if parsed is not None else created_ms, modified_ms=modified_ms,
+            head_revision=revision, live_nodes=int(live or 0), tombstoned_nodes=int(dead or 0),
+            user_messages=int(users or 0), blob_count=int(blob_count), blob_bytes=int(blob_bytes),
+            size_bytes=int(size),
+            first_user_message=GraphNode("", "", json.loads(first)).text if first is not None else "",
+            sidecars={role: loc for role, present in zip(scoped, roles) if present}))
     return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _relation(relation_json: str | None) -> SessionRelation:
+    """``SessionRelation.from_column``, remembered: most sessions share a few relation documents."""
+    return SessionRelation.from_column(relation_json)
+
+
+def _revision(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise BackendError(f"decode session head: head_revision {value!r}") from exc
 
 
 ROW_FIELDS = 16
