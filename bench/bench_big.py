@@ -19,6 +19,7 @@ Measured, each as a ratio of two measurements of this one run (nothing here pass
 
 from __future__ import annotations
 
+from _timing import median_time
 import os
 import shutil
 import statistics
@@ -42,18 +43,9 @@ CONFIG = {"provider_id": "bench", "model": {"id": "m", "limits": {"context_windo
 SESSION = "bench-big"
 
 
-def _median(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def _paired(small, big, repeat: int) -> tuple[float, float]:
     """Medians of ``small()`` and ``big()`` timed in turns, so load from other jobs falls on both."""
-    pairs = [(_median(small, 1), _median(big, 1)) for _ in range(repeat)]
+    pairs = [(median_time(small, 1), median_time(big, 1)) for _ in range(repeat)]
     return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 

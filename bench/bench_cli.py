@@ -67,15 +67,6 @@ PYTHON = sys.executable
 LASHDB = str(Path(sys.executable).parent / "lashdb")
 
 
-def _median_time(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 @contextlib.contextmanager
 def _stdout_to_devnull():
     """Point fd 1 (and sys.stdout) at /dev/null, so a command's output costs what a pipe would."""

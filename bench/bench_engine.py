@@ -6,8 +6,8 @@ here is a pass/fail test. Run through ``bench/run`` (or directly: ``python bench
 
 from __future__ import annotations
 
+from _timing import median_time
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -17,15 +17,6 @@ from pathlib import Path
 from lashdb.engine import GraphDelta, GraphNode, HydratedCheckpoint, RuntimeCommit, Store
 
 QUICK = os.environ.get("LASHDB_BENCH_QUICK") == "1"
-
-
-def _median_time(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def bench_active_path(tmp: Path) -> dict:
@@ -47,8 +38,8 @@ def bench_active_path(tmp: Path) -> dict:
         chain += 1
     with Store.open(path) as store:
         store.replace_session_graph(nodes)
-        shallow = _median_time(lambda: store.load_active_path("s5-9"), 50)
-        deep_t = _median_time(lambda: store.load_active_path("d999"), 20)
+        shallow = median_time(lambda: store.load_active_path("s5-9"), 50)
+        deep_t = median_time(lambda: store.load_active_path("d999"), 20)
         assert len(store.load_active_path("d999").nodes) == 1000
     return {"name": f"active path on {total:,} nodes: depth 1,000 vs depth 10",
             "baseline_s": shallow, "measured_s": deep_t, "ratio": deep_t / shallow,

@@ -32,34 +32,23 @@ packages are missing prints one line and is skipped.
 
 from __future__ import annotations
 
+from _timing import timed
 import asyncio
-import gc
 import importlib.util
 import json
 import sqlite3
 import statistics
 import tempfile
-import time
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 
 from bench_commit import CONFIG, EARLY, LATE, QUICK, REPEATS, TURNS, make_turns
-from bench_store import _agent_graph, _user
+from bench_store import AgentLoopTurns
 
 from lashdb.engine import GraphDelta, HydratedCheckpoint, RuntimeCommit, Store
 
 LEASE_MS = 3_600_000
 WINDOWS = (("turn 10", EARLY), (f"turn {TURNS}", LATE))
-
-
-def _timed(fn) -> float:
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        gc.enable()
 
 
 def _ms(values: list[float], window: range) -> float:
@@ -115,7 +104,7 @@ class LashdbTurns:
         commit = self.commits[t]
         if commit is None:  # written while setting up
             return 0.0
-        return _timed(lambda: self.store.commit_runtime_state(commit))
+        return timed(lambda: self.store.commit_runtime_state(commit))
 
     def close(self) -> None:
         self.store.close()
@@ -132,43 +121,25 @@ def _round_robin(writers: dict, turns: int) -> dict[str, list[float]]:
 # --- 1. LangGraph StateGraph loop with SqliteSaver ---------------------------------------------------------
 
 
-class LangGraphTurns:
-    """One invoke per turn of the agent loop with ``SqliteSaver`` (``path``) or without a checkpointer."""
+class LangGraphTurns(AgentLoopTurns):
+    """The agent loop with ``SqliteSaver`` (``path``) or without a checkpointer."""
 
     def __init__(self, path: Path | None, turns: list[dict], *, synchronous: str | None = None,
                  mode: str | None = None) -> None:
-        self.turns, self.mode, self.conn = turns, mode, None
-        self.config = {"configurable": {"thread_id": "root"}}
-        self.state: dict = {"messages": []}
-        saver = None
+        conn = saver = None
         if path is not None:
             from langgraph.checkpoint.sqlite import SqliteSaver
 
             # As SqliteSaver's docstring and from_conn_string open it.
-            self.conn = sqlite3.connect(str(path), check_same_thread=False)
-            saver = SqliteSaver(self.conn)
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+            saver = SqliteSaver(conn)
             saver.setup()
             if synchronous is not None:
-                self.conn.execute(f"PRAGMA synchronous = {synchronous}")
-        self.graph = _agent_graph(turns, saver)
+                conn.execute(f"PRAGMA synchronous = {synchronous}")
+        super().__init__(turns, "root", saver, conn, mode)
 
     def durability(self) -> str:
         return durability(self.conn)
-
-    def step(self, t: int) -> float:
-        user = _user(self.turns[t])
-        if self.conn is not None:
-            kwargs = {} if self.mode is None else {"durability": self.mode}
-            return _timed(lambda: self.graph.invoke({"messages": [user]}, self.config, **kwargs))
-        inputs = dict(self.state, messages=[*self.state["messages"], user])
-        out: list = []
-        elapsed = _timed(lambda: out.append(self.graph.invoke(inputs)))
-        self.state = out[0]
-        return elapsed
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
 
 
 def _pooled(runs: list[dict[str, list[float]]], key: str, window: range) -> float:
@@ -262,7 +233,7 @@ class AgentsTurns:
 
     def step(self, t: int) -> float:
         items = self.items[t]
-        return _timed(lambda: self.loop.run_until_complete(self.session.add_items(items)))
+        return timed(lambda: self.loop.run_until_complete(self.session.add_items(items)))
 
     def close(self) -> None:
         self.session.close()

@@ -36,7 +36,7 @@ Everything is a ratio of measurements taken in this one run; nothing here passes
 
 from __future__ import annotations
 
-import gc
+from _timing import timed
 import json
 import os
 import platform
@@ -58,16 +58,6 @@ LEASE_MS = 3_600_000
 LASHDB = str(Path(sys.executable).parent / "lashdb")
 # An installed package has its bytecode compiled: so do both sides of the subprocess comparison.
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def _timed(fn) -> float:
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        gc.enable()
 
 
 # --- 1. persistence cost per turn vs LangGraph PostgresSaver ---------------------------------------------
@@ -93,7 +83,7 @@ class LashdbTurns:
             for t, turn in enumerate(turns)]
 
     def step(self, t: int) -> float:
-        return _timed(lambda: self.store.commit_runtime_state(self.commits[t]))
+        return timed(lambda: self.store.commit_runtime_state(self.commits[t]))
 
     def close(self) -> None:
         self.store.close()
@@ -144,39 +134,47 @@ def _user(turn: dict) -> dict:
     return {"id": node.node_id, "role": "user", "content": node.text}
 
 
-class LangGraphTurns:
-    """One invoke per turn of the agent loop with ``PostgresSaver`` (or, as the baseline, without one)."""
+class AgentLoopTurns:
+    """One invoke per turn of the agent loop, with ``saver`` on ``conn`` (or, as the baseline, without
+    one: the state is then carried between invokes by the caller, as LangGraph needs without a saver)."""
 
-    def __init__(self, url: str | None, sid: str, turns: list[dict], *, durability: str | None = None) -> None:
-        self.turns, self.durability, self.conn = turns, durability, None
-        self.config = {"configurable": {"thread_id": sid}}
+    def __init__(self, turns: list[dict], thread_id: str, saver: object, conn: object, mode: str | None) -> None:
+        self.turns, self.mode, self.conn = turns, mode, conn
+        self.config = {"configurable": {"thread_id": thread_id}}
         self.state: dict = {"messages": []}
-        saver = None
-        if url is not None:
-            from langgraph.checkpoint.postgres import PostgresSaver
-            from psycopg import Connection
-            from psycopg.rows import dict_row
-
-            # As PostgresSaver.from_conn_string opens it.
-            self.conn = Connection.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-            saver = PostgresSaver(self.conn)
-            saver.setup()
         self.graph = _agent_graph(turns, saver)
 
     def step(self, t: int) -> float:
         user = _user(self.turns[t])
         if self.conn is not None:
-            kwargs = {} if self.durability is None else {"durability": self.durability}
-            return _timed(lambda: self.graph.invoke({"messages": [user]}, self.config, **kwargs))
+            kwargs = {} if self.mode is None else {"durability": self.mode}
+            return timed(lambda: self.graph.invoke({"messages": [user]}, self.config, **kwargs))
         inputs = dict(self.state, messages=[*self.state["messages"], user])
         out: list = []
-        elapsed = _timed(lambda: out.append(self.graph.invoke(inputs)))
+        elapsed = timed(lambda: out.append(self.graph.invoke(inputs)))
         self.state = out[0]
         return elapsed
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
+
+
+class LangGraphTurns(AgentLoopTurns):
+    """The agent loop with ``PostgresSaver`` (or, as the baseline, without one)."""
+
+    def __init__(self, url: str | None, sid: str, turns: list[dict], *, durability: str | None = None) -> None:
+        conn = saver = None
+        if url is not None:
+            from langgraph.checkpoint.postgres import PostgresSaver
+            from psycopg import Connection
+            from psycopg.rows import dict_row
+
+            # As PostgresSaver.from_conn_string opens it.
+            conn = Connection.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+            saver = PostgresSaver(conn)
+            saver.setup()
+        super().__init__(turns, sid, saver, conn, durability)
 
 
 def have_langgraph() -> bool:
@@ -361,8 +359,8 @@ def _median_pair(a, b, repeats: int) -> tuple[float, float]:
     a(), b()
     xs, ys = [], []
     for _ in range(repeats):
-        xs.append(_timed(a))
-        ys.append(_timed(b))
+        xs.append(timed(a))
+        ys.append(timed(b))
     return statistics.median(xs), statistics.median(ys)
 
 
@@ -386,7 +384,7 @@ def sessions_list(url: str) -> None:
             mine, floor = _median_pair(ops, bare, LIST_REPEATS)
             assert len(set(rows)) == 1, rows
             scan_sql = bare_list_sql(limit, SCANNED_LIST)
-            scanned = statistics.median(_timed(lambda: conn.execute(scan_sql).fetchall()) for _ in range(LIST_REPEATS))
+            scanned = statistics.median(timed(lambda: conn.execute(scan_sql).fetchall()) for _ in range(LIST_REPEATS))
             print(f"  in process{'' if limit is None else f', --limit {limit}':>11}: open_backend(url).list_sessions "
                   f"{mine * 1e3:8.1f} ms | bare psycopg query {floor * 1e3:8.1f} ms -> {mine / floor:.2f}x "
                   f"({rows[0]:,} rows; target <= 1.5x) | the bare query counting each graph instead "
