@@ -413,7 +413,14 @@ def _run(args: list[str]) -> None:
         # `lashdb --version` costs little more than importing typer; the output is _version()'s.
         sys.stdout.write(f"lashdb {__version__}\n")
         return
-    app_for(args)()  # LashdbGroup.main turns a lashdb error into its line and exit code
+    app = app_for(args)
+    # The command's modules are loaded and live until exit: moved out of the collector's reach, a
+    # command that builds many objects (a 10,000-row listing) no longer re-scans them in each full
+    # collection (~30 ms of a `sessions list --json` of 10,000 PostgreSQL sessions).
+    import gc
+
+    gc.freeze()
+    app()  # LashdbGroup.main turns a lashdb error into its line and exit code
 
 
 if __name__ == "__main__":

@@ -116,8 +116,8 @@ def list_(
       lashdb sessions list --since 3d --model gpt-4o --grep deploy --limit 20
       lashdb --store postgresql://lash@db/lash sessions list --json
     """
-    from lashdb.engine.ops.sessions import ListingFilter, parse_when
-    from lashdb.engine.ops import inspect
+    # Not ops.sessions or ops.inspect: a URL store's listing needs neither (nor the SQLite store they load).
+    from lashdb.engine.ops.list_rows import ListingFilter, SessionSummary, parse_when
     from lashdb.engine import parallel
 
     st = common.state()
@@ -126,7 +126,7 @@ def list_(
         since_ms=None if since is None else parse_when(since, now_ms=now, option="--since"),
         until_ms=None if until is None else parse_when(until, now_ms=now, option="--until"),
         model=model, cwd=cwd, status=status, parent=parent, grep=grep, children=children)
-    skipped: list[inspect.SessionSummary] = []
+    skipped: list[SessionSummary] = []
     with output.ticker("reading sessions", enabled=common.show_progress(json)) as tick:
         rows = st.backend.list_sessions(recursive=st.recursive, include_all=all_, sort=sort.value, limit=limit,
                                         jobs=jobs or parallel.DEFAULT_JOBS, skipped=skipped, filters=filters,
@@ -147,6 +147,8 @@ def list_(
     if json:
         output.emit(docs, json=True)
         return
+    from lashdb.engine.ops import inspect
+
     short = inspect.short_ids([d["session_id"] for d in docs if d["session_id"]], 8)
     output.emit([_list_row(d, short) for d in docs], ALL_COLUMNS if all_ else LIST_COLUMNS)
 

@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 
-__all__ = ["SIDECAR_ENDINGS", "SIDECAR_SUFFIXES", "file_type", "is_sidecar_name", "os_reason", "sidecar"]
+__all__ = ["SCOPED_ROLES", "SIDECAR_ENDINGS", "SIDECAR_SUFFIXES", "file_type", "is_sidecar_name", "os_reason", "sidecar"]
 
 SIDECAR_SUFFIXES: dict[str, str] = {
     "effects": ".effects.db",
@@ -23,6 +23,8 @@ SIDECAR_SUFFIXES: dict[str, str] = {
 """A session database's sidecar role → the suffix appended to its file name (SPEC §7)."""
 SIDECAR_ENDINGS: tuple[str, ...] = tuple(".db" + suffix for suffix in SIDECAR_SUFFIXES.values())
 """How a sidecar's file name ends (``.db.effects.db``…): ``name.endswith(SIDECAR_ENDINGS)``."""
+SCOPED_ROLES = ("processes", "triggers", "effects")
+"""The sidecar roles a URL store keeps as rows scoped by a session id (the others have no twin there)."""
 
 
 def is_sidecar_name(path: str | os.PathLike[str]) -> bool:

@@ -12,6 +12,8 @@ Contract:
 
 from __future__ import annotations
 
+import functools
+
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,6 +34,7 @@ def is_postgres_url(target: object) -> bool:
     return scheme(target) in POSTGRES_SCHEMES
 
 
+@functools.lru_cache(maxsize=64)  # a listing redacts its store URL once per row
 def redact(target: str) -> str:
     """``target`` with a URL's password (user part or ``?password=``) replaced by ``***``."""
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lashdb.engine.base import files
-from lashdb.engine.base.files import SIDECAR_SUFFIXES, file_type, os_reason
+from lashdb.engine.base.files import SCOPED_ROLES, SIDECAR_SUFFIXES, file_type, os_reason
 from lashdb.engine.base.errors import (
     DatabaseError,
     FileUnreadable,
@@ -35,8 +35,6 @@ from .ports import Classification, classify, read_meta
 
 # Sidecar naming lives in base.files (completion reads it without this module); kept here by name.
 is_sidecar_name = files.is_sidecar_name
-SCOPED_ROLES = ("processes", "triggers", "effects")
-"""The sidecar roles a URL store keeps as rows scoped by a session id (the others have no twin there)."""
 MIN_PREFIX = 4
 
 

@@ -12,11 +12,8 @@ Contract:
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -25,71 +22,20 @@ from lashdb.engine.session.ports import session_tx
 from lashdb.engine.session import blobs
 from . import discovery
 from lashdb.engine.base import kinds, parallel
-from lashdb.engine.base.errors import BackendError, LashdbError, LookupFailed, NotARegularFile, one_line
+from lashdb.engine.base.errors import LashdbError, LookupFailed, NotARegularFile, one_line
 from lashdb.engine.base.jsonread import text_or_none
 from lashdb.engine.base.listing import NO_FILTER, ListingFilter, parse_when
-from lashdb.engine.session.model import GraphNode, SessionRelation
+from lashdb.engine.session.model import SessionRelation, stored_message_text
 from lashdb.engine.session.store import Store
 from lashdb.engine.base.timing import parse_timestamp_ms
+from .list_rows import SORT_KEYS, SessionSummary, located_summaries, summary_passes
 from .ports import open_session_file, read_meta, session_reader
-from .views import _head_view, _node_counts, _time_pair, _user_messages, file_sizes, read_head
+from .views import _head_view, _node_counts, _user_messages, file_sizes, read_head
 
 _SIBLING_SUFFIXES = ("-wal", *discovery.SIDECAR_SUFFIXES.values())
-SORT_KEYS = ("modified", "created", "size", "name")
 
 
 # --- sessions list ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SessionSummary:
-    """One row of ``sessions list`` (non-session databases too, with ``--all``)."""
-
-    path: Path
-    kind: str
-    status: str
-    foreign: bool = False
-    schema_version: int | None = None
-    session_id: str | None = None
-    session_name: str | None = None
-    model: str | None = None
-    cwd: str | None = None
-    relation: str | None = None
-    parent_session_id: str | None = None
-    created_ms: int | None = None
-    modified_ms: int | None = None
-    head_revision: int | None = None
-    live_nodes: int | None = None
-    tombstoned_nodes: int | None = None
-    user_messages: int | None = None
-    blob_count: int | None = None
-    blob_bytes: int | None = None
-    size_bytes: int = 0
-    first_user_message: str | None = None
-    sidecars: dict[str, Path] = field(default_factory=dict)
-    unreadable_reason: str | None = None
-    """Why the file (or its ``-wal``/``-shm``) cannot be read at all, when that is so (not in the JSON:
-    ``status`` says ``unreadable: <reason>``)."""
-
-    @property
-    def display_name(self) -> str:
-        """Session name, else session id, else file name."""
-        return self.session_name or self.session_id or self.path.name
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        return {
-            "path": str(self.path), "file": self.path.name, "kind": self.kind, "status": self.status,
-            "foreign": self.foreign, "schema_version": self.schema_version,
-            "session_id": self.session_id, "session_name": self.session_name, "model": self.model,
-            "cwd": self.cwd, "relation": self.relation, "parent_session_id": self.parent_session_id,
-            **_time_pair("created_at", self.created_ms), **_time_pair("modified_at", self.modified_ms),
-            "head_revision": self.head_revision, "live_nodes": self.live_nodes,
-            "tombstoned_nodes": self.tombstoned_nodes, "user_messages": self.user_messages,
-            "blobs": self.blob_count, "blob_bytes": self.blob_bytes, "size_bytes": self.size_bytes,
-            "first_user_message": self.first_user_message,
-            "sidecars": {role: str(p) for role, p in self.sidecars.items()},
-        }
 
 
 def session_summary(found: discovery.Found) -> SessionSummary:
@@ -136,13 +82,6 @@ def _damage_status(differences: list[tuple[str, str, str]]) -> str:
     return "damaged schema: " + ", ".join(f"{change} {what} {name}" for change, what, name in differences)
 
 
-def summary_passes(flt: ListingFilter, row: SessionSummary) -> bool:
-    """True when a built row passes every field of ``flt``."""
-    return (flt.time_ok(row.modified_ms) and flt.status_ok(row.status)
-            and flt.meta_ok(row.model, row.cwd, row.parent_session_id)
-            and flt.text_ok(row.session_name, row.first_user_message))
-
-
 def _v4_row_passes(flt: ListingFilter, row: tuple) -> bool:
     """The meta and text fields of ``flt`` on a ``v4_summary`` row, before any summary is built of it."""
     if not (flt.needs_session or flt.children is not None):
@@ -153,7 +92,7 @@ def _v4_row_passes(flt: ListingFilter, row: tuple) -> bool:
         return False
     if flt.grep is None:
         return True
-    return flt.text_ok(text_or_none(name), GraphNode("", "", json.loads(first)).text if first is not None else "")
+    return flt.text_ok(text_or_none(name), stored_message_text(first))
 
 
 def _modified_before_open(path: Path, siblings: frozenset[str]) -> int | None:
@@ -288,7 +227,7 @@ def _fill_v4_summary(c: Any, out: dict[str, Any], row: tuple | None = None) -> b
     out["blob_count"], out["blob_bytes"] = int(blob_count), int(blob_bytes)
     out["live_nodes"], out["tombstoned_nodes"] = int(live or 0), int(dead or 0)
     out["user_messages"] = int(users or 0)
-    out["first_user_message"] = GraphNode("", "", json.loads(first)).text if first is not None else ""
+    out["first_user_message"] = stored_message_text(first)
     if head_json is not None:
         head = _head_view(head_json, head_revision, session_id_col=head_sid)
         out["head_revision"] = head.revision
@@ -370,59 +309,6 @@ def list_sessions(root: str | os.PathLike[str], *, recursive: bool = False, incl
             return -1 if v is None else v
         rows.sort(key=lambda r: (-value(r), str(r.path)))
     return rows if limit is None else rows[:max(limit, 0)]
-
-
-def located_summaries(store: Any, *, sort: str = "modified", limit: int | None = None,
-                      session_ids: list[str] | None = None, filters: ListingFilter = NO_FILTER) -> list[SessionSummary]:
-    """``sessions list`` of a URL store (``ops.url_store.UrlStore``): one catalog statement, filtered,
-    sorted and limited in SQL, each row filled as the SQLite fast path fills a v4 session's."""
-    if sort not in SORT_KEYS:
-        raise LookupFailed(sort, f"unknown sort key `{sort}`", SORT_KEYS, hint="sort by " + ", ".join(SORT_KEYS))
-    if not filters.status_ok("ok"):
-        return []  # every row of a located store reads `ok` (no file can be foreign or unreadable)
-    rows = []
-    scoped = discovery.SCOPED_ROLES
-    for row in store.catalog().listing(sort=sort, limit=limit, session_ids=session_ids, filters=filters):
-        (sid, name, model, cwd, created, relation_json, blob_count, blob_bytes, live, dead, users, first,
-         head_json, head_revision, head_sid, _version, created_ms, modified_ms, size, *roles) = row
-        loc = store.location(sid)
-        relation = _relation(relation_json)
-        session_id = text_or_none(sid)
-        parsed = parse_timestamp_ms(text_or_none(created)) if sid is not None else None
-        revision = None
-        if head_json is not None:
-            # The catalog sends the head as '{}' with its revision and session id as columns (catalog.py):
-            # what _head_view would make of that, without decoding a document per row.
-            revision = _revision(head_revision)
-            if session_id is None and isinstance(head_sid, str):
-                session_id = head_sid
-        rows.append(SessionSummary(
-            path=loc, kind=kinds.SESSION, status="ok", foreign=False, schema_version=kinds.SESSION_VERSION,
-            session_id=session_id, session_name=text_or_none(name) if sid is not None else None,
-            model=text_or_none(model) if sid is not None else None,
-            cwd=text_or_none(cwd) if sid is not None else None,
-            relation=relation.kind if sid is not None else None,
-            parent_session_id=relation.parent_session_id if sid is not None else None,
-            created_ms=parsed if parsed is not None else created_ms, modified_ms=modified_ms,
-            head_revision=revision, live_nodes=int(live or 0), tombstoned_nodes=int(dead or 0),
-            user_messages=int(users or 0), blob_count=int(blob_count), blob_bytes=int(blob_bytes),
-            size_bytes=int(size),
-            first_user_message=GraphNode("", "", json.loads(first)).text if first is not None else "",
-            sidecars={role: loc for role, present in zip(scoped, roles) if present}))
-    return rows
-
-
-@functools.lru_cache(maxsize=256)
-def _relation(relation_json: str | None) -> SessionRelation:
-    """``SessionRelation.from_column``, remembered: most sessions share a few relation documents."""
-    return SessionRelation.from_column(relation_json)
-
-
-def _revision(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise BackendError(f"decode session head: head_revision {value!r}") from exc
 
 
 ROW_FIELDS = 16

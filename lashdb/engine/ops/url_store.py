@@ -139,7 +139,7 @@ class UrlStore:
                       skipped: list[Any] | None = None, filters: Any = None, **_: Any) -> list[Any]:
         """``sessions list``: one indexed statement, the filters, the sort and ``limit`` in SQL."""
         from lashdb.engine.base.listing import NO_FILTER
-        from .sessions import located_summaries
+        from .list_rows import located_summaries
 
         return located_summaries(self, sort=sort, limit=limit, filters=filters or NO_FILTER)
 

@@ -28,7 +28,7 @@ from lashdb.engine.base import codec
 from lashdb.engine.base.canonical import jsonable
 from lashdb.engine.base.errors import BackendError, BlobError, one_line
 from lashdb.engine.base.files import sidecar
-from lashdb.engine.session.model import GraphNode, TokenLedgerEntry, TokenUsage
+from lashdb.engine.session.model import TokenLedgerEntry, TokenUsage, stored_message_text
 from lashdb.engine.session.store import Store
 from lashdb.engine.base.timing import iso_ms
 from .ports import read_meta, session_reader
@@ -186,7 +186,7 @@ def _node_counts(c: Any) -> tuple[int, int]:
 def _user_messages(c: Any) -> tuple[int, str]:
     """(live user messages, text of the first one) — the picker's rule (SPEC §5)."""
     count, first = session_reader(c).user_messages()
-    return count, GraphNode("", "", json.loads(first)).text if first is not None else ""
+    return count, stored_message_text(first)
 
 
 def _usage(c: Any) -> list[TokenLedgerEntry]:

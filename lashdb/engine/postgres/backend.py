@@ -32,14 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from lashdb.engine.base import urls
 from lashdb.engine.base.errors import UsageError
-from lashdb.engine.session.factory import SessionStoreCreateRequest, request_meta, seed_meta
-from lashdb.engine.session.store import DURABLE, Store, StoreOptions
+from lashdb.engine.base.timing import DURABLE
 
 from .connection import PgDatabase, PgSettings, load_driver
 from .deployment_backend import PgDeploymentBackend, _require_scope
 from .session_backend import PgSessionBackend
 
 if TYPE_CHECKING:  # imported where a store is made: `sessions list` and the like never load them
+    from lashdb.engine.session.factory import SessionStoreCreateRequest
+    from lashdb.engine.session.store import Store, StoreOptions
     from lashdb.engine.deployment.effects import EffectHost, EffectReplayOptions
     from lashdb.engine.deployment.process_registry import ProcessRegistry
     from lashdb.engine.deployment.triggers import TriggerStore
@@ -55,7 +56,7 @@ class PgBackend:
         load_driver()  # a missing driver is MissingExtra now, not at the first store
         self.url = url
         self.target = urls.redact(url)
-        self.options = options or StoreOptions()
+        self._options = options
         self.clock = clock
         self.settings = settings
         self._db: PgDatabase | None = None
@@ -93,6 +94,15 @@ class PgBackend:
     def _deployment_clock(self) -> Callable[[], int]:
         return self.clock or self.now_ms
 
+    @property
+    def options(self) -> StoreOptions:
+        """The caller's store options, or the defaults."""
+        if self._options is None:
+            from lashdb.engine.session.store import StoreOptions
+
+            self._options = StoreOptions()
+        return self._options
+
     def store_options(self) -> StoreOptions:
         """The options every session store gets: the caller's, with the database clock unless one was injected."""
         if self.options.clock is not None:
@@ -107,6 +117,8 @@ class PgBackend:
 
     def session_store(self, session_id: str) -> Store:
         """The writable store of ``session_id`` (its row is created by its first write)."""
+        from lashdb.engine.session.store import Store
+
         return Store(PgSessionBackend(self.database(), session_id), self.store_options())
 
     def _deployment(self, concern: str, scope: str, rows: Any) -> PgDeploymentBackend:
@@ -216,6 +228,8 @@ class PgSessionStoreFactory:
 
     def create_store(self, request: SessionStoreCreateRequest) -> Store:
         """Open (creating if needed) the session's store, seeding meta if it has none."""
+        from lashdb.engine.session.factory import request_meta, seed_meta
+
         meta = request_meta(request)  # checked before anything is written
         return seed_meta(self.backend.session_store(request.session_id), meta)
 

@@ -42,11 +42,16 @@ _COUNTS = """
 LEFT JOIN LATERAL (SELECT count(*) AS blobs, coalesce(sum(octet_length(b.content)), 0) AS blob_bytes
                    FROM lash_blobs b WHERE b.session_id = s.session_id) b ON true
 """
+# What the sorted subquery carries of each session: its listing columns and whether it has a head,
+# not the head document (sorting 10,000 rows with their heads took ~12% longer).
+_COLUMNS = ("s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json, s.live_nodes, "
+            "s.dead_nodes, s.user_nodes, s.first_user_seq, s.head_json IS NOT NULL AS has_head, s.head_revision, "
+            "s.head_session_id, s.created_at_ms, s.updated_at_ms, s.node_bytes")
 _FIRST_NODE = "FROM lash_graph_nodes n WHERE n.session_id = s.session_id AND n.seq = s.first_user_seq"
 _SELECT = f"""
 SELECT s.session_id, s.session_name, s.model, s.cwd, s.created_at, s.relation_json,
        b.blobs, b.blob_bytes, s.live_nodes, s.dead_nodes, s.user_nodes, (SELECT n.node_json {_FIRST_NODE}),
-       CASE WHEN s.head_json IS NOT NULL THEN '{{}}' END, s.head_revision, s.head_session_id, {VERSION},
+       CASE WHEN s.has_head THEN '{{}}' END, s.head_revision, s.head_session_id, {VERSION},
        s.created_at_ms, s.updated_at_ms, b.blob_bytes + s.node_bytes AS size_bytes,
        EXISTS (SELECT 1 FROM lash_processes p WHERE p.root_session_id = s.session_id) AS has_processes,
        EXISTS (SELECT 1 FROM lash_trigger_subscriptions t WHERE t.root_session_id = s.session_id)
@@ -94,6 +99,25 @@ def filter_terms(flt: ListingFilter) -> tuple[list[str], list[Any]]:
     return terms, params
 
 
+def listing_statement(*, sort: str = "modified", limit: int | None = None, session_ids: list[str] | None = None,
+                      filters: ListingFilter = NO_FILTER) -> tuple[str, tuple]:
+    """The one statement of :meth:`PgCatalog.listing` and its parameters."""
+    terms, params = filter_terms(filters)
+    if session_ids is not None:
+        terms.insert(0, "s.session_id = ANY(%s)")
+        params.insert(0, list(session_ids))
+    where = ("WHERE " + " AND ".join(terms)) if terms else ""
+    tail = "" if limit is None else " LIMIT %s"
+    if sort in SORTS:
+        sql = (f"{_SELECT} FROM (SELECT {_COLUMNS} FROM lash_sessions s {where} ORDER BY {SORTS[sort]}{tail}) s "
+               f"{_COUNTS} ORDER BY {SORTS[sort]}")
+    else:  # size: the counts decide the order, so they run for every session first
+        sql = f"{_SELECT} FROM (SELECT {_COLUMNS} FROM lash_sessions s {where}) s {_COUNTS} ORDER BY size_bytes DESC, s.session_id COLLATE \"C\"{tail}"
+    if limit is not None:
+        params.append(max(int(limit), 0))
+    return sql, tuple(params)
+
+
 ROW_FIELDS = 16
 """How many leading fields of a listing row have the SQLite ``v4_summary`` shape."""
 
@@ -135,20 +159,7 @@ class PgCatalog:
                 session_ids: list[str] | None = None, filters: ListingFilter = NO_FILTER) -> list[tuple]:
         """``sessions list`` rows (see the module contract) that ``filters`` keeps, sorted by ``sort``,
         at most ``limit`` (after the filters, in the same statement)."""
-        terms, params = filter_terms(filters)
-        if session_ids is not None:
-            terms.insert(0, "s.session_id = ANY(%s)")
-            params.insert(0, list(session_ids))
-        where = ("WHERE " + " AND ".join(terms)) if terms else ""
-        tail = "" if limit is None else " LIMIT %s"
-        if sort in SORTS:
-            sql = (f"{_SELECT} FROM (SELECT * FROM lash_sessions s {where} ORDER BY {SORTS[sort]}{tail}) s "
-                   f"{_COUNTS} ORDER BY {SORTS[sort]}")
-        else:  # size: the counts decide the order, so they run for every session first
-            sql = f"{_SELECT} FROM lash_sessions s {_COUNTS} {where} ORDER BY size_bytes DESC, s.session_id COLLATE \"C\"{tail}"
-        if limit is not None:
-            params.append(max(int(limit), 0))
-        return self._rows(sql, tuple(params))
+        return self._rows(*listing_statement(sort=sort, limit=limit, session_ids=session_ids, filters=filters))
 
     def size_and_modified(self, session_id: str) -> tuple[int, int | None]:
         """The session's bytes (blob contents plus node JSON) and its last write (epoch ms); ``(0, None)`` if absent."""
@@ -191,4 +202,4 @@ def open_catalog(db: PgDatabase) -> PgCatalog:
     return PgCatalog(db)
 
 
-__all__ = ["PgCatalog", "ROW_FIELDS", "SORTS", "filter_terms", "like_prefix", "open_catalog"]
+__all__ = ["PgCatalog", "ROW_FIELDS", "SORTS", "filter_terms", "like_prefix", "listing_statement", "open_catalog"]

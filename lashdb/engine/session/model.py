@@ -329,19 +329,41 @@ class GraphNode:
     @property
     def text(self) -> str:
         """The message's searchable text (SPEC §5 picker rule); empty for other nodes."""
-        conv = self.conversation
-        if not conv:
-            return ""
-        pieces = []
-        for part in conv.get("parts") or []:
-            if not isinstance(part, dict):
-                continue
-            kind = part.get("kind")
-            if kind == "Text" and isinstance(part.get("content"), str):
-                pieces.append(part["content"])
-            elif kind == "Image":
-                pieces.append("[Image attached]")
-        return "\n\n".join(pieces)
+        return _message_text(self.payload)
+
+
+def stored_message_text(node_json: str | None) -> str:
+    """:attr:`GraphNode.text` of a node as stored (its JSON text); ``""`` for ``None`` or a
+    document that is not an object. Invalid JSON raises ``ValueError``."""
+    if node_json is None:
+        return ""
+    try:
+        # orjson parses a node ~3.5x faster than json; a listing parses one per session.
+        doc = orjson.loads(node_json)
+    except orjson.JSONDecodeError:
+        doc = json.loads(node_json)  # what orjson refuses but Python reads (NaN, integers beyond 64 bits)
+    return _message_text(doc) if isinstance(doc, dict) else ""
+
+
+def _message_text(payload: dict[str, Any]) -> str:
+    """The SPEC §5 picker text of a node's payload: its ``Text`` parts' content and a placeholder
+    per ``Image`` part, joined by a blank line; ``""`` for anything but a conversation event."""
+    event = payload.get("event") if payload.get("kind") == "event" else None
+    conv = event.get("Conversation") if isinstance(event, dict) else None
+    if not isinstance(conv, dict) or not conv:
+        return ""
+    pieces = []
+    for part in conv.get("parts") or ():
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("kind")
+        if kind == "Text":
+            content = part.get("content")
+            if isinstance(content, str):
+                pieces.append(content)
+        elif kind == "Image":
+            pieces.append("[Image attached]")
+    return pieces[0] if len(pieces) == 1 else "\n\n".join(pieces)
 
 
 @dataclass(frozen=True)

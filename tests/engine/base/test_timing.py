@@ -22,13 +22,32 @@ def test_wall_clock_is_epoch_milliseconds():
     (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
     (None, None),
     (T.MAX_MS, None),
+    (-1, "1969-12-31T23:59:59.999Z"),
+    (-62_135_596_800_000, "0001-01-01T00:00:00Z"),
+    (-62_135_596_800_001, None),
+    (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),  # a float division gave .998 here
+    (253_402_300_800_000, None),
+    (203_716_219_437_219, "8425-07-05T14:43:57.219Z"),
 ])
 def test_iso_ms(ms, text):
     assert T.iso_ms(ms) == text
 
 
+def test_iso_ms_agrees_with_datetime_to_the_millisecond():
+    import datetime as dt
+    import random
+
+    rng = random.Random(7)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    for ms in [rng.randrange(-10**12, 5 * 10**12) for _ in range(2000)] + [86_399_999, 86_400_000, 951_782_400_000]:
+        moment = epoch + dt.timedelta(milliseconds=ms)  # exact: timedelta is integer arithmetic
+        want = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds").replace("+00:00", "Z")
+        assert T.iso_ms(ms) == want, ms
+
+
 @pytest.mark.parametrize("stored, ms", [
     ("unix:1700000000", 1_700_000_000_000),
+    ("unix:17.5", 17_500), (" unix:5", 5_000), ("unix:", None), ("unix:+5", 5_000), ("unix:²", None),
     ("1700000000.5", 1_700_000_000_500),
     (1700000000, 1_700_000_000_000),
     ("2023-11-14T22:13:20Z", 1_700_000_000_000),

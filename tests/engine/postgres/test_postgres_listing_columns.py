@@ -270,8 +270,8 @@ def test_a_listing_row_reads_one_graph_node_at_most_whatever_the_sessions_size(p
         backend.close()
     from lashdb.engine.postgres import catalog
 
-    sql = (f"{catalog._SELECT} FROM (SELECT * FROM lash_sessions s ORDER BY {catalog.SORTS['modified']}) s "
-           f"{catalog._COUNTS} ORDER BY {catalog.SORTS['modified']}")
+    sql, params = catalog.listing_statement(sort="modified")
+    assert params == ()
     with psycopg.connect(pg_url) as conn:
         conn.execute("SET enable_seqscan = off")  # the plan a large table gets, on this small one
         plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchone()[0][0]["Plan"]
