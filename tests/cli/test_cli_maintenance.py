@@ -32,9 +32,11 @@ GC_SESSION_KEYS = {"path", "session_id", "outcome", "root_count", "retained_blob
                    "freed_bytes", "missing_blob_count", "batch_count", "busy", "error"}
 GC_TOTAL_KEYS = {"sessions", "collected", "busy", "refused", "aborted", "failed", "root_count", "retained_blob_count",
                  "deleted_blob_count", "freed_bytes", "unreadable"}
-VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compacted", "compact_error",
+VACUUM_SESSION_KEYS = {"path", "session_id", "outcome", "removed_node_count", "compressed_blobs",
+                       "compressed_bytes_saved", "compacted", "compact_error",
                        "size_before", "size_after", "error"}
 VACUUM_TOTAL_KEYS = {"sessions", "vacuumed", "not_compacted", "refused", "failed", "removed_node_count",
+                     "compressed_blobs", "compressed_bytes_saved",
                      "size_before", "size_after", "unreadable"}
 
 
@@ -341,6 +343,35 @@ def test_vacuum_compact_reports_sizes(demo):
     assert json.loads(result.stdout)["total"]["size_after"] == after
     table = run(demo.root, "vacuum", demo.ids[1], "--compact")
     assert table.exit_code == 0
-    assert table.stdout.splitlines()[0].split() == ["session", "file", "outcome", "nodes", "removed", "size",
-                                                    "before", "size", "after"]
+    assert table.stdout.splitlines()[0].split() == ["session", "file", "outcome", "nodes", "removed", "blobs",
+                                                    "compressed", "size", "before", "size", "after"]
     assert "tombstoned node(s) removed" in table.stdout and "on disk" in table.stdout
+
+
+def test_vacuum_compresses_what_commits_stored_uncompressed(tmp_path):
+    # A runtime's commit stores small snapshots uncompressed (StoreOptions.deferred_compression_max);
+    # `lashdb vacuum` compresses them and says how many and how much it saved.
+    from lashdb.engine import HydratedCheckpoint, RuntimeCommit, codec
+    from runtime_support import LEASE_TTL
+
+    root = tmp_path / "root"
+    root.mkdir()
+    with Store.open(root / "s.db") as store:
+        fence = store.try_claim_session_execution_lease("sess", "runtime", LEASE_TTL).fence()
+        tool = {"lines": ["alpha beta gamma delta " * 4] * 100}
+        ref = store.commit_runtime_state(RuntimeCommit("sess", {}, checkpoint=HydratedCheckpoint(
+            turn_state={}, tool_state=tool), session_execution_lease=fence)).manifest.tool_state_ref
+        stored = dict(store.iter_blob_rows())[ref]
+        store.release_session_execution_lease(fence)
+    assert codec.parse_envelope(stored).compression == "None"
+    result = no_crash(run(root, "vacuum", "s.db", "--json"))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    [entry] = doc["sessions"]
+    with Store.open_readonly(root / "s.db") as store:
+        now = dict(store.iter_blob_rows())[ref]
+    assert codec.parse_envelope(now).compression == "Zlib"
+    assert entry["compressed_blobs"] == doc["total"]["compressed_blobs"] == 1
+    assert entry["compressed_bytes_saved"] == doc["total"]["compressed_bytes_saved"] == len(stored) - len(now) > 0
+    table = no_crash(run(root, "vacuum", "s.db"))
+    assert "0 blob(s) compressed" not in table.stdout and "tombstoned node(s) removed" in table.stdout

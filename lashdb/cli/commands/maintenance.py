@@ -7,8 +7,9 @@ JSON documents (keys are stable; sizes in bytes):
   error), total (sessions, collected, busy, refused, aborted, failed, root_count, retained_blob_count,
   deleted_blob_count, freed_bytes, unreadable), unreadable.
 - ``vacuum``: compact, sessions (path, session_id, outcome — vacuumed, not-compacted, refused, failed —,
-  removed_node_count, compacted, compact_error, size_before, size_after, error), total (sessions,
-  vacuumed, not_compacted, refused, failed, removed_node_count, size_before, size_after, unreadable),
+  removed_node_count, compressed_blobs, compressed_bytes_saved, compacted, compact_error, size_before,
+  size_after, error), total (sessions, vacuumed, not_compacted, refused, failed, removed_node_count,
+  compressed_blobs, compressed_bytes_saved, size_before, size_after, unreadable),
   unreadable. Sizes are measured after the command (db + -wal); ``not-compacted`` keeps the nodes
   removed and says why.
 - ``unreadable`` (both): the files ``--all`` found and could not read, skipped — path, file, status
@@ -33,7 +34,8 @@ from .. import common, output
 GC_COLUMNS = [("session", "session"), ("file", "file"), ("outcome", "outcome"), ("root_count", "roots"),
               ("retained_blob_count", "retained"), ("deleted_blob_count", "deleted"), ("freed", "freed")]
 VACUUM_COLUMNS = [("session", "session"), ("file", "file"), ("outcome", "outcome"),
-                  ("removed_node_count", "nodes removed"), ("before", "size before"), ("after", "size after")]
+                  ("removed_node_count", "nodes removed"), ("compressed_blobs", "blobs compressed"),
+                  ("before", "size before"), ("after", "size after")]
 
 
 def _finish(results: list, doc: dict, columns: list, json: bool, footer: str | None = None,
@@ -132,7 +134,7 @@ def vacuum(
                                           "and report the size before and after.")] = False,
     json: common.JsonOpt = False,
 ) -> None:
-    """Remove tombstoned graph nodes (and with --compact, shrink the file).
+    """Remove tombstoned graph nodes, compress snapshots stored uncompressed (and with --compact, shrink the file).
 
     \b
     Examples:
@@ -145,6 +147,9 @@ def vacuum(
     results = _each(paths, "vacuuming", json, lambda p: maintenance.vacuum_sessions([p], compact=compact))
     t = maintenance.vacuum_totals(results)
     footer = f"\ntotal: {t['sessions']} session(s), {t['removed_node_count']} tombstoned node(s) removed"
+    if t["compressed_blobs"]:
+        footer += (f", {t['compressed_blobs']} blob(s) compressed "
+                   f"({output.human_bytes(t['compressed_bytes_saved'])} saved)")
     if t["not_compacted"]:
         footer += f", {t['not_compacted']} not compacted"
     if t["size_before"] is not None:

@@ -153,6 +153,8 @@ class SessionVacuum:
         r = self.report
         return {"path": str(self.path), "session_id": self.session_id, "outcome": self.outcome,
                 "removed_node_count": r.removed_node_count if r else None,
+                "compressed_blobs": r.compressed_blobs if r else None,
+                "compressed_bytes_saved": r.compressed_bytes_saved if r else None,
                 "compacted": r.compacted if r else None, "compact_error": r.compact_error if r else None,
                 "size_before": r.size_before if r else None,
                 "size_after": r.size_after if r else None,
@@ -160,7 +162,8 @@ class SessionVacuum:
 
 
 def vacuum_session(path: str | os.PathLike[str], *, compact: bool = False) -> SessionVacuum:
-    """Remove one session's tombstoned nodes (and with ``compact`` return free pages); refusals raise.
+    """Remove one session's tombstoned nodes, compress the snapshots its commits stored uncompressed (and
+    with ``compact`` return free pages); refusals raise.
 
     A compaction that cannot finish is no raise here: its result carries the committed removal, the
     :class:`CompactionFailed` error and the sizes measured after the store closed.
@@ -231,6 +234,8 @@ def vacuum_totals(results: Iterable[SessionVacuum]) -> dict[str, int | None]:
             "refused": sum(r.outcome == "refused" for r in results),
             "failed": sum(r.outcome == "failed" for r in results),
             "removed_node_count": sum(r.removed_node_count for r in done),
+            "compressed_blobs": sum(r.compressed_blobs for r in done),
+            "compressed_bytes_saved": sum(r.compressed_bytes_saved for r in done),
             "size_before": sum(r.size_before or 0 for r in measured) if measured else None,
             "size_after": sum(r.size_after or 0 for r in measured) if measured else None}
 

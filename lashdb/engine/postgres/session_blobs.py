@@ -50,6 +50,12 @@ class PgBlobRows:
             for blob_hash, content in cur:
                 yield blob_hash, bytes(content)
 
+    def rewrite(self, blob_hash: str, old: bytes, new: bytes) -> bool:
+        """Replace the row's envelope when it still holds ``old``; True when it did."""
+        cur = self.conn.execute("UPDATE lash_blobs SET content = %s WHERE session_id = %s AND hash = %s AND content = %s",
+                                (new, self.sid, blob_hash, old))
+        return cur.rowcount == 1
+
     def count_and_size(self) -> tuple[int, int]:
         """(rows, sum of stored lengths)."""
         row = one(self.conn, "SELECT count(*), coalesce(sum(octet_length(content)), 0) FROM lash_blobs "

@@ -64,6 +64,41 @@ def iter_rows(tx: SessionTx, hashes: Iterable[str] | None = None) -> Iterator[tu
             yield blob_hash, stored
 
 
+def _compressible_later(stored: bytes, profile: BlobProfile) -> codec.Envelope | None:
+    """The envelope of a CBOR row stored uncompressed that ``profile`` compresses, else ``None``."""
+    try:
+        envelope = codec.parse_envelope(stored)
+    except BlobError:
+        return None  # damaged: left as it is, for `blob verify` and `doctor` to name
+    if envelope.format != codec.FORMAT_CBOR or envelope.compression != "None" or envelope.descriptor is None:
+        return None
+    return envelope if codec.should_compress(profile, envelope.descriptor, len(envelope.stored_content)) else None
+
+
+def uncompressed_hashes(tx: SessionTx, profile: BlobProfile) -> list[str]:
+    """Hashes of the rows stored uncompressed that ``profile`` compresses (a commit's deferred snapshots)."""
+    return [h for h, stored in tx.blobs.iter_all() if _compressible_later(stored, profile) is not None]
+
+
+def compress_rows(tx: SessionTx, hashes: Iterable[str], profile: BlobProfile) -> tuple[int, int]:
+    """Compress in place those of ``hashes`` still stored uncompressed that ``profile`` compresses;
+    (rows rewritten, bytes saved). Each is rewritten only when its content hashes to its address and
+    the compressed envelope is smaller: a blob's address and logical bytes never change."""
+    rows = saved = 0
+    for blob_hash in hashes:
+        stored = tx.blobs.get(blob_hash)
+        envelope = None if stored is None else _compressible_later(stored, profile)
+        if envelope is None:
+            continue
+        if codec.sha256_hex(envelope.stored_content) != blob_hash:
+            continue  # not its content: `blob verify` names it; compressing would hide the damage
+        new = codec.encode_envelope(envelope.descriptor, envelope.stored_content, profile)
+        if len(new) < len(stored) and tx.blobs.rewrite(blob_hash, stored, new):
+            rows += 1
+            saved += len(stored) - len(new)
+    return rows, saved
+
+
 def count_and_size(tx: SessionTx) -> tuple[int, int]:
     """Number of blob rows and the sum of their stored lengths."""
     return tx.blobs.count_and_size()

@@ -160,8 +160,10 @@ class PreparedCheckpoint:
     manifest: SessionCheckpoint
 
 
-def prepare_checkpoint(checkpoint: HydratedCheckpoint, profile: BlobProfile) -> PreparedCheckpoint:
-    """Encode the given snapshots and the manifest (§2.2 step 1) without touching the database.
+def prepare_checkpoint(checkpoint: HydratedCheckpoint, profile: BlobProfile,
+                       deferred_max: int = 0) -> PreparedCheckpoint:
+    """Encode the given snapshots and the manifest (§2.2 step 1) without touching the database;
+    a snapshot of fewer than ``deferred_max`` logical bytes is stored uncompressed (vacuum compresses it).
 
     Encoding and compression are the costly part of a commit; doing them before ``BEGIN
     IMMEDIATE`` keeps the write lock held only for the SQL.
@@ -169,7 +171,9 @@ def prepare_checkpoint(checkpoint: HydratedCheckpoint, profile: BlobProfile) -> 
     rows_out: list[tuple[str, bytes]] = []
 
     def put(descriptor: Descriptor, value: Any) -> str:
-        ref, envelope = _blob_row(descriptor, codec.encode_value(value), profile)
+        content = codec.encode_value(value)
+        ref, envelope = _blob_row(descriptor, content,
+                                  BlobProfile.LOW_LATENCY if len(content) < deferred_max else profile)
         rows_out.append((ref, envelope))
         return ref
 

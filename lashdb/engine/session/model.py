@@ -571,10 +571,15 @@ class VacuumReport:
     size_before: int | None = None
     size_after: int | None = None
     compact_error: str | None = None
+    compressed_blobs: int = 0
+    """Blobs a commit stored uncompressed that this vacuum compressed (``deferred_compression_max``)."""
+    compressed_bytes_saved: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "removed_node_count": self.removed_node_count,
+            "compressed_blobs": self.compressed_blobs,
+            "compressed_bytes_saved": self.compressed_bytes_saved,
             "compacted": self.compacted,
             "compact_error": self.compact_error,
             "size_before": self.size_before,

@@ -150,6 +150,11 @@ class BlobRows(Protocol):
         """Every (hash, stored) in hash order."""
         ...
 
+    def rewrite(self, blob_hash: str, old: bytes, new: bytes) -> bool:
+        """Store ``new`` (another envelope of the same content) for ``blob_hash`` if its row still
+        holds ``old``; True when it did."""
+        ...
+
     def count_and_size(self) -> tuple[int, int]:
         """(rows, sum of stored lengths)."""
         ...

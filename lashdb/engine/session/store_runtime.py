@@ -38,7 +38,8 @@ class RuntimeEntryPoints:
     def commit_runtime_state(self, commit: commit_ops.RuntimeCommit) -> commit_ops.RuntimeCommitResult:
         """Apply one runtime commit atomically (all checks, then all writes); replays return the first result."""
         commit_ops.check(commit)
-        prepared = commit_ops.prepare_checkpoint(commit.checkpoint, self.options.blob_profile)
+        prepared = commit_ops.prepare_checkpoint(commit.checkpoint, self.options.blob_profile,
+                                                 self.options.deferred_compression_max)
         result = self._write(lambda c: commit_ops.apply(c, commit, prepared, self._op_now(), self._graph_count_hint))
         with self._lock:
             self.commit_count += 1

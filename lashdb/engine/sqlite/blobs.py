@@ -54,6 +54,14 @@ class SqliteBlobRows:
         for blob_hash, content in self.conn.execute("SELECT hash, content FROM blobs ORDER BY hash"):
             yield blob_hash, bytes(content)
 
+    def rewrite(self, blob_hash: str, old: bytes, new: bytes) -> bool:
+        """Replace the row's envelope when it still holds ``old``; True when it did."""
+        self.conn.execute("UPDATE blobs SET content = ? WHERE hash = ? AND content = ?", (new, blob_hash, old))
+        if not self.conn.changes():
+            return False
+        self._bytes += len(new) - len(old)
+        return True
+
     def count_and_size(self) -> tuple[int, int]:
         """(rows, sum of stored lengths)."""
         row = query_one(self.conn, "SELECT count(*), coalesce(sum(length(content)), 0) FROM blobs")

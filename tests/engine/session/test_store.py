@@ -170,7 +170,8 @@ def test_vacuum_compact_returns_space_and_reports_sizes(store):
     assert report.size_before > 2 << 20
     assert report.size_after == store.size_on_disk() == os.path.getsize(store.path) < 256 << 10
     assert os.path.getsize(store.path + "-wal") == 0  # wal_checkpoint(TRUNCATE)
-    assert report.to_json() == {"removed_node_count": 1, "compacted": True, "compact_error": None,
+    assert report.to_json() == {"removed_node_count": 1, "compressed_blobs": 0, "compressed_bytes_saved": 0,
+                                "compacted": True, "compact_error": None,
                                 "size_before": report.size_before, "size_after": report.size_after}
 
 

@@ -119,7 +119,7 @@ def test_stored_envelopes_are_the_codec_bytes_whether_or_not_reused(tmp_path):
     from lashdb.engine.codec import BlobProfile, Descriptor
 
     big = {"tools": [{"name": f"t{i}", "schema": "x" * 300} for i in range(30)]}
-    with open_file(tmp_path / "s.db") as store:
+    with open_file(tmp_path / "s.db", deferred_compression_max=0) as store:
         fence = store.try_claim_session_execution_lease("root", "runtime", LEASE_TTL).fence()
         results = [store.commit_runtime_state(RuntimeCommit(
             "root", {}, checkpoint=HydratedCheckpoint(turn_state={"turn_index": t}, tool_state=big),

@@ -128,8 +128,10 @@ def build_demo(root: str | os.PathLike[str], sessions: int = 4, *,
                             hint="pass --sessions 1 or more")
     now_ms = int(clock()) if clock is not None else DEMO_NOW_MS
     timeline = _Timeline(now_ms)
+    # Snapshots compressed as they are committed (no deferral to vacuum): the demo shows both stored
+    # forms, compressed and not, on either side of the profile's threshold.
     options = StoreOptions(blob_profile=BlobProfile.BALANCED, clock=lambda: timeline.now_ms,
-                           enqueue_nonce=itertools.count(1).__next__)
+                           enqueue_nonce=itertools.count(1).__next__, deferred_compression_max=0)
     session_ids = [_uid("session", index) for index in range(sessions)] + [_uid("child", 0)]
     site = open_site(root, options, session_ids)
     try:
