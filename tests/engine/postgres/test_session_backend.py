@@ -255,3 +255,49 @@ def test_postgres_rows_are_scoped_by_session_and_keep_the_listing_columns(pg_url
         rows = conn.execute("SELECT session_id, parent_session_id, live_nodes, head_revision FROM lash_sessions "
                             "ORDER BY session_id").fetchall()
     assert rows == [("child", "root", 1, 1), ("root", None, 0, 0)]
+
+
+def test_gc_batches_commit_without_waiting_for_the_wal_flush_and_nothing_else_does(pg_url):
+    # GC's batch transactions set synchronous_commit off (a crash can only lose deletions of
+    # garbage); a commit from another thread through the same backend during the GC keeps the
+    # server's setting, as does this thread's after the GC.
+    import threading
+
+    backend = backends.open_with("postgres.session", pg_url, "root")
+    show = lambda: backend.write(lambda tx: tx.conn.execute("SHOW synchronous_commit").fetchone()[0])  # noqa: E731
+    try:
+        server = show()
+        assert server == "on"
+        other: list[str] = []
+        with backend.gc_batches():
+            inside = show()
+            worker = threading.Thread(target=lambda: other.append(show()))
+            worker.start()
+            worker.join()
+        assert (inside, other, show()) == ("off", [server], server)
+    finally:
+        backend.close()
+
+
+def test_gc_of_a_session_never_analyzed_probes_the_key(pg_url):
+    # Before a table's first ANALYZE the planner read every blob of the session for `hash = ANY(...)`;
+    # the sweep's delete joins the array and probes the primary key whatever the statistics say.
+    import psycopg
+
+    from lashdb.engine.postgres.session_blobs import SWEEP_DELETE
+
+    store = Store(backends.open_with("postgres.session", pg_url, "fresh"), StoreOptions())
+    try:
+        refs = [store.put_blob(f"blob {i}".encode()) for i in range(300)]
+        with psycopg.connect(pg_url) as conn:
+            analyzed = conn.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                                    "WHERE relname = 'lash_blobs'").fetchone()
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + SWEEP_DELETE, (refs[:50], "fresh")).fetchall())
+            conn.rollback()
+        assert analyzed == (None, None)
+        # A join with the array (on 100,000 blobs the planner probes the key per hash; here, on a few
+        # hundred, it may hash them), never a filter of every row of the session by `= ANY`.
+        assert "Function Scan on unnest d" in plan and "ANY" not in plan
+        assert store.gc_unreachable().deleted_blob_count == 300
+    finally:
+        store.close()
