@@ -74,11 +74,14 @@ def session_rows(conn, session_id: str) -> dict:
 def wait_for_pid_blocked_by(watch, holder_pid: int) -> tuple[int, str, object]:
     """(pid, query, backend_xid) of the backend waiting on ``holder_pid``'s locks (polls server state)."""
     deadline = time.monotonic() + DEADLINE_S
+    sql = "SELECT pid, query, backend_xid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
     while time.monotonic() < deadline:
-        row = watch.execute("SELECT pid, query, backend_xid FROM pg_stat_activity "
-                            "WHERE %s = ANY(pg_blocking_pids(pid))", (holder_pid,)).fetchone()
-        if row is not None:
-            return row
+        if watch.execute(sql, (holder_pid,)).fetchone() is not None:
+            # Read again: the statement's activity snapshot can predate the lock wait it then saw (the
+            # backend's previous statement), and a blocked backend stays blocked, so this one is current.
+            row = watch.execute(sql, (holder_pid,)).fetchone()
+            if row is not None:
+                return row
     raise AssertionError(f"no backend became blocked by pid {holder_pid} within {DEADLINE_S} s")
 
 
