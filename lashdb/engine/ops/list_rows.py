@@ -68,6 +68,7 @@ class SessionSummary:
             "foreign": self.foreign, "schema_version": self.schema_version,
             "session_id": self.session_id, "session_name": self.session_name, "model": self.model,
             "cwd": self.cwd, "relation": self.relation, "parent_session_id": self.parent_session_id,
+            # views._time_pair's keys, written out: that module loads the SQLite store this one avoids.
             "created_at": iso_ms(self.created_ms), "created_at_epoch_ms": self.created_ms,
             "modified_at": iso_ms(self.modified_ms), "modified_at_epoch_ms": self.modified_ms,
             "head_revision": self.head_revision, "live_nodes": self.live_nodes,

@@ -314,12 +314,7 @@ class GraphNode:
     @property
     def conversation(self) -> dict[str, Any] | None:
         """The ``Conversation`` record of an event node, or ``None``."""
-        if self.payload.get("kind") != "event":
-            return None
-        event = self.payload.get("event")
-        if isinstance(event, dict) and isinstance(event.get("Conversation"), dict):
-            return event["Conversation"]
-        return None
+        return _conversation(self.payload)
 
     @property
     def role(self) -> str | None:
@@ -345,12 +340,20 @@ def stored_message_text(node_json: str | None) -> str:
     return _message_text(doc) if isinstance(doc, dict) else ""
 
 
+def _conversation(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``Conversation`` record of an event node's payload, or ``None``."""
+    if payload.get("kind") != "event":
+        return None
+    event = payload.get("event")
+    conv = event.get("Conversation") if isinstance(event, dict) else None
+    return conv if isinstance(conv, dict) else None
+
+
 def _message_text(payload: dict[str, Any]) -> str:
     """The SPEC §5 picker text of a node's payload: its ``Text`` parts' content and a placeholder
     per ``Image`` part, joined by a blank line; ``""`` for anything but a conversation event."""
-    event = payload.get("event") if payload.get("kind") == "event" else None
-    conv = event.get("Conversation") if isinstance(event, dict) else None
-    if not isinstance(conv, dict) or not conv:
+    conv = _conversation(payload)
+    if not conv:
         return ""
     pieces = []
     for part in conv.get("parts") or ():
